@@ -1,0 +1,3 @@
+from fashionlab.cli import entry
+
+entry()

@@ -1,0 +1,318 @@
+"""The `fashionlab` command: parse, call one library function, render. Nothing else.
+
+TensorFlow/Keras/JAX are imported only inside the commands that train or load a model, so `--help`,
+`runs` and config errors answer at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from fashionlab import __version__, report
+from fashionlab.config import load_config
+from fashionlab.errors import ConfigError, FashionlabError
+from fashionlab.runs import default_runs_dir, list_runs, load_run, write_atomic
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    help="Train Keras classifiers on Fashion-MNIST from small YAML configs, and compare what changed.",
+    epilog="Examples: fashionlab train --config configs/adam.yaml epochs=5 · fashionlab predict --index 10",
+)
+PIPE_WIDTH = 160  # tables piped to a file or another program are not squeezed to 80 columns
+out = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH)
+err = Console(stderr=True, highlight=False)
+state: dict[str, Any] = {"debug": False, "runs_dir": None}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(fn: F) -> F:
+    """Turn a FashionlabError into `Error: ...` lines on stderr and its exit code (a traceback with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FashionlabError as exc:
+            if state["debug"]:
+                raise
+            problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+            for problem in problems:
+                err.print(f"Error: {problem}", markup=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("Interrupted.")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def runs_dir() -> Path:
+    return Path(state["runs_dir"]) if state["runs_dir"] else default_runs_dir()
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def write_png(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data)
+    err.print(f"Saved {path}")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"fashionlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    runs: Annotated[
+        Path | None, typer.Option("--runs-dir", envvar="FASHIONLAB_RUNS", help="Where runs are stored.", show_default="runs")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Train Keras classifiers on Fashion-MNIST from small YAML configs, and compare what changed."""
+    state["debug"] = debug
+    state["runs_dir"] = runs
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config (see configs/). Default: the TensorFlow tutorial model."),
+]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Overrides key=value: epochs=5, lr=0.01, optimizer=sgd, layers.1.units=64, optimizer.momentum=0.9",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of tables.")]
+RunArg = Annotated[str | None, typer.Argument(help="Run id, a unique part of it, or 'latest' (default).", show_default=False)]
+
+
+@app.command()
+@handle_errors
+def data(
+    grid: Annotated[Path | None, typer.Option("--grid", help="Save a labelled 5x5 grid of training images to this PNG.")] = None,
+    download: Annotated[bool, typer.Option("--download", help="Download the data into ~/.keras/datasets/fashion-mnist.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Only verify the data; exit 0 if it is there and intact.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the data set: shapes, dtypes, class names and per-class counts.
+
+    Example: fashionlab data --grid samples.png
+    """
+    from fashionlab import data as fdata
+
+    if download:
+        err.print(f"Downloaded and verified {fdata.download()}")
+    summary = fdata.summarize()
+    if check:
+        err.print(f"Fashion-MNIST found and verified in {summary.directory}")
+        return
+    if grid:
+        from fashionlab import plots
+
+        (x, y), _ = fdata.load_data()
+        write_png(grid, plots.grid_png(x, y))
+    if as_json:
+        emit_json({"directory": summary.directory, "class_names": summary.class_names, "splits": summary.splits})
+    else:
+        out.print(report.data_table(summary))
+
+
+@app.command()
+@handle_errors
+def show(
+    config: ConfigOpt = None,
+    overrides: Overrides = None,
+    draw: Annotated[Path | None, typer.Option("--draw", help="Draw the neurons and connections to this PNG.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the network: input, each layer's output shape, parameters and activation.
+
+    Example: fashionlab show --config configs/tiny.yaml --draw net.png
+    """
+    from fashionlab.model import from_logits, layer_rows
+
+    cfg = load_config(config, overrides or [])
+    rows = layer_rows(cfg)
+    try:
+        logits: bool | None = from_logits(cfg)
+    except ConfigError:
+        logits = None
+    labels = "integer" if cfg.loss.sparse else "one-hot"
+    if draw:
+        from fashionlab import plots
+
+        write_png(draw, plots.network_png(cfg))
+    if as_json:
+        emit_json(
+            {
+                "name": cfg.name,
+                "input_shape": cfg.input_shape,
+                "layers": [vars(r) for r in rows],
+                "total_params": sum(r.params for r in rows),
+                "labels": labels,
+                "from_logits": logits,
+            }
+        )
+    else:
+        out.print(report.network_table(rows, cfg, labels, logits))
+
+
+class RichProgress:
+    """Epoch and step bars on stderr while train() works."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        self.epochs = self.steps = None
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
+        err.print(f"Training run {run_id}")
+        self.epochs = self.progress.add_task("epochs", total=epochs, info="")
+        self.steps = self.progress.add_task("epoch 1", total=steps_per_epoch, info="")
+
+    def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None:
+        info = f"loss {logs.get('loss', float('nan')):.4f} acc {logs.get('accuracy', float('nan')):.4f}"
+        self.progress.update(self.steps, completed=step, description=f"epoch {epoch + 1}", info=info)  # type: ignore[arg-type]
+
+    def epoch(self, row: dict[str, float]) -> None:
+        info = " ".join(f"{k} {row[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in row)
+        self.progress.update(self.epochs, completed=row["epoch"], info=info)  # type: ignore[arg-type]
+        self.progress.reset(self.steps)  # type: ignore[arg-type]
+        err.print(f"epoch {int(row['epoch'])}: {info} ({row['seconds']:.1f} s)")
+
+
+@app.command()
+@handle_errors
+def train(config: ConfigOpt = None, overrides: Overrides = None, as_json: JsonOpt = False) -> None:
+    """Train a model, save the run, print its summary table.
+
+    Example: fashionlab train --config configs/adam.yaml epochs=5 lr=0.001
+    """
+    from fashionlab.train import train as run_training
+
+    cfg = load_config(config, overrides or [])
+    with RichProgress() as progress:
+        result = run_training(cfg, runs_dir(), progress)
+    if as_json:
+        emit_json({"run": result.run.id, "summary": result.summary, "test": result.test})
+    else:
+        out.print(report.train_table(result.run.id, result.summary, result.test, str(result.run.info.get("backend"))))
+        err.print(f"Saved {result.run.path}/")
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    run: RunArg = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Save the confusion matrix to this PNG.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Test loss and accuracy, per-class precision/recall/F1/specificity, confusion matrix.
+
+    Example: fashionlab evaluate --plot confusion.png
+    """
+    from fashionlab.train import evaluate_run
+
+    result = evaluate_run(load_run(runs_dir(), run, need_model=True))
+    if plot:
+        from fashionlab import plots
+
+        write_png(plot, plots.confusion_png(result))
+    if as_json:
+        emit_json(result)
+    else:
+        out.print(report.evaluate_tables(result))
+
+
+@app.command()
+@handle_errors
+def predict(
+    index: Annotated[int | None, typer.Option("--index", "-i", help="Index of a test image (0-9999).")] = None,
+    image: Annotated[Path | None, typer.Option("--image", help="A PNG or JPEG of any size.")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Run id or a unique part of it. Default: the latest.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Save the image beside its probability bars to this PNG.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Classify one image: the predicted class, every class's probability, the truth.
+
+    Example: fashionlab predict --index 10 --plot pred.png
+    """
+    from fashionlab.errors import InputError
+
+    if (index is None) == (image is None):
+        raise InputError("give either --index N (a test image) or --image FILE")
+    from fashionlab.train import predict_run
+
+    result = predict_run(load_run(runs_dir(), run, need_model=True), index, str(image) if image else None)
+    if plot:
+        from fashionlab import plots
+
+        write_png(plot, plots.prediction_png(result))
+    if as_json:
+        emit_json({k: v for k, v in result.items() if k != "pixels"})
+    else:
+        out.print(report.prediction_view(result, color=out.color_system is not None))
+
+
+@app.command("runs")
+@handle_errors
+def runs_cmd(as_json: JsonOpt = False) -> None:
+    """List runs with their status and key metrics; broken run directories are shown as broken.
+
+    Example: fashionlab runs --json
+    """
+    rows = [report.run_row(r) for r in list_runs(runs_dir())]
+    if as_json:
+        emit_json(rows)
+    elif not rows:
+        err.print(f"No runs yet in {runs_dir()}/; train one with 'fashionlab train'.")
+    else:
+        out.print(report.runs_table(rows))
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(entry())

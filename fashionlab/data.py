@@ -1,0 +1,203 @@
+"""Finding, verifying and loading the real Fashion-MNIST.
+
+`load_data()` returns exactly what `keras.datasets.fashion_mnist.load_data()` returns, read from the
+four original IDX .gz files, without importing Keras and without touching the network.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fashionlab.errors import DataError
+
+CLASS_NAMES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+
+KERAS_CACHE = Path("~/.keras/datasets/fashion-mnist")
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+DOWNLOAD_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+
+@dataclass(frozen=True)
+class IdxFile:
+    name: str
+    magic: int  # 0x803: uint8 images (3 dims), 0x801: uint8 labels (1 dim)
+    shape: tuple[int, ...]
+    sha256: str  # of the decoded array's bytes, so a re-compressed but identical file still verifies
+
+
+FILES = {
+    "x_train": IdxFile(
+        "train-images-idx3-ubyte.gz",
+        0x803,
+        (60000, 28, 28),
+        "2e487a6c89124f78f2d7521542223cafe96f7123c3ca13d447772ac6ecbb3012",
+    ),
+    "y_train": IdxFile(
+        "train-labels-idx1-ubyte.gz",
+        0x801,
+        (60000,),
+        "657fbd221bfc9f4198cc14b5619cc33ec57c58dd0e47af4d99d6650759e869a7",
+    ),
+    "x_test": IdxFile(
+        "t10k-images-idx3-ubyte.gz",
+        0x803,
+        (10000, 28, 28),
+        "c867c93ff95360594e8ec3287995350b824dd110b11595c0e13d5423f621867a",
+    ),
+    "y_test": IdxFile(
+        "t10k-labels-idx1-ubyte.gz",
+        0x801,
+        (10000,),
+        "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9",
+    ),
+}
+
+HOW_TO_GET = (
+    "get it with 'apt-get install dataset-fashion-mnist' (Debian, puts it in "
+    f"{DEBIAN_DIR}), or 'fashionlab data --download' (into {KERAS_CACHE}), or point "
+    "$FASHIONLAB_DATA at a folder holding the four original .gz files"
+)
+
+Dataset = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def search_dirs() -> list[Path]:
+    """Where the data is looked for, in order. An explicit $FASHIONLAB_DATA is the only place looked."""
+    explicit = os.environ.get("FASHIONLAB_DATA")
+    if explicit:
+        return [Path(explicit).expanduser()]
+    return [KERAS_CACHE.expanduser(), DEBIAN_DIR]
+
+
+def find_data_dir() -> Path:
+    """The first directory that holds all four files, or a DataError naming every way to get them."""
+    dirs = search_dirs()
+    for d in dirs:
+        if all((d / f.name).is_file() for f in FILES.values()):
+            return d
+    looked = ", ".join(str(d) for d in dirs)
+    raise DataError(f"Fashion-MNIST not found (looked in {looked}); {HOW_TO_GET}")
+
+
+def read_idx(path: Path, spec: IdxFile) -> np.ndarray:
+    """Decode one gzipped IDX file and check its magic number, shape and checksum."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path} is not a readable gzip file ({exc}); {HOW_TO_GET}") from None
+    ndim = len(spec.shape)
+    header = 4 + 4 * ndim
+    if len(raw) < header or int.from_bytes(raw[:4], "big") != spec.magic:
+        raise DataError(f"{path} is not an IDX file of the expected kind (bad magic number); {HOW_TO_GET}")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    if dims != spec.shape or len(raw) - header != int(np.prod(spec.shape)):
+        raise DataError(
+            f"{path} holds shape {dims} with {len(raw) - header} bytes, expected {spec.shape}; "
+            f"the file is truncated or not Fashion-MNIST; {HOW_TO_GET}"
+        )
+    array = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(spec.shape)
+    if ndim == 1 and array.max() > 9:
+        raise DataError(f"{path} has label {int(array.max())}, outside 0-9; {HOW_TO_GET}")
+    if hashlib.sha256(array.tobytes()).hexdigest() != spec.sha256:
+        raise DataError(f"{path} does not match the Fashion-MNIST checksum (corrupt or altered); {HOW_TO_GET}")
+    return array
+
+
+@functools.cache
+def _load(directory: Path) -> Dataset:
+    arrays = {key: read_idx(directory / spec.name, spec) for key, spec in FILES.items()}
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def load_data() -> Dataset:
+    """((x_train, y_train), (x_test, y_test)) as uint8 arrays, like keras.datasets.fashion_mnist."""
+    return _load(find_data_dir())
+
+
+def download(target: Path | None = None) -> Path:
+    """Fetch the four files into Keras's cache (what keras.datasets would do), then verify them."""
+    target = (target or KERAS_CACHE).expanduser()
+    target.mkdir(parents=True, exist_ok=True)
+    for spec in FILES.values():
+        dest = target / spec.name
+        if dest.is_file():
+            continue
+        tmp = dest.with_suffix(".part")
+        try:
+            urllib.request.urlretrieve(DOWNLOAD_URL + spec.name, tmp)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise DataError(f"download of {spec.name} failed ({exc}); {HOW_TO_GET}") from None
+        tmp.replace(dest)
+    _load(target)
+    return target
+
+
+@dataclass
+class DataSummary:
+    directory: str
+    splits: dict[str, dict[str, object]]
+    class_names: list[str]
+
+
+def summarize() -> DataSummary:
+    """Shapes, dtypes and per-class counts of both splits."""
+    directory = find_data_dir()
+    (x_train, y_train), (x_test, y_test) = _load(directory)
+    splits: dict[str, dict[str, object]] = {}
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        splits[split] = {
+            "x_shape": list(x.shape),
+            "x_dtype": str(x.dtype),
+            "y_shape": list(y.shape),
+            "y_dtype": str(y.dtype),
+            "pixel_range": [int(x.min()), int(x.max())],
+            "counts": np.bincount(y, minlength=10).tolist(),
+        }
+    return DataSummary(str(directory), splits, CLASS_NAMES)
+
+
+def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
+    """A PNG/JPEG of any size as a 28x28 uint8 image like the training data, and whether it was inverted.
+
+    Grayscale, fitted into 28x28 keeping its aspect ratio, centred; a light background is inverted to
+    the dark background Fashion-MNIST has.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            gray = img.convert("L")
+    except FileNotFoundError:
+        raise DataError(f"image {path} not found") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"cannot read image {path} ({exc.__class__.__name__}); give a PNG or JPEG file") from None
+    arr = np.asarray(gray)
+    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
+    inverted = bool(border.mean() > 127)
+    if inverted:
+        gray = Image.fromarray(255 - arr)
+    gray.thumbnail((28, 28), Image.Resampling.LANCZOS)
+    canvas = Image.new("L", (28, 28), 0)
+    canvas.paste(gray, ((28 - gray.width) // 2, (28 - gray.height) // 2))
+    return np.asarray(canvas, dtype=np.uint8), inverted

@@ -1,0 +1,95 @@
+"""Numbers computed from results: history summaries, overfitting, per-class metrics. Pure numpy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+OVERFIT_RISE = 0.05  # val_loss this far (5%) above its minimum, while loss still falls, is overfitting
+
+
+def summarize_history(history: list[dict[str, float]]) -> dict[str, Any]:
+    """Last and best epoch (lowest val_loss, or loss without validation) and an overfitting verdict."""
+    if not history:
+        return {"epochs": 0}
+    monitor = "val_loss" if "val_loss" in history[0] else "loss"
+    values = [row.get(monitor, float("nan")) for row in history]
+    finite = [v if np.isfinite(v) else np.inf for v in values]
+    best_i = int(np.argmin(finite))
+    last, best = history[-1], history[best_i]
+    timed = [row["seconds"] for row in history[1:] if "seconds" in row] or [history[0].get("seconds", 0.0)]
+    summary: dict[str, Any] = {
+        "epochs": len(history),
+        "monitor": monitor,
+        "last_epoch": int(last["epoch"]),
+        "best_epoch": int(best["epoch"]),
+        "last": {k: last[k] for k in KEYS if k in last},
+        "best": {k: best[k] for k in KEYS if k in best},
+        "seconds_per_epoch": float(np.mean(timed)),
+        "seconds_total": float(sum(row.get("seconds", 0.0) for row in history)),
+    }
+    summary["overfitting"], summary["verdict"] = overfitting(history, best_i)
+    return summary
+
+
+def overfitting(history: list[dict[str, float]], best_i: int) -> tuple[bool, str]:
+    """Whether val_loss rose well above its minimum while the training loss kept falling, in words."""
+    if "val_loss" not in history[0]:
+        return False, "No validation split, so overfitting cannot be seen (set validation_split: 0.2)."
+    last = history[-1]
+    best = history[best_i]
+    rose = last["val_loss"] > best["val_loss"] * (1 + OVERFIT_RISE)
+    falling = last["loss"] < best["loss"]
+    if rose and falling:
+        return True, (
+            f"Overfitting: val_loss was lowest ({best['val_loss']:.4f}) at epoch {int(best['epoch'])} and rose to "
+            f"{last['val_loss']:.4f} by epoch {int(last['epoch'])} while loss kept falling "
+            f"({best['loss']:.4f} -> {last['loss']:.4f}); the model of epoch {int(best['epoch'])} generalised best."
+        )
+    if best_i == len(history) - 1:
+        return False, f"No overfitting: val_loss was still falling at the last epoch ({int(last['epoch'])})."
+    return False, (
+        f"No clear overfitting: val_loss was lowest at epoch {int(best['epoch'])} and is within "
+        f"{OVERFIT_RISE:.0%} of that at epoch {int(last['epoch'])}."
+    )
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 10) -> dict[str, Any]:
+    """Confusion matrix (rows: true, columns: predicted) and per-class precision/recall/F1/specificity."""
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (y_true.astype(np.int64), y_pred.astype(np.int64)), 1)
+    total = cm.sum()
+    tp = np.diag(cm).astype(float)
+    fp = cm.sum(axis=0) - tp
+    fn = cm.sum(axis=1) - tp
+    tn = total - tp - fp - fn
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        specificity = np.where(tn + fp > 0, tn / (tn + fp), 0.0)
+    per_class = [
+        {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "specificity": float(specificity[i]),
+            "support": int(cm[i].sum()),
+        }
+        for i in range(num_classes)
+    ]
+    macro = {k: float(np.mean([row[k] for row in per_class])) for k in ("precision", "recall", "f1", "specificity")}
+    return {
+        "accuracy": float(tp.sum() / total) if total else 0.0,
+        "per_class": per_class,
+        "macro": macro,
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)

@@ -1,0 +1,174 @@
+"""Figures as PNG bytes (matplotlib, Agg). Callers write them atomically where they belong."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fashionlab.data import CLASS_NAMES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from fashionlab.config import Config
+    from fashionlab.runs import Run
+
+
+def _figure(width: float, height: float) -> Figure:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def curves_png(runs: list[Run]) -> bytes:
+    """Loss and accuracy per epoch, training solid and validation dashed, best epoch marked, runs overlaid."""
+    fig = _figure(11, 4.2)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for i, run in enumerate(runs):
+        history = run.history()
+        if not history:
+            continue
+        color = f"C{i % 10}"
+        epochs = [row["epoch"] for row in history]
+        label = run.id if len(runs) > 1 else None
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+            ax.plot(epochs, [row.get(key, np.nan) for row in history], color=color, label=label and f"{label} {key}")
+            if f"val_{key}" in history[0]:
+                vals = [row.get(f"val_{key}", np.nan) for row in history]
+                ax.plot(epochs, vals, color=color, linestyle="--", label=label and f"{label} val_{key}")
+        if "val_loss" in history[0]:
+            finite = [v if np.isfinite(v) else np.inf for v in (row["val_loss"] for row in history)]
+            best = int(np.argmin(finite))
+            ax_loss.plot(epochs[best], history[best]["val_loss"], "o", color=color, markersize=7)
+            ax_acc.plot(epochs[best], history[best].get("val_accuracy", np.nan), "o", color=color, markersize=7)
+    for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        ax.set_title(f"{key} (solid: train, dashed: validation, dot: best epoch)", fontsize=9)
+    if len(runs) == 1:
+        ax_loss.legend(["loss", "val_loss"], fontsize=8)
+        ax_acc.legend(["accuracy", "val_accuracy"], fontsize=8)
+        fig.suptitle(runs[0].id, fontsize=10)
+    else:
+        ax_acc.legend(fontsize=7)
+    return _png(fig)
+
+
+def grid_png(images: np.ndarray, labels: np.ndarray, n: int = 5) -> bytes:
+    """An n x n grid of images with their class names, like the tutorial's first figure."""
+    fig = _figure(2 * n, 2 * n + 0.3)
+    axes = fig.subplots(n, n)
+    for i, ax in enumerate(axes.flat):
+        ax.imshow(images[i], cmap="binary")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(CLASS_NAMES[int(labels[i])], fontsize=10)
+    return _png(fig)
+
+
+def confusion_png(report: dict[str, Any]) -> bytes:
+    """The confusion matrix as a heat map with counts, rows true and columns predicted."""
+    cm = np.asarray(report["confusion_matrix"])
+    fig = _figure(8.5, 7.5)
+    ax = fig.subplots()
+    im = ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(10), CLASS_NAMES, rotation=45, ha="right")
+    ax.set_yticks(range(10), CLASS_NAMES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = cm.max() / 2
+    for i in range(10):
+        for j in range(10):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8, color="white" if cm[i, j] > threshold else "black")
+    ax.set_title(f"{report['run']}: test accuracy {report['test_accuracy']:.4f}", fontsize=10)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    return _png(fig)
+
+
+def prediction_png(pred: dict[str, Any]) -> bytes:
+    """The image beside its probability bars; predicted bar red if wrong, blue if right; true bar blue."""
+    fig = _figure(10, 3.8)
+    ax_img, ax_bar = fig.subplots(1, 2, width_ratios=[1, 1.6])
+    ax_img.imshow(np.asarray(pred["pixels"]), cmap="binary")
+    ax_img.set_xticks([])
+    ax_img.set_yticks([])
+    probs = list(pred["probabilities"].values())
+    caption = f"{pred['predicted_name']} {100 * max(probs):.0f}%"
+    if pred["true_name"] is not None:
+        caption += f" (true: {pred['true_name']})"
+    ax_img.set_xlabel(caption, color="blue" if pred["correct"] in (True, None) else "red")
+    bars = ax_bar.bar(range(10), probs, color="#777777")
+    bars[pred["predicted"]].set_color("red" if pred["correct"] is False else "blue")
+    if pred["true"] is not None:
+        bars[pred["true"]].set_color("blue")
+    ax_bar.set_xticks(range(10), CLASS_NAMES, rotation=45, ha="right")
+    ax_bar.set_ylim(0, 1)
+    ax_bar.set_ylabel("probability")
+    return _png(fig)
+
+
+MAX_DRAWN = 32  # layers up to this many neurons are drawn whole; bigger ones show 6, an ellipsis, 6
+SHOWN_OF_BIG = 6
+PASS_THROUGH = ("flatten", "reshape", "dropout", "batchnorm")  # same neurons, no new connections
+
+
+def network_png(config: Config) -> bytes:
+    """Neurons as circles and their connections as lines; big layers are summarised with an ellipsis."""
+    import math
+
+    from fashionlab.model import layer_rows
+
+    columns = [(f"input {list(config.input_shape)}", math.prod(config.input_shape))]
+    for row in layer_rows(config):
+        if row.name in PASS_THROUGH:
+            continue
+        extra = f", {row.activation}" if row.activation not in ("-", "linear") else ""
+        columns.append((f"{row.name}{extra}\n{list(row.output_shape)}", math.prod(row.output_shape)))
+    fig = _figure(max(6.0, 2.4 * len(columns)), 7)
+    ax = fig.subplots()
+    ax.axis("off")
+    positions: list[list[float | None]] = []
+    for _, n in columns:
+        if n <= MAX_DRAWN:
+            ys: list[float | None] = [float(y) for y in np.linspace(1, -1, n)] if n > 1 else [0.0]
+        else:
+            ys = [float(y) for y in np.linspace(1, 0.2, SHOWN_OF_BIG)]
+            ys += [None] + [float(y) for y in np.linspace(-0.2, -1, SHOWN_OF_BIG)]
+        positions.append(ys)
+    radius = min(0.07, 0.8 / max(len([y for y in p if y is not None]) for p in positions))
+    for x in range(len(columns) - 1):
+        left = [y for y in positions[x] if y is not None]
+        right = [y for y in positions[x + 1] if y is not None]
+        alpha = max(0.08, min(0.7, 6 / (len(left) * len(right)) ** 0.5))
+        for y0 in left:
+            for y1 in right:
+                ax.plot([x, x + 1], [y0, y1], color="#777777", linewidth=0.6, alpha=alpha, zorder=1)
+    for x, ((label, n), ys) in enumerate(zip(columns, positions, strict=True)):
+        for y in ys:
+            if y is None:
+                ax.text(x, 0, "⋮", ha="center", va="center", fontsize=22)
+            else:
+                ax.add_patch(_circle(x, y, radius, "#55a868" if x == 0 else "#4c72b0"))
+        ax.text(x, -1.15, f"{n:,} neurons\n{label}", ha="center", va="top", fontsize=9)
+    ax.set_xlim(-0.6, len(columns) - 0.4)
+    ax.set_ylim(-1.55, 1.15)
+    ax.set_title(f"{config.name}: {' -> '.join(f'{n:,}' for _, n in columns)}", fontsize=11)
+    return _png(fig)
+
+
+def _circle(x: float, y: float, radius: float, color: str) -> Any:
+    from matplotlib.patches import Ellipse
+
+    return Ellipse((x, y), 2 * radius * 1.4, 2 * radius, color=color, zorder=2)

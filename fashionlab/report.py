@@ -1,0 +1,226 @@
+"""Tables and terminal pictures from results, as Rich renderables. No training, no Keras."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from fashionlab.runs import Run
+
+if TYPE_CHECKING:
+    from fashionlab.data import DataSummary
+
+STATUS_STYLE = {
+    "completed": "green",
+    "running": "cyan",
+    "interrupted": "yellow",
+    "failed": "red",
+    "diverged": "red",
+    "broken": "bold red",
+}
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def data_table(summary: DataSummary) -> RenderableType:
+    shapes = Table(title=f"Fashion-MNIST ({summary.directory})", title_justify="left")
+    for col in ("split", "images", "dtype", "labels", "dtype", "pixel range"):
+        shapes.add_column(col)
+    for split, s in summary.splits.items():
+        shapes.add_row(
+            split, str(tuple(s["x_shape"])), str(s["x_dtype"]), str(tuple(s["y_shape"])), str(s["y_dtype"]),
+            f"{s['pixel_range'][0]}-{s['pixel_range'][1]}",
+        )  # fmt: skip
+    counts = Table(title="Images per class", title_justify="left")
+    counts.add_column("label", justify="right")
+    counts.add_column("class")
+    for split in summary.splits:
+        counts.add_column(split, justify="right")
+    for i, name in enumerate(summary.class_names):
+        counts.add_row(str(i), name, *(f"{s['counts'][i]:,}" for s in summary.splits.values()))  # type: ignore[index]
+    return Group(shapes, counts)
+
+
+def network_table(rows: list[Any], config: Any, labels: str, from_logits: bool | None) -> RenderableType:
+    table = Table(title=f"Network '{config.name}'", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("layer")
+    table.add_column("output shape")
+    table.add_column("params", justify="right")
+    table.add_column("activation")
+    table.add_row("", "input", str(tuple(config.input_shape)), "0", "-")
+    for i, row in enumerate(rows):
+        table.add_row(str(i), row.name, str(row.output_shape), f"{row.params:,}", row.activation)
+    total = sum(r.params for r in rows)
+    table.add_section()
+    table.add_row("", "total", "", f"{total:,}", "")
+    n_in = math.prod(config.input_shape)
+    out = rows[-1]
+    what_out = (
+        "logits (raw scores; softmax turns them into probabilities)"
+        if out.activation == "linear"
+        else f"{out.activation} outputs"
+    )
+    sentence = (
+        f"In: {n_in:,} numbers per image (input_shape {list(config.input_shape)}, pixels scaled to 0-1). "
+        f"Out: {math.prod(out.output_shape):,} {what_out}. "
+        f"Loss {config.loss.name} with {labels} labels"
+        + (f", from_logits={from_logits}" if from_logits is not None else "")
+        + f"; optimizer {config.optimizer.name}."
+    )
+    return Group(table, Text(sentence))
+
+
+def train_table(run_id: str, summary: dict[str, Any], test: dict[str, float], backend: str) -> RenderableType:
+    table = Table(title=f"Run {run_id}", title_justify="left")
+    table.add_column("epoch")
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        table.add_column(key, justify="right")
+    for label, which in (("last", "last"), ("best", "best")):
+        values = summary[which]
+        table.add_row(
+            f"{label} ({summary[f'{which}_epoch']})",
+            *(fmt(values.get(k)) for k in ("loss", "accuracy", "val_loss", "val_accuracy")),
+            style="bold" if label == "best" else None,
+        )
+    table.add_section()
+    table.add_row("test", fmt(test.get("loss")), fmt(test.get("accuracy")), "", "")
+    footer = Text(
+        f"{summary['epochs']} epochs, {summary['seconds_per_epoch']:.2f} s/epoch after the first "
+        f"({summary['seconds_total']:.1f} s in all) on {backend}.\n{summary['verdict']}"
+    )
+    if summary.get("overfitting"):
+        footer.stylize("yellow", footer.plain.index("Overfitting"))
+    return Group(table, footer)
+
+
+def evaluate_tables(report: dict[str, Any]) -> RenderableType:
+    head = Text(
+        f"Run {report['run']}: test loss {report['test_loss']:.4f}, accuracy {report['test_accuracy']:.4f} "
+        f"on {report['samples']:,} test images"
+    )
+    per = Table(title="Per class", title_justify="left")
+    per.add_column("class")
+    for col in ("precision", "recall", "f1", "specificity", "support"):
+        per.add_column(col, justify="right")
+    for name, row in zip(report["class_names"], report["per_class"], strict=True):
+        per.add_row(name, *(fmt(row[k]) for k in ("precision", "recall", "f1", "specificity")), str(row["support"]))
+    per.add_section()
+    macro = report["macro"]
+    per.add_row("macro avg", *(fmt(macro[k]) for k in ("precision", "recall", "f1", "specificity")), str(report["samples"]), style="bold")
+    cm = Table(title="Confusion matrix (rows: true class, columns: predicted class by number)", title_justify="left")
+    cm.add_column("true \\ predicted", no_wrap=True)
+    for i in range(len(report["class_names"])):
+        cm.add_column(str(i), justify="right")
+    for i, row in enumerate(report["confusion_matrix"]):
+        cells = (f"[bold]{v}[/bold]" if i == j else (str(v) if v else "[dim]0[/dim]") for j, v in enumerate(row))
+        cm.add_row(f"{i} {report['class_names'][i]}", *cells)
+    return Group(head, per, cm)
+
+
+SHADES = " .:-=+*#%@"  # dark to light, for terminals without colour
+
+
+def image_text(pixels: list[list[int]], color: bool = True) -> Text:
+    """A 28x28 grayscale image in the terminal: 14 rows of '▀' in colour, else 28 rows of ASCII shades."""
+    text = Text()
+    if not color:
+        for row in pixels:
+            text.append("".join(SHADES[min(9, v * 10 // 256)] * 2 for v in row).rstrip() + "\n")
+        return text
+    for r in range(0, len(pixels), 2):
+        for c in range(len(pixels[0])):
+            top = pixels[r][c]
+            bottom = pixels[r + 1][c] if r + 1 < len(pixels) else 0
+            text.append("▀", style=f"rgb({top},{top},{top}) on rgb({bottom},{bottom},{bottom})")
+        text.append("\n")
+    return text
+
+
+def prediction_view(pred: dict[str, Any], color: bool = True, width: int = 30) -> RenderableType:
+    bars = Table(box=None, show_header=False, pad_edge=False)
+    bars.add_column("class")
+    bars.add_column("bar")
+    bars.add_column("p", justify="right")
+    for i, (name, p) in enumerate(pred["probabilities"].items()):
+        filled = round(p * width)
+        style = "blue" if i == pred["true"] else ("red" if i == pred["predicted"] and pred["correct"] is False else "")
+        if i == pred["predicted"] and pred["correct"] is not False:
+            style = "bold blue"
+        mark = " <- predicted" if i == pred["predicted"] else ""
+        if i == pred["true"]:
+            mark += " <- true" if not mark else ", true"
+        bars.add_row(Text(name, style=style), Text("█" * filled + "·" * (width - filled), style=style or "dim"), Text(f"{p:6.1%}{mark}", style=style))
+    if pred["true"] is not None:
+        verdict = "right" if pred["correct"] else "wrong"
+        line = f"Predicted {pred['predicted_name']} ({max(pred['probabilities'].values()):.1%}); true label {pred['true_name']}: {verdict}."
+        source = f"test image {pred['index']}"
+    else:
+        line = f"Predicted {pred['predicted_name']} ({max(pred['probabilities'].values()):.1%})."
+        source = str(pred["image_file"]) + (" (inverted to a dark background)" if pred["inverted"] else "")
+    return Group(Text(f"Run {pred['run']}, {source}"), image_text(pred["pixels"], color), bars, Text(line, style="bold"))
+
+
+def age(iso: str | None) -> str:
+    if not iso:
+        return "-"
+    try:
+        seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+    except ValueError:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def run_row(run: Run) -> dict[str, Any]:
+    """The facts `runs` shows about one run, readable even when the directory is broken."""
+    row: dict[str, Any] = {"id": run.id, "name": run.name, "status": run.status, "problem": run.problem}
+    if run.problem:
+        return row
+    try:
+        metrics = run.metrics()
+    except Exception:  # noqa: BLE001 - a broken file must not stop the listing
+        metrics = {}
+        row["problem"] = "metrics.json is unreadable"
+    summary, test = metrics.get("summary", {}), metrics.get("test", {})
+    row.update(
+        epochs=run.info.get("epochs_done", summary.get("epochs")),
+        val_accuracy=summary.get("best", {}).get("val_accuracy"),
+        test_accuracy=test.get("accuracy"),
+        backend=run.info.get("backend"),
+        started=run.info.get("started"),
+    )
+    return row
+
+
+def runs_table(rows: list[dict[str, Any]]) -> RenderableType:
+    table = Table(title="Runs", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("id", no_wrap=True)
+    for col, just in (("name", "left"), ("status", "left"), ("epochs", "right"), ("val_acc", "right"),
+                      ("test_acc", "right"), ("age", "right")):  # fmt: skip
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for row in rows:
+        status = Text(row["status"], style=STATUS_STYLE.get(row["status"], ""))
+        if row.get("problem"):
+            status.append(f" ({row['problem']})")
+        table.add_row(
+            row["id"], row["name"], status, fmt(row.get("epochs")), fmt(row.get("val_accuracy")),
+            fmt(row.get("test_accuracy")), age(row.get("started")),
+        )  # fmt: skip
+    return table
+
+

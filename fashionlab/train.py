@@ -1,0 +1,315 @@
+"""Training, evaluation and prediction with Keras: data in, run directory out.
+
+The order reads top to bottom: prepare data, build the model, train, evaluate, save.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from fashionlab import data as fdata
+from fashionlab import metrics as fmetrics
+from fashionlab.config import Config, validate
+from fashionlab.config import Source as ConfigSource
+from fashionlab.errors import FashionlabError, InputError, RunError
+from fashionlab.model import check_trainable, compile_model, outputs_logits, use_backend
+from fashionlab.runs import Run, create_run, now, write_atomic
+
+MAX_STEPS_PER_EXECUTION = 50  # batches per compiled call: same numbers, far less Python overhead
+
+
+class Progress(Protocol):
+    """What train() reports while it works; the CLI draws it, tests may ignore it."""
+
+    def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None: ...
+    def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None: ...
+    def epoch(self, row: dict[str, float]) -> None: ...
+
+
+class _Quiet:
+    def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
+        pass
+
+    def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None:
+        pass
+
+    def epoch(self, row: dict[str, float]) -> None:
+        pass
+
+
+@dataclass
+class Split:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray  # always integer class ids
+    y_test_model: np.ndarray  # the labels in the form the loss wants
+
+
+def to_model_input(images: np.ndarray, config: Config) -> np.ndarray:
+    """uint8 images (n, 28, 28) -> float32 in [0, 1], shaped as the config's input_shape."""
+    return (images.astype(np.float32) / 255.0).reshape((-1, *config.input_shape))
+
+
+def encode_labels(labels: np.ndarray, config: Config) -> np.ndarray:
+    """Integer ids for sparse losses, one-hot rows for every other loss (categorical_crossentropy, mse, ...)."""
+    if config.loss.sparse:
+        return labels.astype(np.int32)
+    return np.eye(10, dtype=np.float32)[labels]
+
+
+def prepare_data(config: Config) -> Split:
+    """Load, subset, scale and split the data; the validation set is the last fraction, as Keras does."""
+    (x_train, y_train), (x_test, y_test) = fdata.load_data()
+    if config.train_samples:
+        x_train, y_train = x_train[: config.train_samples], y_train[: config.train_samples]
+    if config.test_samples:
+        x_test, y_test = x_test[: config.test_samples], y_test[: config.test_samples]
+    x = to_model_input(x_train, config)
+    y = encode_labels(y_train, config)
+    split_at = int(len(x) * (1 - config.validation_split))
+    x_val = y_val = None
+    if config.validation_split > 0:
+        x, x_val, y, y_val = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
+    return Split(x, y, x_val, y_val, to_model_input(x_test, config), y_test, encode_labels(y_test, config))
+
+
+def steps_per_execution(config: Config, n_train: int) -> int:
+    steps = math.ceil(n_train / config.batch_size)
+    return max(1, min(MAX_STEPS_PER_EXECUTION, steps))
+
+
+def _device() -> str:
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return str(jax.devices()[0].platform)
+    if backend == "torch":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    import tensorflow as tf
+
+    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+
+
+class Diverged(FashionlabError):
+    """The loss became NaN or infinite."""
+
+
+def _recorder(run: Run, progress: Progress) -> Any:
+    import keras
+
+    class Recorder(keras.callbacks.Callback):
+        """Writes history.csv after every epoch and stops on a NaN/inf loss."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[dict[str, float]] = []
+            self.diverged: str | None = None
+            self.epoch_index = 0
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.started = time.perf_counter()
+            self.epoch_index = epoch
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            progress.batch(self.epoch_index, batch + 1, {k: float(v) for k, v in (logs or {}).items()})
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            row: dict[str, float] = {"epoch": epoch + 1}
+            row.update({k: float(v) for k, v in (logs or {}).items()})
+            row["seconds"] = round(time.perf_counter() - self.started, 4)
+            if not math.isfinite(row.get("loss", 0.0)):
+                self.diverged = f"loss became {row['loss']} in epoch {epoch + 1}"
+                self.model.stop_training = True
+            self.rows.append(row)
+            run.write_history(self.rows)
+            run.update(epochs_done=epoch + 1)
+            progress.epoch(row)
+
+    return Recorder()
+
+
+def _save_model(model: Any, run: Run) -> None:
+    tmp = run.path / ".model.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, run.model_path)
+
+
+def _versions() -> dict[str, str]:
+    import keras
+
+    out = {"keras": keras.__version__, "numpy": np.__version__, "backend": keras.backend.backend()}
+    backend = out["backend"]
+    if backend == "jax":
+        import jax
+
+        out["jax"] = jax.__version__
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        out["tensorflow"] = tf.__version__
+    else:
+        import torch
+
+        out["torch"] = torch.__version__
+    return out
+
+
+@dataclass
+class TrainResult:
+    run: Run
+    summary: dict[str, Any]
+    test: dict[str, float]
+
+
+def train(config: Config, runs_dir: Path, progress: Progress | None = None) -> TrainResult:
+    """Train `config` into a new run directory and return its summary and test metrics."""
+    progress = progress or _Quiet()
+    check_trainable(config)
+    split = prepare_data(config)
+    use_backend(config.backend)
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    spe = steps_per_execution(config, len(split.x_train))
+    model = compile_model(config, steps_per_execution=spe)
+
+    versions = _versions()
+    run = create_run(
+        runs_dir,
+        config.name,
+        config.hash(),
+        config.to_yaml(),
+        {"backend": versions["backend"], "device": _device(), "seed": config.seed, "versions": versions},
+    )
+    recorder = _recorder(run, progress)
+    progress.start(run.id, config.epochs, math.ceil(len(split.x_train) / config.batch_size))
+    try:
+        validation = (split.x_val, split.y_val) if split.x_val is not None else None
+        model.fit(
+            split.x_train,
+            split.y_train,
+            validation_data=validation,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            verbose=0,
+            callbacks=[recorder],
+        )
+        summary = fmetrics.summarize_history(recorder.rows)
+        if recorder.diverged:
+            run.update(status="diverged", ended=now(), error=recorder.diverged)
+            raise Diverged(
+                f"run {run.id} diverged: {recorder.diverged}; lower the learning rate "
+                "(e.g. lr=0.001) or use an adaptive optimizer such as adam"
+            )
+        scores = model.evaluate(split.x_test, split.y_test_model, batch_size=256, verbose=0, return_dict=True)
+        test = {"loss": float(scores["loss"]), "accuracy": float(scores["accuracy"])}
+        _save_model(model, run)
+        run.write_metrics({"summary": summary, "test": test})
+        write_curves(run)
+        run.update(status="completed", ended=now())
+    except KeyboardInterrupt:
+        run.update(status="interrupted", ended=now())
+        raise
+    except Diverged:
+        raise
+    except BaseException as exc:
+        run.update(status="failed", ended=now(), error=f"{exc.__class__.__name__}: {exc}")
+        raise
+    return TrainResult(run, summary, test)
+
+
+def write_curves(run: Run) -> None:
+    from fashionlab import plots
+
+    write_atomic(run.path / "curves.png", plots.curves_png([run]))
+
+
+# ---------------------------------------------------------------- using a trained run
+
+
+def load_trained(run: Run) -> tuple[Config, Any]:
+    """The run's config and Keras model, on the backend it was trained with."""
+    config = validate(run.config(), ConfigSource(str(run.path / "config.yaml"), {}))
+    use_backend(str(run.info.get("backend", config.backend)))
+    import keras
+
+    try:
+        model = keras.saving.load_model(run.model_path)
+    except Exception as exc:  # Keras raises many kinds for a file that is not its model
+        raise RunError(f"run {run.id}: model.keras cannot be loaded ({exc.__class__.__name__}); retrain it") from None
+    if tuple(model.input_shape[1:]) != tuple(config.input_shape) or model.output_shape[-1] != 10:
+        raise RunError(
+            f"run {run.id}: model.keras takes {model.input_shape[1:]} and gives {model.output_shape[1:]}, "
+            f"which does not match its config.yaml; it was not made by this run"
+        )
+    return config, model
+
+
+def probabilities(model: Any, config: Config, images: np.ndarray) -> np.ndarray:
+    """Class probabilities for uint8 images, applying softmax when the model outputs logits."""
+    out = np.asarray(model.predict(to_model_input(images, config), batch_size=512, verbose=0))
+    return fmetrics.softmax(out) if outputs_logits(config) else out
+
+
+def evaluate_run(run: Run) -> dict[str, Any]:
+    """Test loss/accuracy and per-class metrics of a trained run, on its config's test set."""
+    config, model = load_trained(run)
+    (_, _), (x_test, y_test) = fdata.load_data()
+    if config.test_samples:
+        x_test, y_test = x_test[: config.test_samples], y_test[: config.test_samples]
+    scores = model.evaluate(
+        to_model_input(x_test, config), encode_labels(y_test, config), batch_size=512, verbose=0, return_dict=True
+    )
+    probs = probabilities(model, config, x_test)
+    report = fmetrics.classification_report(y_test, probs.argmax(axis=1))
+    report.update(run=run.id, test_loss=float(scores["loss"]), test_accuracy=float(scores["accuracy"]))
+    report["class_names"] = fdata.CLASS_NAMES
+    report["samples"] = int(len(y_test))
+    return report
+
+
+def predict_run(run: Run, index: int | None = None, image: str | None = None) -> dict[str, Any]:
+    """One prediction: every class's probability, the predicted class and, for a test image, the truth."""
+    if (index is None) == (image is None):
+        raise InputError("give either --index N (a test image) or --image FILE")
+    true: int | None = None
+    inverted = False
+    if index is not None:
+        (_, _), (x_test, y_test) = fdata.load_data()
+        if not -len(x_test) <= index < len(x_test):
+            raise InputError(f"--index {index} is out of range; the test set has {len(x_test)} images (0-{len(x_test) - 1})")
+        pixels, true = x_test[index], int(y_test[index])
+    else:
+        assert image is not None
+        pixels, inverted = fdata.load_image(image)
+    config, model = load_trained(run)
+    probs = probabilities(model, config, pixels[None])[0]
+    predicted = int(np.argmax(probs))
+    return {
+        "run": run.id,
+        "index": index,
+        "image_file": image,
+        "inverted": inverted,
+        "probabilities": {name: float(p) for name, p in zip(fdata.CLASS_NAMES, probs, strict=True)},
+        "predicted": predicted,
+        "predicted_name": fdata.CLASS_NAMES[predicted],
+        "true": true,
+        "true_name": fdata.CLASS_NAMES[true] if true is not None else None,
+        "correct": (predicted == true) if true is not None else None,
+        "pixels": pixels.tolist(),
+    }
