@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install data lint unit slow bench clean
+.PHONY: demo test install data lint unit fast bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,12 +33,12 @@ lint: install
 	$(BIN)/mypy fashionlab
 
 unit: data
-	$(BIN)/pytest
+	$(BIN)/pytest -m 'slow or not slow'
 
 test: lint unit
 
-slow: data
-	$(BIN)/pytest -m slow
+fast: data
+	$(BIN)/pytest
 
 bench: data
 	$(BIN)/python bench/train_speed.py

@@ -12,10 +12,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 from fashionlab import __version__, report
 from fashionlab.config import load_config
@@ -82,7 +85,8 @@ def version_callback(value: bool) -> None:
 @app.callback()
 def main(
     runs: Annotated[
-        Path | None, typer.Option("--runs-dir", envvar="FASHIONLAB_RUNS", help="Where runs are stored.", show_default="runs")
+        Path | None,
+        typer.Option("--runs-dir", envvar="FASHIONLAB_RUNS", help="Where runs are stored.", show_default="runs"),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")] = False,
     version: Annotated[
@@ -106,15 +110,23 @@ Overrides = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of tables.")]
-RunArg = Annotated[str | None, typer.Argument(help="Run id, a unique part of it, or 'latest' (default).", show_default=False)]
+RunArg = Annotated[
+    str | None, typer.Argument(help="Run id, a unique part of it, or 'latest' (default).", show_default=False)
+]
 
 
 @app.command()
 @handle_errors
 def data(
-    grid: Annotated[Path | None, typer.Option("--grid", help="Save a labelled 5x5 grid of training images to this PNG.")] = None,
-    download: Annotated[bool, typer.Option("--download", help="Download the data into ~/.keras/datasets/fashion-mnist.")] = False,
-    check: Annotated[bool, typer.Option("--check", help="Only verify the data; exit 0 if it is there and intact.")] = False,
+    grid: Annotated[
+        Path | None, typer.Option("--grid", help="Save a labelled 5x5 grid of training images to this PNG.")
+    ] = None,
+    download: Annotated[
+        bool, typer.Option("--download", help="Download the data into ~/.keras/datasets/fashion-mnist.")
+    ] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only verify the data; exit 0 if it is there and intact.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the data set: shapes, dtypes, class names and per-class counts.
@@ -195,17 +207,20 @@ class RichProgress:
             console=err,
             transient=True,
         )
-        self.epochs = self.steps = None
+        self.epochs: TaskID | None = None
+        self.steps: TaskID | None = None
 
     def __enter__(self) -> RichProgress:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.progress.stop()
+        if self.epochs is not None:
+            self.progress.stop()
 
     def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
+        """Called once training begins, so an early error leaves stderr with just its line."""
         err.print(f"Training run {run_id}")
+        self.progress.start()
         self.epochs = self.progress.add_task("epochs", total=epochs, info="")
         self.steps = self.progress.add_task("epoch 1", total=steps_per_epoch, info="")
 
@@ -268,8 +283,12 @@ def evaluate(
 def predict(
     index: Annotated[int | None, typer.Option("--index", "-i", help="Index of a test image (0-9999).")] = None,
     image: Annotated[Path | None, typer.Option("--image", help="A PNG or JPEG of any size.")] = None,
-    run: Annotated[str | None, typer.Option("--run", help="Run id or a unique part of it. Default: the latest.")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Save the image beside its probability bars to this PNG.")] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Run id or a unique part of it. Default: the latest.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Save the image beside its probability bars to this PNG.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Classify one image: the predicted class, every class's probability, the truth.
@@ -315,4 +334,4 @@ def entry() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(entry())
+    entry()

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 import yaml
 from pydantic import (
@@ -38,6 +38,7 @@ LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "kld"
 SPARSE_LOSSES = {"sparse_categorical_crossentropy"}  # every other loss gets one-hot labels
 SHORT_NAMES = {"lr": ("optimizer", "learning_rate"), "learning_rate": ("optimizer", "learning_rate")}
 DEFAULT_SOURCE = "built-in default"
+SECTIONS = ("layers", "optimizer", "loss", "input_shape", "metrics")  # keys that hold more keys or a list
 DEFAULT_NAMES = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy"}
 
 # The TensorFlow tutorial model ("Basic classification: Classify images of clothing").
@@ -62,14 +63,23 @@ def choice(kind: str, options: list[str]) -> Any:
     def check(value: str) -> str:
         if value not in options:
             raise PydanticCustomError(
-                "unknown_choice", "unknown {kind} '{value}'{hint}", {"kind": kind, "value": value, "hint": suggest(value, options)}
+                "unknown_choice",
+                "unknown {kind} '{value}'{hint}",
+                {"kind": kind, "value": value, "hint": suggest(value, options)},
             )
         return value
 
     return Annotated[str, AfterValidator(check)]
 
 
-Activation = choice("activation", ACTIVATIONS)
+if TYPE_CHECKING:
+    Activation = str
+    OptimizerName = str
+    LossName = str
+else:
+    Activation = choice("activation", ACTIVATIONS)
+    OptimizerName = choice("optimizer", list(OPTIMIZERS))
+    LossName = choice("loss", SUPPORTED_LOSSES)
 
 
 class Layer(BaseModel):
@@ -149,17 +159,20 @@ def _layer_tag(value: Any) -> str | None:
     return None
 
 
-AnyLayer = Annotated[
-    Union[tuple(Annotated[cls, Tag(kind)] for kind, cls in LAYER_TYPES.items())],  # type: ignore[valid-type]
-    Discriminator(_layer_tag),
-]
+if TYPE_CHECKING:
+    AnyLayer = Layer
+else:
+    AnyLayer = Annotated[
+        Union[tuple(Annotated[cls, Tag(kind)] for kind, cls in LAYER_TYPES.items())],  # noqa: UP007
+        Discriminator(_layer_tag),
+    ]
 
 
 class Optimizer(BaseModel):
     """`optimizer: adam` or `optimizer: {name: sgd, learning_rate: 0.01, momentum: 0.9}`."""
 
     model_config = ConfigDict(extra="allow")
-    name: choice("optimizer", list(OPTIMIZERS))  # type: ignore[valid-type]
+    name: OptimizerName
     learning_rate: float | None = Field(None, gt=0.0)  # None: the optimizer's own default
 
     @model_validator(mode="after")
@@ -183,7 +196,7 @@ class Loss(BaseModel):
     """`loss: sparse_categorical_crossentropy` or `loss: {name: ..., label_smoothing: 0.1}`."""
 
     model_config = ConfigDict(extra="allow")
-    name: choice("loss", SUPPORTED_LOSSES)  # type: ignore[valid-type]
+    name: LossName
     from_logits: bool | None = None  # None: inferred from the last layer's activation
 
     @model_validator(mode="before")
@@ -210,7 +223,7 @@ class Config(BaseModel):
     layers: list[AnyLayer] = Field(min_length=1)
     optimizer: Optimizer = Field(default_factory=lambda: Optimizer(name=DEFAULT_NAMES["optimizer"]))
     loss: Loss = Field(default_factory=lambda: Loss(name=DEFAULT_NAMES["loss"]))
-    metrics: list[Literal["accuracy"]] = Field(default_factory=lambda: ["accuracy"])
+    metrics: list[Literal["accuracy"]] = ["accuracy"]
     validation_split: float = Field(0.1, ge=0.0, lt=1.0)  # last 10% of train held out (as Keras): 54,000 left
     epochs: PositiveInt = 10  # the tutorial trains 10
     batch_size: PositiveInt = 32  # Keras's default
@@ -291,7 +304,7 @@ def _line_map(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
 def parse_value(text: str) -> Any:
     """A command-line value read as YAML: 0.01 -> float, [a,b] -> list, adam -> 'adam'."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError:
         return text
 
@@ -322,12 +335,14 @@ def read_yaml(path: str | Path) -> tuple[dict[str, Any], Source]:
     try:
         text = p.read_text()
     except FileNotFoundError:
-        raise ConfigError(f"config file {p} not found; the shipped ones are in configs/ (e.g. configs/adam.yaml)") from None
+        raise ConfigError(
+            f"config file {p} not found; the shipped ones are in configs/ (e.g. configs/adam.yaml)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {p}: {exc}") from None
     try:
-        node = yaml.compose(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -336,7 +351,9 @@ def read_yaml(path: str | Path) -> tuple[dict[str, Any], Source]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{p}: a config must be a mapping of keys (name:, layers:, epochs: ...), not {type(data).__name__}")
+        raise ConfigError(
+            f"{p}: a config must be a mapping of keys (name:, layers:, epochs: ...), not {type(data).__name__}"
+        )
     lines: dict[Path_, int] = {}
     if node is not None:
         _line_map(node, (), lines)
@@ -385,6 +402,8 @@ def resolve_key(data: dict[str, Any], key: str) -> Path_:
         raise ConfigError(f"unknown override key '{key}'{suggest(key, known)}")
     if parts[0] not in Config.model_fields:
         raise ConfigError(f"unknown override key '{key}'{suggest(str(parts[0]), list(Config.model_fields))}")
+    if len(parts) > 1 and parts[0] not in SECTIONS:
+        raise ConfigError(f"override '{key}=...': {parts[0]} is a value, not a section")
     return tuple(parts)
 
 
@@ -468,8 +487,6 @@ def _problem(err: Any, source: Source) -> str:
         msg = f"missing required key '{loc[-1]}'"
     elif kind == "unknown_choice":
         msg = err["msg"]
-    elif kind == "literal_error":
-        msg = f"{err['msg']} (got {err['input']!r})"
     else:
         msg = f"{err['msg'][0].lower()}{err['msg'][1:]} (got {err['input']!r})"
     path = ".".join(str(p) for p in loc) or "(top level)"

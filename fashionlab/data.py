@@ -13,6 +13,7 @@ import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -156,7 +157,7 @@ def download(target: Path | None = None) -> Path:
 @dataclass
 class DataSummary:
     directory: str
-    splits: dict[str, dict[str, object]]
+    splits: dict[str, dict[str, Any]]
     class_names: list[str]
 
 
@@ -164,7 +165,7 @@ def summarize() -> DataSummary:
     """Shapes, dtypes and per-class counts of both splits."""
     directory = find_data_dir()
     (x_train, y_train), (x_test, y_test) = _load(directory)
-    splits: dict[str, dict[str, object]] = {}
+    splits: dict[str, dict[str, Any]] = {}
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         splits[split] = {
             "x_shape": list(x.shape),

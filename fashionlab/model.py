@@ -152,7 +152,9 @@ def use_backend(name: str) -> None:
             if importlib.util.find_spec("tensorflow") is None:
                 raise ImportError
         except ImportError:
-            raise FashionlabError("backend tensorflow needs TensorFlow: pip install tensorflow-cpu, or use backend: jax") from None
+            raise FashionlabError(
+                "backend tensorflow needs TensorFlow: pip install tensorflow-cpu, or use backend: jax"
+            ) from None
     os.environ["KERAS_BACKEND"] = name
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if name != "tensorflow":

@@ -91,7 +91,15 @@ def confusion_png(report: dict[str, Any]) -> bytes:
     threshold = cm.max() / 2
     for i in range(10):
         for j in range(10):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8, color="white" if cm[i, j] > threshold else "black")
+            ax.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if cm[i, j] > threshold else "black",
+            )
     ax.set_title(f"{report['run']}: test accuracy {report['test_accuracy']:.4f}", fontsize=10)
     fig.colorbar(im, ax=ax, shrink=0.8)
     return _png(fig)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -119,7 +119,12 @@ def evaluate_tables(report: dict[str, Any]) -> RenderableType:
         per.add_row(name, *(fmt(row[k]) for k in ("precision", "recall", "f1", "specificity")), str(row["support"]))
     per.add_section()
     macro = report["macro"]
-    per.add_row("macro avg", *(fmt(macro[k]) for k in ("precision", "recall", "f1", "specificity")), str(report["samples"]), style="bold")
+    per.add_row(
+        "macro avg",
+        *(fmt(macro[k]) for k in ("precision", "recall", "f1", "specificity")),
+        str(report["samples"]),
+        style="bold",
+    )
     cm = Table(title="Confusion matrix (rows: true class, columns: predicted class by number)", title_justify="left")
     cm.add_column("true \\ predicted", no_wrap=True)
     for i in range(len(report["class_names"])):
@@ -153,7 +158,7 @@ def prediction_view(pred: dict[str, Any], color: bool = True, width: int = 30) -
     bars = Table(box=None, show_header=False, pad_edge=False)
     bars.add_column("class")
     bars.add_column("bar")
-    bars.add_column("p", justify="right")
+    bars.add_column("p")
     for i, (name, p) in enumerate(pred["probabilities"].items()):
         filled = round(p * width)
         style = "blue" if i == pred["true"] else ("red" if i == pred["predicted"] and pred["correct"] is False else "")
@@ -162,22 +167,28 @@ def prediction_view(pred: dict[str, Any], color: bool = True, width: int = 30) -
         mark = " <- predicted" if i == pred["predicted"] else ""
         if i == pred["true"]:
             mark += " <- true" if not mark else ", true"
-        bars.add_row(Text(name, style=style), Text("█" * filled + "·" * (width - filled), style=style or "dim"), Text(f"{p:6.1%}{mark}", style=style))
+        bars.add_row(
+            Text(name, style=style),
+            Text("█" * filled + "·" * (width - filled), style=style or "dim"),
+            Text(f"{p:6.1%}{mark}", style=style),
+        )
+    line = f"Predicted {pred['predicted_name']} ({max(pred['probabilities'].values()):.1%})"
     if pred["true"] is not None:
-        verdict = "right" if pred["correct"] else "wrong"
-        line = f"Predicted {pred['predicted_name']} ({max(pred['probabilities'].values()):.1%}); true label {pred['true_name']}: {verdict}."
+        line += f"; true label {pred['true_name']}: {'right' if pred['correct'] else 'wrong'}."
         source = f"test image {pred['index']}"
     else:
-        line = f"Predicted {pred['predicted_name']} ({max(pred['probabilities'].values()):.1%})."
+        line += "."
         source = str(pred["image_file"]) + (" (inverted to a dark background)" if pred["inverted"] else "")
-    return Group(Text(f"Run {pred['run']}, {source}"), image_text(pred["pixels"], color), bars, Text(line, style="bold"))
+    return Group(
+        Text(f"Run {pred['run']}, {source}"), image_text(pred["pixels"], color), bars, Text(line, style="bold")
+    )
 
 
 def age(iso: str | None) -> str:
     if not iso:
         return "-"
     try:
-        seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+        seconds = (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
     except ValueError:
         return "-"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -193,7 +204,7 @@ def run_row(run: Run) -> dict[str, Any]:
         return row
     try:
         metrics = run.metrics()
-    except Exception:  # noqa: BLE001 - a broken file must not stop the listing
+    except Exception:
         metrics = {}
         row["problem"] = "metrics.json is unreadable"
     summary, test = metrics.get("summary", {}), metrics.get("test", {})
@@ -222,5 +233,3 @@ def runs_table(rows: list[dict[str, Any]]) -> RenderableType:
             fmt(row.get("test_accuracy")), age(row.get("started")),
         )  # fmt: skip
     return table
-
-

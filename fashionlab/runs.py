@@ -1,6 +1,6 @@
 """The run directory format: create, write atomically, list, load. No Keras here.
 
-    runs/<run-id>/   config.yaml  run.json  history.csv  metrics.json  model.keras  curves.png
+runs/<run-id>/   config.yaml  run.json  history.csv  metrics.json  model.keras  curves.png
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import socket
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ def default_runs_dir() -> Path:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -159,7 +159,7 @@ def read_run(path: Path) -> Run:
 def create_run(runs_dir: Path, name: str, config_hash: str, config_yaml: str, extra: dict[str, Any]) -> Run:
     """Make a new run directory (never reusing one) with its config and a 'running' run.json."""
     runs_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     base = f"{stamp}-{name}-{config_hash}"
     for n in range(1, 1000):
         run_id = base if n == 1 else f"{base}-{n}"
@@ -213,5 +213,7 @@ def load_run(runs_dir: Path, ref: str | None = None, need_model: bool = False) -
     if run.problem:
         raise RunError(f"run {run.id} is broken: {run.problem}")
     if need_model and not run.model_path.is_file():
-        raise RunError(f"run {run.id} has no model.keras (status {run.status}); pick a completed run from 'fashionlab runs'")
+        raise RunError(
+            f"run {run.id} has no model.keras (status {run.status}); pick a completed run from 'fashionlab runs'"
+        )
     return run

@@ -22,6 +22,7 @@ from fashionlab.errors import FashionlabError, InputError, RunError
 from fashionlab.model import check_trainable, compile_model, outputs_logits, use_backend
 from fashionlab.runs import Run, create_run, now, write_atomic
 
+DIVERGED_LOSS = 1e4  # a classifier guessing uniformly scores ln(10) = 2.3; far above that, training has blown up
 MAX_STEPS_PER_EXECUTION = 50  # batches per compiled call: same numbers, far less Python overhead
 
 
@@ -132,8 +133,10 @@ def _recorder(run: Run, progress: Progress) -> Any:
             row: dict[str, float] = {"epoch": epoch + 1}
             row.update({k: float(v) for k, v in (logs or {}).items()})
             row["seconds"] = round(time.perf_counter() - self.started, 4)
-            if not math.isfinite(row.get("loss", 0.0)):
-                self.diverged = f"loss became {row['loss']} in epoch {epoch + 1}"
+            loss = row.get("loss", 0.0)
+            if not math.isfinite(loss) or loss > DIVERGED_LOSS:
+                what = f"became {loss}" if not math.isfinite(loss) else f"exploded to {loss:.3g}"
+                self.diverged = f"loss {what} in epoch {epoch + 1}"
                 self.model.stop_training = True
             self.rows.append(row)
             run.write_history(self.rows)
@@ -279,7 +282,7 @@ def evaluate_run(run: Run) -> dict[str, Any]:
     report = fmetrics.classification_report(y_test, probs.argmax(axis=1))
     report.update(run=run.id, test_loss=float(scores["loss"]), test_accuracy=float(scores["accuracy"]))
     report["class_names"] = fdata.CLASS_NAMES
-    report["samples"] = int(len(y_test))
+    report["samples"] = len(y_test)
     return report
 
 
@@ -292,7 +295,9 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None) ->
     if index is not None:
         (_, _), (x_test, y_test) = fdata.load_data()
         if not -len(x_test) <= index < len(x_test):
-            raise InputError(f"--index {index} is out of range; the test set has {len(x_test)} images (0-{len(x_test) - 1})")
+            raise InputError(
+                f"--index {index} is out of range; the test set has {len(x_test)} images (0-{len(x_test) - 1})"
+            )
         pixels, true = x_test[index], int(y_test[index])
     else:
         assert image is not None

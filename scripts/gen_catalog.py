@@ -11,7 +11,7 @@ import os
 import pprint
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
-import keras  # noqa: E402
+import keras
 
 SKIP_OPTIMIZERS = {"Optimizer", "LossScaleOptimizer", "MultiOptimizer", "OptimizerMap"}
 
@@ -33,7 +33,12 @@ def losses() -> list[str]:
     names = []
     for n in dir(keras.losses):
         obj = getattr(keras.losses, n)
-        if n.islower() and not n.startswith("_") and inspect.isfunction(obj) and n not in ("get", "serialize", "deserialize"):
+        if (
+            n.islower()
+            and not n.startswith("_")
+            and inspect.isfunction(obj)
+            and n not in ("get", "serialize", "deserialize")
+        ):
             names.append(n)
     return sorted(names)
 
@@ -42,7 +47,8 @@ def activations() -> list[str]:
     return sorted(
         n
         for n in dir(keras.activations)
-        if not n.startswith("_") and n not in ("get", "serialize", "deserialize")
+        if not n.startswith("_")
+        and n not in ("get", "serialize", "deserialize")
         and inspect.isfunction(getattr(keras.activations, n))
     )
 

@@ -1,0 +1,53 @@
+"""Shared fixtures. Training here is real Keras on a small slice of the real data (seconds)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from fashionlab.cli import app
+
+SMALL = ["train_samples=600", "test_samples=200", "epochs=2", "batch_size=32"]
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs"
+
+
+class Cli:
+    """Runs `fashionlab ...` in-process against one runs directory."""
+
+    def __init__(self, runs_dir: Path) -> None:
+        self.runs_dir = runs_dir
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str) -> Result:
+        return self.runner.invoke(app, ["--runs-dir", str(self.runs_dir), *args], env={"COLUMNS": "160"})
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Path:
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def cli(runs_dir: Path) -> Cli:
+    return Cli(runs_dir)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """A runs directory holding one small completed run of the tutorial model."""
+    runs = tmp_path_factory.mktemp("trained") / "runs"
+    session_cli = Cli(runs)
+    result = session_cli("train", *SMALL)
+    assert result.exit_code == 0, result.output
+    return session_cli
+
+
+def files_under(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*")) if path.exists() else []

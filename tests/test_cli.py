@@ -1,0 +1,218 @@
+"""The CLI in-process: every command, its output streams, exit codes and error lines."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CONFIGS, SMALL, Cli, files_under
+
+
+def assert_error(result, code: int, message: str) -> None:  # type: ignore[no-untyped-def]
+    assert result.exit_code == code, result.output
+    assert result.stdout == ""
+    assert result.stderr == f"Error: {message}\n"
+    assert "Traceback" not in result.output
+
+
+def test_help_lists_commands(cli: Cli) -> None:
+    result = cli("--help")
+    assert result.exit_code == 0
+    for command in ("data", "show", "train", "evaluate", "predict", "runs"):
+        assert command in result.stdout
+
+
+def test_train_prints_table_and_writes_run(cli: Cli, runs_dir: Path) -> None:
+    result = cli("train", "--config", str(CONFIGS / "adam.yaml"), *SMALL)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Run ") and "-adam-" in lines[0]
+    assert any(line.startswith("│ last (2)") for line in lines)
+    assert any(line.startswith("│ test ") for line in lines)
+    assert "s/epoch after the first" in result.stdout and "on jax." in result.stdout
+    assert "epoch 2: loss" in result.stderr  # progress goes to stderr
+    (run_dir,) = runs_dir.iterdir()
+    assert (run_dir / "model.keras").is_file()
+
+
+def test_train_json(cli: Cli) -> None:
+    result = cli("train", "--json", *SMALL)
+    data = json.loads(result.stdout)
+    assert data["summary"]["epochs"] == 2 and 0 < data["test"]["accuracy"] <= 1
+
+
+def test_evaluate_latest(trained: Cli, tmp_path: Path) -> None:
+    result = trained("evaluate", "--plot", str(tmp_path / "cm.png"))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "test loss" in out and "on 200 test images" in out
+    for word in ("precision", "recall", "f1", "specificity", "macro avg", "Confusion matrix", "9 Ankle boot"):
+        assert word in out
+    assert (tmp_path / "cm.png").stat().st_size > 10_000
+
+
+def test_evaluate_json_matches_train_metrics(trained: Cli) -> None:
+    report = json.loads(trained("evaluate", "--json").stdout)
+    (run,) = [p for p in trained.runs_dir.iterdir()]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert report["test_accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1e-6)
+    assert sum(map(sum, report["confusion_matrix"])) == 200
+    assert report["accuracy"] == pytest.approx(report["test_accuracy"], abs=1e-6)
+
+
+def test_predict_index(trained: Cli, tmp_path: Path) -> None:
+    result = trained("predict", "--index", "0", "--plot", str(tmp_path / "p.png"))
+    assert result.exit_code == 0, result.output
+    assert "test image 0" in result.stdout
+    assert "true label Ankle boot" in result.stdout
+    assert result.stdout.count("%") >= 10
+    assert (tmp_path / "p.png").stat().st_size > 5_000
+
+
+def test_predict_json_is_consistent(trained: Cli) -> None:
+    data = json.loads(trained("predict", "--index", "10", "--json").stdout)
+    probs = data["probabilities"]
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
+    assert data["predicted_name"] == max(probs, key=probs.get)
+    assert data["true_name"] == "Coat" and data["correct"] == (data["predicted_name"] == "Coat")
+
+
+def test_predict_image_file(trained: Cli, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from fashionlab.data import load_data
+
+    _, (x_test, _) = load_data()
+    Image.fromarray(255 - x_test[0]).resize((100, 100)).save(tmp_path / "boot.png")
+    result = trained("predict", "--image", str(tmp_path / "boot.png"), "--json")
+    data = json.loads(result.stdout)
+    assert data["inverted"] is True and data["true"] is None
+    assert data["predicted_name"] in data["probabilities"]
+
+
+def test_runs_lists_and_shows_broken(trained: Cli) -> None:
+    broken = trained.runs_dir / "20000101-000000-broken-00000000"
+    broken.mkdir()
+    (broken / "run.json").write_text("{not json")
+    try:
+        result = trained("runs")
+        assert result.exit_code == 0
+        assert "completed" in result.stdout and "broken (run.json is unreadable" in result.stdout
+        rows = json.loads(trained("runs", "--json").stdout)
+        assert [r["status"] for r in rows] == ["broken", "completed"]
+    finally:
+        shutil.rmtree(broken)
+
+
+def test_show_table_and_drawing(cli: Cli, tmp_path: Path) -> None:
+    result = cli("show", "--config", str(CONFIGS / "tiny.yaml"), "--draw", str(tmp_path / "net.png"))
+    assert result.exit_code == 0, result.output
+    assert "(25,)" in result.stdout and "│     78 │ relu" in result.stdout and "softmax" in result.stdout
+    assert "In: 25 numbers per image" in result.stdout and "Out: 2 softmax outputs" in result.stdout
+    assert (tmp_path / "net.png").stat().st_size > 10_000
+    data = json.loads(cli("show", "--json", "--config", str(CONFIGS / "deeper.yaml")).stdout)
+    assert [layer["params"] for layer in data["layers"]] == [0, 100480, 2064, 272, 170]
+
+
+# ---------------------------------------------------------------- errors: one line, non-zero, nothing written
+
+
+def test_missing_config_file(cli: Cli, runs_dir: Path) -> None:
+    result = cli("train", "--config", "nope.yaml")
+    assert_error(
+        result, 2, "config file nope.yaml not found; the shipped ones are in configs/ (e.g. configs/adam.yaml)"
+    )
+    assert files_under(runs_dir) == []
+
+
+def test_bad_yaml(cli: Cli, runs_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("epochs: [1\n")
+    result = cli("train", "--config", str(tmp_path / "bad.yaml"))
+    assert result.exit_code == 2 and "not valid YAML" in result.stderr and result.stderr.count("\n") == 1
+    assert files_under(runs_dir) == []
+
+
+def test_unknown_key_and_bad_value_reported_together(cli: Cli, runs_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("layers: [flatten, {dense: {units: 10}}]\nepoch: 3\nbatch_size: 0\n")
+    result = cli("train", "--config", str(tmp_path / "c.yaml"))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"Error: {tmp_path / 'c.yaml'} line 2: epoch: unknown key 'epoch'; did you mean 'epochs'?",
+        f"Error: {tmp_path / 'c.yaml'} line 3: batch_size: input should be greater than 0 (got 0)",
+    ]
+    assert files_under(runs_dir) == []
+
+
+def test_bad_override(cli: Cli, runs_dir: Path) -> None:
+    assert_error(cli("train", "epochs=0"), 2, "override 'epochs=0': epochs: input should be greater than 0 (got 0)")
+    assert files_under(runs_dir) == []
+
+
+def test_train_refuses_tiny(cli: Cli, runs_dir: Path) -> None:
+    result = cli("train", "--config", str(CONFIGS / "tiny.yaml"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: input_shape [5, 5] does not match Fashion-MNIST's 28x28 images")
+    assert files_under(runs_dir) == []
+
+
+def test_no_runs_yet(cli: Cli) -> None:
+    assert_error(cli("evaluate"), 4, f"no completed runs yet in {cli.runs_dir}/; train one with 'fashionlab train'")
+    assert_error(
+        cli("predict", "--index", "1"),
+        4,
+        f"no completed runs yet in {cli.runs_dir}/; train one with 'fashionlab train'",
+    )
+
+
+def test_unknown_run(trained: Cli) -> None:
+    assert_error(
+        trained("evaluate", "nosuchrun"), 4, f"no run 'nosuchrun' in {trained.runs_dir}/; 'fashionlab runs' lists them"
+    )
+    assert_error(
+        trained("predict", "--run", "nosuchrun", "--index", "0"),
+        4,
+        f"no run 'nosuchrun' in {trained.runs_dir}/; 'fashionlab runs' lists them",
+    )
+
+
+def test_index_out_of_range(trained: Cli) -> None:
+    assert_error(
+        trained("predict", "--index", "10000"),
+        6,
+        "--index 10000 is out of range; the test set has 10000 images (0-9999)",
+    )
+
+
+def test_predict_needs_exactly_one_source(trained: Cli) -> None:
+    assert_error(trained("predict"), 6, "give either --index N (a test image) or --image FILE")
+
+
+def test_unreadable_image(trained: Cli, tmp_path: Path) -> None:
+    (tmp_path / "x.png").write_bytes(b"\x89PNG garbage")
+    result = trained("predict", "--image", str(tmp_path / "x.png"))
+    assert_error(result, 3, f"cannot read image {tmp_path / 'x.png'} (UnidentifiedImageError); give a PNG or JPEG file")
+    assert_error(
+        trained("predict", "--image", str(tmp_path / "none.png")), 3, f"image {tmp_path / 'none.png'} not found"
+    )
+
+
+def test_model_file_from_elsewhere(trained: Cli, tmp_path: Path) -> None:
+    (src,) = list(trained.runs_dir.iterdir())
+    copy = trained.runs_dir / (src.name + "-copy")
+    shutil.copytree(src, copy)
+    try:
+        (copy / "model.keras").write_bytes(b"PK not a keras file")
+        result = trained("evaluate", copy.name)
+        assert result.exit_code == 5 and result.stderr.startswith(
+            f"Error: run {copy.name}: model.keras cannot be loaded"
+        )
+    finally:
+        shutil.rmtree(copy)
+
+
+def test_debug_shows_traceback(cli: Cli) -> None:
+    result = cli("--debug", "train", "epochs=0")
+    assert result.exit_code != 0 and result.exception is not None

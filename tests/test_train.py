@@ -1,0 +1,126 @@
+"""Real Keras training on a small slice of the real data: files, determinism, losses, backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from fashionlab import train as ftrain
+from fashionlab.config import load_config
+from fashionlab.metrics import classification_report, summarize_history
+from fashionlab.runs import list_runs
+from tests.conftest import CONFIGS, SMALL
+
+
+def test_run_directory_holds_everything(runs_dir: Path) -> None:
+    result = ftrain.train(load_config(None, SMALL), runs_dir)
+    files = sorted(p.name for p in result.run.path.iterdir())
+    assert files == ["config.yaml", "curves.png", "history.csv", "metrics.json", "model.keras", "run.json"]
+    info = json.loads((result.run.path / "run.json").read_text())
+    assert info["status"] == "completed" and info["backend"] == "jax" and info["device"] == "cpu"
+    assert info["seed"] == 42 and info["versions"]["keras"].startswith("3.")
+    assert info["started"] <= info["ended"]
+    history = (result.run.path / "history.csv").read_text().splitlines()
+    assert history[0] == "epoch,loss,accuracy,val_loss,val_accuracy,seconds" and len(history) == 3
+    metrics = json.loads((result.run.path / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] == result.test["accuracy"] > 0.5
+    assert metrics["summary"]["epochs"] == 2
+    resolved = yaml.safe_load((result.run.path / "config.yaml").read_text())
+    assert resolved["train_samples"] == 600 and resolved["layers"][0] == "flatten"
+    run_id = result.run.id
+    assert run_id.endswith(f"-tutorial-{load_config(None, SMALL).hash()}")
+
+
+def test_same_config_and_seed_give_the_same_numbers(runs_dir: Path) -> None:
+    a = ftrain.train(load_config(None, SMALL), runs_dir)
+    b = ftrain.train(load_config(None, SMALL), runs_dir)
+    c = ftrain.train(load_config(None, [*SMALL, "seed=7"]), runs_dir)
+    strip = lambda run: [{k: v for k, v in row.items() if k != "seconds"} for row in run.history()]  # noqa: E731
+    assert strip(a.run) == strip(b.run)
+    assert a.test == b.test
+    assert strip(a.run) != strip(c.run)
+    assert a.run.id != b.run.id  # a rerun never overwrites
+
+
+def test_steps_per_execution_does_not_change_results(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = ftrain.train(load_config(None, SMALL), runs_dir)
+    monkeypatch.setattr(ftrain, "MAX_STEPS_PER_EXECUTION", 1)
+    slow = ftrain.train(load_config(None, SMALL), runs_dir)
+    for x, y in zip(fast.run.history(), slow.run.history(), strict=True):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert x[key] == pytest.approx(y[key], rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["mse", "sgd", "deeper"])
+def test_other_losses_and_optimizers_train(runs_dir: Path, name: str) -> None:
+    result = ftrain.train(load_config(CONFIGS / f"{name}.yaml", SMALL), runs_dir)
+    assert result.run.status == "completed" and 0.0 <= result.test["accuracy"] <= 1.0
+
+
+def test_categorical_crossentropy_gets_one_hot_labels(runs_dir: Path) -> None:
+    result = ftrain.train(load_config(None, [*SMALL, "loss=categorical_crossentropy"]), runs_dir)
+    assert result.test["accuracy"] > 0.5
+
+
+def test_cnn_trains(runs_dir: Path) -> None:
+    result = ftrain.train(
+        load_config(CONFIGS / "cnn.yaml", ["train_samples=300", "test_samples=100", "epochs=1"]), runs_dir
+    )
+    assert result.run.status == "completed"
+
+
+def test_divergence_marks_the_run(runs_dir: Path) -> None:
+    with pytest.raises(ftrain.Diverged, match=r"diverged: loss exploded to .* in epoch 1; lower the learning rate"):
+        ftrain.train(load_config(None, [*SMALL, "optimizer=sgd", "lr=50"]), runs_dir)
+    (run,) = list_runs(runs_dir)
+    assert run.status == "diverged" and len(run.history()) == 1
+
+
+def test_tensorflow_backend_trains_in_its_own_process(tmp_path: Path) -> None:
+    env = {**os.environ, "FASHIONLAB_RUNS": str(tmp_path / "runs")}
+    env.pop("KERAS_BACKEND", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "fashionlab", "train", "--json", "backend=tensorflow", *SMALL],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout)
+    (run,) = list_runs(tmp_path / "runs")
+    assert run.info["backend"] == "tensorflow" and "tensorflow" in run.info["versions"]
+    assert out["test"]["accuracy"] > 0.5
+
+
+def test_summary_finds_best_epoch_and_overfitting() -> None:
+    rows = [
+        {"epoch": 1, "loss": 0.6, "accuracy": 0.8, "val_loss": 0.50, "val_accuracy": 0.82, "seconds": 2.0},
+        {"epoch": 2, "loss": 0.4, "accuracy": 0.85, "val_loss": 0.40, "val_accuracy": 0.86, "seconds": 1.0},
+        {"epoch": 3, "loss": 0.3, "accuracy": 0.9, "val_loss": 0.45, "val_accuracy": 0.85, "seconds": 1.0},
+    ]
+    s = summarize_history(rows)
+    assert s["best_epoch"] == 2 and s["last_epoch"] == 3 and s["seconds_per_epoch"] == 1.0
+    assert s["overfitting"] is True
+    assert s["verdict"].startswith("Overfitting: val_loss was lowest (0.4000) at epoch 2 and rose to 0.4500 by epoch 3")
+    s = summarize_history(rows[:2])
+    assert (
+        s["overfitting"] is False
+        and s["verdict"] == "No overfitting: val_loss was still falling at the last epoch (2)."
+    )
+
+
+def test_classification_report_by_hand() -> None:
+    y_true = np.array([0, 0, 1, 1, 1, 2])
+    y_pred = np.array([0, 1, 1, 1, 2, 2])
+    r = classification_report(y_true, y_pred, num_classes=3)
+    assert r["confusion_matrix"] == [[1, 1, 0], [0, 2, 1], [0, 0, 1]]
+    assert r["accuracy"] == pytest.approx(4 / 6)
+    assert r["per_class"][1] == pytest.approx(
+        {"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3, "specificity": 2 / 3, "support": 3}
+    )
+    assert r["per_class"][2]["specificity"] == pytest.approx(4 / 5)
