@@ -262,6 +262,13 @@ class Config(BaseModel):
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:8]
 
+    def group_key(self) -> str:
+        """Hash of everything but name and epochs: configs sharing it can share one training."""
+        data = self.resolved()
+        data.pop("name")
+        data.pop("epochs")
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.resolved(), sort_keys=False, default_flow_style=None)
 

@@ -110,11 +110,24 @@ class Diverged(FashionlabError):
     """The loss became NaN or infinite."""
 
 
-def _recorder(run: Run, progress: Progress) -> Any:
+class _Trial:
+    """One run fed by a shared training: it takes the history up to its own epochs, then is finished."""
+
+    def __init__(self, config: Config, run: Run) -> None:
+        self.config = config
+        self.run = run
+        self.result: TrainResult | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.result is None and self.run.info.get("status") == "running"
+
+
+def _recorder(trials: list[_Trial], split: Split, progress: Progress) -> Any:
     import keras
 
     class Recorder(keras.callbacks.Callback):
-        """Writes history.csv after every epoch and stops on a NaN/inf loss."""
+        """After every epoch: history.csv of each open run; at a run's last epoch: test, model, metrics."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -134,16 +147,32 @@ def _recorder(run: Run, progress: Progress) -> Any:
             row.update({k: float(v) for k, v in (logs or {}).items()})
             row["seconds"] = round(time.perf_counter() - self.started, 4)
             loss = row.get("loss", 0.0)
+            self.rows.append(row)
             if not math.isfinite(loss) or loss > DIVERGED_LOSS:
                 what = f"became {loss}" if not math.isfinite(loss) else f"exploded to {loss:.3g}"
                 self.diverged = f"loss {what} in epoch {epoch + 1}"
                 self.model.stop_training = True
-            self.rows.append(row)
-            run.write_history(self.rows)
-            run.update(epochs_done=epoch + 1)
+            for trial in trials:
+                if trial.open and trial.config.epochs >= epoch + 1:
+                    trial.run.write_history(self.rows)
+                    trial.run.update(epochs_done=epoch + 1)
+                    if trial.config.epochs == epoch + 1 and not self.diverged:
+                        trial.result = _finish(trial, self.model, self.rows, split)
             progress.epoch(row)
 
     return Recorder()
+
+
+def _finish(trial: _Trial, model: Any, rows: list[dict[str, float]], split: Split) -> TrainResult:
+    """Test the model as it is now, save it and close the run as completed."""
+    scores = model.evaluate(split.x_test, split.y_test_model, batch_size=256, verbose=0, return_dict=True)
+    test = {"loss": float(scores["loss"]), "accuracy": float(scores["accuracy"])}
+    summary = fmetrics.summarize_history(rows)
+    _save_model(model, trial.run)
+    trial.run.write_metrics({"summary": summary, "test": test})
+    write_curves(trial.run)
+    trial.run.update(status="completed", ended=now())
+    return TrainResult(trial.run, summary, test)
 
 
 def _save_model(model: Any, run: Run) -> None:
@@ -181,59 +210,77 @@ class TrainResult:
 
 def train(config: Config, runs_dir: Path, progress: Progress | None = None) -> TrainResult:
     """Train `config` into a new run directory and return its summary and test metrics."""
+    (result,) = train_group([config], runs_dir, progress)
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def train_group(
+    configs: list[Config], runs_dir: Path, progress: Progress | None = None
+) -> list[TrainResult | FashionlabError]:
+    """Train configs that differ only in `epochs` with one training to the largest of them.
+
+    Each config still gets its own run directory, identical to a separate `train` with the same seed:
+    its history stops at its own epochs and its model and test metrics are taken at that epoch.
+    Returns, per config, its result or the FashionlabError that ended it (diverged).
+    """
     progress = progress or _Quiet()
-    check_trainable(config)
-    split = prepare_data(config)
-    use_backend(config.backend)
+    longest = max(configs, key=lambda c: c.epochs)
+    if len({c.group_key() for c in configs}) != 1:
+        raise ValueError("train_group needs configs that differ only in epochs")
+    check_trainable(longest)
+    split = prepare_data(longest)
+    use_backend(longest.backend)
     import keras
 
-    keras.utils.set_random_seed(config.seed)
-    spe = steps_per_execution(config, len(split.x_train))
-    model = compile_model(config, steps_per_execution=spe)
+    keras.utils.set_random_seed(longest.seed)
+    spe = steps_per_execution(longest, len(split.x_train))
+    model = compile_model(longest, steps_per_execution=spe)
 
     versions = _versions()
-    run = create_run(
-        runs_dir,
-        config.name,
-        config.hash(),
-        config.to_yaml(),
-        {"backend": versions["backend"], "device": _device(), "seed": config.seed, "versions": versions},
-    )
-    recorder = _recorder(run, progress)
-    progress.start(run.id, config.epochs, math.ceil(len(split.x_train) / config.batch_size))
+    extra = {"backend": versions["backend"], "device": _device(), "seed": longest.seed, "versions": versions}
+    trials = [_Trial(c, create_run(runs_dir, c.name, c.hash(), c.to_yaml(), extra)) for c in configs]
+    if len(trials) > 1:
+        for trial in trials:
+            trial.run.update(shared_training=[t.run.id for t in trials if t is not trial])
+    recorder = _recorder(trials, split, progress)
+    progress.start(trials[-1].run.id, longest.epochs, math.ceil(len(split.x_train) / longest.batch_size))
     try:
         validation = (split.x_val, split.y_val) if split.x_val is not None else None
         model.fit(
             split.x_train,
             split.y_train,
             validation_data=validation,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
+            epochs=longest.epochs,
+            batch_size=longest.batch_size,
             verbose=0,
             callbacks=[recorder],
         )
-        summary = fmetrics.summarize_history(recorder.rows)
-        if recorder.diverged:
-            run.update(status="diverged", ended=now(), error=recorder.diverged)
-            raise Diverged(
-                f"run {run.id} diverged: {recorder.diverged}; lower the learning rate "
-                "(e.g. lr=0.001) or use an adaptive optimizer such as adam"
-            )
-        scores = model.evaluate(split.x_test, split.y_test_model, batch_size=256, verbose=0, return_dict=True)
-        test = {"loss": float(scores["loss"]), "accuracy": float(scores["accuracy"])}
-        _save_model(model, run)
-        run.write_metrics({"summary": summary, "test": test})
-        write_curves(run)
-        run.update(status="completed", ended=now())
     except KeyboardInterrupt:
-        run.update(status="interrupted", ended=now())
-        raise
-    except Diverged:
+        for trial in trials:
+            if trial.open:
+                trial.run.update(status="interrupted", ended=now())
         raise
     except BaseException as exc:
-        run.update(status="failed", ended=now(), error=f"{exc.__class__.__name__}: {exc}")
+        for trial in trials:
+            if trial.open:
+                trial.run.update(status="failed", ended=now(), error=f"{exc.__class__.__name__}: {exc}")
         raise
-    return TrainResult(run, summary, test)
+    results: list[TrainResult | FashionlabError] = []
+    for trial in trials:
+        if trial.result is not None:
+            results.append(trial.result)
+            continue
+        reason = recorder.diverged or "training stopped early"
+        trial.run.update(status="diverged", ended=now(), error=reason)
+        results.append(
+            Diverged(
+                f"run {trial.run.id} diverged: {reason}; lower the learning rate "
+                "(e.g. lr=0.001) or use an adaptive optimizer such as adam"
+            )
+        )
+    return results
 
 
 def write_curves(run: Run) -> None:
