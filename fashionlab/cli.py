@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 from fashionlab import __version__, report
 from fashionlab.config import load_config
-from fashionlab.errors import ConfigError, FashionlabError
+from fashionlab.errors import ConfigError, FashionlabError, RunNotFound
 from fashionlab.runs import default_runs_dir, list_runs, load_run, write_atomic
 
 app = typer.Typer(
@@ -33,7 +33,7 @@ app = typer.Typer(
     help="Train Keras classifiers on Fashion-MNIST from small YAML configs, and compare what changed.",
     epilog="Examples: fashionlab train --config configs/adam.yaml epochs=5 · fashionlab predict --index 10",
 )
-PIPE_WIDTH = 160  # tables piped to a file or another program are not squeezed to 80 columns
+PIPE_WIDTH = 220  # tables piped to a file or another program are not squeezed to 80 columns
 out = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH)
 err = Console(stderr=True, highlight=False)
 state: dict[str, Any] = {"debug": False, "runs_dir": None}
@@ -326,6 +326,238 @@ def runs_cmd(as_json: JsonOpt = False) -> None:
         err.print(f"No runs yet in {runs_dir()}/; train one with 'fashionlab train'.")
     else:
         out.print(report.runs_table(rows))
+
+
+class SweepDisplay:
+    """One bar for the sweep's trials and one per training under way, on stderr."""
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+        self.trials = self.progress.add_task("trials", total=total, info="")
+        self.groups: dict[str, Any] = {}
+
+    def __enter__(self) -> SweepDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def group_start(self, label: str, trials: int, epochs: int, steps: int) -> None:
+        what = f"{trials} trials" if trials > 1 else "1 trial"
+        self.groups[label] = self.progress.add_task(f"  training ({what})", total=epochs, info="")
+
+    def batch(self, label: str, epoch: int, step: int) -> None:
+        pass
+
+    def epoch(self, label: str, row: dict[str, float]) -> None:
+        info = f"val_acc {row['val_accuracy']:.4f}" if "val_accuracy" in row else f"acc {row.get('accuracy', 0):.4f}"
+        self.progress.update(self.groups[label], completed=row["epoch"], info=info)
+
+    def trial_done(self, outcome: dict[str, Any]) -> None:
+        self.progress.advance(self.trials)
+        if outcome["status"] != "completed":
+            err.print(f"Trial {outcome.get('run_id') or outcome['hash']} {outcome['status']}: {outcome.get('error')}")
+
+
+SweepItems = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Axes KEY=VALUES and fixed overrides KEY=VALUE. Values: a,b,c or [a,b,c]; "
+        "range(start,stop[,step]) excludes stop (as Python and Hydra); logspace(a,b,n) gives n values "
+        "from 10^a to 10^b; choice(a,b,c) is a,b,c. A list value is written [[28,28],[28,28,1]].",
+        show_default=False,
+    ),
+]
+SortOpt = Annotated[
+    str, typer.Option("--sort", help=f"Order rows by this metric, best first: {', '.join(report.SORT_KEYS)}.")
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="table, csv, md or json.")]
+AllColumnsOpt = Annotated[
+    bool, typer.Option("--all-columns", help="Show every config key, not just those that differ.")
+]
+
+
+def render_comparison(
+    runs: list[Any], sort: str, fmt: str, all_columns: bool, title: str, axes: list[str] | None = None
+) -> None:
+    from fashionlab.errors import InputError
+
+    if sort not in report.SORT_KEYS:
+        raise InputError(f"--sort {sort} is not a metric; use one of {', '.join(report.SORT_KEYS)}")
+    if fmt not in ("table", "csv", "md", "json"):
+        raise InputError(f"--format {fmt} is not known; use table, csv, md or json")
+    rows = report.sort_rows([report.compare_row(r) for r in runs], sort)
+    keys = report.compare_columns(rows, all_columns, axes)
+    if fmt == "table":
+        out.print(report.compare_table(rows, keys, sort, title))
+    elif fmt == "json":
+        emit_json(report.compare_records(rows, keys))
+    elif fmt == "csv":
+        typer.echo(report.records_csv(report.compare_records(rows, keys)), nl=False)
+    else:
+        typer.echo(report.records_markdown(report.compare_records(rows, keys)), nl=False)
+
+
+@app.command()
+@handle_errors
+def sweep(
+    items: SweepItems = None,
+    config: Annotated[
+        list[Path] | None, typer.Option("--config", "-c", help="A config file; repeat to make configs an axis.")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Trainings at once, each in its own process.")] = 1,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the trials and what is already done; train nothing.")
+    ] = False,
+    resume: Annotated[str | None, typer.Option("--resume", help="Finish the missing trials of this sweep id.")] = None,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed trial.")] = False,
+    sort: SortOpt = "best_val_accuracy",
+    all_columns: AllColumnsOpt = False,
+    curves: Annotated[
+        Path | None, typer.Option("--curves", help="Save the learning curves of all trials to this PNG.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the grid of configs x axes, then one comparison table.
+
+    Trials that differ only in epochs share one training; completed trials are never trained again, so
+    rerunning a sweep (or --resume ID) finishes only what is missing.
+
+    Examples: fashionlab sweep epochs=25,100,150 ·
+    fashionlab sweep --config configs/adam.yaml optimizer=adam,sgd,rmsprop lr=0.001,0.01
+    """
+    from fashionlab import sweep as fsweep
+
+    if resume:
+        record = fsweep.load_record(runs_dir(), resume)
+        files, args = record["config_files"], record["items"]
+    else:
+        files, args = [str(p) for p in config or []], list(items or [])
+    plan = fsweep.expand(files, args)
+    done = fsweep.completed_runs(runs_dir())
+    pending = [t for t in plan.trials if t.hash not in done]
+    shared, separate = plan.epochs_cost(pending)
+    groups = plan.groups(pending)
+    summary = (
+        f"Sweep {plan.sweep_id}: {len(plan.trials)} trials, {len(plan.trials) - len(pending)} already done, "
+        f"{len(pending)} to train in {len(groups)} training{'s' if len(groups) != 1 else ''} "
+        f"({shared} epochs instead of {separate}: trials that differ only in epochs share one training)"
+    )
+    if dry_run:
+        if as_json:
+            emit_json(
+                {
+                    "sweep": plan.sweep_id,
+                    "axes": plan.axes,
+                    "trials": [{"hash": t.hash, "values": t.values, "done": t.hash in done} for t in plan.trials],
+                    "epochs_to_train": shared,
+                    "epochs_if_separate": separate,
+                }
+            )
+            return
+        from rich.table import Table
+
+        out.print(summary)
+        table = Table()
+        table.add_column("#", justify="right")
+        for key in plan.axes:
+            table.add_column(key)
+        table.add_column("hash")
+        table.add_column("status")
+        for i, t in enumerate(plan.trials, 1):
+            table.add_row(
+                str(i),
+                *(report.fmt(t.values.get(k)) for k in plan.axes),
+                t.hash,
+                f"done ({done[t.hash].id})" if t.hash in done else "to train",
+            )
+        out.print(table)
+        return
+    err.print(summary)
+    with SweepDisplay(len(plan.trials)) as display:
+        for _ in range(len(plan.trials) - len(pending)):
+            display.progress.advance(display.trials)
+        result = fsweep.run_sweep(plan, runs_dir(), jobs=jobs, fail_fast=fail_fast, progress=display)
+    _, runs = fsweep.sweep_runs(runs_dir(), plan.sweep_id)
+    if curves:
+        from fashionlab import plots
+
+        write_png(curves, plots.curves_png(runs))
+    failed = result.failed
+    if as_json:
+        emit_json({"sweep": plan.sweep_id, "trials": fsweep.load_record(runs_dir(), plan.sweep_id)["trials"]})
+    else:
+        render_comparison(runs, sort, "table", all_columns, f"Sweep {plan.sweep_id}", list(plan.axes))
+    err.print(
+        f"{len(plan.trials) - len(failed)} of {len(plan.trials)} trials completed "
+        f"({len(result.skipped)} were already done)"
+        + (f", {len(failed)} did not: rerun the same command to retry them" if failed else "")
+        + (" (stopped at the first failure: --fail-fast)" if result.stopped_early else "")
+        + f". Record: {fsweep.record_path(runs_dir(), plan.sweep_id)}"
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def compare(
+    runs: Annotated[list[str] | None, typer.Argument(help="Run ids or unique parts. Default: every run.")] = None,
+    sweep_id: Annotated[str | None, typer.Option("--sweep", help="Compare the trials of this sweep.")] = None,
+    sort: SortOpt = "best_val_accuracy",
+    fmt: FormatOpt = "table",
+    all_columns: AllColumnsOpt = False,
+) -> None:
+    """Compare runs side by side from disk: what differs in their configs, and their metrics.
+
+    Example: fashionlab compare --sweep sweep-1a2b3c4d --sort test_accuracy --format md
+    """
+    axes: list[str] | None = None
+    if sweep_id:
+        from fashionlab.sweep import sweep_runs
+
+        record, chosen = sweep_runs(runs_dir(), sweep_id)
+        axes, title = list(record.get("axes", {})), f"Sweep {record['id']}"
+    elif runs:
+        chosen, title = [load_run(runs_dir(), r) for r in runs], "Runs"
+    else:
+        chosen, title = list_runs(runs_dir()), f"All runs in {runs_dir()}"
+    if not chosen:
+        raise RunNotFound(f"no runs to compare in {runs_dir()}/; train one with 'fashionlab train'")
+    render_comparison(chosen, sort, fmt, all_columns, title, axes)
+
+
+@app.command()
+@handle_errors
+def curves(
+    runs: Annotated[list[str] | None, typer.Argument(help="Run ids or unique parts. Default: the latest run.")] = None,
+    sweep_id: Annotated[str | None, typer.Option("--sweep", help="Every trial of this sweep.")] = None,
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("curves.png"),
+) -> None:
+    """Overlay learning curves (loss/val_loss, accuracy/val_accuracy) of runs, best epochs marked.
+
+    Example: fashionlab curves 20261127-0142 20261127-0150 --out both.png
+    """
+    from fashionlab import plots
+
+    if sweep_id:
+        from fashionlab.sweep import sweep_runs
+
+        _, chosen = sweep_runs(runs_dir(), sweep_id)
+    else:
+        chosen = [load_run(runs_dir(), r) for r in runs] if runs else [load_run(runs_dir())]
+    write_png(out_file, plots.curves_png(chosen))
 
 
 def entry() -> None:

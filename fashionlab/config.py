@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
@@ -446,12 +447,19 @@ def _set_path(data: dict[str, Any], path: Path_, value: Any, text: str) -> Path_
     return tuple(real)
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str], source: Source) -> dict[str, Any]:
+Override = tuple[str, Any, str]  # key, value, and the text shown in error messages
+
+
+def parse_override(text: str) -> Override:
+    key, raw = split_override(text)
+    return key, parse_value(raw), text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str | Override], source: Source) -> dict[str, Any]:
     """Apply `key=value` overrides to raw config data (a copy), recording each for error messages."""
     data = copy.deepcopy(data)
-    for text in overrides:
-        key, raw = split_override(text)
-        value = parse_value(raw)
+    for item in overrides:
+        key, value, text = parse_override(item) if isinstance(item, str) else item
         path = resolve_key(data, key)
         if path[0] in ("optimizer", "loss") and len(path) > 1:
             current = data.get(path[0], DEFAULT_NAMES[path[0]])
@@ -510,7 +518,7 @@ def validate(data: dict[str, Any], source: Source) -> Config:
         raise ConfigError(list(dict.fromkeys(problems))) from None
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def load_config(path: str | Path | None = None, overrides: Sequence[str | Override] = ()) -> Config:
     """Read a YAML config (or the built-in tutorial default), apply overrides, validate everything."""
     if path is None:
         data, source = copy.deepcopy(DEFAULT_CONFIG), Source(None, {})

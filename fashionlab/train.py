@@ -106,8 +106,17 @@ def _device() -> str:
     return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
 
 
-class Diverged(FashionlabError):
-    """The loss became NaN or infinite."""
+class TrialError(FashionlabError):
+    """A run that did not complete: `run_id` names its directory, which keeps its history and error."""
+
+    def __init__(self, message: str, run_id: str, status: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.status = status
+
+
+class Diverged(TrialError):
+    """The loss became NaN, infinite or absurdly large."""
 
 
 class _Trial:
@@ -217,13 +226,14 @@ def train(config: Config, runs_dir: Path, progress: Progress | None = None) -> T
 
 
 def train_group(
-    configs: list[Config], runs_dir: Path, progress: Progress | None = None
-) -> list[TrainResult | FashionlabError]:
+    configs: list[Config], runs_dir: Path, progress: Progress | None = None, capture: bool = False
+) -> list[TrainResult | TrialError]:
     """Train configs that differ only in `epochs` with one training to the largest of them.
 
     Each config still gets its own run directory, identical to a separate `train` with the same seed:
     its history stops at its own epochs and its model and test metrics are taken at that epoch.
-    Returns, per config, its result or the FashionlabError that ended it (diverged).
+    Returns, per config, its result or the TrialError that ended it (diverged; with `capture`, also any
+    exception during training, which otherwise propagates after the runs are marked failed).
     """
     progress = progress or _Quiet()
     longest = max(configs, key=lambda c: c.epochs)
@@ -240,7 +250,10 @@ def train_group(
 
     versions = _versions()
     extra = {"backend": versions["backend"], "device": _device(), "seed": longest.seed, "versions": versions}
-    trials = [_Trial(c, create_run(runs_dir, c.name, c.hash(), c.to_yaml(), extra)) for c in configs]
+    trials = [
+        _Trial(c, create_run(runs_dir, c.name, c.hash(), c.to_yaml(), {**extra, "config": c.resolved()}))
+        for c in configs
+    ]
     if len(trials) > 1:
         for trial in trials:
             trial.run.update(shared_training=[t.run.id for t in trials if t is not trial])
@@ -262,24 +275,32 @@ def train_group(
             if trial.open:
                 trial.run.update(status="interrupted", ended=now())
         raise
-    except BaseException as exc:
+    except Exception as exc:
+        error = f"{exc.__class__.__name__}: {exc}".splitlines()[0]
+        failed = [t for t in trials if t.open]
+        for trial in failed:
+            trial.run.update(status="failed", ended=now(), error=error)
+        if not capture:
+            raise
+        done: list[TrainResult | TrialError] = []
         for trial in trials:
-            if trial.open:
-                trial.run.update(status="failed", ended=now(), error=f"{exc.__class__.__name__}: {exc}")
-        raise
-    results: list[TrainResult | FashionlabError] = []
+            if trial.result is not None:
+                done.append(trial.result)
+            else:
+                done.append(TrialError(f"run {trial.run.id} failed: {error}", trial.run.id, "failed"))
+        return done
+    results: list[TrainResult | TrialError] = []
     for trial in trials:
         if trial.result is not None:
             results.append(trial.result)
             continue
         reason = recorder.diverged or "training stopped early"
         trial.run.update(status="diverged", ended=now(), error=reason)
-        results.append(
-            Diverged(
-                f"run {trial.run.id} diverged: {reason}; lower the learning rate "
-                "(e.g. lr=0.001) or use an adaptive optimizer such as adam"
-            )
+        message = (
+            f"run {trial.run.id} diverged: {reason}; lower the learning rate "
+            "(e.g. lr=0.001) or use an adaptive optimizer such as adam"
         )
+        results.append(Diverged(message, trial.run.id, "diverged"))
     return results
 
 

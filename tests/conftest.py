@@ -26,7 +26,7 @@ class Cli:
         self.runner = CliRunner()
 
     def __call__(self, *args: str) -> Result:
-        return self.runner.invoke(app, ["--runs-dir", str(self.runs_dir), *args], env={"COLUMNS": "160"})
+        return self.runner.invoke(app, ["--runs-dir", str(self.runs_dir), *args], env={"COLUMNS": "220"})
 
 
 @pytest.fixture
