@@ -245,11 +245,18 @@ def train_group(
     import keras
 
     keras.utils.set_random_seed(longest.seed)
-    spe = steps_per_execution(longest, len(split.x_train))
+    fused = longest.fused_loop and keras.backend.backend() == "jax"
+    spe = 1 if fused else steps_per_execution(longest, len(split.x_train))
     model = compile_model(longest, steps_per_execution=spe)
 
     versions = _versions()
-    extra = {"backend": versions["backend"], "device": _device(), "seed": longest.seed, "versions": versions}
+    extra = {
+        "backend": versions["backend"],
+        "device": _device(),
+        "seed": longest.seed,
+        "loop": "fused" if fused else "keras.fit",
+        "versions": versions,
+    }
     trials = [
         _Trial(c, create_run(runs_dir, c.name, c.hash(), c.to_yaml(), {**extra, "config": c.resolved()}))
         for c in configs
@@ -261,15 +268,21 @@ def train_group(
     progress.start(trials[-1].run.id, longest.epochs, math.ceil(len(split.x_train) / longest.batch_size))
     try:
         validation = (split.x_val, split.y_val) if split.x_val is not None else None
-        model.fit(
-            split.x_train,
-            split.y_train,
-            validation_data=validation,
-            epochs=longest.epochs,
-            batch_size=longest.batch_size,
-            verbose=0,
-            callbacks=[recorder],
-        )
+        if fused:
+            from fashionlab.fused import FusedLoop
+
+            loop = FusedLoop(model, longest.batch_size)
+            loop.fit(split.x_train, split.y_train, validation, longest.epochs, longest.seed, [recorder])
+        else:
+            model.fit(
+                split.x_train,
+                split.y_train,
+                validation_data=validation,
+                epochs=longest.epochs,
+                batch_size=longest.batch_size,
+                verbose=0,
+                callbacks=[recorder],
+            )
     except KeyboardInterrupt:
         for trial in trials:
             if trial.open:

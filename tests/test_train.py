@@ -49,13 +49,39 @@ def test_same_config_and_seed_give_the_same_numbers(runs_dir: Path) -> None:
     assert a.run.id != b.run.id  # a rerun never overwrites
 
 
-def test_steps_per_execution_does_not_change_results(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = ftrain.train(load_config(None, SMALL), runs_dir)
-    monkeypatch.setattr(ftrain, "MAX_STEPS_PER_EXECUTION", 1)
-    slow = ftrain.train(load_config(None, SMALL), runs_dir)
-    for x, y in zip(fast.run.history(), slow.run.history(), strict=True):
+def assert_same_history(a: list[dict[str, float]], b: list[dict[str, float]]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert x[key] == pytest.approx(y[key], rel=1e-5, abs=1e-6)
+
+
+def test_keras_steps_per_execution_does_not_change_results(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(None, [*SMALL, "fused_loop=false"])
+    fast = ftrain.train(config, runs_dir)
+    assert fast.run.info["loop"] == "keras.fit"
+    monkeypatch.setattr(ftrain, "MAX_STEPS_PER_EXECUTION", 1)
+    slow = ftrain.train(config, runs_dir)
+    assert_same_history(fast.run.history(), slow.run.history())
+
+
+def test_fused_block_size_does_not_change_results(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fashionlab import fused
+
+    blocks = ftrain.train(load_config(None, SMALL), runs_dir)
+    assert blocks.run.info["loop"] == "fused"
+    monkeypatch.setattr(fused, "CALLS_PER_EPOCH", 10_000)  # one step per call
+    steps = ftrain.train(load_config(None, SMALL), runs_dir)
+    assert_same_history(blocks.run.history(), steps.run.history())
+
+
+def test_fused_loop_learns_as_well_as_keras_fit(runs_dir: Path) -> None:
+    """Same model, data and epochs: the fused loop (own shuffling) and keras.fit reach the same quality."""
+    common = ["train_samples=3000", "test_samples=1000", "epochs=3"]
+    fused = ftrain.train(load_config(None, common), runs_dir)
+    keras_fit = ftrain.train(load_config(None, [*common, "fused_loop=false"]), runs_dir)
+    assert fused.test["accuracy"] > 0.75 and keras_fit.test["accuracy"] > 0.75
+    assert abs(fused.test["accuracy"] - keras_fit.test["accuracy"]) < 0.04
 
 
 @pytest.mark.parametrize("name", ["mse", "sgd", "deeper"])
