@@ -9,6 +9,7 @@ the data kept on the device. Same model, initialisation, Adam settings and batch
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 
@@ -19,7 +20,7 @@ import numpy as np
 
 def init(key: jax.Array, sizes: list[int]) -> list[tuple[jax.Array, jax.Array]]:
     params = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+    for n_in, n_out in itertools.pairwise(sizes):
         key, sub = jax.random.split(key)
         limit = np.sqrt(6 / (n_in + n_out))  # glorot uniform, as keras.layers.Dense
         params.append((jax.random.uniform(sub, (n_in, n_out), minval=-limit, maxval=limit), jnp.zeros(n_out)))
@@ -80,7 +81,7 @@ def main() -> None:
     t = jnp.zeros((), jnp.float32)
     epoch = make_epoch(args.batch)
     seconds = []
-    for e in range(args.epochs):
+    for _ in range(args.epochs):
         key, sub = jax.random.split(key)
         start = time.perf_counter()
         params, m, v, t, loss = epoch(params, m, v, t, x, y, sub)

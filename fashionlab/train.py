@@ -267,7 +267,7 @@ def train_group(
     recorder = _recorder(trials, split, progress)
     progress.start(trials[-1].run.id, longest.epochs, math.ceil(len(split.x_train) / longest.batch_size))
     try:
-        validation = (split.x_val, split.y_val) if split.x_val is not None else None
+        validation = (split.x_val, split.y_val) if split.x_val is not None and split.y_val is not None else None
         if fused:
             from fashionlab.fused import FusedLoop
 
