@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install data lint unit fast bench clean
+.PHONY: demo test install data lint unit fast bench gpu-wheels clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,7 +41,19 @@ fast: data
 	$(BIN)/pytest
 
 bench: data
-	$(BIN)/python bench/train_speed.py
+	$(BIN)/python bench/train_speed.py --epochs 5 --repeats 2
+	$(BIN)/python bench/concurrency.py --jobs 2 --trials 4 --epochs 3
+	$(BIN)/python bench/sweep_epochs.py
+	$(BIN)/python bench/startup.py
+
+# Keras and the pure-Python dependencies a GPU machine without them needs (see bench/gpu.sh).
+gpu-wheels: install
+	mkdir -p .gpu/whl .gpu/data
+	cp -n /usr/share/datasets/fashion-mnist/*.gz .gpu/data/ 2>/dev/null || $(BIN)/python -c "from fashionlab.data import download; download(__import__('pathlib').Path('.gpu/data'))"
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d .gpu/whl keras==3.15.1 namex optree absl-py pydantic==2.14.4 \
+	  pydantic-core==2.46.4 annotated-types typing-inspection typing-extensions
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
