@@ -12,11 +12,14 @@ order of the shuffled batches (its own seeded permutation) and who runs the loop
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
 
-CALLS_PER_EPOCH = 20  # blocks of steps per epoch: progress updates this often, each block one call
+# Blocks of steps per epoch: progress updates this often, each block one compiled call. Fewer blocks
+# cost less per epoch where each call is expensive (GPUs shared by several processes).
+CALLS_PER_EPOCH = int(os.environ.get("FASHIONLAB_BLOCKS_PER_EPOCH", "20"))
 
 
 def _state(model: Any, optimizer: bool = True) -> tuple[list[Any], ...]:

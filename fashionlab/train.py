@@ -246,7 +246,8 @@ def train_group(
 
     keras.utils.set_random_seed(longest.seed)
     fused = longest.fused_loop and keras.backend.backend() == "jax"
-    spe = 1 if fused else steps_per_execution(longest, len(split.x_train))
+    # torch's Keras trainer takes one step per call only
+    spe = 1 if fused or keras.backend.backend() == "torch" else steps_per_execution(longest, len(split.x_train))
     model = compile_model(longest, steps_per_execution=spe)
 
     versions = _versions()
