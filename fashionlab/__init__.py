@@ -1,9 +1,29 @@
-"""fashionlab: a command-line experiment runner for Keras classifiers on Fashion-MNIST."""
+"""fashionlab: a command-line experiment runner for Keras classifiers on Fashion-MNIST.
+
+The public API is loaded on first use, so `import fashionlab.cli` (and `fashionlab --help`) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-from fashionlab.config import Config, load_config
-from fashionlab.data import CLASS_NAMES, load_data
-from fashionlab.runs import list_runs, load_run
+_API = {
+    "Config": "fashionlab.config",
+    "load_config": "fashionlab.config",
+    "CLASS_NAMES": "fashionlab.data",
+    "load_data": "fashionlab.data",
+    "list_runs": "fashionlab.runs",
+    "load_run": "fashionlab.runs",
+    "train": "fashionlab.train",
+    "run_sweep": "fashionlab.sweep",
+}
+__all__ = [*_API, "__version__"]
 
-__all__ = ["CLASS_NAMES", "Config", "__version__", "list_runs", "load_config", "load_data", "load_run"]
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'fashionlab' has no attribute {name!r}")

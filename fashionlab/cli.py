@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
 from fashionlab import __version__, report
-from fashionlab.config import load_config
 from fashionlab.errors import ConfigError, FashionlabError, RunNotFound
 from fashionlab.runs import default_runs_dir, list_runs, load_run, write_atomic
 
@@ -64,6 +63,14 @@ def handle_errors(fn: F) -> F:
 
 def runs_dir() -> Path:
     return Path(state["runs_dir"]) if state["runs_dir"] else default_runs_dir()
+
+
+def show_table(table: Any) -> None:
+    """Print a Rich renderable, or a long listing that report.py already laid out as plain text."""
+    if isinstance(table, str):
+        typer.echo(table)
+    else:
+        out.print(table)
 
 
 def emit_json(data: Any) -> None:
@@ -164,6 +171,7 @@ def show(
 
     Example: fashionlab show --config configs/tiny.yaml --draw net.png
     """
+    from fashionlab.config import load_config
     from fashionlab.model import from_logits, layer_rows
 
     cfg = load_config(config, overrides or [])
@@ -242,6 +250,7 @@ def train(config: ConfigOpt = None, overrides: Overrides = None, as_json: JsonOp
 
     Example: fashionlab train --config configs/adam.yaml epochs=5 lr=0.001
     """
+    from fashionlab.config import load_config
     from fashionlab.train import train as run_training
 
     cfg = load_config(config, overrides or [])
@@ -325,7 +334,7 @@ def runs_cmd(as_json: JsonOpt = False) -> None:
     elif not rows:
         err.print(f"No runs yet in {runs_dir()}/; train one with 'fashionlab train'.")
     else:
-        out.print(report.runs_table(rows))
+        show_table(report.runs_table(rows))
 
 
 class SweepDisplay:
@@ -400,7 +409,7 @@ def render_comparison(
     rows = report.sort_rows([report.compare_row(r) for r in runs], sort)
     keys = report.compare_columns(rows, all_columns, axes)
     if fmt == "table":
-        out.print(report.compare_table(rows, keys, sort, title))
+        show_table(report.compare_table(rows, keys, sort, title))
     elif fmt == "json":
         emit_json(report.compare_records(rows, keys))
     elif fmt == "csv":
@@ -416,7 +425,16 @@ def sweep(
     config: Annotated[
         list[Path] | None, typer.Option("--config", "-c", help="A config file; repeat to make configs an axis.")
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Trainings at once, each in its own process.")] = 1,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=0,
+            help="Trainings at once, each in its own process with its share of the cores. "
+            "0 (default): 2 when there are 2+ cores and 2+ trainings (1.2x faster on 2 cores, BENCHMARKS.md), else 1.",
+        ),
+    ] = 0,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List the trials and what is already done; train nothing.")
     ] = False,
@@ -488,6 +506,8 @@ def sweep(
     with SweepDisplay(len(plan.trials)) as display:
         for _ in range(len(plan.trials) - len(pending)):
             display.progress.advance(display.trials)
+        if jobs == 0:
+            jobs = min(2, os.cpu_count() or 1, len(groups))
         result = fsweep.run_sweep(plan, runs_dir(), jobs=jobs, fail_fast=fail_fast, progress=display)
     _, runs = fsweep.sweep_runs(runs_dir(), plan.sweep_id)
     if curves:

@@ -125,14 +125,26 @@ def read_idx(path: Path, spec: IdxFile) -> np.ndarray:
 
 
 @functools.cache
+def _read(directory: Path, key: str) -> np.ndarray:
+    return read_idx(directory / FILES[key].name, FILES[key])
+
+
 def _load(directory: Path) -> Dataset:
-    arrays = {key: read_idx(directory / spec.name, spec) for key, spec in FILES.items()}
-    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+    return (_read(directory, "x_train"), _read(directory, "y_train")), (
+        _read(directory, "x_test"),
+        _read(directory, "y_test"),
+    )
 
 
 def load_data() -> Dataset:
     """((x_train, y_train), (x_test, y_test)) as uint8 arrays, like keras.datasets.fashion_mnist."""
     return _load(find_data_dir())
+
+
+def load_test() -> tuple[np.ndarray, np.ndarray]:
+    """(x_test, y_test) only: what evaluate and predict need, without decoding the 60,000 training images."""
+    directory = find_data_dir()
+    return _read(directory, "x_test"), _read(directory, "y_test")
 
 
 def download(target: Path | None = None) -> Path:

@@ -19,7 +19,7 @@ import numpy as np
 
 # Blocks of steps per epoch: progress updates this often, each block one compiled call. Fewer blocks
 # cost less per epoch where each call is expensive (GPUs shared by several processes).
-CALLS_PER_EPOCH = int(os.environ.get("FASHIONLAB_BLOCKS_PER_EPOCH", "20"))
+CALLS_PER_EPOCH = int(os.environ.get("FASHIONLAB_BLOCKS_PER_EPOCH", "10"))
 
 
 def _state(model: Any, optimizer: bool = True) -> tuple[list[Any], ...]:

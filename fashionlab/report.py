@@ -219,7 +219,33 @@ def run_row(run: Run) -> dict[str, Any]:
     return row
 
 
-def runs_table(rows: list[dict[str, Any]]) -> RenderableType:
+PLAIN_ABOVE = 100  # rows; longer listings are drawn as plain aligned text (Rich tables cost ~0.5 ms a row)
+
+
+def plain_table(title: str, headers: list[str], rows: list[list[str]], right: set[int]) -> str:
+    """A fast fixed-width table: title, header, rule, rows; columns two spaces apart."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    body = [title, line(headers), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
+    return "\n".join(body)
+
+
+def runs_table(rows: list[dict[str, Any]]) -> RenderableType | str:
+    if len(rows) > PLAIN_ABOVE:
+        headers = ["id", "name", "status", "epochs", "val_acc", "test_acc", "age"]
+        cells = [
+            [
+                r["id"], r["name"], r["status"] + (f" ({r['problem']})" if r.get("problem") else ""),
+                fmt(r.get("epochs")), fmt(r.get("val_accuracy")), fmt(r.get("test_accuracy")), age(r.get("started")),
+            ]
+            for r in rows
+        ]  # fmt: skip
+        return plain_table("Runs", headers, cells, right={3, 4, 5, 6})
     table = Table(title="Runs", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("id", no_wrap=True)
     for col, just in (("name", "left"), ("status", "left"), ("epochs", "right"), ("val_acc", "right"),
@@ -316,7 +342,11 @@ def varying_keys(rows: list[dict[str, Any]]) -> list[str]:
     keys: list[str] = []
     for row in rows:
         keys.extend(k for k in row["config"] if k not in keys)
-    return [k for k in keys if len({json.dumps(r["config"].get(k), sort_keys=True) for r in rows}) > 1]
+    return [k for k in keys if len({_hashable(r["config"].get(k)) for r in rows}) > 1]
+
+
+def _hashable(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool | None) else json.dumps(value, sort_keys=True)
 
 
 def sort_rows(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
@@ -363,7 +393,22 @@ def compare_records(rows: list[dict[str, Any]], config_keys: list[str]) -> list[
     return out
 
 
-def compare_table(rows: list[dict[str, Any]], config_keys: list[str], sort: str, title: str) -> RenderableType:
+def compare_table(rows: list[dict[str, Any]], config_keys: list[str], sort: str, title: str) -> RenderableType | str:
+    best = rows[0]["run"] if rows and rows[0].get(sort) is not None else None
+    if len(rows) > PLAIN_ABOVE:
+        headers = ["run", *map(_short, config_keys), "status"]
+        headers += [f"{group} {header}".strip() if group else header for _, header, group in METRIC_COLUMNS]
+        cells = [
+            [
+                ("* " if r["run"] == best else "  ") + r["run"],
+                *(_cell(r["config"].get(k)) for k in config_keys),
+                r["status"],
+            ]
+            + [_cell(r.get(k)) for k, _, _ in METRIC_COLUMNS]
+            for r in rows
+        ]
+        first_metric = 2 + len(config_keys)
+        return plain_table(title, headers, cells, right=set(range(first_metric, len(headers))))
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("run", no_wrap=True)
     for key in config_keys:
@@ -372,7 +417,6 @@ def compare_table(rows: list[dict[str, Any]], config_keys: list[str], sort: str,
     for key, header, group in METRIC_COLUMNS:
         label = f"{group} {header}".strip() if group else header
         table.add_column(label, justify="right", style="bold" if key == sort else None)
-    best = rows[0]["run"] if rows and rows[0].get(sort) is not None else None
     for row in rows:
         style = (
             "bold green"
@@ -380,13 +424,13 @@ def compare_table(rows: list[dict[str, Any]], config_keys: list[str], sort: str,
             else ("red" if row["status"] in ("failed", "diverged", "broken") else None)
         )
         run_label = ("★ " if row["run"] == best else "  ") + row["run"]
-        cells = [_cell(row["config"].get(k)) for k in config_keys]
+        values = [_cell(row["config"].get(k)) for k in config_keys]
         metrics = [
             _cell(row.get(k)) if k != "seconds" else f"{row[k]:.1f}" if row.get(k) else "-"
             for k, _, _ in METRIC_COLUMNS
         ]
         table.add_row(
-            run_label, *cells, Text(row["status"], style=STATUS_STYLE.get(row["status"], "")), *metrics, style=style
+            run_label, *values, Text(row["status"], style=STATUS_STYLE.get(row["status"], "")), *metrics, style=style
         )
     return table
 

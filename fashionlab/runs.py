@@ -120,6 +120,10 @@ class Run:
         return rows
 
     def metrics(self) -> dict[str, Any]:
+        """metrics.json; a completed run also keeps a copy in run.json, read first (one file per run)."""
+        cached = self.info.get("metrics")
+        if isinstance(cached, dict) and self.info.get("status") == "completed":
+            return cached
         try:
             data = json.loads((self.path / "metrics.json").read_text())
         except FileNotFoundError:

@@ -17,6 +17,7 @@ import math
 import os
 import queue as queue_mod
 import re
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -330,7 +331,16 @@ def run_group(
 
 
 def _init_worker(threads: int) -> None:
-    """Give each worker process its share of the cores, before any framework is imported."""
+    """Give each worker process its share of the cores, before any framework is imported.
+
+    On Linux a worker also dies with the sweep process (kill -9 included), so no orphan keeps training.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}"
     )

@@ -180,7 +180,7 @@ def _finish(trial: _Trial, model: Any, rows: list[dict[str, float]], split: Spli
     _save_model(model, trial.run)
     trial.run.write_metrics({"summary": summary, "test": test})
     write_curves(trial.run)
-    trial.run.update(status="completed", ended=now())
+    trial.run.update(status="completed", ended=now(), metrics={"summary": summary, "test": test})
     return TrainResult(trial.run, summary, test)
 
 
@@ -354,7 +354,7 @@ def probabilities(model: Any, config: Config, images: np.ndarray) -> np.ndarray:
 def evaluate_run(run: Run) -> dict[str, Any]:
     """Test loss/accuracy and per-class metrics of a trained run, on its config's test set."""
     config, model = load_trained(run)
-    (_, _), (x_test, y_test) = fdata.load_data()
+    x_test, y_test = fdata.load_test()
     if config.test_samples:
         x_test, y_test = x_test[: config.test_samples], y_test[: config.test_samples]
     scores = model.evaluate(
@@ -375,7 +375,7 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None) ->
     true: int | None = None
     inverted = False
     if index is not None:
-        (_, _), (x_test, y_test) = fdata.load_data()
+        x_test, y_test = fdata.load_test()
         if not -len(x_test) <= index < len(x_test):
             raise InputError(
                 f"--index {index} is out of range; the test set has {len(x_test)} images (0-{len(x_test) - 1})"

@@ -30,9 +30,9 @@ def data_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for spec in data.FILES.values():
         (folder / spec.name).symlink_to(real_dir() / spec.name)
     monkeypatch.setenv("FASHIONLAB_DATA", str(folder))
-    data._load.cache_clear()
+    data._read.cache_clear()
     yield folder
-    data._load.cache_clear()
+    data._read.cache_clear()
 
 
 def labels_raw() -> bytes:

@@ -141,7 +141,7 @@ def test_failed_trial_carries_on_and_fail_fast_stops(cli: Cli, runs_dir: Path) -
     assert record["state"] == "completed with failures"
 
     other = runs_dir.parent / "ff"
-    ff = Cli(other)("sweep", "--fail-fast", "optimizer=sgd", "lr=50,0.01", "epochs=1", *TINY)
+    ff = Cli(other)("sweep", "--fail-fast", "--jobs", "1", "optimizer=sgd", "lr=50,0.01", "epochs=1", *TINY)
     assert ff.exit_code == 1 and "stopped at the first failure" in ff.stderr
     assert [r.status for r in list_runs(other)] == ["diverged"]
 
@@ -192,7 +192,8 @@ def test_killed_sweep_finishes_only_missing_trials(tmp_path: Path) -> None:
     completed = [r for r in list_runs(runs) if r.status == "completed"]
     assert len(completed) == 4  # nothing trained twice
     assert all(done_before[h] in {r.id for r in completed} for h in done_before)
-    assert [r.status for r in list_runs(runs) if r.status != "completed"] in ([], ["interrupted"])
+    leftovers = [r.status for r in list_runs(runs) if r.status != "completed"]
+    assert set(leftovers) <= {"interrupted"} and len(leftovers) <= 2  # the killed trainings, one per job
 
 
 def test_compare_formats_and_columns(cli: Cli, runs_dir: Path) -> None:
