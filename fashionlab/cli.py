@@ -245,17 +245,37 @@ class RichProgress:
 
 @app.command()
 @handle_errors
-def train(config: ConfigOpt = None, overrides: Overrides = None, as_json: JsonOpt = False) -> None:
+def train(
+    config: ConfigOpt = None,
+    overrides: Overrides = None,
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", help="Continue this interrupted or failed run from its last finished epoch."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Train a model, save the run, print its summary table.
+
+    Ctrl-C stops cleanly: the run is marked interrupted with its history; --resume RUN continues it.
 
     Example: fashionlab train --config configs/adam.yaml epochs=5 lr=0.001
     """
-    from fashionlab.config import load_config
-    from fashionlab.train import train as run_training
+    from fashionlab.errors import InputError
 
-    cfg = load_config(config, overrides or [])
-    with RichProgress() as progress:
-        result = run_training(cfg, runs_dir(), progress)
+    if resume and (config or overrides):
+        raise InputError("--resume takes the run's own config; leave out --config and overrides")
+    from fashionlab import train as ftrain
+
+    if resume:
+        run = load_run(runs_dir(), resume)
+        with RichProgress() as progress:
+            result = ftrain.resume(run, progress)
+    else:
+        from fashionlab.config import load_config
+
+        cfg = load_config(config, overrides or [])
+        with RichProgress() as progress:
+            result = ftrain.train(cfg, runs_dir(), progress)
     if as_json:
         emit_json({"run": result.run.id, "summary": result.summary, "test": result.test})
     else:

@@ -42,3 +42,9 @@ class InputError(FashionlabError):
     """A command-line argument is out of range or names a file that cannot be read."""
 
     exit_code = 6
+
+
+class StorageError(FashionlabError):
+    """The runs directory cannot be written (read-only, full, not a directory)."""
+
+    exit_code = 7

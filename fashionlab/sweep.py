@@ -10,6 +10,7 @@ only in `epochs` share one training to the largest value.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -305,9 +306,38 @@ def run_group(
     config_dicts: list[dict[str, Any]], runs_dir: str, label: str, send: Any, log_dir: str
 ) -> list[dict[str, Any]]:
     """Train one group of trials (in this process or a worker); report each trial's outcome."""
-    from fashionlab.train import TrialError, train_group
 
     configs = [validate(d, Source(None, {})) for d in config_dicts]
+    with _group_lock(Path(runs_dir), configs[0].group_key()):
+        # Another sweep may have trained (some of) these while this one waited for the lock.
+        done = completed_runs(Path(runs_dir))
+        outcomes = [
+            {"hash": c.hash(), "status": "completed", "run_id": done[c.hash()].id} for c in configs if c.hash() in done
+        ]
+        todo = [c for c in configs if c.hash() not in done]
+        if todo:
+            outcomes += _train_configs(todo, runs_dir, label, send, log_dir)
+    return outcomes
+
+
+@contextlib.contextmanager
+def _group_lock(runs_dir: Path, key: str) -> Iterator[None]:
+    """Only one process at a time trains a given group, so concurrent sweeps never duplicate a trial."""
+    import fcntl
+
+    locks = runs_dir / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{key}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _train_configs(configs: list[Config], runs_dir: str, label: str, send: Any, log_dir: str) -> list[dict[str, Any]]:
+    from fashionlab.train import TrialError, train_group
+
     forward = _Forward(label, len(configs), send if callable(send) else send.put)
     try:
         results = train_group(configs, Path(runs_dir), forward, capture=True)

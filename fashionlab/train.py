@@ -5,6 +5,7 @@ The order reads top to bottom: prepare data, build the model, train, evaluate, s
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -18,12 +19,13 @@ from fashionlab import data as fdata
 from fashionlab import metrics as fmetrics
 from fashionlab.config import Config, validate
 from fashionlab.config import Source as ConfigSource
-from fashionlab.errors import FashionlabError, InputError, RunError
+from fashionlab.errors import FashionlabError, InputError, RunError, StorageError
 from fashionlab.model import check_trainable, compile_model, outputs_logits, use_backend
 from fashionlab.runs import Run, create_run, now, write_atomic
 
 DIVERGED_LOSS = 1e4  # a classifier guessing uniformly scores ln(10) = 2.3; far above that, training has blown up
-MAX_STEPS_PER_EXECUTION = 50  # batches per compiled call: same numbers, far less Python overhead
+MAX_STEPS_PER_EXECUTION = 50
+CHECKPOINT = "checkpoint.npz"  # batches per compiled call: same numbers, far less Python overhead
 
 
 class Progress(Protocol):
@@ -132,7 +134,7 @@ class _Trial:
         return self.result is None and self.run.info.get("status") == "running"
 
 
-def _recorder(trials: list[_Trial], split: Split, progress: Progress) -> Any:
+def _recorder(trials: list[_Trial], split: Split, progress: Progress, history: list[dict[str, float]]) -> Any:
     import keras
 
     class Recorder(keras.callbacks.Callback):
@@ -140,7 +142,7 @@ def _recorder(trials: list[_Trial], split: Split, progress: Progress) -> Any:
 
         def __init__(self) -> None:
             super().__init__()
-            self.rows: list[dict[str, float]] = []
+            self.rows: list[dict[str, float]] = list(history)
             self.diverged: str | None = None
             self.epoch_index = 0
 
@@ -167,6 +169,8 @@ def _recorder(trials: list[_Trial], split: Split, progress: Progress) -> Any:
                     trial.run.update(epochs_done=epoch + 1)
                     if trial.config.epochs == epoch + 1 and not self.diverged:
                         trial.result = _finish(trial, self.model, self.rows, split)
+                    elif len(trials) == 1 and not self.diverged:
+                        save_checkpoint(trial.run, self.model, epoch + 1)
             progress.epoch(row)
 
     return Recorder()
@@ -181,6 +185,7 @@ def _finish(trial: _Trial, model: Any, rows: list[dict[str, float]], split: Spli
     trial.run.write_metrics({"summary": summary, "test": test})
     write_curves(trial.run)
     trial.run.update(status="completed", ended=now(), metrics={"summary": summary, "test": test})
+    (trial.run.path / CHECKPOINT).unlink(missing_ok=True)
     return TrainResult(trial.run, summary, test)
 
 
@@ -235,21 +240,12 @@ def train_group(
     Returns, per config, its result or the TrialError that ended it (diverged; with `capture`, also any
     exception during training, which otherwise propagates after the runs are marked failed).
     """
-    progress = progress or _Quiet()
     longest = max(configs, key=lambda c: c.epochs)
     if len({c.group_key() for c in configs}) != 1:
         raise ValueError("train_group needs configs that differ only in epochs")
     check_trainable(longest)
     split = prepare_data(longest)
-    use_backend(longest.backend)
-    import keras
-
-    keras.utils.set_random_seed(longest.seed)
-    fused = longest.fused_loop and keras.backend.backend() == "jax"
-    # torch's Keras trainer takes one step per call only
-    spe = 1 if fused or keras.backend.backend() == "torch" else steps_per_execution(longest, len(split.x_train))
-    model = compile_model(longest, steps_per_execution=spe)
-
+    model, fused = _build(longest, split)
     versions = _versions()
     extra = {
         "backend": versions["backend"],
@@ -258,6 +254,7 @@ def train_group(
         "loop": "fused" if fused else "keras.fit",
         "versions": versions,
     }
+    check_writable(runs_dir)
     trials = [
         _Trial(c, create_run(runs_dir, c.name, c.hash(), c.to_yaml(), {**extra, "config": c.resolved()}))
         for c in configs
@@ -265,7 +262,66 @@ def train_group(
     if len(trials) > 1:
         for trial in trials:
             trial.run.update(shared_training=[t.run.id for t in trials if t is not trial])
-    recorder = _recorder(trials, split, progress)
+    return _fit(longest, split, model, fused, trials, progress or _Quiet(), capture)
+
+
+def resume(run: Run, progress: Progress | None = None) -> TrainResult:
+    """Continue an interrupted or failed run from its last finished epoch.
+
+    With the fused loop (the default on JAX) the result is identical to a run that was never
+    interrupted: the weights, optimizer state and random state come back from the epoch's checkpoint and
+    each epoch's shuffle depends only on the seed and the epoch number.
+    """
+    if run.status in ("completed", "running"):
+        what = "completed" if run.status == "completed" else "still running (its process is alive)"
+        raise RunError(f"run {run.id} is {what}; only interrupted or failed runs can be resumed")
+    config = validate(run.config(), ConfigSource(str(run.path / "config.yaml"), {}))
+    if run.info.get("shared_training"):
+        raise RunError(f"run {run.id} was trained in a sweep with others; rerun the sweep to finish it")
+    check_trainable(config)
+    split = prepare_data(config)
+    model, fused = _build(config, split)
+    done = int(run.info.get("checkpoint_epoch") or 0)
+    if done:
+        load_checkpoint(run, model)
+    history = run.history()[:done]
+    run.update(
+        status="running", pid=os.getpid(), ended=None, error=None, epochs_done=done,
+        resumed=[*run.info.get("resumed", []), {"at": now(), "from_epoch": done}],
+    )  # fmt: skip
+    run.write_history(history)
+    (result,) = _fit(config, split, model, fused, [_Trial(config, run)], progress or _Quiet(), False, history)
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _build(config: Config, split: Split) -> tuple[Any, bool]:
+    """The compiled model, built with its optimizer state, and whether the fused loop trains it."""
+    use_backend(config.backend)
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    fused = config.fused_loop and keras.backend.backend() == "jax"
+    # torch's Keras trainer takes one step per call only
+    spe = 1 if fused or keras.backend.backend() == "torch" else steps_per_execution(config, len(split.x_train))
+    model = compile_model(config, steps_per_execution=spe)
+    model.optimizer.build(model.trainable_variables)
+    return model, fused
+
+
+def _fit(
+    longest: Config,
+    split: Split,
+    model: Any,
+    fused: bool,
+    trials: list[_Trial],
+    progress: Progress,
+    capture: bool,
+    history: list[dict[str, float]] | None = None,
+) -> list[TrainResult | TrialError]:
+    recorder = _recorder(trials, split, progress, history or [])
+    initial_epoch = len(history or [])
     progress.start(trials[-1].run.id, longest.epochs, math.ceil(len(split.x_train) / longest.batch_size))
     try:
         validation = (split.x_val, split.y_val) if split.x_val is not None and split.y_val is not None else None
@@ -273,13 +329,14 @@ def train_group(
             from fashionlab.fused import FusedLoop
 
             loop = FusedLoop(model, longest.batch_size)
-            loop.fit(split.x_train, split.y_train, validation, longest.epochs, longest.seed, [recorder])
+            loop.fit(split.x_train, split.y_train, validation, longest.epochs, longest.seed, [recorder], initial_epoch)
         else:
             model.fit(
                 split.x_train,
                 split.y_train,
                 validation_data=validation,
                 epochs=longest.epochs,
+                initial_epoch=initial_epoch,
                 batch_size=longest.batch_size,
                 verbose=0,
                 callbacks=[recorder],
@@ -293,8 +350,12 @@ def train_group(
         error = f"{exc.__class__.__name__}: {exc}".splitlines()[0]
         failed = [t for t in trials if t.open]
         for trial in failed:
-            trial.run.update(status="failed", ended=now(), error=error)
+            # the disk that failed the run may refuse this too; its dead pid then marks it interrupted
+            with contextlib.suppress(OSError):
+                trial.run.update(status="failed", ended=now(), error=error)
         if not capture:
+            if isinstance(exc, OSError):
+                raise StorageError(f"run {trials[-1].run.id} failed: cannot write to its directory ({exc})") from exc
             raise
         done: list[TrainResult | TrialError] = []
         for trial in trials:
@@ -316,6 +377,51 @@ def train_group(
         )
         results.append(Diverged(message, trial.run.id, "diverged"))
     return results
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _state_variables(model: Any) -> list[Any]:
+    """Everything training changes: weights, non-trainable state (incl. RNG seeds), optimizer slots."""
+    return [*model.trainable_variables, *model.non_trainable_variables, *model.optimizer.variables]
+
+
+def save_checkpoint(run: Run, model: Any, epoch: int) -> None:
+    """The full training state after `epoch`, written atomically (a few ms for the tutorial model)."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, *[np.asarray(v.value) for v in _state_variables(model)])
+    write_atomic(run.path / CHECKPOINT, buf.getvalue())
+    run.update(checkpoint_epoch=epoch)
+
+
+def load_checkpoint(run: Run, model: Any) -> None:
+    variables = _state_variables(model)
+    try:
+        with np.load(run.path / CHECKPOINT) as data:
+            arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
+    except (OSError, ValueError, KeyError) as exc:
+        raise RunError(f"run {run.id}: {CHECKPOINT} is unreadable ({exc}); start the run again") from None
+    if len(arrays) != len(variables) or any(a.shape != tuple(v.shape) for a, v in zip(arrays, variables, strict=False)):
+        raise RunError(f"run {run.id}: {CHECKPOINT} does not match its config.yaml; start the run again")
+    for variable, array in zip(variables, arrays, strict=True):
+        variable.assign(array)
+
+
+def check_writable(runs_dir: Path) -> None:
+    """Fail before training, not after, when the runs directory cannot be written."""
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        probe = runs_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"x" * 4096)
+        probe.unlink()
+    except OSError as exc:
+        raise StorageError(
+            f"cannot write to the runs directory {runs_dir} ({exc.strerror or exc}); free space, fix its "
+            "permissions or choose another with --runs-dir"
+        ) from None
 
 
 def write_curves(run: Run) -> None:
