@@ -397,7 +397,13 @@ def resolve_key(data: dict[str, Any], key: str) -> Path_:
         return SHORT_NAMES[key]
     parts: list[Any] = [int(p) if p.lstrip("-").isdigit() else p for p in key.split(".")]
     optimizer = data.get("optimizer", DEFAULT_NAMES["optimizer"])
-    optimizer_name = optimizer if isinstance(optimizer, str) else optimizer.get("name")
+    optimizer_name = (
+        optimizer
+        if isinstance(optimizer, str)
+        else (optimizer or {}).get("name")
+        if isinstance(optimizer, dict | None)
+        else None
+    )
     if len(parts) == 1 and key in OPTIMIZERS.get(str(optimizer_name), []):
         return ("optimizer", key)
     if len(parts) == 1 and key not in Config.model_fields:
@@ -461,18 +467,28 @@ def apply_overrides(data: dict[str, Any], overrides: list[str | Override], sourc
     data = copy.deepcopy(data)
     for item in overrides:
         key, value, text = parse_override(item) if isinstance(item, str) else item
-        path = resolve_key(data, key)
-        if path[0] in ("optimizer", "loss") and len(path) > 1:
-            current = data.get(path[0], DEFAULT_NAMES[path[0]])
-            data[path[0]] = {"name": current} if isinstance(current, str) else current
-        if path == ("optimizer",) and isinstance(value, str) and isinstance(data.get("optimizer"), dict):
-            # optimizer=sgd keeps the arguments that sgd also takes (learning_rate, ...)
-            old = data["optimizer"]
-            keep = OPTIMIZERS.get(value, [])
-            value = {"name": value, **{k: v for k, v in old.items() if k in keep}}
-        real = _set_path(data, path, value, text)
-        source.overrides[real] = text
+        try:
+            _apply(data, key, value, text, source)
+        except ConfigError:
+            raise
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            # a safety net under the specific messages: whatever the input, a ConfigError and never a crash
+            raise ConfigError(f"override '{text}' cannot be applied to this config ({exc})") from None
     return data
+
+
+def _apply(data: dict[str, Any], key: str, value: Any, text: str, source: Source) -> None:
+    path = resolve_key(data, key)
+    if path[0] in ("optimizer", "loss") and len(path) > 1:
+        current = data.get(path[0], DEFAULT_NAMES[path[0]])
+        data[path[0]] = {"name": current} if isinstance(current, str) else current
+    if path == ("optimizer",) and isinstance(value, str) and isinstance(data.get("optimizer"), dict):
+        # optimizer=sgd keeps the arguments that sgd also takes (learning_rate, ...)
+        old = data["optimizer"]
+        keep = OPTIMIZERS.get(value, [])
+        value = {"name": value, **{k: v for k, v in old.items() if k in keep}}
+    real = _set_path(data, path, value, text)
+    source.overrides[real] = text
 
 
 # ---------------------------------------------------------------- validation

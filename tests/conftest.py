@@ -25,8 +25,8 @@ class Cli:
         self.runs_dir = runs_dir
         self.runner = CliRunner()
 
-    def __call__(self, *args: str) -> Result:
-        return self.runner.invoke(app, ["--runs-dir", str(self.runs_dir), *args], env={"COLUMNS": "220"})
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        return self.runner.invoke(app, ["--runs-dir", str(self.runs_dir), *args], env={"COLUMNS": "220", **(env or {})})
 
 
 @pytest.fixture

@@ -1,0 +1,413 @@
+"""The catalogue of bad inputs: each gives one clear line on stderr, a non-zero exit, and writes nothing.
+
+Every case runs the real CLI in-process against its own runs directory (holding one real, small,
+completed run when the case needs one) and compares the directory before and after.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from fashionlab.data import FILES, find_data_dir
+from tests.conftest import CONFIGS, Cli
+
+Setup = Callable[[Path, Path], None]  # (tmp folder, runs dir)
+
+
+@dataclass
+class Case:
+    args: list[str]
+    code: int
+    message: str  # a regular expression matched against the whole error line, after "Error: "
+    setup: Setup | None = None
+    needs_run: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def config_file(text: str) -> Setup:
+    def setup(tmp: Path, runs: Path) -> None:
+        (tmp / "c.yaml").write_text(text)
+
+    return setup
+
+
+def damaged_data(edit: Callable[[bytes], bytes], name: str = "t10k-labels-idx1-ubyte.gz") -> Setup:
+    def setup(tmp: Path, runs: Path) -> None:
+        folder = tmp / "data"
+        folder.mkdir()
+        for spec in FILES.values():
+            (folder / spec.name).symlink_to(find_data_dir() / spec.name)
+        with gzip.open(find_data_dir() / name) as fh:
+            raw = fh.read()
+        (folder / name).unlink()
+        with gzip.open(folder / name, "wb") as fh:
+            fh.write(edit(raw))
+
+    return setup
+
+
+def set_label(value: int) -> Callable[[bytes], bytes]:
+    def edit(raw: bytes) -> bytes:
+        out = bytearray(raw)
+        out[8 + 3] = value
+        return bytes(out)
+
+    return edit
+
+
+def broken_run(edit: Callable[[Path], None]) -> Setup:
+    def setup(tmp: Path, runs: Path) -> None:
+        (run,) = [p for p in runs.iterdir() if p.is_dir()]
+        edit(run)
+
+    return setup
+
+
+def write(name: str, data: bytes) -> Callable[[Path], None]:
+    return lambda run: (run / name).write_bytes(data)
+
+
+def remove(name: str) -> Callable[[Path], None]:
+    return lambda run: (run / name).unlink()
+
+
+def _not_gzip(tmp: Path, runs: Path) -> None:
+    damaged_data(lambda raw: raw)(tmp, runs)
+    (tmp / "data" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"plain bytes")
+
+
+C = "{tmp}/c.yaml"
+TRAIN = ["train", "--config", C]
+DATA = {"FASHIONLAB_DATA": "{tmp}/data"}
+CASES: dict[str, Case] = {
+    # configs
+    "yaml syntax": Case(
+        TRAIN,
+        2,
+        r"\S+c.yaml line \d+: not valid YAML \(.*\); check the indentation and colons",
+        config_file("layers: [flatten\n"),
+    ),
+    "unknown key": Case(
+        TRAIN,
+        2,
+        r"\S+ line 2: epoch: unknown key 'epoch'; did you mean 'epochs'\?",
+        config_file("layers: [flatten]\nepoch: 5\n"),
+    ),
+    "wrong type": Case(
+        TRAIN,
+        2,
+        r"\S+ line 2: epochs: input should be a valid integer.*\(got 'ten'\)",
+        config_file("layers: [flatten]\nepochs: ten\n"),
+    ),
+    "epochs below 1": Case(
+        TRAIN,
+        2,
+        r"\S+ line 2: epochs: input should be greater than 0 \(got 0\)",
+        config_file("layers: [flatten]\nepochs: 0\n"),
+    ),
+    "validation_split 1": Case(
+        TRAIN,
+        2,
+        r"\S+ line 2: validation_split: input should be less than 1 \(got 1\)",
+        config_file("layers: [flatten]\nvalidation_split: 1\n"),
+    ),
+    "unknown optimizer": Case(
+        TRAIN,
+        2,
+        r"\S+ line 2: optimizer.name: unknown optimizer 'adamm'; did you mean 'adam'\?",
+        config_file("layers: [flatten]\noptimizer: adamm\n"),
+    ),
+    "unknown loss": Case(
+        TRAIN,
+        2,
+        r"\S+ line 2: loss.name: unknown loss 'mean_squared'; did you mean 'mean_squared_error'\?",
+        config_file("layers: [flatten]\nloss: mean_squared\n"),
+    ),
+    "unknown activation": Case(
+        TRAIN,
+        2,
+        r"\S+ line 1: layers.0.dense.activation: unknown activation 'relux'; did you mean 'relu'\?",
+        config_file("layers: [{dense: {units: 10, activation: relux}}]\n"),
+    ),
+    "unknown layer": Case(
+        TRAIN,
+        2,
+        r"\S+ line 1: layers.0: unknown layer 'lstm'; allowed: flatten, dense, .*",
+        config_file("layers: [lstm]\n"),
+    ),
+    "unknown optimizer argument": Case(
+        TRAIN,
+        2,
+        r"\S+ line 2: optimizer.momentum: adam has no argument 'momentum'; .*",
+        config_file("layers: [flatten]\noptimizer: {name: adam, momentum: 0.9}\n"),
+    ),
+    "no layers": Case(
+        TRAIN,
+        2,
+        r"\S+ line 1: layers: list should have at least 1 item after validation, not 0 \(got \[\]\)",
+        config_file("layers: []\n"),
+    ),
+    "missing config": Case(
+        ["train", "--config", "missing.yaml"],
+        2,
+        r"config file missing.yaml not found; the shipped ones are in configs/ \(e.g. configs/adam.yaml\)",
+    ),
+    "config not a mapping": Case(
+        TRAIN,
+        2,
+        r"\S+: a config must be a mapping of keys \(name:, layers:, epochs: \.\.\.\), not str",
+        config_file("hello\n"),
+    ),
+    "input not 28x28": Case(
+        ["train", "--config", str(CONFIGS / "tiny.yaml")],
+        2,
+        r"input_shape \[5, 5\] does not match Fashion-MNIST's 28x28 images; .*",
+    ),
+    "wrong output units": Case(
+        ["train", "layers.2.units=5"], 2, r"the network outputs shape \[5\] but Fashion-MNIST has 10 classes; .*"
+    ),
+    "conv without channels": Case(
+        ["train", "--config", str(CONFIGS / "cnn.yaml"), "input_shape=[28,28]"],
+        2,
+        r"layers.0 \(conv2d\) needs input of shape \(height, width, channels\) but gets \[28, 28\]; .*",
+    ),
+    "reshape count": Case(
+        ["train", "layers.0={reshape: {target_shape: [10, 10]}}"],
+        2,
+        r"layers.0 \(reshape\): cannot reshape \[28, 28\] \(784 values\) into \[10, 10\] \(100 values\)",
+    ),
+    "softmax with from_logits": Case(
+        ["train", "--config", str(CONFIGS / "mse.yaml"), "loss=categorical_crossentropy", "loss.from_logits=true"],
+        2,
+        r"loss.from_logits is true but the last layer already applies softmax, .*",
+    ),
+    # overrides
+    "override without =": Case(
+        ["train", "epochs"], 2, r"override 'epochs' is not key=value \(e.g. epochs=5 or optimizer.learning_rate=0.01\)"
+    ),
+    "unknown override": Case(["train", "epoch=3"], 2, r"unknown override key 'epoch'; did you mean 'epochs'\?"),
+    "ambiguous override": Case(
+        ["train", "units=3"],
+        2,
+        r"override key 'units' is ambiguous: it could be layers.1.dense.units, layers.2.dense.units; use the full path",
+    ),
+    "override index": Case(
+        ["train", "layers.9.units=3"],
+        2,
+        r"override 'layers.9.units=3': index 9 is out of range \(there are 3 entries\)",
+    ),
+    "override into a value": Case(
+        ["train", "seed.x=1"], 2, r"override 'seed.x=\.\.\.': seed is a value, not a section"
+    ),
+    # sweep axes
+    "empty range": Case(
+        ["sweep", "epochs=range(5,2)"],
+        2,
+        r"sweep axis 'epochs=range\(5,2\)': range\(5, 2, 1\) is empty \(stop is excluded\)",
+    ),
+    "range step 0": Case(
+        ["sweep", "epochs=range(1,5,0)"], 2, r"sweep axis 'epochs=range\(1,5,0\)': the step of range cannot be 0"
+    ),
+    "unknown grid function": Case(
+        ["sweep", "lr=loguniform(1e-4,1e-1)"],
+        2,
+        r"sweep axis 'lr=loguniform\(1e-4,1e-1\)': unknown function 'loguniform'; .*",
+    ),
+    "empty grid value": Case(
+        ["sweep", "epochs=1,,2"], 2, r"sweep axis 'epochs=1,,2': an empty value; write values as a,b,c or \[a,b,c\]"
+    ),
+    "axis twice": Case(
+        ["sweep", "epochs=1,2", "epochs=3,4"],
+        2,
+        r"sweep axis 'epochs' is given twice; list all its values in one: epochs=a,b,c",
+    ),
+    "bad grid value": Case(
+        ["sweep", "epochs=1,zero"], 2, r"override 'epochs=zero': epochs: input should be a valid integer.*"
+    ),
+    # command-line arguments
+    "index out of range": Case(
+        ["predict", "--index", "-10001"],
+        6,
+        r"--index -10001 is out of range; the test set has 10000 images \(0-9999\)",
+        needs_run=True,
+    ),
+    "predict without input": Case(
+        ["predict"], 6, r"give either --index N \(a test image\) or --image FILE", needs_run=True
+    ),
+    "predict with both": Case(
+        ["predict", "--index", "1", "--image", "x.png"],
+        6,
+        r"give either --index N \(a test image\) or --image FILE",
+        needs_run=True,
+    ),
+    "unknown run": Case(
+        ["evaluate", "nosuch"], 4, r"no run 'nosuch' in \S+/; 'fashionlab runs' lists them", needs_run=True
+    ),
+    "no runs yet": Case(
+        ["predict", "--index", "3"], 4, r"no completed runs yet in \S+/; train one with 'fashionlab train'"
+    ),
+    "bad sort": Case(
+        ["compare", "--sort", "fastest"], 6, r"--sort fastest is not a metric; use one of .*", needs_run=True
+    ),
+    "bad format": Case(
+        ["compare", "--format", "xlsx"], 6, r"--format xlsx is not known; use table, csv, md or json", needs_run=True
+    ),
+    "resume with overrides": Case(
+        ["train", "--resume", "x", "epochs=3"],
+        6,
+        r"--resume takes the run's own config; leave out --config and overrides",
+    ),
+    "resume a completed run": Case(
+        ["train", "--resume", "tutorial"],
+        5,
+        r"run \S+ is completed; only interrupted or failed runs can be resumed",
+        needs_run=True,
+    ),
+    "unknown sweep": Case(
+        ["compare", "--sweep", "sweep-0000"],
+        1,
+        r"no sweep 'sweep-0000' in \S+/sweeps/ \(recent: none yet\)",
+        needs_run=True,
+    ),
+    # data files
+    "data missing": Case(
+        ["data"],
+        3,
+        r"Fashion-MNIST not found \(looked in \S+\); get it with .*",
+        env={"FASHIONLAB_DATA": "{tmp}/nothing"},
+    ),
+    "data truncated": Case(
+        ["data"],
+        3,
+        r"\S+ holds shape \(10000,\) with 992 bytes, expected \(10000,\); the file is truncated or not Fashion-MNIST; .*",
+        damaged_data(lambda raw: raw[:1000]),
+        env=DATA,
+    ),
+    "data wrong magic": Case(
+        ["data"],
+        3,
+        r"\S+ is not an IDX file of the expected kind \(bad magic number\); .*",
+        damaged_data(lambda raw: b"\x00\x00\x08\x02" + raw[4:]),
+        env=DATA,
+    ),
+    "data wrong labels": Case(
+        ["data"], 3, r"\S+ has label 200, outside 0-9; .*", damaged_data(set_label(200)), env=DATA
+    ),
+    "data altered": Case(
+        ["data"],
+        3,
+        r"\S+ does not match the Fashion-MNIST checksum \(corrupt or altered\); .*",
+        damaged_data(set_label(3)),
+        env=DATA,
+    ),
+    "data not gzip": Case(["data"], 3, r"\S+ is not a readable gzip file \(.*\); .*", _not_gzip, env=DATA),
+    # images
+    "image not an image": Case(
+        ["predict", "--image", "{tmp}/x.png"],
+        3,
+        r"cannot read image \S+x.png \(UnidentifiedImageError\); give a PNG or JPEG file",
+        lambda tmp, runs: (tmp / "x.png").write_text("text"),
+        needs_run=True,
+    ),
+    "image missing": Case(["predict", "--image", "{tmp}/none.jpg"], 3, r"image \S+none.jpg not found", needs_run=True),
+    # run directories
+    "run.json corrupt": Case(
+        ["evaluate", "tutorial"],
+        5,
+        r"run \S+ is broken: run.json is unreadable \(.*\)",
+        broken_run(write("run.json", b"{oops")),
+        needs_run=True,
+    ),
+    "run.json missing": Case(
+        ["evaluate", "tutorial"],
+        5,
+        r"run \S+ is broken: run.json is missing",
+        broken_run(remove("run.json")),
+        needs_run=True,
+    ),
+    "model from elsewhere": Case(
+        ["evaluate"],
+        5,
+        r"run \S+: model.keras cannot be loaded \(\w+\); retrain it",
+        broken_run(write("model.keras", b"PK\x03\x04 not keras")),
+        needs_run=True,
+    ),
+    "config.yaml missing": Case(
+        ["predict", "--index", "0"],
+        5,
+        r"run \S+ has no readable config.yaml \(.*\); it cannot be used",
+        broken_run(remove("config.yaml")),
+        needs_run=True,
+    ),
+    "model.keras missing": Case(
+        ["predict", "--run", "tutorial", "--index", "0"],
+        5,
+        r"run \S+ has no model.keras \(status completed\); pick a completed run from 'fashionlab runs'",
+        broken_run(remove("model.keras")),
+        needs_run=True,
+    ),
+}
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    return (
+        {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+        if path.exists()
+        else {}
+    )
+
+
+def test_the_catalogue_is_large() -> None:
+    assert len(CASES) >= 30
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input(name: str, tmp_path: Path, trained: Cli) -> None:
+    case = CASES[name]
+    runs = tmp_path / "runs"
+    if case.needs_run:
+        shutil.copytree(trained.runs_dir, runs)
+    if case.setup:
+        case.setup(tmp_path, runs)
+    before = snapshot(runs)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in case.args]
+    env = {k: v.replace("{tmp}", str(tmp_path)) for k, v in case.env.items()}
+    result = Cli(runs)(*args, env=env)
+    assert result.exit_code == case.code, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ") and "Traceback" not in result.stderr
+    assert re.fullmatch(case.message, lines[0][len("Error: ") :]), lines[0]
+    assert snapshot(runs) == before  # nothing written, nothing half-written
+
+
+def test_a_broken_run_never_stops_the_listing(trained: Cli, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    shutil.copytree(trained.runs_dir, runs)
+    (run,) = list(runs.iterdir())
+    for name, data in (("a", b"{"), ("b", b"[]"), ("c", None)):
+        broken = runs / f"{run.name}-{name}"
+        shutil.copytree(run, broken)
+        if data is None:
+            (broken / "run.json").unlink()
+        else:
+            (broken / "run.json").write_bytes(data)
+    (runs / "stray-file.txt").write_text("not a run")
+    (run / "metrics.json").write_text("{nope")
+    info = json.loads((run / "run.json").read_text())
+    info.pop("metrics", None)
+    (run / "run.json").write_text(json.dumps(info))
+    result = Cli(runs)("runs", "--json")
+    assert result.exit_code == 0
+    statuses = sorted(r["status"] for r in json.loads(result.stdout))
+    assert statuses == ["broken", "broken", "broken", "completed"]
+    assert Cli(runs)("compare").exit_code == 0

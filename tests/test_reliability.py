@@ -1,0 +1,179 @@
+"""Nothing lost under interrupts, kill -9, divergence, concurrency and storage faults (real processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fashionlab import train as ftrain
+from fashionlab.config import load_config
+from fashionlab.runs import list_runs
+from tests.conftest import Cli
+
+SLICE = ["train_samples=3000", "test_samples=200"]
+
+
+def strip(history: list[dict[str, float]]) -> list[dict[str, float]]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def fashionlab(runs: Path, *args: str, **kwargs) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "FASHIONLAB_RUNS": str(runs), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "fashionlab", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def wait_for_epochs(runs: Path, n: int, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        histories = [r.history() for r in list_runs(runs) if not r.problem]
+        if any(len(h) >= n for h in histories):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no run reached {n} epochs")
+
+
+class StopAfter:
+    """A progress hook that presses Ctrl-C after a given epoch."""
+
+    def __init__(self, epoch: int) -> None:
+        self.stop_at = epoch
+
+    def start(self, *args: object) -> None:
+        pass
+
+    def batch(self, *args: object) -> None:
+        pass
+
+    def epoch(self, row: dict[str, float]) -> None:
+        if row["epoch"] == self.stop_at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("config", [None, "configs/cnn.yaml"], ids=["tutorial", "cnn-with-dropout"])
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path: Path, config: str | None) -> None:
+    cfg = load_config(config, ["train_samples=600", "test_samples=200", "epochs=4"])
+    whole = ftrain.train(cfg, tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        ftrain.train(cfg, tmp_path / "cut", StopAfter(2))
+    (run,) = list_runs(tmp_path / "cut")
+    assert run.status == "interrupted" and len(run.history()) == 2 and run.info["checkpoint_epoch"] == 2
+    resumed = ftrain.resume(run)
+    assert strip(resumed.run.history()) == strip(whole.run.history())
+    assert resumed.test == whole.test
+    assert not (run.path / "checkpoint.npz").exists()  # the finished run keeps model.keras only
+
+
+def test_ctrl_c_marks_interrupted_and_keeps_history(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = fashionlab(runs, "train", "epochs=200", *SLICE)
+    wait_for_epochs(runs, 2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert stderr.rstrip().endswith("Interrupted.") and "Traceback" not in stderr
+    (run,) = list_runs(runs)
+    assert run.status == "interrupted"
+    # history.csv is written before the checkpoint, so at most the last epoch lacks one (resume redoes it)
+    assert len(run.history()) >= 2 and run.info["checkpoint_epoch"] in (len(run.history()) - 1, len(run.history()))
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.013, 0.05, 0.11])
+def test_kill_9_at_any_point_then_resume_gives_identical_metrics(tmp_path: Path, delay: float) -> None:
+    """kill -9 shortly after an epoch ends (while history, run.json and the checkpoint are written)."""
+    args = ["epochs=4", *SLICE]
+    whole = ftrain.train(load_config(None, args), tmp_path / "whole")
+    runs = tmp_path / "runs"
+    proc = fashionlab(runs, "train", *args)
+    wait_for_epochs(runs, 1)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    (run,) = list_runs(runs)
+    if run.status == "completed":  # the machine was faster than the kill
+        pytest.skip("training finished before the kill")
+    assert run.status == "interrupted"  # its process is gone
+    rows = Cli(runs)("runs", "--json")
+    assert json.loads(rows.stdout)[0]["status"] == "interrupted"
+    result = Cli(runs)("train", "--resume", run.id, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["test"] == whole.test
+    assert strip(list_runs(runs)[0].history()) == strip(whole.run.history())
+
+
+def test_resume_refuses_completed_runs(trained: Cli) -> None:
+    (run,) = list_runs(trained.runs_dir)
+    result = trained("train", "--resume", run.id)
+    assert result.exit_code == 5
+    assert result.stderr == f"Error: run {run.id} is completed; only interrupted or failed runs can be resumed\n"
+
+
+def test_divergence_is_one_line_and_marks_the_run(cli: Cli, runs_dir: Path) -> None:
+    result = cli("train", "optimizer=sgd", "lr=50", "epochs=3", "train_samples=600", "test_samples=100")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("Error: run ") and "diverged: loss exploded to " in lines[-1]
+    assert lines[-1].endswith("lower the learning rate (e.g. lr=0.001) or use an adaptive optimizer such as adam")
+    (run,) = list_runs(runs_dir)
+    assert run.status == "diverged" and run.info["error"].startswith("loss exploded to")
+    assert len(run.history()) == 1  # stopped at the first bad epoch
+
+
+def test_two_sweeps_and_a_train_at_once_never_clobber(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    sweep = ["sweep", "--jobs", "1", "lr=0.001,0.002,0.003", "epochs=1", "train_samples=1000", "test_samples=100"]
+    other = ["sweep", "--jobs", "1", "lr=0.003,0.004", "epochs=1", "train_samples=1000", "test_samples=100"]
+    procs = [fashionlab(runs, *sweep), fashionlab(runs, *sweep), fashionlab(runs, *other)]
+    procs.append(fashionlab(runs, "train", "epochs=1", "train_samples=1000", "test_samples=100"))
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-2000:]
+    all_runs = list_runs(runs)
+    assert all(r.status == "completed" for r in all_runs)
+    sweep_hashes = [r.info["config_hash"] for r in all_runs if r.info["config"]["optimizer"].get("learning_rate")]
+    assert len(sweep_hashes) == len(set(sweep_hashes)) == 4  # lr 0.001..0.004: each trained exactly once
+    assert len(all_runs) == 5  # plus the plain train
+    records = [json.loads(p.read_text()) for p in (runs / "sweeps").glob("*.json")]
+    assert len(records) == 2 and all(r["state"] == "completed" for r in records)
+    assert all(t["status"] == "completed" and (runs / t["run_id"]).is_dir() for r in records for t in r["trials"])
+
+
+def test_runs_dir_that_cannot_be_written_fails_before_training(cli: Cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a directory")
+    result = Cli(blocker / "runs")("train", "epochs=1", "train_samples=200")
+    assert result.exit_code == 7
+    assert result.stderr.startswith(f"Error: cannot write to the runs directory {blocker / 'runs'} (")
+    assert result.stderr.rstrip().endswith("free space, fix its permissions or choose another with --runs-dir")
+
+
+def _small_file_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))  # a checkpoint (1.2 MB) cannot be written
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_disk_full_mid_run_leaves_a_readable_failed_run(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = fashionlab(runs, "train", "epochs=2", "train_samples=600", "test_samples=100", preexec_fn=_small_file_limit)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode != 0 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("Error: run ")
+    assert "cannot write to its directory" in stderr
+    (run,) = list_runs(runs)
+    assert run.status == "failed" and len(run.history()) >= 1  # the finished epochs survived
+    listing = Cli(runs)("runs")
+    assert listing.exit_code == 0 and "failed" in listing.stdout
