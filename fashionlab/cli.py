@@ -390,12 +390,16 @@ class SweepDisplay:
         pass
 
     def epoch(self, label: str, row: dict[str, float]) -> None:
+        if label not in self.groups:
+            return
         info = f"val_acc {row['val_accuracy']:.4f}" if "val_accuracy" in row else f"acc {row.get('accuracy', 0):.4f}"
         self.progress.update(self.groups[label], completed=row["epoch"], info=info)
 
     def trial_done(self, outcome: dict[str, Any]) -> None:
         self.progress.advance(self.trials)
-        if outcome["status"] != "completed":
+        if outcome["status"] == "pruned":
+            err.print(f"Trial {outcome.get('run_id')} pruned ({outcome.get('values', '')})")
+        elif outcome["status"] != "completed":
             err.print(f"Trial {outcome.get('run_id') or outcome['hash']} {outcome['status']}: {outcome.get('error')}")
 
 
@@ -408,6 +412,33 @@ SweepItems = Annotated[
         show_default=False,
     ),
 ]
+ExecutorOpt = Annotated[
+    str, typer.Option("--executor", help="local (processes on this machine) or ray (Ray tasks, local or a cluster).")
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option("--address", help="Ray cluster to join (ray start --head prints it). Default: a local Ray."),
+]
+CpusOpt = Annotated[float, typer.Option("--cpus-per-trial", min=0.01, help="Ray: CPUs each trial declares.")]
+GpusOpt = Annotated[
+    float, typer.Option("--gpus-per-trial", min=0.0, help="Ray: GPUs each trial declares; 0.25 puts four on one GPU.")
+]
+
+
+def ray_options(executor: str, address: str | None, cpus: float, gpus: float) -> Any:
+    from fashionlab.errors import InputError
+
+    if executor not in ("local", "ray"):
+        raise InputError(f"--executor {executor} is not known; use local or ray")
+    if executor == "local":
+        if address:
+            raise InputError("--address needs --executor ray")
+        return None
+    from fashionlab.cluster import RayOptions
+
+    return RayOptions(address, cpus, gpus)
+
+
 SortOpt = Annotated[
     str, typer.Option("--sort", help=f"Order rows by this metric, best first: {', '.join(report.SORT_KEYS)}.")
 ]
@@ -460,6 +491,10 @@ def sweep(
     ] = False,
     resume: Annotated[str | None, typer.Option("--resume", help="Finish the missing trials of this sweep id.")] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed trial.")] = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    cpus_per_trial: CpusOpt = 1.0,
+    gpus_per_trial: GpusOpt = 0.0,
     sort: SortOpt = "best_val_accuracy",
     all_columns: AllColumnsOpt = False,
     curves: Annotated[
@@ -528,7 +563,8 @@ def sweep(
             display.progress.advance(display.trials)
         if jobs == 0:
             jobs = min(2, os.cpu_count() or 1, len(groups))
-        result = fsweep.run_sweep(plan, runs_dir(), jobs=jobs, fail_fast=fail_fast, progress=display)
+        ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
+        result = fsweep.run_sweep(plan, runs_dir(), jobs=jobs, fail_fast=fail_fast, progress=display, ray=ray)
     _, runs = fsweep.sweep_runs(runs_dir(), plan.sweep_id)
     if curves:
         from fashionlab import plots
@@ -548,6 +584,64 @@ def sweep(
     )
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def search(
+    items: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Axes to search: loguniform(a,b), uniform(a,b), int(a,b) ranges, or the sweep grammar "
+            "(a,b,c | [a,b,c] | range() | logspace() | choice()) for a categorical choice; KEY=VALUE fixes a key.",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Trials the study should hold in the end.")] = 20,
+    metric: Annotated[str, typer.Option("--metric", help="What to optimise (best-epoch value).")] = "val_accuracy",
+    prune: Annotated[
+        str, typer.Option("--prune", help="Stop unpromising trials at epoch ends: none, median or hyperband.")
+    ] = "none",
+    sampler: Annotated[str, typer.Option("--sampler", help="tpe (default) or random.")] = "tpe",
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    cpus_per_trial: CpusOpt = 1.0,
+    gpus_per_trial: GpusOpt = 0.0,
+    sort: SortOpt = "best_val_accuracy",
+    as_json: JsonOpt = False,
+) -> None:
+    """Search a space with Optuna (TPE), pruning bad trials early; resumable like a sweep.
+
+    Example: fashionlab search lr=loguniform(1e-4,1e-1) layers.1.units=int(16,256)
+    optimizer=choice(adam,sgd) --trials 30 --prune median
+    """
+    from fashionlab import search as fsearch
+    from fashionlab.sweep import sweep_runs
+
+    plan = fsearch.plan_search(str(config) if config else None, list(items or []), metric, sampler, prune)
+    err.print(
+        f"Search {plan.search_id}: {trials} trials of {', '.join(f'{k}={v}' for k, v in plan.spaces.items())}, "
+        f"{plan.sampler} sampler, pruning {plan.prune}, {'maximising' if plan.maximize else 'minimising'} {metric}"
+    )
+    with SweepDisplay(trials) as display:
+        ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
+        result = fsearch.run_search(plan, runs_dir(), trials, display, ray)
+    record, runs = sweep_runs(runs_dir(), plan.search_id)
+    if as_json:
+        emit_json({"search": plan.search_id, "best": result.best, "trials": record["trials"]})
+    else:
+        render_comparison(runs, sort, "table", False, f"Search {plan.search_id}", None)
+    counts: dict[str, int] = {}
+    for t in record["trials"]:
+        counts[t["status"]] = counts.get(t["status"], 0) + 1
+    best = result.best
+    err.print(
+        f"{len(record['trials'])} trials ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}; "
+        f"{result.new} trained now). "
+        + (f"Best {metric} {best['value']:.4f}: {best['values']} (run {best['run_id']}). " if best else "")
+        + f"Study: {fsearch.sweeps_dir(runs_dir()) / plan.search_id}.db"
+    )
 
 
 @app.command()

@@ -23,6 +23,7 @@ STATUS_STYLE = {
     "interrupted": "yellow",
     "failed": "red",
     "diverged": "red",
+    "pruned": "magenta",
     "broken": "bold red",
 }
 

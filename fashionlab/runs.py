@@ -23,7 +23,7 @@ import yaml
 from fashionlab.errors import RunError, RunNotFound
 
 HISTORY_FIELDS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
-STATUSES = ("running", "completed", "interrupted", "failed", "diverged")
+STATUSES = ("running", "completed", "interrupted", "failed", "diverged", "pruned")
 
 
 def default_runs_dir() -> Path:
@@ -120,9 +120,9 @@ class Run:
         return rows
 
     def metrics(self) -> dict[str, Any]:
-        """metrics.json; a completed run also keeps a copy in run.json, read first (one file per run)."""
+        """metrics.json; run.json keeps a copy (and the only one for pruned or diverged runs), read first."""
         cached = self.info.get("metrics")
-        if isinstance(cached, dict) and self.info.get("status") == "completed":
+        if isinstance(cached, dict):
             return cached
         try:
             data = json.loads((self.path / "metrics.json").read_text())

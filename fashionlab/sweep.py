@@ -81,13 +81,53 @@ def _clean(x: float) -> float | int:
     return int(y) if y.is_integer() and abs(y) < 2**53 else y
 
 
-def parse_values(raw: str, key: str) -> list[Any]:
+@dataclass(frozen=True)
+class Distribution:
+    """A range to search rather than a list of values: uniform, loguniform or int."""
+
+    kind: str
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.kind}({_clean(self.low)}, {_clean(self.high)})"
+
+
+DISTRIBUTIONS = ("uniform", "loguniform", "int")
+
+
+def parse_space(raw: str, key: str, what: str = "sweep axis") -> list[Any] | Distribution:
+    """One axis: a list of values (a,b,c | [a,b,c] | range | logspace | choice) or a search distribution."""
+    text = raw.strip()
+    match = re.fullmatch(r"(\w+)\((.*)\)", text, flags=re.S)
+    if match and match.group(1) in DISTRIBUTIONS:
+        where = f"{what} '{key}={raw}'"
+        func, args = match.group(1), [a for a in split_top(match.group(2)) if a != ""]
+        if len(args) != 2:
+            raise ConfigError(f"{where}: {func} takes (low, high)")
+        low, high = (_number(a, where) for a in args)
+        if not low < high:
+            raise ConfigError(f"{where}: low must be below high")
+        if func == "loguniform" and low <= 0:
+            raise ConfigError(f"{where}: loguniform needs low > 0")
+        if func == "int" and (low != int(low) or high != int(high)):
+            raise ConfigError(f"{where}: int takes whole numbers")
+        return Distribution(func, low, high)
+    return parse_values(raw, key, what)
+
+
+def parse_values(raw: str, key: str, what: str = "sweep axis") -> list[Any]:
     """The values of one axis: a,b,c | [a,b,c] | range(..) | logspace(..) | choice(..)."""
     text = raw.strip()
-    where = f"sweep axis '{key}={raw}'"
+    where = f"{what} '{key}={raw}'"
     match = re.fullmatch(r"(\w+)\((.*)\)", text, flags=re.S)
     if match:
         func, args = match.group(1), [a for a in split_top(match.group(2)) if a != ""]
+        if func in DISTRIBUTIONS:
+            raise ConfigError(
+                f"{where}: {func}(...) is a range to search, not a list of values; "
+                f"use 'fashionlab search {key}={text}', or list values for a sweep"
+            )
         if func == "choice":
             return [parse_value(a) for a in args]
         if func == "range":
@@ -113,7 +153,10 @@ def parse_values(raw: str, key: str) -> list[Any]:
                 raise ConfigError(f"{where}: n in logspace(a, b, n) must be a whole number of at least 1")
             n = int(n)
             return [_clean(10 ** (a + (b - a) * i / (n - 1))) if n > 1 else _clean(10**a) for i in range(n)]
-        raise ConfigError(f"{where}: unknown function '{func}'; use range(...), logspace(...) or choice(...)")
+        raise ConfigError(
+            f"{where}: unknown function '{func}'; use range(...), logspace(...), choice(...) "
+            "or, with 'fashionlab search', uniform(...), loguniform(...), int(...)"
+        )
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     items = split_top(text)
@@ -298,8 +341,9 @@ class _Forward:
     def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None:
         self.send(("batch", self.label, epoch, step))
 
-    def epoch(self, row: dict[str, float]) -> None:
+    def epoch(self, row: dict[str, float]) -> str | None:
         self.send(("epoch", self.label, row))
+        return None
 
 
 def run_group(
@@ -402,6 +446,7 @@ def run_sweep(
     jobs: int = 1,
     fail_fast: bool = False,
     progress: SweepProgress | None = None,
+    ray: Any = None,
 ) -> SweepResult:
     """Train every trial of `plan` that has no completed run yet; write the sweep record as it goes."""
     result = SweepResult(plan)
@@ -433,7 +478,12 @@ def run_sweep(
             getattr(progress, event[0])(*event[1:])
 
     try:
-        if jobs <= 1 or len(groups) <= 1:
+        if ray is not None:  # cluster.RayOptions: every group as a Ray task
+            from fashionlab import cluster
+
+            configs = [[t.config.resolved() for t in g] for g in groups]
+            result.stopped_early = cluster.run_groups(configs, runs_dir, ray, record, fail_fast)
+        elif jobs <= 1 or len(groups) <= 1:
             for i, group in enumerate(groups):
                 outcomes = run_group([t.config.resolved() for t in group], str(runs_dir), f"g{i}", dispatch, log_dir)
                 if record(outcomes) and fail_fast:

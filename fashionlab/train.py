@@ -33,7 +33,9 @@ class Progress(Protocol):
 
     def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None: ...
     def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None: ...
-    def epoch(self, row: dict[str, float]) -> None: ...
+    def epoch(self, row: dict[str, float]) -> str | None:
+        """Called after each epoch is saved; returning "prune" stops the training there (a search's pruner)."""
+        ...
 
 
 class _Quiet:
@@ -43,8 +45,8 @@ class _Quiet:
     def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None:
         pass
 
-    def epoch(self, row: dict[str, float]) -> None:
-        pass
+    def epoch(self, row: dict[str, float]) -> str | None:
+        return None
 
 
 @dataclass
@@ -144,6 +146,7 @@ def _recorder(trials: list[_Trial], split: Split, progress: Progress, history: l
             super().__init__()
             self.rows: list[dict[str, float]] = list(history)
             self.diverged: str | None = None
+            self.pruned = False
             self.epoch_index = 0
 
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
@@ -171,7 +174,9 @@ def _recorder(trials: list[_Trial], split: Split, progress: Progress, history: l
                         trial.result = _finish(trial, self.model, self.rows, split)
                     elif len(trials) == 1 and not self.diverged:
                         save_checkpoint(trial.run, self.model, epoch + 1)
-            progress.epoch(row)
+            if progress.epoch(row) == "prune" and not self.diverged:
+                self.pruned = True
+                self.model.stop_training = True
 
     return Recorder()
 
@@ -369,8 +374,15 @@ def _fit(
         if trial.result is not None:
             results.append(trial.result)
             continue
+        partial = {"summary": fmetrics.summarize_history(recorder.rows[: trial.config.epochs])}
+        if recorder.pruned:
+            trial.run.update(
+                status="pruned", ended=now(), error=f"pruned after epoch {len(recorder.rows)}", metrics=partial
+            )
+            results.append(TrialError(f"run {trial.run.id} was pruned", trial.run.id, "pruned"))
+            continue
         reason = recorder.diverged or "training stopped early"
-        trial.run.update(status="diverged", ended=now(), error=reason)
+        trial.run.update(status="diverged", ended=now(), error=reason, metrics=partial)
         message = (
             f"run {trial.run.id} diverged: {reason}; lower the learning rate "
             "(e.g. lr=0.001) or use an adaptive optimizer such as adam"

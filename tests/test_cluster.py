@@ -1,0 +1,73 @@
+"""Sweeps and searches on a real local Ray cluster (2 CPUs): same runs on disk as the local executor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fashionlab.runs import list_runs
+from tests.conftest import Cli
+
+ray = pytest.importorskip("ray")
+ITEMS = ["lr=0.001,0.003", "epochs=1,2", "train_samples=1000", "test_samples=100"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_cluster():  # type: ignore[no-untyped-def]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024 * 1024)
+    yield
+    ray.shutdown()
+
+
+def strip(history: list[dict[str, float]]) -> list[dict[str, float]]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def test_ray_sweep_matches_local_sweep(tmp_path: Path) -> None:
+    local, remote = Cli(tmp_path / "local"), Cli(tmp_path / "ray")
+    assert local("sweep", "--jobs", "1", *ITEMS).exit_code == 0
+    result = remote("sweep", "--executor", "ray", "--cpus-per-trial", "1", *ITEMS)
+    assert result.exit_code == 0, result.output
+    by_hash = lambda d: {r.info["config_hash"]: r for r in list_runs(d)}  # noqa: E731
+    here, there = by_hash(tmp_path / "local"), by_hash(tmp_path / "ray")
+    assert here.keys() == there.keys() and len(here) == 4
+    for h, run in there.items():
+        assert run.info["executor"] == "ray" and run.status == "completed"
+        assert strip(run.history()) == strip(here[h].history())
+        assert run.metrics()["test"] == here[h].metrics()["test"]
+        assert sorted(p.name for p in run.path.iterdir()) == sorted(p.name for p in here[h].path.iterdir())
+    again = remote("sweep", "--executor", "ray", *ITEMS)
+    assert "4 already done, 0 to train" in again.stderr  # resuming works the same
+
+
+def test_ray_search(tmp_path: Path) -> None:
+    result = Cli(tmp_path / "runs")(
+        "search",
+        "--executor",
+        "ray",
+        "lr=loguniform(1e-4,1e-2)",
+        "epochs=1",
+        "train_samples=1000",
+        "test_samples=100",
+        "--trials",
+        "3",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    trials = json.loads(result.stdout)["trials"]
+    assert [t["status"] for t in trials] == ["completed"] * 3
+    assert all(r.info["executor"] == "ray" for r in list_runs(tmp_path / "runs"))
+
+
+def test_ray_address_that_does_not_answer(tmp_path: Path) -> None:
+    ray.shutdown()
+    try:
+        result = Cli(tmp_path / "runs")(
+            "sweep", "--executor", "ray", "--address", "127.0.0.1:1", "epochs=1,2", "train_samples=500"
+        )
+        assert result.exit_code == 1
+        assert result.stderr.startswith("Error: cannot start or reach the Ray cluster at 127.0.0.1:1 (")
+    finally:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024 * 1024)

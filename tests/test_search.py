@@ -1,0 +1,106 @@
+"""Optuna search with pruning: a real study on a slice of the real data; resuming a killed search."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fashionlab import search as fsearch
+from fashionlab.errors import ConfigError
+from fashionlab.runs import list_runs
+from fashionlab.sweep import Distribution, parse_space, parse_values
+from tests.conftest import Cli
+
+DATA = ["train_samples=1000", "test_samples=100", "epochs=3"]
+
+
+def test_search_syntax_shares_the_sweep_grammar() -> None:
+    assert parse_space("loguniform(1e-4,1e-1)", "lr") == Distribution("loguniform", 0.0001, 0.1)
+    assert parse_space("int(16,256)", "units") == Distribution("int", 16, 256)
+    assert parse_space("choice(adam,sgd)", "optimizer") == ["adam", "sgd"]
+    assert parse_space("[1,2,3]", "epochs") == [1, 2, 3]
+    with pytest.raises(ConfigError, match=r"loguniform needs low > 0"):
+        parse_space("loguniform(0,1)", "lr")
+    with pytest.raises(
+        ConfigError, match=r"is a range to search, not a list of values; use 'fashionlab search lr=uniform\(0,1\)'"
+    ):
+        parse_values("uniform(0,1)", "lr")
+
+
+def test_plan_checks_both_ends_of_every_range() -> None:
+    with pytest.raises(ConfigError) as info:
+        fsearch.plan_search(None, ["layers.1.units=int(0,10)"], "val_accuracy", "tpe", "none")
+    assert info.value.problems == [
+        "override 'layers.1.units=0': layers.1.dense.units: input should be greater than 0 (got 0)"
+    ]
+
+
+def test_search_with_median_pruning(cli: Cli, runs_dir: Path) -> None:
+    result = cli(
+        "search",
+        "lr=loguniform(1e-5,1)",
+        "optimizer=choice(adam,sgd)",
+        *DATA,
+        "--trials",
+        "9",
+        "--prune",
+        "median",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    statuses = [t["status"] for t in data["trials"]]
+    assert len(statuses) == 9 and set(statuses) <= {"completed", "pruned", "diverged"}
+    assert "pruned" in statuses  # lr near 1e-5 or 1 cannot keep up with the median
+    pruned = [r for r in list_runs(runs_dir) if r.status == "pruned"]
+    assert pruned and all(0 < len(r.history()) < 3 for r in pruned)  # stopped at an epoch boundary, history kept
+    assert data["best"]["value"] == max(t["value"] for t in data["trials"] if t["status"] == "completed")
+    assert (runs_dir / "sweeps" / f"{data['search']}.db").is_file()
+    table = cli("compare", "--sweep", data["search"])
+    assert table.exit_code == 0 and "pruned" in table.stdout
+
+
+def test_killed_search_resumes_where_it_stopped(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    env = {**os.environ, "FASHIONLAB_RUNS": str(runs)}
+    args = [sys.executable, "-m", "fashionlab", "search", "lr=loguniform(1e-4,1e-2)", *DATA, "--trials", "5", "--json"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and sum(r.status == "completed" for r in list_runs(runs)) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {r.id for r in list_runs(runs) if r.status == "completed"}
+    assert 2 <= len(before) < 5
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    trials = json.loads(done.stdout)["trials"]
+    completed = [r for r in list_runs(runs) if r.status == "completed"]
+    assert before <= {r.id for r in completed}  # nothing done before was trained again
+    assert len(completed) == 5 - sum(t["status"] != "completed" for t in trials)
+    assert len(trials) == 5 + sum(
+        1 for r in list_runs(runs) if r.status == "interrupted"
+    )  # the killed trial is a failed one
+
+
+def test_search_errors(cli: Cli, runs_dir: Path) -> None:
+    result = cli("search", "epochs=3")
+    assert result.exit_code == 2
+    assert result.stderr == "Error: a search needs at least one axis to search, e.g. lr=loguniform(1e-4,1e-1)\n"
+    result = cli("search", "lr=loguniform(1e-4,1e-1)", "--metric", "f1")
+    assert result.exit_code == 6 and result.stderr.startswith(
+        "Error: --metric f1 is not known; use one of val_accuracy"
+    )
+    result = cli("search", "lr=loguniform(1e-4,1e-1)", "--prune", "median", "--executor", "ray")
+    assert result.exit_code == 6
+    assert (
+        result.stderr == "Error: --prune needs the local executor (it stops trials between epochs); drop one of them\n"
+    )
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
