@@ -169,30 +169,29 @@ def run_search(
 
     sweeps_dir(runs_dir).mkdir(parents=True, exist_ok=True)
     storage = optuna.storages.RDBStorage(f"sqlite:///{(sweeps_dir(runs_dir) / plan.search_id).resolve()}.db")
-    seed = plan.base.seed
-    sampler = (
+    study = optuna.create_study(
+        study_name=plan.search_id,
+        storage=storage,
+        direction="maximize" if plan.maximize else "minimize",
+        load_if_exists=True,
+    )
+    records: dict[int, dict[str, Any]] = _load_trial_records(runs_dir, plan)
+    states = optuna.trial.TrialState
+    done_runs = completed_runs(runs_dir)
+    for stale in study.get_trials(deepcopy=False, states=(states.RUNNING,)):  # left by a killed search
+        _settle(stale, plan, storage, states, records, done_runs)
+    # A resumed study must not replay the proposals it already made: the sampler's seed moves on with it.
+    seed = plan.base.seed + len(study.trials)
+    study.sampler = (
         optuna.samplers.RandomSampler(seed=seed) if plan.sampler == "random" else optuna.samplers.TPESampler(seed=seed)
     )
-    pruner = {
+    study.pruner = {
         "none": optuna.pruners.NopPruner(),
         "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
         "hyperband": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=plan.base.epochs),
     }[plan.prune]
-    study = optuna.create_study(
-        study_name=plan.search_id,
-        storage=storage,
-        sampler=sampler,
-        pruner=pruner,
-        direction="maximize" if plan.maximize else "minimize",
-        load_if_exists=True,
-    )
-    states = optuna.trial.TrialState
-    for stale in study.get_trials(deepcopy=False, states=(states.RUNNING,)):  # left by a killed search
-        storage.set_trial_state_values(stale._trial_id, states.FAIL)
     result = SearchResult(plan)
-    records: dict[int, dict[str, Any]] = _load_trial_records(runs_dir, plan)
     finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    done_runs = completed_runs(runs_dir)
     if ray is not None:
         result.new = _search_on_ray(study, plan, runs_dir, n_trials - len(finished), records, done_runs, progress, ray)
         result.trials = [records[n] for n in sorted(records)]
@@ -235,6 +234,43 @@ def run_search(
     _write_record(runs_dir, plan, records, n_trials, "completed")
     result.trials = [records[n] for n in sorted(records)]
     return result
+
+
+def _values(plan: SearchPlan, params: dict[str, Any]) -> dict[str, Any]:
+    """Trial params back to config values (a categorical param is stored as its label)."""
+    out = {}
+    for key, space in plan.spaces.items():
+        if key in params and isinstance(space, list):
+            labels = [json.dumps(v) if not isinstance(v, str) else v for v in space]
+            out[key] = space[labels.index(params[key])] if params[key] in labels else params[key]
+        elif key in params:
+            out[key] = params[key]
+    return out
+
+
+def _settle(
+    stale: Any,
+    plan: SearchPlan,
+    storage: Any,
+    states: Any,
+    records: dict[int, dict[str, Any]],
+    done_runs: dict[str, Any],
+) -> None:
+    """A trial a killed search left running: completed if its run finished before the kill, else failed."""
+    values = _values(plan, stale.params)
+    record: dict[str, Any] = {"number": stale.number, "values": values, "status": "interrupted"}
+    try:
+        config = load_config(plan.config_file, list(plan.fixed) + [(k, v, f"{k}={v}") for k, v in values.items()])
+    except ConfigError:
+        config = None
+    run = done_runs.get(config.hash()) if config is not None and len(values) == len(plan.spaces) else None
+    if run is not None:
+        value = _objective(run.metrics(), plan.metric)
+        storage.set_trial_state_values(stale._trial_id, states.COMPLETE, [value])
+        record.update(status="completed", run_id=run.id, value=value, hash=config.hash() if config else None)
+    else:
+        storage.set_trial_state_values(stale._trial_id, states.FAIL)
+    records[stale.number] = {**records.get(stale.number, {}), **record}
 
 
 def _search_on_ray(

@@ -84,10 +84,9 @@ def test_killed_search_resumes_where_it_stopped(tmp_path: Path) -> None:
     trials = json.loads(done.stdout)["trials"]
     completed = [r for r in list_runs(runs) if r.status == "completed"]
     assert before <= {r.id for r in completed}  # nothing done before was trained again
-    assert len(completed) == 5 - sum(t["status"] != "completed" for t in trials)
-    assert len(trials) == 5 + sum(
-        1 for r in list_runs(runs) if r.status == "interrupted"
-    )  # the killed trial is a failed one
+    assert len(trials) == 5  # the study holds 5 finished trials in the end
+    assert len(completed) == sum(t["status"] == "completed" for t in trials)  # no proposal replayed, none lost
+    assert {t["status"] for t in trials} <= {"completed", "interrupted"}  # the killed trial, if any
 
 
 def test_search_errors(cli: Cli, runs_dir: Path) -> None:
