@@ -49,7 +49,8 @@ def connect(options: RayOptions) -> Any:
         if options.address:
             ray.init(address=options.address, **kwargs)
         else:
-            ray.init(object_store_memory=200 * 1024 * 1024, **kwargs)
+            # a local instance listens on loopback only
+            ray.init(object_store_memory=200 * 1024 * 1024, _node_ip_address="127.0.0.1", **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {options.address}" if options.address else "a local Ray instance"
         raise FashionlabError(f"cannot start or reach {where} ({exc}); check 'ray status'") from None

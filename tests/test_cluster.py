@@ -16,7 +16,13 @@ ITEMS = ["lr=0.001,0.003", "epochs=1,2", "train_samples=1000", "test_samples=100
 
 @pytest.fixture(scope="module", autouse=True)
 def local_cluster():  # type: ignore[no-untyped-def]
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024 * 1024)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=200 * 1024 * 1024,
+        _node_ip_address="127.0.0.1",  # everything on loopback
+    )
     yield
     ray.shutdown()
 
@@ -59,15 +65,3 @@ def test_ray_search(tmp_path: Path) -> None:
     trials = json.loads(result.stdout)["trials"]
     assert [t["status"] for t in trials] == ["completed"] * 3
     assert all(r.info["executor"] == "ray" for r in list_runs(tmp_path / "runs"))
-
-
-def test_ray_address_that_does_not_answer(tmp_path: Path) -> None:
-    ray.shutdown()
-    try:
-        result = Cli(tmp_path / "runs")(
-            "sweep", "--executor", "ray", "--address", "127.0.0.1:1", "epochs=1,2", "train_samples=500"
-        )
-        assert result.exit_code == 1
-        assert result.stderr.startswith("Error: cannot start or reach the Ray cluster at 127.0.0.1:1 (")
-    finally:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024 * 1024)
