@@ -112,6 +112,14 @@ def land(runs_dir: Path, outcomes: list[dict[str, Any]], files: dict[str, dict[s
             outcome["run_id"] = renamed[outcome["run_id"]]
 
 
+def make_task(ray: Any, options: RayOptions, backends: set[Any]) -> Any:
+    """The Ray task with its resources. Workers are reused (Keras imported once per worker) unless the
+    trials mix Keras backends, which one process cannot switch between."""
+    max_calls = 1 if len(backends) > 1 else 0
+    remote = ray.remote(num_cpus=options.cpus_per_trial, num_gpus=options.gpus_per_trial, max_calls=max_calls)
+    return remote(remote_group).options(runtime_env={"env_vars": _thread_env(options.cpus_per_trial)})
+
+
 def run_groups(
     groups: list[list[dict[str, Any]]],
     runs_dir: Path,
@@ -121,9 +129,8 @@ def run_groups(
 ) -> bool:
     """Submit every group as a Ray task; land and record each as it finishes. Returns True if stopped early."""
     ray = connect(options)
-    task = ray.remote(num_cpus=options.cpus_per_trial, num_gpus=options.gpus_per_trial, max_calls=1)(remote_group)
-    env = {"env_vars": _thread_env(options.cpus_per_trial)}
-    pending = {task.options(runtime_env=env).remote(group, f"g{i}"): group for i, group in enumerate(groups)}
+    task = make_task(ray, options, {c.get("backend") for g in groups for c in g})
+    pending = {task.remote(group, f"g{i}"): group for i, group in enumerate(groups)}
     while pending:
         (ready,), _ = ray.wait(list(pending), num_returns=1)
         group = pending.pop(ready)

@@ -290,9 +290,7 @@ def _search_on_ray(
     optuna = _optuna()
     states = optuna.trial.TrialState
     ray = cluster.connect(options)
-    task = ray.remote(num_cpus=options.cpus_per_trial, num_gpus=options.gpus_per_trial, max_calls=1)(
-        cluster.remote_group
-    )
+    task = cluster.make_task(ray, options, {plan.base.backend})
     slots = max(1, int(ray.cluster_resources().get("CPU", 1) // options.cpus_per_trial))
     in_flight: dict[Any, tuple[Any, dict[str, Any]]] = {}
     trained = 0
@@ -322,8 +320,7 @@ def _search_on_ray(
                     "reused": True,
                 }
                 continue
-            env = {"env_vars": cluster._thread_env(options.cpus_per_trial)}
-            in_flight[task.options(runtime_env=env).remote([config.resolved()], f"t{trial.number}")] = (trial, record)
+            in_flight[task.remote([config.resolved()], f"t{trial.number}")] = (trial, record)
         if not in_flight:
             continue
         (ready,), _ = ray.wait(list(in_flight), num_returns=1)
