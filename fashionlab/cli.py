@@ -620,12 +620,13 @@ def search(
     from fashionlab.sweep import sweep_runs
 
     plan = fsearch.plan_search(str(config) if config else None, list(items or []), metric, sampler, prune)
+    ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
+    fsearch.check_executor(plan, ray)
     err.print(
         f"Search {plan.search_id}: {trials} trials of {', '.join(f'{k}={v}' for k, v in plan.spaces.items())}, "
         f"{plan.sampler} sampler, pruning {plan.prune}, {'maximising' if plan.maximize else 'minimising'} {metric}"
     )
     with SweepDisplay(trials) as display:
-        ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
         result = fsearch.run_search(plan, runs_dir(), trials, display, ray)
     record, runs = sweep_runs(runs_dir(), plan.search_id)
     if as_json:

@@ -152,6 +152,13 @@ def _suggest(trial: Any, key: str, space: list[Any] | Distribution) -> Any:
     return space[labels.index(chosen)]
 
 
+def check_executor(plan: SearchPlan, ray: Any) -> None:
+    if ray is not None and plan.prune != "none":
+        from fashionlab.errors import InputError
+
+        raise InputError("--prune needs the local executor (it stops trials between epochs); drop one of them")
+
+
 def run_search(
     plan: SearchPlan, runs_dir: Path, n_trials: int, progress: SweepProgress | None = None, ray: Any = None
 ) -> SearchResult:
@@ -160,10 +167,7 @@ def run_search(
     With `ray` (cluster.RayOptions) trials run as Ray tasks, as many at once as the cluster has room
     for; pruning needs each epoch reported to the study as it ends, so it runs with the local executor.
     """
-    if ray is not None and plan.prune != "none":
-        from fashionlab.errors import InputError
-
-        raise InputError("--prune needs the local executor (it stops trials between epochs); drop one of them")
+    check_executor(plan, ray)
     optuna = _optuna()
     from fashionlab.train import TrainResult, TrialError, train_group
 
