@@ -26,7 +26,7 @@ from fashionlab.runs import default_runs_dir, list_runs, load_run, write_atomic
 
 app = typer.Typer(
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     help="Train Keras classifiers on Fashion-MNIST from small YAML configs, and compare what changed.",
@@ -57,6 +57,12 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             err.print("Interrupted.")
             raise typer.Exit(130) from None
+        except Exception as exc:  # a bug or an environment problem: one line, the traceback with --debug
+            if state["debug"]:
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            err.print(f"Error: {exc.__class__.__name__}: {first} (run with --debug for the traceback)", markup=False)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -71,6 +77,17 @@ def show_table(table: Any) -> None:
         typer.echo(table)
     else:
         out.print(table)
+
+
+def complete_runs(incomplete: str) -> list[str]:
+    """Shell completion for run ids (typer calls it; it reads run.json files only)."""
+    return [r.id for r in list_runs(runs_dir()) if r.id.startswith(incomplete) or incomplete in r.id]
+
+
+def complete_sweeps(incomplete: str) -> list[str]:
+    folder = runs_dir() / "sweeps"
+    names = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    return [n for n in names if incomplete in n]
 
 
 def emit_json(data: Any) -> None:
@@ -118,7 +135,10 @@ Overrides = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of tables.")]
 RunArg = Annotated[
-    str | None, typer.Argument(help="Run id, a unique part of it, or 'latest' (default).", show_default=False)
+    str | None,
+    typer.Argument(
+        help="Run id, a unique part of it, or 'latest' (default).", show_default=False, autocompletion=complete_runs
+    ),
 ]
 
 
@@ -248,9 +268,16 @@ class RichProgress:
 def train(
     config: ConfigOpt = None,
     overrides: Overrides = None,
+    tensorboard: Annotated[
+        bool, typer.Option("--tensorboard", help="Also write TensorBoard logs into the run (same as tensorboard=true).")
+    ] = False,
     resume: Annotated[
         str | None,
-        typer.Option("--resume", help="Continue this interrupted or failed run from its last finished epoch."),
+        typer.Option(
+            "--resume",
+            help="Continue this interrupted or failed run from its last finished epoch.",
+            autocompletion=complete_runs,
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -273,7 +300,7 @@ def train(
     else:
         from fashionlab.config import load_config
 
-        cfg = load_config(config, overrides or [])
+        cfg = load_config(config, [*(overrides or []), *(["tensorboard=true"] if tensorboard else [])])
         with RichProgress() as progress:
             result = ftrain.train(cfg, runs_dir(), progress)
     if as_json:
@@ -313,7 +340,8 @@ def predict(
     index: Annotated[int | None, typer.Option("--index", "-i", help="Index of a test image (0-9999).")] = None,
     image: Annotated[Path | None, typer.Option("--image", help="A PNG or JPEG of any size.")] = None,
     run: Annotated[
-        str | None, typer.Option("--run", help="Run id or a unique part of it. Default: the latest.")
+        str | None,
+        typer.Option("--run", help="Run id or a unique part of it. Default: the latest.", autocompletion=complete_runs),
     ] = None,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Save the image beside its probability bars to this PNG.")
@@ -355,6 +383,78 @@ def runs_cmd(as_json: JsonOpt = False) -> None:
         err.print(f"No runs yet in {runs_dir()}/; train one with 'fashionlab train'.")
     else:
         show_table(report.runs_table(rows))
+
+
+@app.command("report")
+@handle_errors
+def lab_report(
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Run ids or unique parts. Default: every run.", autocompletion=complete_runs),
+    ] = None,
+    sweep_id: Annotated[
+        str | None, typer.Option("--sweep", help="Report on the trials of this sweep.", autocompletion=complete_sweeps)
+    ] = None,
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Where to write it.")] = Path("report.md"),
+    as_html: Annotated[bool, typer.Option("--html", help="One self-contained HTML file instead of Markdown.")] = False,
+    sort: SortOpt = "best_val_accuracy",
+) -> None:
+    """Write a lab report: what was run, the table, curves, confusion matrix, predictions, observations.
+
+    Example: fashionlab report --sweep sweep-1a2b3c4d --out report.html --html
+    """
+    from fashionlab import labreport
+
+    if sweep_id:
+        from fashionlab.sweep import sweep_runs
+
+        _, chosen = sweep_runs(runs_dir(), sweep_id)
+    elif runs:
+        chosen = [load_run(runs_dir(), r) for r in runs]
+    else:
+        chosen = [r for r in list_runs(runs_dir()) if not r.problem]
+    if not chosen:
+        raise RunNotFound(f"no runs to report on in {runs_dir()}/; train one with 'fashionlab train'")
+    if sort not in report.SORT_KEYS:
+        from fashionlab.errors import InputError
+
+        raise InputError(f"--sort {sort} is not a metric; use one of {', '.join(report.SORT_KEYS)}")
+    sections = labreport.build(chosen, sort)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    (labreport.to_html if as_html else labreport.to_markdown)(sections, out_file)
+    err.print(f"Saved {out_file}")
+
+
+@app.command()
+@handle_errors
+def schema() -> None:
+    """Print the config's JSON Schema, for editors that complete and check YAML keys.
+
+    Example: fashionlab schema > fashionlab.schema.json  (configs/ point at it on their first line)
+    """
+    from fashionlab.config import json_schema
+
+    emit_json(json_schema())
+
+
+@app.command()
+@handle_errors
+def export(
+    run: RunArg = None,
+    fmt: Annotated[str, typer.Option("--format", help="savedmodel, onnx or tflite.")] = "savedmodel",
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Where to write it. Default: inside the run.")
+    ] = None,
+) -> None:
+    """Export a trained model as a TensorFlow SavedModel, ONNX or TFLite file (as installed packages allow).
+
+    Example: fashionlab export --format onnx --out model.onnx
+    """
+    from fashionlab.train import export_run
+
+    target = export_run(load_run(runs_dir(), run, need_model=True), fmt, out_path)
+    err.print(f"Saved {target}")
+    typer.echo(str(target))
 
 
 class SweepDisplay:
@@ -648,8 +748,13 @@ def search(
 @app.command()
 @handle_errors
 def compare(
-    runs: Annotated[list[str] | None, typer.Argument(help="Run ids or unique parts. Default: every run.")] = None,
-    sweep_id: Annotated[str | None, typer.Option("--sweep", help="Compare the trials of this sweep.")] = None,
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Run ids or unique parts. Default: every run.", autocompletion=complete_runs),
+    ] = None,
+    sweep_id: Annotated[
+        str | None, typer.Option("--sweep", help="Compare the trials of this sweep.", autocompletion=complete_sweeps)
+    ] = None,
     sort: SortOpt = "best_val_accuracy",
     fmt: FormatOpt = "table",
     all_columns: AllColumnsOpt = False,
@@ -676,8 +781,13 @@ def compare(
 @app.command()
 @handle_errors
 def curves(
-    runs: Annotated[list[str] | None, typer.Argument(help="Run ids or unique parts. Default: the latest run.")] = None,
-    sweep_id: Annotated[str | None, typer.Option("--sweep", help="Every trial of this sweep.")] = None,
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Run ids or unique parts. Default: the latest run.", autocompletion=complete_runs),
+    ] = None,
+    sweep_id: Annotated[
+        str | None, typer.Option("--sweep", help="Every trial of this sweep.", autocompletion=complete_sweeps)
+    ] = None,
     out_file: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("curves.png"),
 ) -> None:
     """Overlay learning curves (loss/val_loss, accuracy/val_accuracy) of runs, best epochs marked.

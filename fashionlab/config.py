@@ -39,6 +39,7 @@ LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "kld"
 SPARSE_LOSSES = {"sparse_categorical_crossentropy"}  # every other loss gets one-hot labels
 SHORT_NAMES = {"lr": ("optimizer", "learning_rate"), "learning_rate": ("optimizer", "learning_rate")}
 DEFAULT_SOURCE = "built-in default"
+NOT_HASHED = ("name", "tensorboard")  # labels and logging: the same trial whatever their value
 SECTIONS = ("layers", "optimizer", "loss", "input_shape", "metrics")  # keys that hold more keys or a list
 DEFAULT_NAMES = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy"}
 
@@ -229,6 +230,7 @@ class Config(BaseModel):
     epochs: PositiveInt = 10  # the tutorial trains 10
     batch_size: PositiveInt = 32  # Keras's default
     fused_loop: bool = True  # JAX only: data on the device, blocks of steps in one call (~2x faster)
+    tensorboard: bool = False  # also write TensorBoard logs into the run (tensorboard --logdir runs/)
     train_samples: PositiveInt | None = Field(None, le=60000)  # None: all 60,000; fewer for quick tries
     test_samples: PositiveInt | None = Field(None, le=10000)  # None: all 10,000
 
@@ -258,17 +260,18 @@ class Config(BaseModel):
         return ordered
 
     def hash(self) -> str:
-        """Short hash of everything that changes the result (the name is only a label)."""
+        """Short hash of everything that changes the result (name and logging options are left out)."""
         data = self.resolved()
-        data.pop("name")
+        for key in NOT_HASHED:
+            data.pop(key)
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:8]
 
     def group_key(self) -> str:
         """Hash of everything but name and epochs: configs sharing it can share one training."""
         data = self.resolved()
-        data.pop("name")
-        data.pop("epochs")
+        for key in (*NOT_HASHED, "epochs"):
+            data.pop(key)
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
     def to_yaml(self) -> str:
@@ -543,3 +546,57 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str | Overri
         data, source = read_yaml(path)
     data = apply_overrides(data, list(overrides), source)
     return validate(data, source)
+
+
+# ---------------------------------------------------------------- JSON Schema for editors
+
+
+def json_schema() -> dict[str, Any]:
+    """The config's JSON Schema in the shape the YAML is written (`- flatten`, `- dense: {...}`)."""
+    schema = Config.model_json_schema()
+    schema.pop("$defs", None)
+    args: dict[str, Any] = {}
+    for kind, cls in LAYER_TYPES.items():
+        layer = cls.model_json_schema()
+        layer.pop("title", None)
+        for prop in layer.get("properties", {}).values():
+            prop.pop("title", None)
+            if prop.get("anyOf") and {"type": "string"} in prop["anyOf"]:  # activation
+                prop["anyOf"] = [{"enum": ACTIVATIONS}, {"type": "null"}]
+        args[kind] = layer
+    bare = [k for k, cls in LAYER_TYPES.items() if not any(f.is_required() for f in cls.model_fields.values())]
+    wrapped = [
+        {
+            "type": "object",
+            "properties": {k: a if k not in bare else {"anyOf": [a, {"type": "null"}]}},
+            "required": [k],
+            "additionalProperties": False,
+        }
+        for k, a in args.items()
+    ]
+    layer_item = {"anyOf": [{"enum": bare}, *wrapped]}
+    optimizer_args: dict[str, Any] = {arg: {} for name in OPTIMIZERS for arg in OPTIMIZERS[name]}
+    props = schema["properties"]
+    props["layers"] = {"type": "array", "minItems": 1, "items": layer_item, "description": "Keras layers, in order"}
+    optimizer_object = {
+        "type": "object",
+        "properties": {"name": {"enum": list(OPTIMIZERS)}, **optimizer_args},
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+    props["optimizer"] = {"anyOf": [{"enum": list(OPTIMIZERS)}, optimizer_object]}
+    loss_names = SUPPORTED_LOSSES + list(LOSS_ALIASES)
+    loss_object = {
+        "type": "object",
+        "properties": {"name": {"enum": loss_names}, "from_logits": {"type": ["boolean", "null"]}},
+        "required": ["name"],
+    }
+    props["loss"] = {"anyOf": [{"enum": loss_names}, loss_object]}
+    for prop in props.values():
+        prop.pop("title", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "fashionlab experiment config",
+        **schema,
+        "required": ["layers"],
+    }

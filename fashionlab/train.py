@@ -326,6 +326,7 @@ def _fit(
     history: list[dict[str, float]] | None = None,
 ) -> list[TrainResult | TrialError]:
     recorder = _recorder(trials, split, progress, history or [])
+    callbacks = [recorder, *_tensorboard(longest, trials)]
     initial_epoch = len(history or [])
     progress.start(trials[-1].run.id, longest.epochs, math.ceil(len(split.x_train) / longest.batch_size))
     try:
@@ -334,7 +335,7 @@ def _fit(
             from fashionlab.fused import FusedLoop
 
             loop = FusedLoop(model, longest.batch_size)
-            loop.fit(split.x_train, split.y_train, validation, longest.epochs, longest.seed, [recorder], initial_epoch)
+            loop.fit(split.x_train, split.y_train, validation, longest.epochs, longest.seed, callbacks, initial_epoch)
         else:
             model.fit(
                 split.x_train,
@@ -344,7 +345,7 @@ def _fit(
                 initial_epoch=initial_epoch,
                 batch_size=longest.batch_size,
                 verbose=0,
-                callbacks=[recorder],
+                callbacks=callbacks,
             )
     except KeyboardInterrupt:
         for trial in trials:
@@ -389,6 +390,19 @@ def _fit(
         )
         results.append(Diverged(message, trial.run.id, "diverged"))
     return results
+
+
+def _tensorboard(config: Config, trials: list[_Trial]) -> list[Any]:
+    """Keras's TensorBoard callback writing into the (longest) run's tensorboard/ folder, when asked."""
+    if not config.tensorboard:
+        return []
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        raise FashionlabError("tensorboard: true needs TensorFlow for its log writer: pip install tensorflow-cpu")
+    import keras
+
+    return [keras.callbacks.TensorBoard(log_dir=str(trials[-1].run.path / "tensorboard"), write_graph=False)]
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -445,10 +459,10 @@ def write_curves(run: Run) -> None:
 # ---------------------------------------------------------------- using a trained run
 
 
-def load_trained(run: Run) -> tuple[Config, Any]:
-    """The run's config and Keras model, on the backend it was trained with."""
+def load_trained(run: Run, backend: str | None = None) -> tuple[Config, Any]:
+    """The run's config and Keras model, on the backend it was trained with (or `backend`)."""
     config = validate(run.config(), ConfigSource(str(run.path / "config.yaml"), {}))
-    use_backend(str(run.info.get("backend", config.backend)))
+    use_backend(backend or str(run.info.get("backend", config.backend)))
     import keras
 
     try:
@@ -486,6 +500,26 @@ def evaluate_run(run: Run) -> dict[str, Any]:
     return report
 
 
+def predict_test_images(run: Run, count: int) -> list[dict[str, Any]]:
+    """Predictions for the first `count` test images in one batch (what predict --index gives for each)."""
+    config, model = load_trained(run)
+    x_test, y_test = fdata.load_test()
+    probs = probabilities(model, config, x_test[:count])
+    out = []
+    for index, (p, true) in enumerate(zip(probs, y_test[:count], strict=True)):
+        predicted = int(np.argmax(p))
+        out.append(
+            {
+                "run": run.id, "index": index, "image_file": None, "inverted": False,
+                "probabilities": {n: float(v) for n, v in zip(fdata.CLASS_NAMES, p, strict=True)},
+                "predicted": predicted, "predicted_name": fdata.CLASS_NAMES[predicted],
+                "true": int(true), "true_name": fdata.CLASS_NAMES[int(true)], "correct": predicted == int(true),
+                "pixels": x_test[index].tolist(),
+            }
+        )  # fmt: skip
+    return out
+
+
 def predict_run(run: Run, index: int | None = None, image: str | None = None) -> dict[str, Any]:
     """One prediction: every class's probability, the predicted class and, for a test image, the truth."""
     if (index is None) == (image is None):
@@ -518,3 +552,37 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None) ->
         "correct": (predicted == true) if true is not None else None,
         "pixels": pixels.tolist(),
     }
+
+
+EXPORT_FORMATS = {  # fashionlab name: (Keras export format, file suffix, package a user may need)
+    "savedmodel": ("tf_saved_model", "", "tensorflow-cpu"),
+    "onnx": ("onnx", ".onnx", "onnx tf2onnx"),
+    "tflite": ("litert", ".tflite", "tensorflow-cpu (or ai-edge-litert)"),
+}
+
+
+def export_run(run: Run, fmt: str, out: Path | None = None) -> Path:
+    """Export the run's model with Keras's model.export; a missing package is named in the error."""
+    if fmt not in EXPORT_FORMATS:
+        raise InputError(f"--format {fmt} is not known; use {', '.join(EXPORT_FORMATS)}")
+    keras_format, suffix, package = EXPORT_FORMATS[fmt]
+    target = out or run.path / f"export-{fmt}{suffix}"
+    if target.exists():
+        raise InputError(f"{target} already exists; remove it or give another --out")
+    import importlib.util
+
+    # The exporters are TensorFlow's: load the (backend-independent) model.keras on TensorFlow when it is here.
+    backend = "tensorflow" if importlib.util.find_spec("tensorflow") else None
+    config, model = load_trained(run, backend)
+    model(np.zeros((1, *config.input_shape), dtype=np.float32))  # exporters need a model that has been called
+    try:
+        model.export(str(target), format=keras_format, verbose=False)
+    except (ImportError, ModuleNotFoundError) as exc:
+        raise FashionlabError(
+            f"exporting to {fmt} needs a package that is not installed ({exc}); pip install {package}"
+        ) from None
+    except Exception as exc:  # Keras and the converters raise many kinds
+        raise FashionlabError(
+            f"exporting run {run.id} to {fmt} failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+        ) from None
+    return target
