@@ -1,0 +1,144 @@
+"""Fitting the ecosystem: JSON Schema, shell completion, export, TensorBoard logs, the lab report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fashionlab.runs import list_runs
+from tests.conftest import CONFIGS, ROOT, Cli
+
+
+def test_schema_is_committed_and_every_config_points_at_it(cli: Cli) -> None:
+    import jsonschema
+
+    result = cli("schema")
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert json.loads((ROOT / "fashionlab.schema.json").read_text()) == schema, (
+        "run: fashionlab schema > fashionlab.schema.json"
+    )
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        assert path.read_text().splitlines()[0] == "# yaml-language-server: $schema=../fashionlab.schema.json"
+        assert list(validator.iter_errors(yaml.safe_load(path.read_text()))) == [], path.name
+    errors = [e.message for e in validator.iter_errors({"layers": ["flaten", {"dense": {"unit": 3}}], "epoch": 3})]
+    assert "Additional properties are not allowed ('epoch' was unexpected)" in errors
+    assert len(errors) == 3
+
+
+def test_shell_completion_of_run_ids(trained: Cli) -> None:
+    (run,) = list_runs(trained.runs_dir)
+    exe = Path(sys.executable).parent / "fashionlab"
+    env = {
+        **os.environ, "FASHIONLAB_RUNS": str(trained.runs_dir), "_FASHIONLAB_COMPLETE": "complete_bash",
+        "COMP_WORDS": f"fashionlab evaluate {run.id[:8]}", "COMP_CWORD": "2",
+    }  # fmt: skip
+    done = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=60)
+    assert run.id in done.stdout.split()
+    env["COMP_WORDS"], env["COMP_CWORD"] = "fashionlab predict --run ", "3"
+    assert run.id in subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=60).stdout.split()
+    assert "--install-completion" in Cli(trained.runs_dir)("--help").stdout
+
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "onnx", "tflite"])
+def test_export(trained: Cli, tmp_path: Path, fmt: str) -> None:
+    target = tmp_path / {"savedmodel": "saved", "onnx": "m.onnx", "tflite": "m.tflite"}[fmt]
+    env = {**os.environ, "FASHIONLAB_RUNS": str(trained.runs_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-m", "fashionlab", "export", "--format", fmt, "--out", str(target)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(target)
+    if fmt == "savedmodel":
+        assert (target / "saved_model.pb").is_file()
+    elif fmt == "onnx":
+        import onnx
+
+        onnx.checker.check_model(onnx.load(str(target)))
+    else:
+        assert target.read_bytes()[4:8] == b"TFL3"
+
+
+def test_export_names_the_missing_package(trained: Cli, tmp_path: Path) -> None:
+    fake = tmp_path / "site" / "onnx"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'onnx'\", name='onnx')\n")
+    env = {
+        **os.environ,
+        "FASHIONLAB_RUNS": str(trained.runs_dir),
+        "PYTHONPATH": str(tmp_path / "site"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "fashionlab", "export", "--format", "onnx", "--out", str(tmp_path / "m.onnx")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].endswith("pip install onnx tf2onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_unknown_format(trained: Cli) -> None:
+    result = trained("export", "--format", "pickle")
+    assert (
+        result.exit_code == 6 and result.stderr == "Error: --format pickle is not known; use savedmodel, onnx, tflite\n"
+    )
+
+
+def test_tensorboard_logs_every_epoch(cli: Cli, runs_dir: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = cli("train", "--tensorboard", "epochs=3", "train_samples=600", "test_samples=100")
+    assert result.exit_code == 0, result.output
+    (run,) = list_runs(runs_dir)
+    for split in ("train", "validation"):
+        events = EventAccumulator(str(run.path / "tensorboard" / split))
+        events.Reload()
+        assert "epoch_loss" in events.Tags()["tensors"]  # TF2 summaries are stored as tensors
+        assert [e.step for e in events.Tensors("epoch_loss")] == [0, 1, 2]
+    # the option is not part of the trial's identity: it changes no number
+    assert run.info["config"]["tensorboard"] is True
+
+
+def test_report_markdown_and_html(cli: Cli, runs_dir: Path, tmp_path: Path) -> None:
+    assert (
+        cli("sweep", "--jobs", "1", "lr=0.001,0.01", "epochs=2", "train_samples=600", "test_samples=100").exit_code == 0
+    )
+    sweep_id = next((runs_dir / "sweeps").glob("*.json")).stem
+    md = tmp_path / "out" / "report.md"
+    result = cli("report", "--sweep", sweep_id, "--out", str(md))
+    assert result.exit_code == 0, result.output
+    text = md.read_text()
+    for heading in ("# Fashion-MNIST lab report", "## What was run", "## Results", "## Observations",
+                    "## Learning curves", "## Confusion matrix of the best run", "## Example predictions"):  # fmt: skip
+        assert heading in text
+    assert "What differs between the runs: lr." in text and "The best run by best_val_accuracy is" in text
+    figures = sorted((tmp_path / "out" / "report_files").glob("*.png"))
+    assert len(figures) == 8 and all(f"report_files/{f.name}" in text for f in figures)
+    page = tmp_path / "report.html"
+    assert cli("report", "--sweep", sweep_id, "--out", str(page), "--html").exit_code == 0
+    html = page.read_text()
+    assert html.count("data:image/png;base64,") == 8 and 'src="http' not in html and "<table>" in html
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_report_renders_in_headless_chromium(trained: Cli, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    assert trained("report", "--out", str(page), "--html").exit_code == 0
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         f"--screenshot={shot}", "--window-size=1200,3000", f"file://{page}"],
+        capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert shot.stat().st_size > 50_000  # a page with its tables and figures, not a blank one
