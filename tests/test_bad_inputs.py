@@ -217,9 +217,18 @@ CASES: dict[str, Case] = {
         ["sweep", "epochs=range(1,5,0)"], 2, r"sweep axis 'epochs=range\(1,5,0\)': the step of range cannot be 0"
     ),
     "unknown grid function": Case(
+        ["sweep", "lr=normal(0,1)"],
+        2,
+        r"sweep axis 'lr=normal\(0,1\)': unknown function 'normal'; use range\(...\), .*",
+    ),
+    "search range in a sweep": Case(
         ["sweep", "lr=loguniform(1e-4,1e-1)"],
         2,
-        r"sweep axis 'lr=loguniform\(1e-4,1e-1\)': unknown function 'loguniform'; .*",
+        r"sweep axis 'lr=loguniform\(1e-4,1e-1\)': loguniform\(...\) is a range to search, not a list of values; .*",
+    ),
+    "search without an axis": Case(["search", "epochs=2"], 2, r"a search needs at least one axis to search, .*"),
+    "search range backwards": Case(
+        ["search", "lr=uniform(1,0)"], 2, r"search axis 'lr=uniform\(1,0\)': low must be below high"
     ),
     "empty grid value": Case(
         ["sweep", "epochs=1,,2"], 2, r"sweep axis 'epochs=1,,2': an empty value; write values as a,b,c or \[a,b,c\]"

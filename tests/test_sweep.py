@@ -52,8 +52,8 @@ def test_grid_syntax(raw: str, values: list[object]) -> None:
         ("epochs=range(1,5,0)", "sweep axis 'epochs=range(1,5,0)': the step of range cannot be 0"),
         ("lr=logspace(-3,-1)", "sweep axis 'lr=logspace(-3,-1)': logspace takes (a, b, n): n values from 10^a to 10^b"),
         (
-            "lr=uniform(0,1)",
-            "sweep axis 'lr=uniform(0,1)': unknown function 'uniform'; use range(...), logspace(...) or choice(...)",
+            "lr=normal(0,1)",
+            "sweep axis 'lr=normal(0,1)': unknown function 'normal'; use range(...), logspace(...), choice(...) or, with 'fashionlab search', uniform(...), loguniform(...), int(...)",
         ),
         ("epochs=1,,2", "sweep axis 'epochs=1,,2': an empty value; write values as a,b,c or [a,b,c]"),
         ("epochs=range(a,3)", "sweep axis 'epochs=range(a,3)': 'a' is not a number"),
