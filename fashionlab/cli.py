@@ -271,6 +271,8 @@ def train(
     tensorboard: Annotated[
         bool, typer.Option("--tensorboard", help="Also write TensorBoard logs into the run (same as tensorboard=true).")
     ] = False,
+    mlflow: MlflowOpt = False,
+    mlflow_uri: MlflowUriOpt = None,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -303,6 +305,7 @@ def train(
         cfg = load_config(config, [*(overrides or []), *(["tensorboard=true"] if tensorboard else [])])
         with RichProgress() as progress:
             result = ftrain.train(cfg, runs_dir(), progress)
+    log_to_mlflow(mlflow, mlflow_uri, [result.run])
     if as_json:
         emit_json({"run": result.run.id, "summary": result.summary, "test": result.test})
     else:
@@ -512,6 +515,26 @@ SweepItems = Annotated[
         show_default=False,
     ),
 ]
+MlflowOpt = Annotated[
+    bool, typer.Option("--mlflow", help="Also log the run(s) to MLflow: params, per-epoch metrics, figures, model.")
+]
+MlflowUriOpt = Annotated[
+    str | None,
+    typer.Option("--mlflow-uri", help="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db."),
+]
+
+
+def log_to_mlflow(enabled: bool, uri: str | None, runs: list[Any], group: str | None = None) -> None:
+    if not enabled:
+        return
+    from fashionlab import tracking
+
+    uri = uri or tracking.default_uri()
+    with tracking.quiet():
+        tracking.log_runs(runs, uri, group)
+    err.print(f"Logged {len(runs)} run(s) to MLflow at {uri}" + (f" under {group}" if group else ""))
+
+
 ExecutorOpt = Annotated[
     str, typer.Option("--executor", help="local (processes on this machine) or ray (Ray tasks, local or a cluster).")
 ]
@@ -595,6 +618,8 @@ def sweep(
     address: AddressOpt = None,
     cpus_per_trial: CpusOpt = 1.0,
     gpus_per_trial: GpusOpt = 0.0,
+    mlflow: MlflowOpt = False,
+    mlflow_uri: MlflowUriOpt = None,
     sort: SortOpt = "best_val_accuracy",
     all_columns: AllColumnsOpt = False,
     curves: Annotated[
@@ -666,6 +691,7 @@ def sweep(
         ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
         result = fsweep.run_sweep(plan, runs_dir(), jobs=jobs, fail_fast=fail_fast, progress=display, ray=ray)
     _, runs = fsweep.sweep_runs(runs_dir(), plan.sweep_id)
+    log_to_mlflow(mlflow, mlflow_uri, runs, plan.sweep_id)
     if curves:
         from fashionlab import plots
 
@@ -708,6 +734,8 @@ def search(
     address: AddressOpt = None,
     cpus_per_trial: CpusOpt = 1.0,
     gpus_per_trial: GpusOpt = 0.0,
+    mlflow: MlflowOpt = False,
+    mlflow_uri: MlflowUriOpt = None,
     sort: SortOpt = "best_val_accuracy",
     as_json: JsonOpt = False,
 ) -> None:
@@ -729,6 +757,7 @@ def search(
     with SweepDisplay(trials) as display:
         result = fsearch.run_search(plan, runs_dir(), trials, display, ray)
     record, runs = sweep_runs(runs_dir(), plan.search_id)
+    log_to_mlflow(mlflow, mlflow_uri, runs, plan.search_id)
     if as_json:
         emit_json({"search": plan.search_id, "best": result.best, "trials": record["trials"]})
     else:

@@ -142,3 +142,42 @@ def test_report_renders_in_headless_chromium(trained: Cli, tmp_path: Path) -> No
         capture_output=True, timeout=120,
     )  # fmt: skip
     assert shot.stat().st_size > 50_000  # a page with its tables and figures, not a blank one
+
+
+def test_mlflow_logs_runs_grouped_by_sweep(
+    cli: Cli, runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)  # artifacts go to ./mlruns beside the SQLite store
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = cli(
+        "sweep",
+        "--jobs",
+        "1",
+        "lr=0.001,0.01",
+        "epochs=2",
+        "train_samples=600",
+        "test_samples=100",
+        "--mlflow",
+        "--mlflow-uri",
+        uri,
+    )
+    assert result.exit_code == 0, result.output
+    assert f"Logged 2 run(s) to MLflow at {uri} under sweep-" in result.stderr
+    client = mlflow.tracking.MlflowClient(uri)
+    experiment = client.get_experiment_by_name("fashionlab")
+    logged = client.search_runs([experiment.experiment_id])
+    parents = [r for r in logged if "fashionlab.sweep" in r.data.tags]
+    children = [r for r in logged if "fashionlab.run" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 2
+    assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
+    ours = {r.id: r for r in list_runs(runs_dir)}
+    for child in children:
+        run = ours[child.data.tags["fashionlab.run"]]
+        assert child.data.params["optimizer.learning_rate"] in ("0.001", "0.01")
+        assert child.data.metrics["test_accuracy"] == pytest.approx(run.metrics()["test"]["accuracy"])
+        history = client.get_metric_history(child.info.run_id, "val_loss")
+        assert [m.step for m in history] == [1, 2]
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"model.keras", "curves.png", "config.yaml", "history.csv"} <= artifacts
