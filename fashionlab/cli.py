@@ -408,16 +408,8 @@ def lab_report(
     """
     from fashionlab import labreport
 
-    if sweep_id:
-        from fashionlab.sweep import sweep_runs
-
-        _, chosen = sweep_runs(runs_dir(), sweep_id)
-    elif runs:
-        chosen = [load_run(runs_dir(), r) for r in runs]
-    else:
-        chosen = [r for r in list_runs(runs_dir()) if not r.problem]
-    if not chosen:
-        raise RunNotFound(f"no runs to report on in {runs_dir()}/; train one with 'fashionlab train'")
+    chosen, _, _ = choose_runs(runs, sweep_id, "all")
+    chosen = [r for r in chosen if not r.problem]
     if sort not in report.SORT_KEYS:
         from fashionlab.errors import InputError
 
@@ -792,18 +784,7 @@ def compare(
 
     Example: fashionlab compare --sweep sweep-1a2b3c4d --sort test_accuracy --format md
     """
-    axes: list[str] | None = None
-    if sweep_id:
-        from fashionlab.sweep import sweep_runs
-
-        record, chosen = sweep_runs(runs_dir(), sweep_id)
-        axes, title = list(record.get("axes", {})), f"Sweep {record['id']}"
-    elif runs:
-        chosen, title = [load_run(runs_dir(), r) for r in runs], "Runs"
-    else:
-        chosen, title = list_runs(runs_dir()), f"All runs in {runs_dir()}"
-    if not chosen:
-        raise RunNotFound(f"no runs to compare in {runs_dir()}/; train one with 'fashionlab train'")
+    chosen, title, axes = choose_runs(runs, sweep_id, "all")
     render_comparison(chosen, sort, fmt, all_columns, title, axes)
 
 
@@ -825,13 +806,28 @@ def curves(
     """
     from fashionlab import plots
 
+    chosen, _, _ = choose_runs(runs, sweep_id, "latest")
+    write_png(out_file, plots.curves_png(chosen))
+
+
+def choose_runs(runs: list[str] | None, sweep_id: str | None, default: str) -> tuple[list[Any], str, list[str] | None]:
+    """The runs a command works on: a sweep's trials, the named runs, or `default` ("all" or "latest").
+
+    Returns them with a title and, for a sweep, its axes.
+    """
     if sweep_id:
         from fashionlab.sweep import sweep_runs
 
-        _, chosen = sweep_runs(runs_dir(), sweep_id)
-    else:
-        chosen = [load_run(runs_dir(), r) for r in runs] if runs else [load_run(runs_dir())]
-    write_png(out_file, plots.curves_png(chosen))
+        record, chosen = sweep_runs(runs_dir(), sweep_id)
+        return chosen, f"Sweep {record['id']}", list(record.get("axes", {}))
+    if runs:
+        return [load_run(runs_dir(), r) for r in runs], "Runs", None
+    if default == "latest":
+        return [load_run(runs_dir())], "Latest run", None
+    chosen = list_runs(runs_dir())
+    if not chosen:
+        raise RunNotFound(f"no runs yet in {runs_dir()}/; train one with 'fashionlab train'")
+    return chosen, f"All runs in {runs_dir()}", None
 
 
 def entry() -> None:

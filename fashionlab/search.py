@@ -38,6 +38,10 @@ class SearchPlan:
     prune: str
     base: Config  # the config with every space at its first/lowest value, validated
 
+    def config_for(self, values: dict[str, Any]) -> Config:
+        """The trial's config: the fixed overrides, then one value per searched key."""
+        return load_config(self.config_file, list(self.fixed) + [(k, v, f"{k}={v}") for k, v in values.items()])
+
     @property
     def maximize(self) -> bool:
         return "accuracy" in self.metric
@@ -204,10 +208,9 @@ def run_search(
     for _ in range(max(0, n_trials - len(finished))):
         trial = study.ask()
         values = {key: _suggest(trial, key, space) for key, space in plan.spaces.items()}
-        overrides = list(plan.fixed) + [(k, v, f"{k}={v}") for k, v in values.items()]
         record: dict[str, Any] = {"number": trial.number, "values": values}
         try:
-            config = load_config(plan.config_file, overrides)
+            config = plan.config_for(values)
         except ConfigError as exc:
             study.tell(trial, state=states.FAIL)
             record.update(status="failed", error="; ".join(exc.problems), hash=None, run_id=None)
@@ -264,7 +267,7 @@ def _settle(
     values = _values(plan, stale.params)
     record: dict[str, Any] = {"number": stale.number, "values": values, "status": "interrupted"}
     try:
-        config = load_config(plan.config_file, list(plan.fixed) + [(k, v, f"{k}={v}") for k, v in values.items()])
+        config = plan.config_for(values)
     except ConfigError:
         config = None
     run = done_runs.get(config.hash()) if config is not None and len(values) == len(plan.spaces) else None
@@ -305,9 +308,7 @@ def _search_on_ray(
             values = {key: _suggest(trial, key, space) for key, space in plan.spaces.items()}
             record: dict[str, Any] = {"number": trial.number, "values": values}
             try:
-                config = load_config(
-                    plan.config_file, list(plan.fixed) + [(k, v, f"{k}={v}") for k, v in values.items()]
-                )
+                config = plan.config_for(values)
             except ConfigError as exc:
                 study.tell(trial, state=states.FAIL)
                 records[trial.number] = {**record, "status": "failed", "error": "; ".join(exc.problems), "hash": None}

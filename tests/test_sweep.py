@@ -218,7 +218,7 @@ def test_compare_errors(cli: Cli, runs_dir: Path) -> None:
     result = cli("compare")
     assert (
         result.exit_code == 4
-        and result.stderr == f"Error: no runs to compare in {runs_dir}/; train one with 'fashionlab train'\n"
+        and result.stderr == f"Error: no runs yet in {runs_dir}/; train one with 'fashionlab train'\n"
     )
     assert cli("train", "epochs=1", *TINY).exit_code == 0
     bad = cli("compare", "--sort", "speed")
