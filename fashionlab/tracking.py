@@ -2,7 +2,7 @@
 
 Runs are logged from their run directories after they finish, so it works the same for local, parallel
 and Ray trials. A sweep or search becomes one MLflow parent run with a child run per trial. MLflow is
-an optional extra: pip install 'fashionlab[mlflow]' (mlflow-skinny; the full `mlflow` adds `mlflow ui`).
+an optional extra: pip install 'fashionlab[mlflow]', which brings `mlflow ui` too.
 """
 
 from __future__ import annotations
