@@ -242,13 +242,14 @@ class RichProgress:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.epochs is not None:
+        if self.progress.live.is_started:
             self.progress.stop()
 
     def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
         """Called once training begins, so an early error leaves stderr with just its line."""
         err.print(f"Training run {run_id}")
-        self.progress.start()
+        if err.is_terminal:  # bars only where they can redraw; a log gets the per-epoch lines below
+            self.progress.start()
         self.epochs = self.progress.add_task("epochs", total=epochs, info="")
         self.steps = self.progress.add_task("epoch 1", total=steps_per_epoch, info="")
 
@@ -471,11 +472,13 @@ class SweepDisplay:
         self.groups: dict[str, Any] = {}
 
     def __enter__(self) -> SweepDisplay:
-        self.progress.start()
+        if err.is_terminal:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.progress.stop()
+        if self.progress.live.is_started:
+            self.progress.stop()
 
     def group_start(self, label: str, trials: int, epochs: int, steps: int) -> None:
         what = f"{trials} trials" if trials > 1 else "1 trial"
