@@ -553,7 +553,11 @@ def sweep(
     summary = (
         f"Sweep {plan.sweep_id}: {len(plan.trials)} trials, {len(plan.trials) - len(pending)} already done, "
         f"{len(pending)} to train in {len(groups)} training{'s' if len(groups) != 1 else ''} "
-        f"({shared} epochs instead of {separate}: trials that differ only in epochs share one training)"
+        + (
+            f"({shared} epochs instead of {separate}: trials that differ only in epochs share one training)"
+            if shared < separate
+            else f"({shared} epochs)"
+        )
     )
     if dry_run:
         if as_json:
