@@ -206,34 +206,20 @@ def run_search(
         _write_record(runs_dir, plan, records, n_trials, "completed")
         return result
     for _ in range(max(0, n_trials - len(finished))):
-        trial = study.ask()
-        values = {key: _suggest(trial, key, space) for key, space in plan.spaces.items()}
-        record: dict[str, Any] = {"number": trial.number, "values": values}
-        try:
-            config = plan.config_for(values)
-        except ConfigError as exc:
-            study.tell(trial, state=states.FAIL)
-            record.update(status="failed", error="; ".join(exc.problems), hash=None, run_id=None)
-        else:
-            record["hash"] = config.hash()
-            earlier = done_runs.get(config.hash())
-            if earlier is not None:  # TPE proposed a config already trained: reuse it
-                value = _objective(earlier.metrics(), plan.metric)
+        trial, record, config = _ask(study, plan, done_runs)
+        if config is not None:
+            hook = _Pruning(trial, plan.metric, progress, f"t{trial.number}")
+            (outcome,) = train_group([config], runs_dir, hook, capture=True)
+            result.new += 1
+            if isinstance(outcome, TrainResult):
+                value = _objective({"summary": outcome.summary, "test": outcome.test}, plan.metric)
                 study.tell(trial, value)
-                record.update(status="completed", run_id=earlier.id, value=value, reused=True)
+                record.update(status="completed", run_id=outcome.run.id, value=value)
+                done_runs[config.hash()] = outcome.run
             else:
-                hook = _Pruning(trial, plan.metric, progress, f"t{trial.number}")
-                (outcome,) = train_group([config], runs_dir, hook, capture=True)
-                result.new += 1
-                if isinstance(outcome, TrainResult):
-                    value = _objective({"summary": outcome.summary, "test": outcome.test}, plan.metric)
-                    study.tell(trial, value)
-                    record.update(status="completed", run_id=outcome.run.id, value=value)
-                    done_runs[config.hash()] = outcome.run
-                else:
-                    assert isinstance(outcome, TrialError)
-                    study.tell(trial, state=states.PRUNED if outcome.status == "pruned" else states.FAIL)
-                    record.update(status=outcome.status, run_id=outcome.run_id, error=str(outcome))
+                assert isinstance(outcome, TrialError)
+                study.tell(trial, state=states.PRUNED if outcome.status == "pruned" else states.FAIL)
+                record.update(status=outcome.status, run_id=outcome.run_id, error=str(outcome))
         records[trial.number] = record
         if progress:
             progress.trial_done({**record, "hash": record.get("hash") or f"trial {trial.number}"})
@@ -280,6 +266,28 @@ def _settle(
     records[stale.number] = {**records.get(stale.number, {}), **record}
 
 
+def _ask(study: Any, plan: SearchPlan, done_runs: dict[str, Any]) -> tuple[Any, dict[str, Any], Config | None]:
+    """The next trial, its record and the config to train; None when it needs no training (told already)."""
+    states = _optuna().trial.TrialState
+    trial = study.ask()
+    values = {key: _suggest(trial, key, space) for key, space in plan.spaces.items()}
+    record: dict[str, Any] = {"number": trial.number, "values": values}
+    try:
+        config = plan.config_for(values)
+    except ConfigError as exc:
+        study.tell(trial, state=states.FAIL)
+        record.update(status="failed", error="; ".join(exc.problems), hash=None, run_id=None)
+        return trial, record, None
+    record["hash"] = config.hash()
+    earlier = done_runs.get(config.hash())
+    if earlier is not None:  # the sampler proposed a config trained before: reuse its run
+        value = _objective(earlier.metrics(), plan.metric)
+        study.tell(trial, value)
+        record.update(status="completed", run_id=earlier.id, value=value, reused=True)
+        return trial, record, None
+    return trial, record, config
+
+
 def _search_on_ray(
     study: Any,
     plan: SearchPlan,
@@ -304,26 +312,9 @@ def _search_on_ray(
     while todo > 0 or in_flight:
         while todo > 0 and len(in_flight) < slots:
             todo -= 1
-            trial = study.ask()
-            values = {key: _suggest(trial, key, space) for key, space in plan.spaces.items()}
-            record: dict[str, Any] = {"number": trial.number, "values": values}
-            try:
-                config = plan.config_for(values)
-            except ConfigError as exc:
-                study.tell(trial, state=states.FAIL)
-                records[trial.number] = {**record, "status": "failed", "error": "; ".join(exc.problems), "hash": None}
-                continue
-            record["hash"] = config.hash()
-            if config.hash() in done_runs:
-                value = _objective(done_runs[config.hash()].metrics(), plan.metric)
-                study.tell(trial, value)
-                records[trial.number] = {
-                    **record,
-                    "status": "completed",
-                    "run_id": done_runs[config.hash()].id,
-                    "value": value,
-                    "reused": True,
-                }
+            trial, record, config = _ask(study, plan, done_runs)
+            if config is None:  # told already: a config error, or a config trained before
+                records[trial.number] = record
                 continue
             in_flight[task.remote([config.resolved()], f"t{trial.number}")] = (trial, record)
         if not in_flight:
