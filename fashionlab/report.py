@@ -343,11 +343,8 @@ def varying_keys(rows: list[dict[str, Any]]) -> list[str]:
     keys: list[str] = []
     for row in rows:
         keys.extend(k for k in row["config"] if k not in keys)
-    return [k for k in keys if len({_hashable(r["config"].get(k)) for r in rows}) > 1]
-
-
-def _hashable(value: Any) -> Any:
-    return value if isinstance(value, str | int | float | bool | None) else json.dumps(value, sort_keys=True)
+    first = rows[0]["config"] if rows else {}
+    return [k for k in keys if any(r["config"].get(k) != first.get(k) for r in rows)]
 
 
 def sort_rows(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
