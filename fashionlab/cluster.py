@@ -20,6 +20,7 @@ from typing import Any
 
 from fashionlab.errors import FashionlabError
 from fashionlab.runs import write_atomic
+from fashionlab.sweep import thread_env
 
 
 @dataclass
@@ -55,17 +56,6 @@ def connect(options: RayOptions) -> Any:
         where = f"the Ray cluster at {options.address}" if options.address else "a local Ray instance"
         raise FashionlabError(f"cannot start or reach {where} ({exc}); check 'ray status'") from None
     return ray
-
-
-def _thread_env(cpus: float) -> dict[str, str]:
-    threads = str(max(1, int(cpus)))
-    return {
-        "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}",
-        "OMP_NUM_THREADS": threads,
-        "TF_NUM_INTRAOP_THREADS": threads,
-        "TF_NUM_INTEROP_THREADS": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
 
 
 def remote_group(
@@ -117,7 +107,7 @@ def make_task(ray: Any, options: RayOptions, backends: set[Any]) -> Any:
     trials mix Keras backends, which one process cannot switch between."""
     max_calls = 1 if len(backends) > 1 else 0
     remote = ray.remote(num_cpus=options.cpus_per_trial, num_gpus=options.gpus_per_trial, max_calls=max_calls)
-    return remote(remote_group).options(runtime_env={"env_vars": _thread_env(options.cpus_per_trial)})
+    return remote(remote_group).options(runtime_env={"env_vars": thread_env(max(1, int(options.cpus_per_trial)))})
 
 
 def run_groups(
@@ -151,9 +141,3 @@ def run_groups(
                 ray.cancel(ref)
             return True
     return False
-
-
-def shutdown() -> None:
-    ray = _ray()
-    if ray.is_initialized():
-        ray.shutdown()

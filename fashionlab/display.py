@@ -12,36 +12,45 @@ if TYPE_CHECKING:
 err = Console(stderr=True, highlight=False)
 
 
-class RichProgress:
-    """Epoch and step bars on stderr while train() works."""
+def _bars(clock: Any) -> Any:
+    """A transient Rich progress display on stderr: description, bar, n/total, info, then `clock`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"))
+    return Progress(*columns, clock, console=err, transient=True)
 
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        )
-        self.epochs: TaskID | None = None
-        self.steps: TaskID | None = None
 
-    def __enter__(self) -> RichProgress:
+class _Display:
+    """Shows its bars only on a terminal, where they can redraw; stops them on the way out."""
+
+    progress: Any
+
+    def __enter__(self) -> Any:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self.progress.live.is_started:
             self.progress.stop()
 
+    def show(self) -> None:
+        if err.is_terminal:
+            self.progress.start()
+
+
+class RichProgress(_Display):
+    """Epoch and step bars on stderr while train() works."""
+
+    def __init__(self) -> None:
+        from rich.progress import TimeRemainingColumn
+
+        self.progress = _bars(TimeRemainingColumn())
+        self.epochs: TaskID | None = None
+        self.steps: TaskID | None = None
+
     def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
         """Called once training begins, so an early error leaves stderr with just its line."""
         err.print(f"Training run {run_id}")
-        if err.is_terminal:  # bars only where they can redraw; a log gets the per-epoch lines below
-            self.progress.start()
+        self.show()  # a log, where bars cannot redraw, gets the per-epoch lines below
         self.epochs = self.progress.add_task("epochs", total=epochs, info="")
         self.steps = self.progress.add_task("epoch 1", total=steps_per_epoch, info="")
 
@@ -56,32 +65,19 @@ class RichProgress:
         err.print(f"epoch {int(row['epoch'])}: {info} ({row['seconds']:.1f} s)")
 
 
-class SweepDisplay:
+class SweepDisplay(_Display):
     """One bar for the sweep's trials and one per training under way, on stderr."""
 
     def __init__(self, total: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import TimeElapsedColumn
 
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        )
+        self.progress = _bars(TimeElapsedColumn())
         self.trials = self.progress.add_task("trials", total=total, info="")
         self.groups: dict[str, Any] = {}
 
     def __enter__(self) -> SweepDisplay:
-        if err.is_terminal:
-            self.progress.start()
+        self.show()
         return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.progress.live.is_started:
-            self.progress.stop()
 
     def group_start(self, label: str, trials: int, epochs: int, steps: int) -> None:
         what = f"{trials} trials" if trials > 1 else "1 trial"

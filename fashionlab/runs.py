@@ -23,7 +23,6 @@ import yaml
 from fashionlab.errors import RunError, RunNotFound
 
 HISTORY_FIELDS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
-STATUSES = ("running", "completed", "interrupted", "failed", "diverged", "pruned")
 
 
 def default_runs_dir() -> Path:

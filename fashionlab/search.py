@@ -260,7 +260,7 @@ def _settle(
     if run is not None:
         value = _objective(run.metrics(), plan.metric)
         storage.set_trial_state_values(stale._trial_id, states.COMPLETE, [value])
-        record.update(status="completed", run_id=run.id, value=value, hash=config.hash() if config else None)
+        record.update(status="completed", run_id=run.id, value=value, hash=run.info.get("config_hash"))
     else:
         storage.set_trial_state_values(stale._trial_id, states.FAIL)
     records[stale.number] = {**records.get(stale.number, {}), **record}

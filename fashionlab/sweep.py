@@ -39,10 +39,6 @@ from fashionlab.runs import Run, list_runs, now, read_run, write_json
 
 SWEEPS = "sweeps"
 MAX_TRIALS = 10_000
-GRID_HELP = (
-    "a,b,c or [a,b,c]: those values; range(start,stop[,step]): start up to but excluding stop, as Python "
-    "and Hydra; logspace(a,b,n): n values from 10^a to 10^b; choice(a,b,c): same as a,b,c"
-)
 
 # ---------------------------------------------------------------- parsing axes
 
@@ -404,6 +400,19 @@ def _train_configs(configs: list[Config], runs_dir: str, label: str, send: Any, 
     return outcomes
 
 
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment that limits every framework in a trial's process to `threads` threads."""
+    xla = os.environ.get("XLA_FLAGS", "")
+    return {
+        "XLA_FLAGS": f"{xla} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}".strip(),
+        **dict.fromkeys(
+            ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"), str(threads)
+        ),
+        "TF_NUM_INTEROP_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
+    }
+
+
 def _init_worker(threads: int) -> None:
     """Give each worker process its share of the cores, before any framework is imported.
 
@@ -415,13 +424,7 @@ def _init_worker(threads: int) -> None:
 
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}"
-    )
-    for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.update(thread_env(threads))
 
 
 @dataclass
