@@ -15,10 +15,10 @@ _API = {
     "load_config": "fashionlab.config",
     "CLASS_NAMES": "fashionlab.data",
     "load_data": "fashionlab.data",
-    "list_runs": "fashionlab.runs",
-    "load_run": "fashionlab.runs",
-    "train": "fashionlab.train",
-    "run_sweep": "fashionlab.sweep",
+    "RunStore": "fashionlab.store",
+    "train": "fashionlab.engine.fit",
+    "expand": "fashionlab.experiments.plan",
+    "run_sweep": "fashionlab.experiments.sweep",
 }
 __all__ = [*_API, "__version__"]
 

@@ -1,6 +1,8 @@
 """Errors a user can cause, each with the exit code the CLI gives it.
 
-The library raises these and never prints or exits; cli.py turns them into one line on stderr.
+The library raises these and never prints or exits; the CLI turns them into one line on stderr.
+A message names the Python parameter it is about in backticks (`index`, `runs_dir`); the CLI shows
+each as its command-line flag (--index, --runs-dir).
 """
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fashionlab.runs import list_runs
+from fashionlab.store import RunStore
 from tests.conftest import Cli
 
 ray = pytest.importorskip("ray")
@@ -36,7 +36,7 @@ def test_ray_sweep_matches_local_sweep(tmp_path: Path) -> None:
     assert local("sweep", "--jobs", "1", *ITEMS).exit_code == 0
     result = remote("sweep", "--executor", "ray", "--cpus-per-trial", "1", *ITEMS)
     assert result.exit_code == 0, result.output
-    by_hash = lambda d: {r.info["config_hash"]: r for r in list_runs(d)}  # noqa: E731
+    by_hash = lambda d: {r.info["config_hash"]: r for r in RunStore(d).runs()}  # noqa: E731
     here, there = by_hash(tmp_path / "local"), by_hash(tmp_path / "ray")
     assert here.keys() == there.keys() and len(here) == 4
     for h, run in there.items():
@@ -64,4 +64,4 @@ def test_ray_search(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     trials = json.loads(result.stdout)["trials"]
     assert [t["status"] for t in trials] == ["completed"] * 3
-    assert all(r.info["executor"] == "ray" for r in list_runs(tmp_path / "runs"))
+    assert all(r.info["executor"] == "ray" for r in RunStore(tmp_path / "runs").runs())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fashionlab.runs import list_runs
+from fashionlab.store import RunStore
 from tests.conftest import CONFIGS, ROOT, Cli
 
 
@@ -35,7 +35,7 @@ def test_schema_is_committed_and_every_config_points_at_it(cli: Cli) -> None:
 
 
 def test_shell_completion_of_run_ids(trained: Cli) -> None:
-    (run,) = list_runs(trained.runs_dir)
+    (run,) = RunStore(trained.runs_dir).runs()
     exe = Path(sys.executable).parent / "fashionlab"
     env = {
         **os.environ, "FASHIONLAB_RUNS": str(trained.runs_dir), "_FASHIONLAB_COMPLETE": "complete_bash",
@@ -99,7 +99,7 @@ def test_tensorboard_logs_every_epoch(cli: Cli, runs_dir: Path) -> None:
 
     result = cli("train", "--tensorboard", "epochs=3", "train_samples=600", "test_samples=100")
     assert result.exit_code == 0, result.output
-    (run,) = list_runs(runs_dir)
+    (run,) = RunStore(runs_dir).runs()
     for split in ("train", "validation"):
         events = EventAccumulator(str(run.path / "tensorboard" / split))
         events.Reload()
@@ -172,7 +172,7 @@ def test_mlflow_logs_runs_grouped_by_sweep(
     children = [r for r in logged if "fashionlab.run" in r.data.tags]
     assert len(parents) == 1 and len(children) == 2
     assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
-    ours = {r.id: r for r in list_runs(runs_dir)}
+    ours = {r.id: r for r in RunStore(runs_dir).runs()}
     for child in children:
         run = ours[child.data.tags["fashionlab.run"]]
         assert child.data.params["optimizer.learning_rate"] in ("0.001", "0.01")

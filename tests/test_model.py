@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from fashionlab.config import load_config
+from fashionlab.engine.build import build_model, make_loss
 from fashionlab.errors import ConfigError
-from fashionlab.model import build_model, check_trainable, from_logits, layer_rows, make_loss
+from fashionlab.network import check_trainable, from_logits, layer_rows
 from tests.conftest import CONFIGS
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fashionlab import sweep as fsweep
 from fashionlab.config import Config, load_config
 from fashionlab.errors import ConfigError
+from fashionlab.experiments import plan as fplan
 
 KEYS = st.sampled_from(
     ["epochs", "lr", "seed", "batch_size", "layers.1.units", "layers.0", "optimizer", "optimizer.momentum",
@@ -59,7 +59,7 @@ GRID = st.one_of(
 @given(KEYS, GRID)
 def test_any_grid_gives_a_plan_or_a_config_error(key: str, grid: str) -> None:
     try:
-        plan = fsweep.expand([None], [f"{key}={grid}"])
+        plan = fplan.expand([None], [f"{key}={grid}"])
     except ConfigError:
         return
     assert all(isinstance(t.config, Config) for t in plan.trials)

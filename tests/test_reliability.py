@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from fashionlab import train as ftrain
 from fashionlab.config import load_config
-from fashionlab.runs import list_runs
+from fashionlab.engine import fit as ftrain
+from fashionlab.store import RunStore
 from tests.conftest import Cli
 
 SLICE = ["train_samples=3000", "test_samples=200"]
@@ -40,7 +40,7 @@ def fashionlab(runs: Path, *args: str, **kwargs) -> subprocess.Popen[str]:  # ty
 def wait_for_epochs(runs: Path, n: int, timeout: float = 120) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        histories = [r.history() for r in list_runs(runs) if not r.problem]
+        histories = [r.history() for r in RunStore(runs).runs() if not r.problem]
         if any(len(h) >= n for h in histories):
             return
         time.sleep(0.02)
@@ -70,7 +70,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path: Path, config: s
     whole = ftrain.train(cfg, tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
         ftrain.train(cfg, tmp_path / "cut", StopAfter(2))
-    (run,) = list_runs(tmp_path / "cut")
+    (run,) = RunStore(tmp_path / "cut").runs()
     assert run.status == "interrupted" and len(run.history()) == 2 and run.info["checkpoint_epoch"] == 2
     resumed = ftrain.resume(run)
     assert strip(resumed.run.history()) == strip(whole.run.history())
@@ -86,7 +86,7 @@ def test_ctrl_c_marks_interrupted_and_keeps_history(tmp_path: Path) -> None:
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert stderr.rstrip().endswith("Interrupted.") and "Traceback" not in stderr
-    (run,) = list_runs(runs)
+    (run,) = RunStore(runs).runs()
     assert run.status == "interrupted"
     # history.csv is written before the checkpoint, so at most the last epoch lacks one (resume redoes it)
     assert len(run.history()) >= 2 and run.info["checkpoint_epoch"] in (len(run.history()) - 1, len(run.history()))
@@ -103,7 +103,7 @@ def test_kill_9_at_any_point_then_resume_gives_identical_metrics(tmp_path: Path,
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
-    (run,) = list_runs(runs)
+    (run,) = RunStore(runs).runs()
     if run.status == "completed":  # the machine was faster than the kill
         pytest.skip("training finished before the kill")
     assert run.status == "interrupted"  # its process is gone
@@ -112,11 +112,11 @@ def test_kill_9_at_any_point_then_resume_gives_identical_metrics(tmp_path: Path,
     result = Cli(runs)("train", "--resume", run.id, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["test"] == whole.test
-    assert strip(list_runs(runs)[0].history()) == strip(whole.run.history())
+    assert strip(RunStore(runs).runs()[0].history()) == strip(whole.run.history())
 
 
 def test_resume_refuses_completed_runs(trained: Cli) -> None:
-    (run,) = list_runs(trained.runs_dir)
+    (run,) = RunStore(trained.runs_dir).runs()
     result = trained("train", "--resume", run.id)
     assert result.exit_code == 5
     assert result.stderr == f"Error: run {run.id} is completed; only interrupted or failed runs can be resumed\n"
@@ -128,7 +128,7 @@ def test_divergence_is_one_line_and_marks_the_run(cli: Cli, runs_dir: Path) -> N
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("Error: run ") and "diverged: loss exploded to " in lines[-1]
     assert lines[-1].endswith("lower the learning rate (e.g. lr=0.001) or use an adaptive optimizer such as adam")
-    (run,) = list_runs(runs_dir)
+    (run,) = RunStore(runs_dir).runs()
     assert run.status == "diverged" and run.info["error"].startswith("loss exploded to")
     assert len(run.history()) == 1  # stopped at the first bad epoch
 
@@ -142,7 +142,7 @@ def test_two_sweeps_and_a_train_at_once_never_clobber(tmp_path: Path) -> None:
     for proc in procs:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-2000:]
-    all_runs = list_runs(runs)
+    all_runs = RunStore(runs).runs()
     assert all(r.status == "completed" for r in all_runs)
     sweep_hashes = [r.info["config_hash"] for r in all_runs if r.info["config"]["optimizer"].get("learning_rate")]
     assert len(sweep_hashes) == len(set(sweep_hashes)) == 4  # lr 0.001..0.004: each trained exactly once
@@ -173,7 +173,7 @@ def test_disk_full_mid_run_leaves_a_readable_failed_run(tmp_path: Path) -> None:
     assert proc.returncode != 0 and "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("Error: run ")
     assert "cannot write to its directory" in stderr
-    (run,) = list_runs(runs)
+    (run,) = RunStore(runs).runs()
     assert run.status == "failed" and len(run.history()) >= 1  # the finished epochs survived
     listing = Cli(runs)("runs")
     assert listing.exit_code == 0 and "failed" in listing.stdout

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from fashionlab import search as fsearch
 from fashionlab.errors import ConfigError
-from fashionlab.runs import list_runs
-from fashionlab.sweep import Distribution, parse_space, parse_values
+from fashionlab.experiments import search as fsearch
+from fashionlab.experiments.grammar import Distribution, parse_space, parse_values
+from fashionlab.store import RunStore
 from tests.conftest import Cli
 
 DATA = ["train_samples=1000", "test_samples=100", "epochs=3"]
@@ -59,7 +59,7 @@ def test_search_with_median_pruning(cli: Cli, runs_dir: Path) -> None:
     statuses = [t["status"] for t in data["trials"]]
     assert len(statuses) == 9 and set(statuses) <= {"completed", "pruned", "diverged"}
     assert "pruned" in statuses  # lr near 1e-5 or 1 cannot keep up with the median
-    pruned = [r for r in list_runs(runs_dir) if r.status == "pruned"]
+    pruned = [r for r in RunStore(runs_dir).runs() if r.status == "pruned"]
     assert pruned and all(0 < len(r.history()) < 3 for r in pruned)  # stopped at an epoch boundary, history kept
     assert data["best"]["value"] == max(t["value"] for t in data["trials"] if t["status"] == "completed")
     assert (runs_dir / "sweeps" / f"{data['search']}.db").is_file()
@@ -73,16 +73,16 @@ def test_killed_search_resumes_where_it_stopped(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "fashionlab", "search", "lr=loguniform(1e-4,1e-2)", *DATA, "--trials", "5", "--json"]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and sum(r.status == "completed" for r in list_runs(runs)) < 2:
+    while time.time() < deadline and sum(r.status == "completed" for r in RunStore(runs).runs()) < 2:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = {r.id for r in list_runs(runs) if r.status == "completed"}
+    before = {r.id for r in RunStore(runs).runs() if r.status == "completed"}
     assert 2 <= len(before) < 5
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     trials = json.loads(done.stdout)["trials"]
-    completed = [r for r in list_runs(runs) if r.status == "completed"]
+    completed = [r for r in RunStore(runs).runs() if r.status == "completed"]
     assert before <= {r.id for r in completed}  # nothing done before was trained again
     assert len(trials) == 5  # the study holds 5 finished trials in the end
     assert len(completed) == sum(t["status"] == "completed" for t in trials)  # no proposal replayed, none lost

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from fashionlab import sweep as fsweep
 from fashionlab.config import load_config
+from fashionlab.engine.fit import train
 from fashionlab.errors import ConfigError
-from fashionlab.runs import list_runs
-from fashionlab.train import train
+from fashionlab.experiments import grammar
+from fashionlab.experiments import plan as fplan
+from fashionlab.experiments.sweep import run_sweep
+from fashionlab.store import RunStore
 from tests.conftest import CONFIGS, Cli
 
 TINY = ["train_samples=400", "test_samples=100"]
@@ -42,7 +44,7 @@ def strip(history: list[dict[str, float]]) -> list[dict[str, float]]:
     ],
 )
 def test_grid_syntax(raw: str, values: list[object]) -> None:
-    assert fsweep.parse_values(raw, "k") == values
+    assert grammar.parse_values(raw, "k") == values
 
 
 @pytest.mark.parametrize(
@@ -61,12 +63,12 @@ def test_grid_syntax(raw: str, values: list[object]) -> None:
 )
 def test_grid_syntax_errors(item: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        fsweep.expand([None], [item])
+        fplan.expand([None], [item])
     assert info.value.problems == [message]
 
 
 def test_expand_is_the_cartesian_product_with_configs_as_an_axis() -> None:
-    plan = fsweep.expand(
+    plan = fplan.expand(
         [str(CONFIGS / "tutorial.yaml"), str(CONFIGS / "deeper.yaml")], ["epochs=1,2", "lr=0.001,0.01", "batch_size=64"]
     )
     assert len(plan.trials) == 8
@@ -78,7 +80,7 @@ def test_expand_is_the_cartesian_product_with_configs_as_an_axis() -> None:
 
 def test_expand_reports_every_bad_value_at_once() -> None:
     with pytest.raises(ConfigError) as info:
-        fsweep.expand([None], ["epochs=0,1,-2", "optimizer=adam,sgdd"])
+        fplan.expand([None], ["epochs=0,1,-2", "optimizer=adam,sgdd"])
     assert info.value.problems == [
         "override 'epochs=0': epochs: input should be greater than 0 (got 0)",
         "override 'optimizer=sgdd': optimizer.name: unknown optimizer 'sgdd'; did you mean 'sgd'?",
@@ -90,19 +92,19 @@ def test_axis_given_twice() -> None:
     with pytest.raises(
         ConfigError, match="sweep axis 'epochs' is given twice; list all its values in one: epochs=a,b,c"
     ):
-        fsweep.expand([None], ["epochs=1,2", "epochs=3"])
+        fplan.expand([None], ["epochs=1,2", "epochs=3"])
 
 
 def test_sweep_id_is_stable() -> None:
-    assert fsweep.expand([None], ["epochs=1,2"]).sweep_id == fsweep.expand([None], ["epochs=[2,1]"]).sweep_id
+    assert fplan.expand([None], ["epochs=1,2"]).sweep_id == fplan.expand([None], ["epochs=[2,1]"]).sweep_id
 
 
 def test_epochs_trained_once_match_separate_runs(runs_dir: Path) -> None:
     """epochs=1,3 is one training to 3; the 1-epoch trial equals a separate 1-epoch train exactly."""
-    plan = fsweep.expand([None], ["epochs=1,3", *TINY])
-    result = fsweep.run_sweep(plan, runs_dir)
+    plan = fplan.expand([None], ["epochs=1,3", *TINY])
+    result = run_sweep(plan, runs_dir)
     assert not result.failed
-    _, runs = fsweep.sweep_runs(runs_dir, plan.sweep_id)
+    _, runs = RunStore(runs_dir).sweep_runs(plan.sweep_id)
     assert [len(r.history()) for r in runs] == [1, 3]
     assert runs[0].info["shared_training"] == [runs[1].id]
     separate = train(load_config(None, ["epochs=1", *TINY]), runs_dir / "separate")
@@ -114,18 +116,18 @@ def test_epochs_trained_once_match_separate_runs(runs_dir: Path) -> None:
 def test_rerun_skips_completed_and_retrains_missing(cli: Cli, runs_dir: Path) -> None:
     first = cli("sweep", "lr=0.001,0.002", "epochs=1", *TINY)
     assert first.exit_code == 0, first.output
-    before = {r.id for r in list_runs(runs_dir)}
+    before = {r.id for r in RunStore(runs_dir).runs()}
     assert len(before) == 2
     again = cli("sweep", "lr=[0.001,0.002]", "epochs=1", *TINY)
     assert "2 already done, 0 to train" in again.stderr
-    assert {r.id for r in list_runs(runs_dir)} == before
+    assert {r.id for r in RunStore(runs_dir).runs()} == before
     # a trial whose run was interrupted is trained again, the completed one is not
     victim = sorted(before)[0]
     info = json.loads((runs_dir / victim / "run.json").read_text())
     (runs_dir / victim / "run.json").write_text(json.dumps({**info, "status": "interrupted"}))
     third = cli("sweep", "lr=0.001,0.002", "epochs=1", *TINY)
     assert "1 already done, 1 to train" in third.stderr
-    after = list_runs(runs_dir)
+    after = RunStore(runs_dir).runs()
     assert len(after) == 3 and {r.status for r in after if r.id == victim} == {"interrupted"}
 
 
@@ -134,7 +136,7 @@ def test_failed_trial_carries_on_and_fail_fast_stops(cli: Cli, runs_dir: Path) -
     assert result.exit_code == 1
     assert "diverged" in result.stdout and "completed" in result.stdout
     assert "1 of 2 trials completed" in result.stderr and "rerun the same command to retry them" in result.stderr
-    statuses = sorted(r.status for r in list_runs(runs_dir))
+    statuses = sorted(r.status for r in RunStore(runs_dir).runs())
     assert statuses == ["completed", "diverged"]
     record = json.loads(next((runs_dir / "sweeps").glob("*.json")).read_text())
     assert sorted(t["status"] for t in record["trials"]) == ["completed", "diverged"]
@@ -143,14 +145,14 @@ def test_failed_trial_carries_on_and_fail_fast_stops(cli: Cli, runs_dir: Path) -
     other = runs_dir.parent / "ff"
     ff = Cli(other)("sweep", "--fail-fast", "--jobs", "1", "optimizer=sgd", "lr=50,0.01", "epochs=1", *TINY)
     assert ff.exit_code == 1 and "stopped at the first failure" in ff.stderr
-    assert [r.status for r in list_runs(other)] == ["diverged"]
+    assert [r.status for r in RunStore(other).runs()] == ["diverged"]
 
 
 def test_dry_run_trains_nothing(cli: Cli, runs_dir: Path) -> None:
     result = cli("sweep", "--dry-run", "epochs=25,100,150")
     assert result.exit_code == 0
     assert "3 trials, 0 already done, 3 to train in 1 training (150 epochs instead of 275" in result.stdout
-    assert not runs_dir.exists() or list_runs(runs_dir) == []
+    assert not runs_dir.exists() or RunStore(runs_dir).runs() == []
     data = json.loads(cli("sweep", "--dry-run", "--json", "epochs=25,100,150").stdout)
     assert data["epochs_to_train"] == 150 and data["epochs_if_separate"] == 275
 
@@ -161,7 +163,7 @@ def test_jobs_2_gives_the_same_results_as_jobs_1(tmp_path: Path) -> None:
     assert serial("sweep", *items).exit_code == 0
     result = parallel("sweep", "--jobs", "2", *items)
     assert result.exit_code == 0, result.output
-    by_hash = lambda d: {r.info["config_hash"]: strip(r.history()) for r in list_runs(d)}  # noqa: E731
+    by_hash = lambda d: {r.info["config_hash"]: strip(r.history()) for r in RunStore(d).runs()}  # noqa: E731
     assert by_hash(tmp_path / "serial") == by_hash(tmp_path / "parallel")
 
 
@@ -180,19 +182,19 @@ def test_killed_sweep_finishes_only_missing_trials(tmp_path: Path) -> None:
     ]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and sum(r.status == "completed" for r in list_runs(runs)) < 1:
+    while time.time() < deadline and sum(r.status == "completed" for r in RunStore(runs).runs()) < 1:
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before = {r.info["config_hash"]: r.id for r in list_runs(runs) if r.status == "completed"}
+    done_before = {r.info["config_hash"]: r.id for r in RunStore(runs).runs() if r.status == "completed"}
     assert 1 <= len(done_before) < 4
     rerun = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"{len(done_before)} already done, {4 - len(done_before)} to train" in rerun.stderr
-    completed = [r for r in list_runs(runs) if r.status == "completed"]
+    completed = [r for r in RunStore(runs).runs() if r.status == "completed"]
     assert len(completed) == 4  # nothing trained twice
     assert all(done_before[h] in {r.id for r in completed} for h in done_before)
-    leftovers = [r.status for r in list_runs(runs) if r.status != "completed"]
+    leftovers = [r.status for r in RunStore(runs).runs() if r.status != "completed"]
     assert set(leftovers) <= {"interrupted"} and len(leftovers) <= 2  # the killed trainings, one per job
 
 
@@ -229,6 +231,6 @@ def test_compare_errors(cli: Cli, runs_dir: Path) -> None:
 
 def test_curves_for_runs_of_different_lengths(cli: Cli, runs_dir: Path, tmp_path: Path) -> None:
     assert cli("sweep", "epochs=1,3", *TINY).exit_code == 0
-    ids = [r.id for r in list_runs(runs_dir)]
+    ids = [r.id for r in RunStore(runs_dir).runs()]
     result = cli("curves", *ids, "--out", str(tmp_path / "c.png"))
     assert result.exit_code == 0 and (tmp_path / "c.png").stat().st_size > 20_000

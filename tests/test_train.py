@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import yaml
 
-from fashionlab import train as ftrain
 from fashionlab.config import load_config
+from fashionlab.engine import build as fbuild
+from fashionlab.engine import fit as ftrain
 from fashionlab.metrics import classification_report, summarize_history
-from fashionlab.runs import list_runs
+from fashionlab.store import RunStore
 from tests.conftest import CONFIGS, SMALL
 
 
@@ -60,13 +61,13 @@ def test_keras_steps_per_execution_does_not_change_results(runs_dir: Path, monke
     config = load_config(None, [*SMALL, "fused_loop=false"])
     fast = ftrain.train(config, runs_dir)
     assert fast.run.info["loop"] == "keras.fit"
-    monkeypatch.setattr(ftrain, "MAX_STEPS_PER_EXECUTION", 1)
+    monkeypatch.setattr(fbuild, "MAX_STEPS_PER_EXECUTION", 1)
     slow = ftrain.train(config, runs_dir)
     assert_same_history(fast.run.history(), slow.run.history())
 
 
 def test_fused_block_size_does_not_change_results(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fashionlab import fused
+    from fashionlab.engine import fused
 
     blocks = ftrain.train(load_config(None, SMALL), runs_dir)
     assert blocks.run.info["loop"] == "fused"
@@ -105,7 +106,7 @@ def test_cnn_trains(runs_dir: Path) -> None:
 def test_divergence_marks_the_run(runs_dir: Path) -> None:
     with pytest.raises(ftrain.Diverged, match=r"diverged: loss exploded to .* in epoch 1; lower the learning rate"):
         ftrain.train(load_config(None, [*SMALL, "optimizer=sgd", "lr=50"]), runs_dir)
-    (run,) = list_runs(runs_dir)
+    (run,) = RunStore(runs_dir).runs()
     assert run.status == "diverged" and len(run.history()) == 1
 
 
@@ -118,7 +119,7 @@ def test_tensorflow_backend_trains_in_its_own_process(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout)
-    (run,) = list_runs(tmp_path / "runs")
+    (run,) = RunStore(tmp_path / "runs").runs()
     assert run.info["backend"] == "tensorflow" and "tensorflow" in run.info["versions"]
     assert out["test"]["accuracy"] > 0.5
 

@@ -1,29 +1,32 @@
-"""Progress displays on stderr: Rich bars on a terminal, plain per-epoch lines in a log."""
+"""Progress displays on stderr: Rich bars on a terminal, plain per-epoch lines in a log.
+
+The CLI gives each display the console to draw on; nothing here creates one.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from fashionlab.store import RunStatus, TrialOutcome
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import TaskID
 
-err = Console(stderr=True, highlight=False)
 
-
-def _bars(clock: Any) -> Any:
-    """A transient Rich progress display on stderr: description, bar, n/total, info, then `clock`."""
+def _bars(console: Console, clock: Any) -> Any:
+    """A transient Rich progress display: description, bar, n/total, info, then `clock`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"))
-    return Progress(*columns, clock, console=err, transient=True)
+    return Progress(*columns, clock, console=console, transient=True)
 
 
-class _Display:
+class _Bars:
     """Shows its bars only on a terminal, where they can redraw; stops them on the way out."""
 
     progress: Any
+    console: Console
 
     def __enter__(self) -> Any:
         return self
@@ -33,23 +36,24 @@ class _Display:
             self.progress.stop()
 
     def show(self) -> None:
-        if err.is_terminal:
+        if self.console.is_terminal:
             self.progress.start()
 
 
-class RichProgress(_Display):
-    """Epoch and step bars on stderr while train() works."""
+class TrainProgressBars(_Bars):
+    """Epoch and step bars while one training works (the engine's TrainingHooks)."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Console) -> None:
         from rich.progress import TimeRemainingColumn
 
-        self.progress = _bars(TimeRemainingColumn())
+        self.console = console
+        self.progress = _bars(console, TimeRemainingColumn())
         self.epochs: TaskID | None = None
         self.steps: TaskID | None = None
 
     def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
         """Called once training begins, so an early error leaves stderr with just its line."""
-        err.print(f"Training run {run_id}")
+        self.console.print(f"Training run {run_id}")
         self.show()  # a log, where bars cannot redraw, gets the per-epoch lines below
         self.epochs = self.progress.add_task("epochs", total=epochs, info="")
         self.steps = self.progress.add_task("epoch 1", total=steps_per_epoch, info="")
@@ -62,20 +66,21 @@ class RichProgress(_Display):
         info = " ".join(f"{k} {row[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in row)
         self.progress.update(self.epochs, completed=row["epoch"], info=info)  # type: ignore[arg-type]
         self.progress.reset(self.steps)  # type: ignore[arg-type]
-        err.print(f"epoch {int(row['epoch'])}: {info} ({row['seconds']:.1f} s)")
+        self.console.print(f"epoch {int(row['epoch'])}: {info} ({row['seconds']:.1f} s)")
 
 
-class SweepDisplay(_Display):
-    """One bar for the sweep's trials and one per training under way, on stderr."""
+class SweepProgressBars(_Bars):
+    """One bar for the trials of a sweep or search and one per training under way (SweepHooks)."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, console: Console, total: int, done: int = 0) -> None:
         from rich.progress import TimeElapsedColumn
 
-        self.progress = _bars(TimeElapsedColumn())
-        self.trials = self.progress.add_task("trials", total=total, info="")
+        self.console = console
+        self.progress = _bars(console, TimeElapsedColumn())
+        self.trials = self.progress.add_task("trials", total=total, info="", completed=done)
         self.groups: dict[str, Any] = {}
 
-    def __enter__(self) -> SweepDisplay:
+    def __enter__(self) -> SweepProgressBars:
         self.show()
         return self
 
@@ -92,9 +97,9 @@ class SweepDisplay(_Display):
         info = f"val_acc {row['val_accuracy']:.4f}" if "val_accuracy" in row else f"acc {row.get('accuracy', 0):.4f}"
         self.progress.update(self.groups[label], completed=row["epoch"], info=info)
 
-    def trial_done(self, outcome: dict[str, Any]) -> None:
+    def trial_done(self, outcome: TrialOutcome) -> None:
         self.progress.advance(self.trials)
-        if outcome["status"] == "pruned":
-            err.print(f"Trial {outcome.get('run_id')} pruned ({outcome.get('values', '')})")
-        elif outcome["status"] != "completed":
-            err.print(f"Trial {outcome.get('run_id') or outcome['hash']} {outcome['status']}: {outcome.get('error')}")
+        if outcome.status == RunStatus.PRUNED:
+            self.console.print(f"Trial {outcome.run_id} pruned ({outcome.values or ''})")
+        elif not outcome.completed:
+            self.console.print(f"Trial {outcome.label} {outcome.status}: {outcome.error}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +16,12 @@ from typing import Any
 
 import yaml
 
-from fashionlab import report as tables
-from fashionlab.runs import Run, write_atomic
+from fashionlab.store import Run, write_atomic
+from fashionlab.views import compare as tables
+from fashionlab.views import plots
+
+# The best run's test evaluation and its predictions of the first test images (the engine makes them).
+Inspect = Callable[[Run], tuple[dict[str, Any], list[dict[str, Any]]]]
 
 
 @dataclass
@@ -39,7 +44,7 @@ def observations(rows: list[dict[str, Any]], keys: list[str], sort: str) -> list
     if not done:
         return ["No run has finished, so there is nothing to compare yet."]
     best = done[0]
-    label = ", ".join(f"{tables._short(k)}={best['config'].get(k)}" for k in keys) or best["run"]
+    label = ", ".join(f"{tables.short_key(k)}={best['config'].get(k)}" for k in keys) or best["run"]
     notes.append(
         f"The best run by {sort} is {best['run']} ({label}): {sort} {best[sort]:.4f}, "
         f"test accuracy {best.get('test_accuracy') or float('nan'):.4f}."
@@ -57,7 +62,7 @@ def observations(rows: list[dict[str, Any]], keys: list[str], sort: str) -> list
         if len(groups) > 1:
             means = sorted(((sum(v) / len(v), k) for k, v in groups.items()), reverse="loss" not in sort)
             shown = ", ".join(f"{k}: {m:.4f}" for m, k in means)
-            notes.append(f"Averaged over the other settings, {tables._short(key)} gives {sort} {shown}.")
+            notes.append(f"Averaged over the other settings, {tables.short_key(key)} gives {sort} {shown}.")
     for r in rows:
         if r.get("overfitting"):
             notes.append(
@@ -75,16 +80,15 @@ def observations(rows: list[dict[str, Any]], keys: list[str], sort: str) -> list
     return notes
 
 
-def build(runs: list[Run], sort: str = "best_val_accuracy", title: str = "Fashion-MNIST lab report") -> list[Section]:
-    """All sections of the report (loads Keras for the best run's confusion matrix and predictions)."""
-    from fashionlab import plots
-    from fashionlab.train import evaluate_run, predict_test_images
-
+def build(
+    runs: list[Run], inspect: Inspect, sort: str = "best_val_accuracy", title: str = "Fashion-MNIST lab report"
+) -> list[Section]:
+    """All sections of the report; `inspect` evaluates the best run and predicts test images with it."""
     rows = tables.sort_rows([tables.compare_row(r) for r in runs], sort)
     keys = tables.varying_keys(rows)
     sections = [Section(title, [f"{len(runs)} run(s), written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by fashionlab."])]
-    differs = ", ".join(tables._short(k) for k in keys) if keys else "nothing (a single run)"
-    config = tables._run_config(next(r for r in runs if r.id == rows[0]["run"]))
+    differs = ", ".join(tables.short_key(k) for k in keys) if keys else "nothing (a single run)"
+    config = next(r for r in runs if r.id == rows[0]["run"]).resolved_config()
     what = Section("What was run", [f"What differs between the runs: {differs}.", "The best run's full config:"])
     what.code = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
     sections.append(what)
@@ -94,31 +98,30 @@ def build(runs: list[Run], sort: str = "best_val_accuracy", title: str = "Fashio
     curves = Section("Learning curves", ["Solid: training, dashed: validation; dots mark each run's best epoch."])
     curves.images.append(("Learning curves", plots.curves_png(runs)))
     sections.append(curves)
-    best_id = rows[0]["run"]
-    best = next(r for r in runs if r.id == best_id)
-    if best.model_path.is_file():
-        evaluation = evaluate_run(best)
-        worst = sorted(range(10), key=lambda i: evaluation["per_class"][i]["f1"])[:2]
-        names = evaluation["class_names"]
-        sections.append(
-            Section(
-                f"Confusion matrix of the best run ({best_id})",
-                [f"Test accuracy {evaluation['test_accuracy']:.4f}. The hardest classes (lowest F1) are "
-                 + " and ".join(f"{names[i]} ({evaluation['per_class'][i]['f1']:.3f})" for i in worst) + "."],
-                images=[("Confusion matrix", plots.confusion_png(evaluation))],
-            )
-        )  # fmt: skip
-        examples = Section(
-            "Example predictions", ["Three test images the best run gets right and three it gets wrong."]
-        )
-        predictions = predict_test_images(best, 300)
-        chosen = [p for p in predictions if p["correct"]][:3] + [p for p in predictions if not p["correct"]][:3]
-        for pred in chosen:
-            verdict = "right" if pred["correct"] else f"wrong, it is a {pred['true_name']}"
-            caption = f"Test image {pred['index']}: {pred['predicted_name']} ({verdict})"
-            examples.images.append((caption, plots.prediction_png(pred)))
-        sections.append(examples)
+    best = next(r for r in runs if r.id == rows[0]["run"])
+    if best.has_model:
+        sections += _best_run_sections(best, inspect)
     return sections
+
+
+def _best_run_sections(best: Run, inspect: Inspect) -> list[Section]:
+    """The best run's confusion matrix and example predictions, right and wrong."""
+    evaluation, predictions = inspect(best)
+    worst = sorted(range(10), key=lambda i: evaluation["per_class"][i]["f1"])[:2]
+    names = evaluation["class_names"]
+    confusion = Section(
+        f"Confusion matrix of the best run ({best.id})",
+        [f"Test accuracy {evaluation['test_accuracy']:.4f}. The hardest classes (lowest F1) are "
+         + " and ".join(f"{names[i]} ({evaluation['per_class'][i]['f1']:.3f})" for i in worst) + "."],
+        images=[("Confusion matrix", plots.confusion_png(evaluation))],
+    )  # fmt: skip
+    examples = Section("Example predictions", ["Three test images the best run gets right and three it gets wrong."])
+    chosen = [p for p in predictions if p["correct"]][:3] + [p for p in predictions if not p["correct"]][:3]
+    for pred in chosen:
+        verdict = "right" if pred["correct"] else f"wrong, it is a {pred['true_name']}"
+        caption = f"Test image {pred['index']}: {pred['predicted_name']} ({verdict})"
+        examples.images.append((caption, plots.prediction_png(pred)))
+    return [confusion, examples]
 
 
 def to_markdown(sections: list[Section], out: Path) -> None:
@@ -159,7 +162,7 @@ def to_html(sections: list[Section], out: Path) -> None:
         if s.table:
             head = "".join(f"<th>{e(k)}</th>" for k in s.table[0])
             rows = "".join(
-                "<tr>" + "".join(f"<td>{e(tables._cell(v))}</td>" for v in r.values()) + "</tr>" for r in s.table
+                "<tr>" + "".join(f"<td>{e(tables.cell(v))}</td>" for v in r.values()) + "</tr>" for r in s.table
             )
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         for caption, png in s.images:
@@ -172,7 +175,6 @@ def to_html(sections: list[Section], out: Path) -> None:
         "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f3f3f3}"
         "pre{background:#f6f6f6;padding:1em;overflow-x:auto}img{max-width:100%}figcaption{color:#555;font-size:13px}"
     )
-    head = f"<meta charset='utf-8'><title>{e(sections[0].title)}</title><style>{style}</style>"
     head = f"<meta charset='utf-8'><title>{e(sections[0].title)}</title><style>{style}</style>"
     page = f"<!doctype html><html><head>{head}</head><body>{''.join(body)}</body></html>"
     write_atomic(out, page)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from fashionlab.config import Config
-    from fashionlab.runs import Run
+    from fashionlab.store import Run
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -136,7 +136,7 @@ def network_png(config: Config) -> bytes:
     """Neurons as circles and their connections as lines; big layers are summarised with an ellipsis."""
     import math
 
-    from fashionlab.model import layer_rows
+    from fashionlab.network import layer_rows
 
     columns = [(f"input {list(config.input_shape)}", math.prod(config.input_shape))]
     for row in layer_rows(config):

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from fashionlab.config import Config, Override, load_config, split_override
-from fashionlab.errors import ConfigError, FashionlabError
-from fashionlab.runs import now, write_json
-from fashionlab.sweep import Distribution, SweepProgress, completed_runs, parse_space, sweeps_dir
+from fashionlab.errors import ConfigError, FashionlabError, InputError
+from fashionlab.experiments.grammar import Distribution, parse_space
+from fashionlab.experiments.trials import SweepHooks
+from fashionlab.store import Run, RunStatus, RunStore, SweepRecord, TrialOutcome
 
 METRICS = ("val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss")
 PRUNERS = ("none", "median", "hyperband")
@@ -49,14 +50,12 @@ class SearchPlan:
 
 def plan_search(config_file: str | None, items: list[str], metric: str, sampler: str, prune: str) -> SearchPlan:
     """Parse and check the search before anything runs (a ConfigError writes nothing)."""
-    from fashionlab.errors import InputError
-
     if metric not in METRICS:
-        raise InputError(f"--metric {metric} is not known; use one of {', '.join(METRICS)}")
+        raise InputError(f"`metric` {metric} is not known; use one of {', '.join(METRICS)}")
     if prune not in PRUNERS:
-        raise InputError(f"--prune {prune} is not known; use {', '.join(PRUNERS)}")
+        raise InputError(f"`prune` {prune} is not known; use {', '.join(PRUNERS)}")
     if sampler not in SAMPLERS:
-        raise InputError(f"--sampler {sampler} is not known; use {' or '.join(SAMPLERS)}")
+        raise InputError(f"`sampler` {sampler} is not known; use {' or '.join(SAMPLERS)}")
     spaces: dict[str, list[Any] | Distribution] = {}
     fixed: list[Override] = []
     problems: list[str] = []
@@ -102,39 +101,53 @@ def _corner(space: list[Any] | Distribution, end: int) -> Any:
 @dataclass
 class SearchResult:
     plan: SearchPlan
-    trials: list[dict[str, Any]] = field(default_factory=list)
-    new: int = 0
+    trials: list[TrialOutcome] = field(default_factory=list)
+    new: int = 0  # trials trained by this call
 
     @property
-    def best(self) -> dict[str, Any] | None:
-        done = [t for t in self.trials if t["status"] == "completed" and t.get("value") is not None]
+    def best(self) -> TrialOutcome | None:
+        done = [t for t in self.trials if t.completed and t.value is not None]
         if not done:
             return None
         pick = max if self.plan.maximize else min
-        return pick(done, key=lambda t: t["value"])
+        return pick(done, key=lambda t: t.value or 0.0)
+
+    def counts(self) -> dict[str, int]:
+        """How many trials ended in each status, by status name."""
+        counts: dict[str, int] = {}
+        for t in self.trials:
+            counts[str(t.status)] = counts.get(str(t.status), 0) + 1
+        return dict(sorted(counts.items()))
 
 
-class _Pruning:
-    """train()'s progress hook that reports each epoch to Optuna and asks whether to stop."""
+class _TrialHooks:
+    """A trial's training hooks, shown as a one-trial group of the search's display."""
 
-    def __init__(self, trial: Any, metric: str, progress: SweepProgress | None, label: str) -> None:
-        self.trial, self.metric, self.progress, self.label = trial, metric, progress, label
+    def __init__(self, hooks: SweepHooks | None, label: str) -> None:
+        self.hooks, self.label = hooks, label
 
     def start(self, run_id: str, epochs: int, steps: int) -> None:
-        if self.progress:
-            self.progress.group_start(self.label, 1, epochs, steps)
+        if self.hooks:
+            self.hooks.group_start(self.label, 1, epochs, steps)
 
     def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None:
         pass
 
-    def epoch(self, row: dict[str, float]) -> str | None:
-        if self.progress:
-            self.progress.epoch(self.label, row)
-        if self.metric in row:
-            self.trial.report(row[self.metric], step=int(row["epoch"]))
-            if self.trial.should_prune():
-                return "prune"
-        return None
+    def epoch(self, row: dict[str, float]) -> None:
+        if self.hooks:
+            self.hooks.epoch(self.label, row)
+
+
+def _pruner(trial: Any, metric: str) -> Any:
+    """Reports each epoch to Optuna; True when its pruner says to stop the trial."""
+
+    def prune(row: dict[str, float]) -> bool:
+        if metric not in row:
+            return False
+        trial.report(row[metric], step=int(row["epoch"]))
+        return bool(trial.should_prune())
+
+    return prune
 
 
 def _optuna() -> Any:
@@ -158,36 +171,24 @@ def _suggest(trial: Any, key: str, space: list[Any] | Distribution) -> Any:
 
 def check_executor(plan: SearchPlan, ray: Any) -> None:
     if ray is not None and plan.prune != "none":
-        from fashionlab.errors import InputError
-
-        raise InputError("--prune needs the local executor (it stops trials between epochs); drop one of them")
+        raise InputError("`prune` needs the local executor (it stops trials between epochs); drop one of them")
 
 
-def run_search(
-    plan: SearchPlan, runs_dir: Path, n_trials: int, progress: SweepProgress | None = None, ray: Any = None
-) -> SearchResult:
-    """Run trials until the study holds `n_trials` finished ones (so a rerun finishes an interrupted search).
-
-    With `ray` (cluster.RayOptions) trials run as Ray tasks, as many at once as the cluster has room
-    for; pruning needs each epoch reported to the study as it ends, so it runs with the local executor.
-    """
-    check_executor(plan, ray)
+def _open_study(plan: SearchPlan, store: RunStore) -> tuple[Any, Any]:
+    """The study in its SQLite file (created or resumed) with its sampler and pruner set."""
     optuna = _optuna()
-    from fashionlab.train import TrainResult, TrialError, train_group
-
-    sweeps_dir(runs_dir).mkdir(parents=True, exist_ok=True)
-    storage = optuna.storages.RDBStorage(f"sqlite:///{(sweeps_dir(runs_dir) / plan.search_id).resolve()}.db")
+    storage = optuna.storages.RDBStorage(f"sqlite:///{store.study_path(plan.search_id).resolve()}")
     study = optuna.create_study(
         study_name=plan.search_id,
         storage=storage,
         direction="maximize" if plan.maximize else "minimize",
         load_if_exists=True,
     )
-    records: dict[int, dict[str, Any]] = _load_trial_records(runs_dir, plan)
-    states = optuna.trial.TrialState
-    done_runs = completed_runs(runs_dir)
-    for stale in study.get_trials(deepcopy=False, states=(states.RUNNING,)):  # left by a killed search
-        _settle(stale, plan, storage, states, records, done_runs)
+    return study, storage
+
+
+def _configure(study: Any, plan: SearchPlan) -> None:
+    optuna = _optuna()
     # A resumed study must not replay the proposals it already made: the sampler's seed moves on with it.
     seed = plan.base.seed + len(study.trials)
     study.sampler = (
@@ -198,35 +199,65 @@ def run_search(
         "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
         "hyperband": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=plan.base.epochs),
     }[plan.prune]
+
+
+def run_search(
+    plan: SearchPlan, runs_dir: Path | RunStore, n_trials: int, hooks: SweepHooks | None = None, ray: Any = None
+) -> SearchResult:
+    """Run trials until the study holds `n_trials` finished ones (so a rerun finishes an interrupted search).
+
+    With `ray` (RayOptions) trials run as Ray tasks, as many at once as the cluster has room for;
+    pruning needs each epoch reported to the study as it ends, so it runs with the local executor.
+    """
+    check_executor(plan, ray)
+    store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
+    study, storage = _open_study(plan, store)
+    earlier = store.find_record(plan.search_id)
+    records = {t.number: t for t in earlier.trials if t.number is not None} if earlier else {}
+    done_runs = store.completed_by_hash()
+    for stale in study.get_trials(deepcopy=False, states=(_optuna().trial.TrialState.RUNNING,)):
+        _settle(stale, plan, storage, records, done_runs)  # left running by a killed search
+    _configure(study, plan)
     result = SearchResult(plan)
     finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    todo = max(0, n_trials - len(finished))
     if ray is not None:
-        result.new = _search_on_ray(study, plan, runs_dir, n_trials - len(finished), records, done_runs, progress, ray)
-        result.trials = [records[n] for n in sorted(records)]
-        _write_record(runs_dir, plan, records, n_trials, "completed")
-        return result
-    for _ in range(max(0, n_trials - len(finished))):
+        result.new = _search_on_ray(study, plan, store, todo, records, done_runs, hooks, ray)
+    else:
+        result.new = _search_here(study, plan, store, todo, records, done_runs, hooks, n_trials)
+    result.trials = [records[n] for n in sorted(records)]
+    _write_record(store, plan, records, n_trials, "completed")
+    return result
+
+
+def _search_here(
+    study: Any, plan: SearchPlan, store: RunStore, todo: int, records: dict[int, TrialOutcome],
+    done_runs: dict[str, Run], hooks: SweepHooks | None, n_trials: int,
+) -> int:  # fmt: skip
+    """Ask/tell one trial at a time in this process, pruning between epochs; returns how many trained."""
+    from fashionlab.engine.fit import RunStopped, train_group
+
+    states = _optuna().trial.TrialState
+    trained = 0
+    for _ in range(todo):
         trial, record, config = _ask(study, plan, done_runs)
         if config is not None:
-            hook = _Pruning(trial, plan.metric, progress, f"t{trial.number}")
-            (outcome,) = train_group([config], runs_dir, hook, capture=True)
-            result.new += 1
-            if isinstance(outcome, TrainResult):
-                value = _objective({"summary": outcome.summary, "test": outcome.test}, plan.metric)
-                study.tell(trial, value)
-                record.update(status="completed", run_id=outcome.run.id, value=value)
-                done_runs[config.hash()] = outcome.run
+            label = f"t{trial.number}"
+            (outcome,) = train_group([config], store, _TrialHooks(hooks, label), _pruner(trial, plan.metric))
+            trained += 1
+            if isinstance(outcome, RunStopped):
+                study.tell(trial, state=states.PRUNED if outcome.status == RunStatus.PRUNED else states.FAIL)
+                record.status, record.run_id, record.error = outcome.status, outcome.run_id, str(outcome)
             else:
-                assert isinstance(outcome, TrialError)
-                study.tell(trial, state=states.PRUNED if outcome.status == "pruned" else states.FAIL)
-                record.update(status=outcome.status, run_id=outcome.run_id, error=str(outcome))
+                record.value = _objective({"summary": outcome.summary, "test": outcome.test}, plan.metric)
+                study.tell(trial, record.value)
+                record.status, record.run_id = RunStatus.COMPLETED, outcome.run.id
+                done_runs[config.hash()] = outcome.run
         records[trial.number] = record
-        if progress:
-            progress.trial_done({**record, "hash": record.get("hash") or f"trial {trial.number}"})
-        _write_record(runs_dir, plan, records, n_trials, "running")
-    _write_record(runs_dir, plan, records, n_trials, "completed")
-    result.trials = [records[n] for n in sorted(records)]
-    return result
+        if hooks:
+            hooks.trial_done(record)
+        _write_record(store, plan, records, n_trials, "running")
+    return trained
 
 
 def _values(plan: SearchPlan, params: dict[str, Any]) -> dict[str, Any]:
@@ -242,16 +273,13 @@ def _values(plan: SearchPlan, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _settle(
-    stale: Any,
-    plan: SearchPlan,
-    storage: Any,
-    states: Any,
-    records: dict[int, dict[str, Any]],
-    done_runs: dict[str, Any],
+    stale: Any, plan: SearchPlan, storage: Any, records: dict[int, TrialOutcome], done_runs: dict[str, Run]
 ) -> None:
     """A trial a killed search left running: completed if its run finished before the kill, else failed."""
+    states = _optuna().trial.TrialState
     values = _values(plan, stale.params)
-    record: dict[str, Any] = {"number": stale.number, "values": values, "status": "interrupted"}
+    record = records.get(stale.number) or TrialOutcome(None, number=stale.number)
+    record.values, record.status = values, RunStatus.INTERRUPTED
     try:
         config = plan.config_for(values)
     except ConfigError:
@@ -260,54 +288,47 @@ def _settle(
     if run is not None:
         value = _objective(run.metrics(), plan.metric)
         storage.set_trial_state_values(stale._trial_id, states.COMPLETE, [value])
-        record.update(status="completed", run_id=run.id, value=value, hash=run.info.get("config_hash"))
+        record.status, record.run_id, record.value = RunStatus.COMPLETED, run.id, value
+        record.hash = str(run.info.get("config_hash"))
     else:
         storage.set_trial_state_values(stale._trial_id, states.FAIL)
-    records[stale.number] = {**records.get(stale.number, {}), **record}
+    records[stale.number] = record
 
 
-def _ask(study: Any, plan: SearchPlan, done_runs: dict[str, Any]) -> tuple[Any, dict[str, Any], Config | None]:
+def _ask(study: Any, plan: SearchPlan, done_runs: dict[str, Run]) -> tuple[Any, TrialOutcome, Config | None]:
     """The next trial, its record and the config to train; None when it needs no training (told already)."""
     states = _optuna().trial.TrialState
     trial = study.ask()
     values = {key: _suggest(trial, key, space) for key, space in plan.spaces.items()}
-    record: dict[str, Any] = {"number": trial.number, "values": values}
+    record = TrialOutcome(None, number=trial.number, values=values)
     try:
         config = plan.config_for(values)
     except ConfigError as exc:
         study.tell(trial, state=states.FAIL)
-        record.update(status="failed", error="; ".join(exc.problems), hash=None, run_id=None)
+        record.status, record.error = RunStatus.FAILED, "; ".join(exc.problems)
         return trial, record, None
-    record["hash"] = config.hash()
+    record.hash = config.hash()
     earlier = done_runs.get(config.hash())
     if earlier is not None:  # the sampler proposed a config trained before: reuse its run
-        value = _objective(earlier.metrics(), plan.metric)
-        study.tell(trial, value)
-        record.update(status="completed", run_id=earlier.id, value=value, reused=True)
+        record.value = _objective(earlier.metrics(), plan.metric)
+        study.tell(trial, record.value)
+        record.status, record.run_id, record.reused = RunStatus.COMPLETED, earlier.id, True
         return trial, record, None
     return trial, record, config
 
 
 def _search_on_ray(
-    study: Any,
-    plan: SearchPlan,
-    runs_dir: Path,
-    todo: int,
-    records: dict[int, dict[str, Any]],
-    done_runs: dict[str, Any],
-    progress: SweepProgress | None,
-    options: Any,
-) -> int:
+    study: Any, plan: SearchPlan, store: RunStore, todo: int, records: dict[int, TrialOutcome],
+    done_runs: dict[str, Run], hooks: SweepHooks | None, options: Any,
+) -> int:  # fmt: skip
     """Ask/tell with several trials in flight as Ray tasks; returns how many were trained."""
-    from fashionlab import cluster
-    from fashionlab.runs import read_run
+    from fashionlab.experiments import ray_executor
 
-    optuna = _optuna()
-    states = optuna.trial.TrialState
-    ray = cluster.connect(options)
-    task = cluster.make_task(ray, options, {plan.base.backend})
+    states = _optuna().trial.TrialState
+    ray = ray_executor.connect(options)
+    task = ray_executor.make_task(ray, options, {plan.base.backend})
     slots = max(1, int(ray.cluster_resources().get("CPU", 1) // options.cpus_per_trial))
-    in_flight: dict[Any, tuple[Any, dict[str, Any]]] = {}
+    in_flight: dict[Any, tuple[Any, TrialOutcome, Config]] = {}
     trained = 0
     while todo > 0 or in_flight:
         while todo > 0 and len(in_flight) < slots:
@@ -316,35 +337,31 @@ def _search_on_ray(
             if config is None:  # told already: a config error, or a config trained before
                 records[trial.number] = record
                 continue
-            in_flight[task.remote([config.resolved()], f"t{trial.number}")] = (trial, record)
+            in_flight[task.remote([config.resolved()], f"t{trial.number}")] = (trial, record, config)
         if not in_flight:
             continue
         (ready,), _ = ray.wait(list(in_flight), num_returns=1)
-        trial, record = in_flight.pop(ready)
+        trial, record, config = in_flight.pop(ready)
         trained += 1
         try:
-            outcomes, files, host = ray.get(ready)
+            outcomes, packed, host = ray.get(ready)
         except Exception as exc:  # a lost worker: the trial failed, the search goes on
-            outcomes, files, host = (
-                [{"hash": record["hash"], "status": "failed", "run_id": None, "error": str(exc)[:200]}],
-                {},
-                "",
-            )
-        cluster.land(runs_dir, outcomes, files, host)
+            outcomes, packed, host = ray_executor.lost_task(exc, [config.resolved()]), {}, ""
+        ray_executor.land(store, outcomes, packed, host)
         (outcome,) = outcomes
-        record.update(status=outcome["status"], run_id=outcome.get("run_id"))
-        if outcome["status"] == "completed":
-            run = read_run(runs_dir / outcome["run_id"])
-            record["value"] = _objective(run.metrics(), plan.metric)
-            study.tell(trial, record["value"])
-            done_runs[record["hash"]] = run
+        record.status, record.run_id = outcome.status, outcome.run_id
+        if outcome.completed and outcome.run_id:
+            run = store.read(outcome.run_id)
+            record.value = _objective(run.metrics(), plan.metric)
+            study.tell(trial, record.value)
+            done_runs[config.hash()] = run
         else:
-            record["error"] = outcome.get("error")
+            record.error = outcome.error
             study.tell(trial, state=states.FAIL)
         records[trial.number] = record
-        if progress:
-            progress.trial_done(record)
-        _write_record(runs_dir, plan, records, len(records), "running")
+        if hooks:
+            hooks.trial_done(record)
+        _write_record(store, plan, records, len(records), "running")
     return trained
 
 
@@ -354,36 +371,26 @@ def _objective(metrics: dict[str, Any], metric: str) -> float:
     return float(metrics["summary"]["best"][metric])
 
 
-def _load_trial_records(runs_dir: Path, plan: SearchPlan) -> dict[int, dict[str, Any]]:
-    path = sweeps_dir(runs_dir) / f"{plan.search_id}.json"
-    try:
-        data = json.loads(path.read_text())
-        return {int(t["number"]): t for t in data.get("trials", []) if "number" in t}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-
-
 def _write_record(
-    runs_dir: Path, plan: SearchPlan, records: dict[int, dict[str, Any]], n_trials: int, state: str
+    store: RunStore, plan: SearchPlan, records: dict[int, TrialOutcome], n_trials: int, state: str
 ) -> None:
-    write_json(
-        sweeps_dir(runs_dir) / f"{plan.search_id}.json",
-        {
-            "id": plan.search_id,
-            "kind": "search",
-            "state": state,
-            "updated": now(),
-            "command": " ".join(
-                ["fashionlab", "search", *([f"--config {plan.config_file}"] if plan.config_file else []), *plan.items]
-            ),
-            "config_files": [plan.config_file],
-            "items": plan.items,
-            "axes": {k: (str(v) if isinstance(v, Distribution) else v) for k, v in plan.spaces.items()},
-            "metric": plan.metric,
-            "sampler": plan.sampler,
-            "prune": plan.prune,
-            "target_trials": n_trials,
-            "study": f"{plan.search_id}.db",
-            "trials": [records[n] for n in sorted(records)],
-        },
+    files = [f"--config {plan.config_file}"] if plan.config_file else []
+    store.write_record(
+        SweepRecord(
+            id=plan.search_id,
+            kind="search",
+            state=state,
+            command=" ".join(["fashionlab", "search", *files, *plan.items]),
+            config_files=[plan.config_file],
+            items=plan.items,
+            axes={k: (str(v) if isinstance(v, Distribution) else v) for k, v in plan.spaces.items()},
+            trials=[records[n] for n in sorted(records)],
+            search={
+                "metric": plan.metric,
+                "sampler": plan.sampler,
+                "prune": plan.prune,
+                "target_trials": n_trials,
+                "study": store.study_path(plan.search_id).name,
+            },
+        )
     )

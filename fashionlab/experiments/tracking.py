@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from fashionlab.errors import FashionlabError
-from fashionlab.report import flatten
-from fashionlab.runs import Run
+from fashionlab.store import Run
+from fashionlab.views.compare import flatten
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "fashionlab"
@@ -29,7 +29,7 @@ def _mlflow(uri: str) -> Any:
         import mlflow
     except ImportError:
         raise FashionlabError(
-            "--mlflow needs MLflow: pip install 'fashionlab[mlflow]' (make test installs it)"
+            "`mlflow` needs MLflow: pip install 'fashionlab[mlflow]' (make test installs it)"
         ) from None
     import logging
 
@@ -76,9 +76,8 @@ def _log_one(mlflow: Any, run: Run) -> None:
         mlflow.log_metric("best_epoch", summary["best_epoch"])
         for key, value in summary.get("best", {}).items():
             mlflow.log_metric(f"best_{key}", value)
-    for name in ("curves.png", "model.keras", "config.yaml", "history.csv"):
-        if (run.path / name).is_file():
-            mlflow.log_artifact(str(run.path / name))
+    for path in run.artifacts():
+        mlflow.log_artifact(str(path))
 
 
 @contextlib.contextmanager

@@ -1,0 +1,39 @@
+"""The `fashionlab` command: parse, call one library function, render. Nothing else.
+
+common.py holds the app, its one error wrapper and the shared options; the commands live by topic in
+inspect.py (data, show, runs, compare, curves, report, schema), model.py (train, evaluate, predict,
+export) and experiments.py (sweep, search).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fashionlab.cli import experiments, inspect, model
+from fashionlab.cli.common import app, state, version_callback
+
+__all__ = ["app", "entry", "experiments", "inspect", "model"]
+
+
+@app.callback()
+def main(
+    runs: Annotated[
+        Path | None,
+        typer.Option("--runs-dir", envvar="FASHIONLAB_RUNS", help="Where runs are stored.", show_default="runs"),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Train Keras classifiers on Fashion-MNIST from small YAML configs, and compare what changed."""
+    state["debug"] = debug
+    state["runs_dir"] = runs
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,192 @@
+"""What every command shares: the app with its one error wrapper, the consoles, the options, output helpers.
+
+TensorFlow/Keras/JAX are imported only inside the commands that train or load a model, so `--help`,
+`runs` and config errors answer at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from fashionlab import __version__
+from fashionlab.errors import ConfigError, FashionlabError
+from fashionlab.store import RunStore, default_runs_dir, write_atomic
+from fashionlab.views import compare
+
+F = TypeVar("F", bound=Callable[..., Any])
+PIPE_WIDTH = 220  # tables piped to a file or another program are not squeezed to 80 columns
+out = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH)
+err = Console(stderr=True, highlight=False)
+state: dict[str, Any] = {"debug": False, "runs_dir": None}
+
+
+def flags(message: str) -> str:
+    """The library names parameters in backticks (`runs_dir`); the command line calls them --runs-dir."""
+    return re.sub(r"`(\w+)`", lambda m: "--" + m.group(1).replace("_", "-"), message)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn a FashionlabError into `Error: ...` lines on stderr and its exit code (a traceback with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FashionlabError as exc:
+            if state["debug"]:
+                raise
+            problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+            for problem in problems:
+                err.print(f"Error: {flags(problem)}", markup=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("Interrupted.")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug or an environment problem: one line, the traceback with --debug
+            if state["debug"]:
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            err.print(f"Error: {exc.__class__.__name__}: {first} (run with --debug for the traceback)", markup=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class App(typer.Typer):
+    """A Typer app whose every command runs inside `handle_errors`: one error wrapper for the whole app."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        register = super().command(*args, **kwargs)
+
+        def decorator(fn: F) -> F:
+            register(handle_errors(fn))
+            return fn
+
+        return decorator
+
+
+app = App(
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    help="Train Keras classifiers on Fashion-MNIST from small YAML configs, and compare what changed.",
+    epilog="Examples: fashionlab train --config configs/adam.yaml epochs=5 · fashionlab predict --index 10",
+)
+
+
+def store() -> RunStore:
+    return RunStore(Path(state["runs_dir"]) if state["runs_dir"] else default_runs_dir())
+
+
+def show_table(table: Any) -> None:
+    """Print a Rich renderable, or a long listing that views already laid out as plain text."""
+    if isinstance(table, str):
+        typer.echo(table)
+    else:
+        out.print(table)
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def write_png(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data)
+    err.print(f"Saved {path}")
+
+
+def complete_runs(incomplete: str) -> list[str]:
+    """Shell completion for run ids (typer calls it; it reads run.json files only)."""
+    return [r.id for r in store().runs() if r.id.startswith(incomplete) or incomplete in r.id]
+
+
+def complete_sweeps(incomplete: str) -> list[str]:
+    return [n for n in store().sweep_ids() if incomplete in n]
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"fashionlab {__version__}")
+        raise typer.Exit()
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config (see configs/). Default: the TensorFlow tutorial model."),
+]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Overrides key=value: epochs=5, lr=0.01, optimizer=sgd, layers.1.units=64, optimizer.momentum=0.9",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of tables.")]
+RunArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="Run id, a unique part of it, or 'latest' (default).", show_default=False, autocompletion=complete_runs
+    ),
+]
+RunsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Run ids or unique parts. Default: every run.", autocompletion=complete_runs),
+]
+SweepOpt = Annotated[
+    str | None, typer.Option("--sweep", help="The trials of this sweep or search.", autocompletion=complete_sweeps)
+]
+SortOpt = Annotated[
+    str, typer.Option("--sort", help=f"Order rows by this metric, best first: {', '.join(compare.SORT_KEYS)}.")
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="table, csv, md or json.")]
+AllColumnsOpt = Annotated[
+    bool, typer.Option("--all-columns", help="Show every config key, not just those that differ.")
+]
+MlflowOpt = Annotated[
+    bool, typer.Option("--mlflow", help="Also log the run(s) to MLflow: params, per-epoch metrics, figures, model.")
+]
+MlflowUriOpt = Annotated[
+    str | None,
+    typer.Option("--mlflow-uri", help="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db."),
+]
+
+
+def render_comparison(
+    runs: list[Any], sort: str, fmt: str, all_columns: bool, title: str, axes: list[str] | None = None
+) -> None:
+    """The comparison of `runs` as a table, JSON, CSV or Markdown on stdout."""
+    compare.check_sort(sort)
+    compare.check_format(fmt)
+    rows = compare.sort_rows([compare.compare_row(r) for r in runs], sort)
+    keys = compare.compare_columns(rows, all_columns, axes)
+    if fmt == "table":
+        show_table(compare.compare_table(rows, keys, sort, title))
+    elif fmt == "json":
+        emit_json(compare.compare_records(rows, keys))
+    elif fmt == "csv":
+        typer.echo(compare.records_csv(compare.compare_records(rows, keys)), nl=False)
+    else:
+        typer.echo(compare.records_markdown(compare.compare_records(rows, keys)), nl=False)
+
+
+def log_to_mlflow(enabled: bool, uri: str | None, runs: list[Any], group: str | None = None) -> None:
+    if not enabled:
+        return
+    from fashionlab.experiments import tracking
+
+    uri = uri or tracking.default_uri()
+    with tracking.quiet():
+        tracking.log_runs(runs, uri, group)
+    err.print(f"Logged {len(runs)} run(s) to MLflow at {uri}" + (f" under {group}" if group else ""))

@@ -1,0 +1,202 @@
+"""Commands that run many trials: sweep (a grid) and search (Optuna), locally or on Ray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fashionlab.cli.common import (
+    AllColumnsOpt,
+    ConfigOpt,
+    JsonOpt,
+    MlflowOpt,
+    MlflowUriOpt,
+    SortOpt,
+    app,
+    emit_json,
+    err,
+    log_to_mlflow,
+    out,
+    render_comparison,
+    store,
+    write_png,
+)
+from fashionlab.errors import InputError
+from fashionlab.views import sweeps
+from fashionlab.views.progress import SweepProgressBars
+
+SweepItems = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Axes KEY=VALUES and fixed overrides KEY=VALUE. Values: a,b,c or [a,b,c]; "
+        "range(start,stop[,step]) excludes stop (as Python and Hydra); logspace(a,b,n) gives n values "
+        "from 10^a to 10^b; choice(a,b,c) is a,b,c. A list value is written [[28,28],[28,28,1]].",
+        show_default=False,
+    ),
+]
+ExecutorOpt = Annotated[
+    str, typer.Option("--executor", help="local (processes on this machine) or ray (Ray tasks, local or a cluster).")
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option("--address", help="Ray cluster to join (ray start --head prints it). Default: a local Ray."),
+]
+CpusOpt = Annotated[float, typer.Option("--cpus-per-trial", min=0.01, help="Ray: CPUs each trial declares.")]
+GpusOpt = Annotated[
+    float, typer.Option("--gpus-per-trial", min=0.0, help="Ray: GPUs each trial declares; 0.25 puts four on one GPU.")
+]
+JobsOpt = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=0,
+        help="Trainings at once, each in its own process with its share of the cores. "
+        "0 (default): 2 when there are 2+ cores and 2+ trainings (1.2x faster on 2 cores, BENCHMARKS.md), else 1.",
+    ),
+]
+
+
+def ray_options(executor: str, address: str | None, cpus: float, gpus: float) -> Any:
+    """RayOptions for --executor ray, None for local; a bad combination is an InputError."""
+    if executor not in ("local", "ray"):
+        raise InputError(f"--executor {executor} is not known; use local or ray")
+    if executor == "local":
+        if address:
+            raise InputError("--address needs --executor ray")
+        return None
+    from fashionlab.experiments.ray_executor import RayOptions
+
+    return RayOptions(address, cpus, gpus)
+
+
+@app.command()
+def sweep(
+    items: SweepItems = None,
+    config: Annotated[
+        list[Path] | None, typer.Option("--config", "-c", help="A config file; repeat to make configs an axis.")
+    ] = None,
+    jobs: JobsOpt = 0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the trials and what is already done; train nothing.")
+    ] = False,
+    resume: Annotated[str | None, typer.Option("--resume", help="Finish the missing trials of this sweep id.")] = None,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed trial.")] = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    cpus_per_trial: CpusOpt = 1.0,
+    gpus_per_trial: GpusOpt = 0.0,
+    mlflow: MlflowOpt = False,
+    mlflow_uri: MlflowUriOpt = None,
+    sort: SortOpt = "best_val_accuracy",
+    all_columns: AllColumnsOpt = False,
+    curves: Annotated[
+        Path | None, typer.Option("--curves", help="Save the learning curves of all trials to this PNG.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the grid of configs x axes, then one comparison table.
+
+    Trials that differ only in epochs share one training; completed trials are never trained again, so
+    rerunning a sweep (or --resume ID) finishes only what is missing.
+
+    Examples: fashionlab sweep epochs=25,100,150 ·
+    fashionlab sweep --config configs/adam.yaml optimizer=adam,sgd,rmsprop lr=0.001,0.01
+    """
+    from fashionlab.experiments import executors, plan, ray_executor
+    from fashionlab.experiments.sweep import run_sweep
+
+    runs = store()
+    if resume:
+        record = runs.load_record(resume)
+        the_plan = plan.expand(record.config_files, record.items)
+    else:
+        the_plan = plan.expand([str(p) for p in config or []], list(items or []))
+    ahead = plan.preview(the_plan, runs)
+    if dry_run:
+        if as_json:
+            emit_json(sweeps.dry_run_json(ahead))
+        else:
+            out.print(sweeps.preview_sentence(ahead))
+            out.print(sweeps.dry_run_table(ahead))
+        return
+    err.print(sweeps.preview_sentence(ahead))
+    ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
+    chosen = (
+        ray_executor.RayExecutor(ray)
+        if ray
+        else executors.LocalExecutor(jobs or executors.default_jobs(len(ahead.groups)))
+    )
+    with SweepProgressBars(err, len(the_plan.trials), done=len(the_plan.trials) - len(ahead.pending)) as bars:
+        result = run_sweep(the_plan, runs, fail_fast=fail_fast, hooks=bars, executor=chosen, ahead=ahead)
+    record, trial_runs = runs.sweep_runs(the_plan.sweep_id)
+    log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.sweep_id)
+    if curves:
+        from fashionlab.views import plots
+
+        write_png(curves, plots.curves_png(trial_runs))
+    if as_json:
+        emit_json({"sweep": the_plan.sweep_id, "trials": record.to_json()["trials"]})
+    else:
+        render_comparison(trial_runs, sort, "table", all_columns, f"Sweep {the_plan.sweep_id}", list(the_plan.axes))
+    n, failed = len(the_plan.trials), len(result.failed)
+    err.print(
+        f"{n - failed} of {n} trials completed ({len(result.skipped)} were already done)"
+        + (f", {failed} did not: rerun the same command to retry them" if failed else "")
+        + (" (stopped at the first failure: --fail-fast)" if result.stopped_early else "")
+        + f". Record: {runs.record_path(the_plan.sweep_id)}"
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    items: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Axes to search: loguniform(a,b), uniform(a,b), int(a,b) ranges, or the sweep grammar "
+            "(a,b,c | [a,b,c] | range() | logspace() | choice()) for a categorical choice; KEY=VALUE fixes a key.",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Trials the study should hold in the end.")] = 20,
+    metric: Annotated[str, typer.Option("--metric", help="What to optimise (best-epoch value).")] = "val_accuracy",
+    prune: Annotated[
+        str, typer.Option("--prune", help="Stop unpromising trials at epoch ends: none, median or hyperband.")
+    ] = "none",
+    sampler: Annotated[str, typer.Option("--sampler", help="tpe (default) or random.")] = "tpe",
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    cpus_per_trial: CpusOpt = 1.0,
+    gpus_per_trial: GpusOpt = 0.0,
+    mlflow: MlflowOpt = False,
+    mlflow_uri: MlflowUriOpt = None,
+    sort: SortOpt = "best_val_accuracy",
+    as_json: JsonOpt = False,
+) -> None:
+    """Search a space with Optuna (TPE), pruning bad trials early; resumable like a sweep.
+
+    Example: fashionlab search lr=loguniform(1e-4,1e-1) layers.1.units=int(16,256)
+    optimizer=choice(adam,sgd) --trials 30 --prune median
+    """
+    from fashionlab.experiments import search as fsearch
+
+    the_plan = fsearch.plan_search(str(config) if config else None, list(items or []), metric, sampler, prune)
+    ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
+    fsearch.check_executor(the_plan, ray)
+    err.print(sweeps.search_start_sentence(the_plan, trials))
+    runs = store()
+    with SweepProgressBars(err, trials) as bars:
+        result = fsearch.run_search(the_plan, runs, trials, bars, ray)
+    record, trial_runs = runs.sweep_runs(the_plan.search_id)
+    log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.search_id)
+    if as_json:
+        best = result.best.to_json() if result.best else None
+        emit_json({"search": the_plan.search_id, "best": best, "trials": record.to_json()["trials"]})
+    else:
+        render_comparison(trial_runs, sort, "table", False, f"Search {the_plan.search_id}", None)
+    err.print(sweeps.search_sentence(result, runs.study_path(the_plan.search_id)))

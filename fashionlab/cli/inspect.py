@@ -1,0 +1,191 @@
+"""Commands that look at things without training: data, show, runs, compare, curves, report, schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fashionlab.cli.common import (
+    AllColumnsOpt,
+    ConfigOpt,
+    FormatOpt,
+    JsonOpt,
+    Overrides,
+    RunsArg,
+    SortOpt,
+    SweepOpt,
+    app,
+    complete_runs,
+    emit_json,
+    err,
+    out,
+    render_comparison,
+    show_table,
+    store,
+    write_png,
+)
+from fashionlab.errors import ConfigError
+from fashionlab.views import compare, tables
+
+
+@app.command()
+def data(
+    grid: Annotated[
+        Path | None, typer.Option("--grid", help="Save a labelled 5x5 grid of training images to this PNG.")
+    ] = None,
+    download: Annotated[
+        bool, typer.Option("--download", help="Download the data into ~/.keras/datasets/fashion-mnist.")
+    ] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only verify the data; exit 0 if it is there and intact.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the data set: shapes, dtypes, class names and per-class counts.
+
+    Example: fashionlab data --grid samples.png
+    """
+    from fashionlab import data as fdata
+
+    if download:
+        err.print(f"Downloaded and verified {fdata.download()}")
+    summary = fdata.summarize()
+    if check:
+        err.print(f"Fashion-MNIST found and verified in {summary.directory}")
+        return
+    if grid:
+        from fashionlab.views import plots
+
+        (x, y), _ = fdata.load_data()
+        write_png(grid, plots.grid_png(x, y))
+    if as_json:
+        emit_json({"directory": summary.directory, "class_names": summary.class_names, "splits": summary.splits})
+    else:
+        out.print(tables.data_table(summary))
+
+
+@app.command()
+def show(
+    config: ConfigOpt = None,
+    overrides: Overrides = None,
+    draw: Annotated[Path | None, typer.Option("--draw", help="Draw the neurons and connections to this PNG.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the network: input, each layer's output shape, parameters and activation.
+
+    Example: fashionlab show --config configs/tiny.yaml --draw net.png
+    """
+    from fashionlab.config import load_config
+    from fashionlab.network import from_logits, layer_rows
+
+    cfg = load_config(config, overrides or [])
+    rows = layer_rows(cfg)
+    try:
+        logits: bool | None = from_logits(cfg)
+    except ConfigError:
+        logits = None
+    labels = "integer" if cfg.loss.sparse else "one-hot"
+    if draw:
+        from fashionlab.views import plots
+
+        write_png(draw, plots.network_png(cfg))
+    if as_json:
+        layers = [vars(r) for r in rows]
+        total = sum(r.params for r in rows)
+        emit_json(
+            {"name": cfg.name, "input_shape": cfg.input_shape, "layers": layers, "total_params": total,
+             "labels": labels, "from_logits": logits}
+        )  # fmt: skip
+    else:
+        out.print(tables.network_table(rows, cfg, labels, logits))
+
+
+@app.command("runs")
+def runs_cmd(as_json: JsonOpt = False) -> None:
+    """List runs with their status and key metrics; broken run directories are shown as broken.
+
+    Example: fashionlab runs --json
+    """
+    rows = [tables.run_row(r) for r in store().runs()]
+    if as_json:
+        emit_json(rows)
+    elif not rows:
+        err.print(f"No runs yet in {store().root}/; train one with 'fashionlab train'.")
+    else:
+        show_table(tables.runs_table(rows))
+
+
+@app.command("compare")
+def compare_cmd(
+    runs: RunsArg = None,
+    sweep_id: SweepOpt = None,
+    sort: SortOpt = "best_val_accuracy",
+    fmt: FormatOpt = "table",
+    all_columns: AllColumnsOpt = False,
+) -> None:
+    """Compare runs side by side from disk: what differs in their configs, and their metrics.
+
+    Example: fashionlab compare --sweep sweep-1a2b3c4d --sort test_accuracy --format md
+    """
+    chosen = store().select(runs, sweep_id, "all")
+    render_comparison(chosen.runs, sort, fmt, all_columns, chosen.title, chosen.axes)
+
+
+@app.command()
+def curves(
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Run ids or unique parts. Default: the latest run.", autocompletion=complete_runs),
+    ] = None,
+    sweep_id: SweepOpt = None,
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("curves.png"),
+) -> None:
+    """Overlay learning curves (loss/val_loss, accuracy/val_accuracy) of runs, best epochs marked.
+
+    Example: fashionlab curves 20261127-0142 20261127-0150 --out both.png
+    """
+    from fashionlab.views import plots
+
+    write_png(out_file, plots.curves_png(store().select(runs, sweep_id, "latest").runs))
+
+
+@app.command("report")
+def lab_report(
+    runs: RunsArg = None,
+    sweep_id: SweepOpt = None,
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Where to write it.")] = Path("report.md"),
+    as_html: Annotated[bool, typer.Option("--html", help="One self-contained HTML file instead of Markdown.")] = False,
+    sort: SortOpt = "best_val_accuracy",
+) -> None:
+    """Write a lab report: what was run, the table, curves, confusion matrix, predictions, observations.
+
+    Example: fashionlab report --sweep sweep-1a2b3c4d --out report.html --html
+    """
+    from fashionlab.views import report
+
+    chosen = [r for r in store().select(runs, sweep_id, "all").runs if not r.problem]
+    compare.check_sort(sort)
+    sections = report.build(chosen, _inspect, sort)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    (report.to_html if as_html else report.to_markdown)(sections, out_file)
+    err.print(f"Saved {out_file}")
+
+
+def _inspect(run: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The best run's evaluation and its predictions of the first 300 test images, for the report."""
+    from fashionlab.engine.inference import evaluate_run, predict_test_images
+
+    return evaluate_run(run), predict_test_images(run, 300)
+
+
+@app.command()
+def schema() -> None:
+    """Print the config's JSON Schema, for editors that complete and check YAML keys.
+
+    Example: fashionlab schema > fashionlab.schema.json  (configs/ point at it on their first line)
+    """
+    from fashionlab.config import json_schema
+
+    emit_json(json_schema())

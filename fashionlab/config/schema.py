@@ -1,0 +1,271 @@
+"""The config schema: every key, its type, default and the reason for it (pydantic models).
+
+Config is one experiment; Layer kinds, Optimizer and Loss are its parts. Validation messages name the
+closest known option for a misspelt one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PositiveInt,
+    Tag,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from fashionlab._catalog import ACTIVATIONS, LOSSES, OPTIMIZERS
+
+BACKENDS = ("jax", "tensorflow", "torch")
+UNSUPPORTED_LOSSES = {"ctc": "needs sequence labels", "circle": "needs embedding labels"}
+SUPPORTED_LOSSES = [name for name in LOSSES if name not in UNSUPPORTED_LOSSES]
+LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "kld": "kl_divergence"}
+SPARSE_LOSSES = {"sparse_categorical_crossentropy"}  # every other loss gets one-hot labels
+SHORT_NAMES = {"lr": ("optimizer", "learning_rate"), "learning_rate": ("optimizer", "learning_rate")}
+NOT_HASHED = ("name", "tensorboard")  # labels and logging: the same trial whatever their value
+SECTIONS = ("layers", "optimizer", "loss", "input_shape", "metrics")  # keys that hold more keys or a list
+DEFAULT_NAMES = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy"}
+
+# The TensorFlow tutorial model ("Basic classification: Classify images of clothing").
+DEFAULT_CONFIG: dict[str, Any] = {
+    "name": "tutorial",
+    "layers": ["flatten", {"dense": {"units": 128, "activation": "relu"}}, {"dense": {"units": 10}}],
+}
+
+
+def suggest(word: str, options: list[str] | tuple[str, ...]) -> str:
+    """'; did you mean 'x'?' when a close match exists, else the list of what is allowed."""
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    shown = ", ".join(str(o) for o in options[:12]) + (", ..." if len(options) > 12 else "")
+    return f"; allowed: {shown}"
+
+
+def choice(kind: str, options: list[str]) -> Any:
+    """A string type restricted to `options`, whose error names the closest option."""
+
+    def check(value: str) -> str:
+        if value not in options:
+            raise PydanticCustomError(
+                "unknown_choice",
+                "unknown {kind} '{value}'{hint}",
+                {"kind": kind, "value": value, "hint": suggest(value, options)},
+            )
+        return value
+
+    return Annotated[str, AfterValidator(check)]
+
+
+if TYPE_CHECKING:
+    Activation = str
+    OptimizerName = str
+    LossName = str
+else:
+    Activation = choice("activation", ACTIVATIONS)
+    OptimizerName = choice("optimizer", list(OPTIMIZERS))
+    LossName = choice("loss", SUPPORTED_LOSSES)
+
+
+class Layer(BaseModel):
+    """A layer entry: `- flatten` or `- dense: {units: 128, activation: relu}`."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unwrap(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {}
+        if isinstance(value, dict) and list(value) == [cls.kind]:
+            inner = value[cls.kind]
+            return {} if inner is None else inner
+        return value
+
+    def args(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class Flatten(Layer):
+    kind = "flatten"
+
+
+class Dense(Layer):
+    kind = "dense"
+    units: PositiveInt  # neurons in the layer; the last layer needs one per class (10)
+    activation: Activation | None = None  # None on the last layer: logits, from_logits inferred
+
+
+class Dropout(Layer):
+    kind = "dropout"
+    rate: float = Field(0.2, ge=0.0, lt=1.0)  # fraction of inputs zeroed while training
+
+
+class Conv2D(Layer):
+    kind = "conv2d"
+    filters: PositiveInt
+    kernel_size: PositiveInt = 3
+    strides: PositiveInt = 1
+    padding: Literal["valid", "same"] = "valid"
+    activation: Activation | None = None
+
+
+class MaxPool2D(Layer):
+    kind = "maxpool2d"
+    pool_size: PositiveInt = 2
+    strides: PositiveInt | None = None  # None: same as pool_size
+    padding: Literal["valid", "same"] = "valid"
+
+
+class BatchNorm(Layer):
+    kind = "batchnorm"
+    momentum: float = Field(0.99, gt=0.0, lt=1.0)
+    epsilon: float = Field(0.001, gt=0.0)
+
+
+class Reshape(Layer):
+    kind = "reshape"
+    target_shape: list[PositiveInt] = Field(min_length=1)
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {
+    cls.kind: cls for cls in (Flatten, Dense, Dropout, Conv2D, MaxPool2D, BatchNorm, Reshape)
+}
+
+
+def _layer_tag(value: Any) -> str | None:
+    if isinstance(value, Layer):
+        return value.kind
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        return str(next(iter(value)))
+    return None
+
+
+if TYPE_CHECKING:
+    AnyLayer = Layer
+else:
+    AnyLayer = Annotated[
+        Union[tuple(Annotated[cls, Tag(kind)] for kind, cls in LAYER_TYPES.items())],  # noqa: UP007
+        Discriminator(_layer_tag),
+    ]
+
+
+class Optimizer(BaseModel):
+    """`optimizer: adam` or `optimizer: {name: sgd, learning_rate: 0.01, momentum: 0.9}`."""
+
+    model_config = ConfigDict(extra="allow")
+    name: OptimizerName
+    learning_rate: float | None = Field(None, gt=0.0)  # None: the optimizer's own default
+
+    @model_validator(mode="after")
+    def _known_arguments(self) -> Optimizer:
+        allowed = OPTIMIZERS[self.name]
+        for key in self.model_extra or {}:
+            if key not in allowed:
+                raise PydanticCustomError(
+                    "unknown_argument",
+                    "{name} has no argument '{key}'{hint}",
+                    {"name": self.name, "key": key, "hint": suggest(key, allowed)},
+                )
+        return self
+
+    def args(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.model_dump().items() if k != "name" and v is not None}
+        return out
+
+
+class Loss(BaseModel):
+    """`loss: sparse_categorical_crossentropy` or `loss: {name: ..., label_smoothing: 0.1}`."""
+
+    model_config = ConfigDict(extra="allow")
+    name: LossName
+    from_logits: bool | None = None  # None: inferred from the last layer's activation
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alias(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("name") in LOSS_ALIASES:
+            return {**value, "name": LOSS_ALIASES[value["name"]]}
+        return value
+
+    @property
+    def sparse(self) -> bool:
+        """Integer labels (True) or one-hot labels (False)."""
+        return self.name in SPARSE_LOSSES
+
+
+class Config(BaseModel):
+    """One experiment. Defaults reproduce the TensorFlow tutorial with a validation split."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.-]{1,40}$")  # label in run ids
+    seed: int = Field(42, ge=0)  # same seed + config = same numbers
+    backend: Literal["jax", "tensorflow", "torch"] = "jax"  # jax trains fastest on CPU (BENCHMARKS.md)
+    input_shape: list[PositiveInt] = Field(default_factory=lambda: [28, 28], min_length=1)
+    layers: list[AnyLayer] = Field(min_length=1)
+    optimizer: Optimizer = Field(default_factory=lambda: Optimizer(name=DEFAULT_NAMES["optimizer"]))
+    loss: Loss = Field(default_factory=lambda: Loss(name=DEFAULT_NAMES["loss"]))
+    metrics: list[Literal["accuracy"]] = ["accuracy"]
+    validation_split: float = Field(0.1, ge=0.0, lt=1.0)  # last 10% of train held out (as Keras): 54,000 left
+    epochs: PositiveInt = 10  # the tutorial trains 10
+    batch_size: PositiveInt = 32  # Keras's default
+    fused_loop: bool = True  # JAX only: data on the device, blocks of steps in one call (~2x faster)
+    tensorboard: bool = False  # also write TensorBoard logs into the run (tensorboard --logdir runs/)
+    train_samples: PositiveInt | None = Field(None, le=60000)  # None: all 60,000; fewer for quick tries
+    test_samples: PositiveInt | None = Field(None, le=10000)  # None: all 10,000
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            value = dict(value)
+            for key in ("optimizer", "loss"):
+                if isinstance(value.get(key), str):
+                    value[key] = {"name": value[key]}
+        return value
+
+    def resolved(self) -> dict[str, Any]:
+        """The fully resolved config as plain data: what config.yaml of a run holds."""
+        data = self.model_dump(exclude={"layers", "optimizer", "loss"})
+        layers: list[Any] = []
+        for layer in self.layers:
+            args = layer.args()
+            layers.append(layer.kind if not args else {layer.kind: args})
+        opt = {"name": self.optimizer.name, **self.optimizer.args()}
+        loss = {k: v for k, v in self.loss.model_dump().items() if v is not None}
+        ordered = {"name": data.pop("name"), "seed": data.pop("seed"), "backend": data.pop("backend")}
+        ordered["input_shape"] = data.pop("input_shape")
+        ordered.update({"layers": layers, "optimizer": opt, "loss": loss})
+        ordered.update(data)
+        return ordered
+
+    def hash(self) -> str:
+        """Short hash of everything that changes the result (name and logging options are left out)."""
+        data = self.resolved()
+        for key in NOT_HASHED:
+            data.pop(key)
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:8]
+
+    def group_key(self) -> str:
+        """Hash of everything but name and epochs: configs sharing it can share one training."""
+        data = self.resolved()
+        for key in (*NOT_HASHED, "epochs"):
+            data.pop(key)
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.resolved(), sort_keys=False, default_flow_style=None)

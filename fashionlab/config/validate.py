@@ -1,0 +1,129 @@
+"""Raw data -> Config with every problem at once, each with its file and line; and the JSON Schema."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from fashionlab._catalog import ACTIVATIONS, OPTIMIZERS
+from fashionlab.config.overrides import Override, apply_overrides
+from fashionlab.config.schema import (
+    DEFAULT_CONFIG,
+    LAYER_TYPES,
+    LOSS_ALIASES,
+    SUPPORTED_LOSSES,
+    Config,
+    suggest,
+)
+from fashionlab.config.yaml_lines import Path_, Source, read_yaml
+from fashionlab.errors import ConfigError
+
+
+def _fields_at(loc: Path_) -> list[str]:
+    if len(loc) == 0:
+        return list(Config.model_fields)
+    if loc[0] == "layers" and len(loc) == 3 and loc[2] in LAYER_TYPES:
+        return list(LAYER_TYPES[str(loc[2])].model_fields)
+    return []
+
+
+def _problem(err: Any, source: Source) -> str:
+    loc: Path_ = tuple(err["loc"])
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        msg = f"unknown key '{loc[-1]}'{suggest(str(loc[-1]), _fields_at(loc[:-1]))}"
+    elif kind == "unknown_argument":
+        loc = loc + (ctx["key"],)
+        msg = err["msg"]
+    elif kind == "union_tag_invalid":
+        msg = f"unknown layer '{ctx['tag']}'{suggest(str(ctx['tag']), list(LAYER_TYPES))}"
+    elif kind == "union_tag_not_found":
+        msg = "a layer is a name (- flatten) or one name with its settings (- dense: {units: 10})"
+    elif kind == "missing":
+        msg = f"missing required key '{loc[-1]}'"
+    elif kind == "unknown_choice":
+        msg = err["msg"]
+    else:
+        msg = f"{err['msg'][0].lower()}{err['msg'][1:]} (got {err['input']!r})"
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    return f"{source.where(loc)}: {path}: {msg}"
+
+
+def validate(data: dict[str, Any], source: Source) -> Config:
+    """Raw data -> Config, or one ConfigError listing every problem with its location."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = [_problem(err, source) for err in exc.errors()]
+        problems.sort(key=lambda text: int(m.group(1)) if (m := re.search(r" line (\d+): ", text)) else 0)
+        raise ConfigError(list(dict.fromkeys(problems))) from None
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str | Override] = ()) -> Config:
+    """Read a YAML config (or the built-in tutorial default), apply overrides, validate everything."""
+    if path is None:
+        data, source = copy.deepcopy(DEFAULT_CONFIG), Source(None, {})
+    else:
+        data, source = read_yaml(path)
+    data = apply_overrides(data, list(overrides), source)
+    return validate(data, source)
+
+
+# ---------------------------------------------------------------- JSON Schema for editors
+
+
+def json_schema() -> dict[str, Any]:
+    """The config's JSON Schema in the shape the YAML is written (`- flatten`, `- dense: {...}`)."""
+    schema = Config.model_json_schema()
+    schema.pop("$defs", None)
+    args: dict[str, Any] = {}
+    for kind, cls in LAYER_TYPES.items():
+        layer = cls.model_json_schema()
+        layer.pop("title", None)
+        for prop in layer.get("properties", {}).values():
+            prop.pop("title", None)
+            if prop.get("anyOf") and {"type": "string"} in prop["anyOf"]:  # activation
+                prop["anyOf"] = [{"enum": ACTIVATIONS}, {"type": "null"}]
+        args[kind] = layer
+    bare = [k for k, cls in LAYER_TYPES.items() if not any(f.is_required() for f in cls.model_fields.values())]
+    wrapped = [
+        {
+            "type": "object",
+            "properties": {k: a if k not in bare else {"anyOf": [a, {"type": "null"}]}},
+            "required": [k],
+            "additionalProperties": False,
+        }
+        for k, a in args.items()
+    ]
+    layer_item = {"anyOf": [{"enum": bare}, *wrapped]}
+    optimizer_args: dict[str, Any] = {arg: {} for name in OPTIMIZERS for arg in OPTIMIZERS[name]}
+    props = schema["properties"]
+    props["layers"] = {"type": "array", "minItems": 1, "items": layer_item, "description": "Keras layers, in order"}
+    optimizer_object = {
+        "type": "object",
+        "properties": {"name": {"enum": list(OPTIMIZERS)}, **optimizer_args},
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+    props["optimizer"] = {"anyOf": [{"enum": list(OPTIMIZERS)}, optimizer_object]}
+    loss_names = SUPPORTED_LOSSES + list(LOSS_ALIASES)
+    loss_object = {
+        "type": "object",
+        "properties": {"name": {"enum": loss_names}, "from_logits": {"type": ["boolean", "null"]}},
+        "required": ["name"],
+    }
+    props["loss"] = {"anyOf": [{"enum": loss_names}, loss_object]}
+    for prop in props.values():
+        prop.pop("title", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "fashionlab experiment config",
+        **schema,
+        "required": ["layers"],
+    }

@@ -1,0 +1,104 @@
+"""YAML with line numbers: configs read into plain data plus the line of every key, for error messages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fashionlab.errors import ConfigError
+
+DEFAULT_SOURCE = "built-in default"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads 1e-3 as a float (YAML 1.1 wants 1.0e-3)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+Path_ = tuple[Any, ...]
+
+
+def _line_map(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, child in node.value:
+            out[path + (key.value,)] = key.start_mark.line + 1
+            _line_map(child, path + (key.value,), out)
+            out[path + (key.value,)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, child in enumerate(node.value):
+            _line_map(child, path + (i,), out)
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value read as YAML: 0.01 -> float, [a,b] -> list, adam -> 'adam'."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return text
+
+
+class Source:
+    """Where each key of a raw config came from, for error messages."""
+
+    def __init__(self, file: str | None, lines: dict[Path_, int]) -> None:
+        self.file = file
+        self.lines = lines
+        self.overrides: dict[Path_, str] = {}
+
+    def where(self, path: Path_) -> str:
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.overrides:
+                return f"override '{self.overrides[path[:n]]}'"
+        if self.file is None:
+            return DEFAULT_SOURCE
+        for n in range(len(path), 0, -1):
+            if path[:n] in self.lines:
+                return f"{self.file} line {self.lines[path[:n]]}"
+        return self.file
+
+
+def read_yaml(path: str | Path) -> tuple[dict[str, Any], Source]:
+    """Load a config file into plain data plus the line of every key."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {p} not found; the shipped ones are in configs/ (e.g. configs/adam.yaml)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc}") from None
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{p}{where}: not valid YAML ({problem}); check the indentation and colons") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{p}: a config must be a mapping of keys (name:, layers:, epochs: ...), not {type(data).__name__}"
+        )
+    lines: dict[Path_, int] = {}
+    if node is not None:
+        _line_map(node, (), lines)
+    return data, Source(str(p), lines)

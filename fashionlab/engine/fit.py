@@ -1,0 +1,212 @@
+"""Training: data in, run directories out. Prepare data, build the model, train, evaluate, save.
+
+`train` trains one config into a new run; `train_group` trains configs that differ only in `epochs`
+with one training to the largest of them (each still gets its own run, identical to a separate
+`train`); `resume` continues an interrupted run from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fashionlab.config import Config, Source, validate
+from fashionlab.engine.backend import device, versions
+from fashionlab.engine.build import build_for_training
+from fashionlab.engine.inputs import Split, prepare_data
+from fashionlab.engine.recorder import (
+    Diverged,
+    NoHooks,
+    Outcome,
+    Pruner,
+    RunRecorder,
+    RunStopped,
+    Target,
+    TrainingHooks,
+    TrainResult,
+)
+from fashionlab.errors import FashionlabError, RunError, StorageError
+from fashionlab.network import check_trainable
+from fashionlab.store import Run, RunStatus, RunStore, now
+
+__all__ = ["Diverged", "RunStopped", "TrainResult", "resume", "train", "train_group"]
+
+
+def train(config: Config, runs_dir: Path | RunStore, hooks: TrainingHooks | None = None) -> TrainResult:
+    """Train `config` into a new run directory and return its summary and test metrics."""
+    (outcome,) = train_group([config], runs_dir, hooks)
+    return _raise_unless_completed(outcome)
+
+
+def train_group(
+    configs: list[Config],
+    runs_dir: Path | RunStore,
+    hooks: TrainingHooks | None = None,
+    pruner: Pruner | None = None,
+) -> list[Outcome]:
+    """Train configs that differ only in `epochs` with one training to the largest of them.
+
+    Each config gets its own run directory, identical to a separate `train` with the same seed: its
+    history stops at its own epochs and its model and test metrics are taken at that epoch. Returns,
+    per config, its result or the RunStopped that ended it (diverged, pruned, or failed with `cause`).
+    Problems found before any run exists (data, backend, config) are raised.
+    """
+    store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
+    longest = max(configs, key=lambda c: c.epochs)
+    if len({c.group_key() for c in configs}) != 1:
+        raise ValueError("train_group needs configs that differ only in epochs")
+    check_trainable(longest)
+    split = prepare_data(longest)
+    model, fused = build_for_training(longest, len(split.x_train))
+    found = versions()
+    extra = {
+        "backend": found["backend"],
+        "device": device(),
+        "seed": longest.seed,
+        "loop": "fused" if fused else "keras.fit",
+        "versions": found,
+    }
+    store.check_writable()
+    targets = [
+        Target(c, store.create(c.name, c.hash(), c.to_yaml(), {**extra, "config": c.resolved()})) for c in configs
+    ]
+    if len(targets) > 1:
+        for target in targets:
+            target.run.update(shared_training=[t.run.id for t in targets if t is not target])
+    recorder = RunRecorder(targets, hooks or NoHooks(), _finisher(model, split), _checkpointer(model), pruner)
+    return _fit(longest, split, model, fused, recorder)
+
+
+def resume(run: Run, hooks: TrainingHooks | None = None) -> TrainResult:
+    """Continue an interrupted or failed run from its last finished epoch.
+
+    With the fused loop (the default on JAX) the result is identical to a run that was never
+    interrupted: the weights, optimizer state and random state come back from the epoch's checkpoint and
+    each epoch's shuffle depends only on the seed and the epoch number.
+    """
+    if run.status in (RunStatus.COMPLETED, RunStatus.RUNNING):
+        what = "completed" if run.status == RunStatus.COMPLETED else "still running (its process is alive)"
+        raise RunError(f"run {run.id} is {what}; only interrupted or failed runs can be resumed")
+    config = validate(run.config(), Source(str(run.config_path), {}))
+    if run.info.get("shared_training"):
+        raise RunError(f"run {run.id} was trained in a sweep with others; rerun the sweep to finish it")
+    check_trainable(config)
+    split = prepare_data(config)
+    model, fused = build_for_training(config, len(split.x_train))
+    done = int(run.info.get("checkpoint_epoch") or 0)
+    if done:
+        variables = _state_variables(model)
+        for variable, array in zip(variables, run.load_checkpoint([tuple(v.shape) for v in variables]), strict=True):
+            variable.assign(array)
+    history = run.history()[:done]
+    run.update(
+        status=RunStatus.RUNNING, pid=os.getpid(), ended=None, error=None, epochs_done=done,
+        resumed=[*run.info.get("resumed", []), {"at": now(), "from_epoch": done}],
+    )  # fmt: skip
+    run.write_history(history)
+    target = Target(config, run)
+    recorder = RunRecorder([target], hooks or NoHooks(), _finisher(model, split), _checkpointer(model), None, history)
+    (outcome,) = _fit(config, split, model, fused, recorder)
+    return _raise_unless_completed(outcome)
+
+
+def _raise_unless_completed(outcome: Outcome) -> TrainResult:
+    if isinstance(outcome, TrainResult):
+        return outcome
+    cause = outcome.cause
+    if isinstance(cause, OSError):
+        raise StorageError(f"run {outcome.run_id} failed: cannot write to its directory ({cause})") from cause
+    if cause is not None:
+        raise cause
+    raise outcome
+
+
+def _fit(longest: Config, split: Split, model: Any, fused: bool, recorder: RunRecorder) -> list[Outcome]:
+    """Run the epochs (fused loop or keras.fit) with the recorder listening; every exit gives outcomes."""
+    callbacks = [_keras_callback(recorder), *_tensorboard(longest, recorder.targets[-1].run)]
+    initial_epoch = len(recorder.rows)
+    recorder.hooks.start(recorder.targets[-1].run.id, longest.epochs, -(-len(split.x_train) // longest.batch_size))
+    try:
+        if fused:
+            from fashionlab.engine.fused import FusedLoop
+
+            loop = FusedLoop(model, longest.batch_size)
+            loop.fit(
+                split.x_train, split.y_train, split.validation, longest.epochs, longest.seed, callbacks, initial_epoch
+            )
+        else:
+            model.fit(
+                split.x_train, split.y_train, validation_data=split.validation, epochs=longest.epochs,
+                initial_epoch=initial_epoch, batch_size=longest.batch_size, verbose=0, callbacks=callbacks,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        recorder.interrupted()
+        raise
+    except Exception as exc:
+        return recorder.failed(exc)
+    return recorder.ended()
+
+
+def _keras_callback(recorder: RunRecorder) -> Any:
+    """A Keras callback that hands each batch and epoch to the recorder and stops when it says so."""
+    import keras
+
+    class Reporter(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.started = time.perf_counter()
+            self.epoch_index = epoch
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            recorder.hooks.batch(self.epoch_index, batch + 1, {k: float(v) for k, v in (logs or {}).items()})
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            row: dict[str, float] = {"epoch": epoch + 1}
+            row.update({k: float(v) for k, v in (logs or {}).items()})
+            row["seconds"] = round(time.perf_counter() - self.started, 4)
+            if recorder.epoch_end(row):
+                self.model.stop_training = True
+
+    return Reporter()
+
+
+def _finisher(model: Any, split: Split) -> Any:
+    """What finishing a run needs from Keras: its test metrics, the saved model, its curves."""
+
+    def finish(target: Target, rows: list[dict[str, float]]) -> tuple[dict[str, float], bytes]:
+        from fashionlab.views import plots
+
+        scores = model.evaluate(split.x_test, split.y_test_model, batch_size=256, verbose=0, return_dict=True)
+        with target.run.writing_model() as path:
+            model.save(path)
+        return {"loss": float(scores["loss"]), "accuracy": float(scores["accuracy"])}, plots.curves_png([target.run])
+
+    return finish
+
+
+def _state_variables(model: Any) -> list[Any]:
+    """Everything training changes: weights, non-trainable state (incl. RNG seeds), optimizer slots."""
+    return [*model.trainable_variables, *model.non_trainable_variables, *model.optimizer.variables]
+
+
+def _checkpointer(model: Any) -> Any:
+    def checkpoint(run: Run, epoch: int) -> None:
+        run.save_checkpoint([np.asarray(v.value) for v in _state_variables(model)], epoch)
+
+    return checkpoint
+
+
+def _tensorboard(config: Config, run: Run) -> list[Any]:
+    """Keras's TensorBoard callback writing into the (longest) run's tensorboard/ folder, when asked."""
+    if not config.tensorboard:
+        return []
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        raise FashionlabError("tensorboard: true needs TensorFlow for its log writer: pip install tensorflow-cpu")
+    import keras
+
+    return [keras.callbacks.TensorBoard(log_dir=str(run.tensorboard_dir), write_graph=False)]

@@ -1,0 +1,140 @@
+"""Using a trained run: load its model, evaluate it, predict images, export it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fashionlab import data as fdata
+from fashionlab import metrics as fmetrics
+from fashionlab.config import Config, Source, validate
+from fashionlab.engine.backend import use_backend
+from fashionlab.engine.inputs import encode_labels, test_images_for, to_model_input
+from fashionlab.errors import FashionlabError, InputError, RunError
+from fashionlab.network import NUM_CLASSES, outputs_logits
+from fashionlab.store import Run
+
+
+def load_trained(run: Run, backend: str | None = None) -> tuple[Config, Any]:
+    """The run's config and Keras model, on the backend it was trained with (or `backend`)."""
+    config = validate(run.config(), Source(str(run.config_path), {}))
+    use_backend(backend or str(run.info.get("backend", config.backend)))
+    import keras
+
+    model_file = run.model_path.name
+    try:
+        model = keras.saving.load_model(run.model_path)
+    except Exception as exc:  # Keras raises many kinds for a file that is not its model
+        raise RunError(f"run {run.id}: {model_file} cannot be loaded ({exc.__class__.__name__}); retrain it") from None
+    if tuple(model.input_shape[1:]) != tuple(config.input_shape) or model.output_shape[-1] != NUM_CLASSES:
+        raise RunError(
+            f"run {run.id}: {model_file} takes {model.input_shape[1:]} and gives {model.output_shape[1:]}, "
+            f"which does not match its {run.config_path.name}; it was not made by this run"
+        )
+    return config, model
+
+
+def probabilities(model: Any, config: Config, images: np.ndarray) -> np.ndarray:
+    """Class probabilities for uint8 images, applying softmax when the model outputs logits."""
+    out = np.asarray(model.predict(to_model_input(images, config), batch_size=512, verbose=0))
+    return fmetrics.softmax(out) if outputs_logits(config) else out
+
+
+def evaluate_run(run: Run) -> dict[str, Any]:
+    """Test loss/accuracy and per-class metrics of a trained run, on its config's test set."""
+    config, model = load_trained(run)
+    x_test, y_test = test_images_for(config)
+    scores = model.evaluate(
+        to_model_input(x_test, config), encode_labels(y_test, config), batch_size=512, verbose=0, return_dict=True
+    )
+    probs = probabilities(model, config, x_test)
+    report = fmetrics.classification_report(y_test, probs.argmax(axis=1))
+    report.update(run=run.id, test_loss=float(scores["loss"]), test_accuracy=float(scores["accuracy"]))
+    report["class_names"] = fdata.CLASS_NAMES
+    report["samples"] = len(y_test)
+    return report
+
+
+def _prediction(
+    run: Run, probs: np.ndarray, pixels: np.ndarray, true: int | None, index: int | None, image: str | None = None,
+    inverted: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """One image's prediction as the views and --json show it."""
+    predicted = int(np.argmax(probs))
+    return {
+        "run": run.id,
+        "index": index,
+        "image_file": image,
+        "inverted": inverted,
+        "probabilities": {name: float(p) for name, p in zip(fdata.CLASS_NAMES, probs, strict=True)},
+        "predicted": predicted,
+        "predicted_name": fdata.CLASS_NAMES[predicted],
+        "true": true,
+        "true_name": fdata.CLASS_NAMES[true] if true is not None else None,
+        "correct": (predicted == true) if true is not None else None,
+        "pixels": pixels.tolist(),
+    }
+
+
+def predict_test_images(run: Run, count: int) -> list[dict[str, Any]]:
+    """Predictions for the first `count` test images in one batch (what one prediction gives for each)."""
+    config, model = load_trained(run)
+    x_test, y_test = fdata.load_test()
+    probs = probabilities(model, config, x_test[:count])
+    return [_prediction(run, p, x_test[i], int(y_test[i]), i) for i, p in enumerate(probs)]
+
+
+def predict_run(run: Run, index: int | None = None, image: str | None = None) -> dict[str, Any]:
+    """One prediction: every class's probability, the predicted class and, for a test image, the truth."""
+    if (index is None) == (image is None):
+        raise InputError("give either `index` N (a test image) or `image` FILE")
+    true: int | None = None
+    inverted = False
+    if index is not None:
+        x_test, y_test = fdata.load_test()
+        if not -len(x_test) <= index < len(x_test):
+            raise InputError(
+                f"`index` {index} is out of range; the test set has {len(x_test)} images (0-{len(x_test) - 1})"
+            )
+        pixels, true = x_test[index], int(y_test[index])
+    else:
+        assert image is not None
+        pixels, inverted = fdata.load_image(image)
+    config, model = load_trained(run)
+    probs = probabilities(model, config, pixels[None])[0]
+    return _prediction(run, probs, pixels, true, index, image, inverted)
+
+
+EXPORT_FORMATS = {  # fashionlab name: (Keras export format, file suffix, package a user may need)
+    "savedmodel": ("tf_saved_model", "", "tensorflow-cpu"),
+    "onnx": ("onnx", ".onnx", "onnx tf2onnx"),
+    "tflite": ("litert", ".tflite", "tensorflow-cpu (or ai-edge-litert)"),
+}
+
+
+def export_run(run: Run, fmt: str, out: Path | None = None) -> Path:
+    """Export the run's model with Keras's model.export; a missing package is named in the error."""
+    if fmt not in EXPORT_FORMATS:
+        raise InputError(f"`format` {fmt} is not known; use {', '.join(EXPORT_FORMATS)}")
+    keras_format, suffix, package = EXPORT_FORMATS[fmt]
+    target = out or run.export_path(fmt, suffix)
+    if target.exists():
+        raise InputError(f"{target} already exists; remove it or give another `out`")
+    # The exporters are TensorFlow's: load the (backend-independent) model on TensorFlow when it is here.
+    backend = "tensorflow" if importlib.util.find_spec("tensorflow") else None
+    config, model = load_trained(run, backend)
+    model(np.zeros((1, *config.input_shape), dtype=np.float32))  # exporters need a model that has been called
+    try:
+        model.export(str(target), format=keras_format, verbose=False)
+    except (ImportError, ModuleNotFoundError) as exc:
+        raise FashionlabError(
+            f"exporting to {fmt} needs a package that is not installed ({exc}); pip install {package}"
+        ) from None
+    except Exception as exc:  # Keras and the converters raise many kinds
+        raise FashionlabError(
+            f"exporting run {run.id} to {fmt} failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+        ) from None
+    return target

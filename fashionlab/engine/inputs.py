@@ -1,0 +1,61 @@
+"""Images and labels in the form a config's model takes them: scaled, shaped, split, encoded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fashionlab import data as fdata
+from fashionlab.config import Config
+
+
+@dataclass
+class Split:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray  # always integer class ids
+    y_test_model: np.ndarray  # the labels in the form the loss wants
+
+    @property
+    def validation(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return (self.x_val, self.y_val) if self.x_val is not None and self.y_val is not None else None
+
+
+def to_model_input(images: np.ndarray, config: Config) -> np.ndarray:
+    """uint8 images (n, 28, 28) -> float32 in [0, 1], shaped as the config's input_shape."""
+    return (images.astype(np.float32) / 255.0).reshape((-1, *config.input_shape))
+
+
+def encode_labels(labels: np.ndarray, config: Config) -> np.ndarray:
+    """Integer ids for sparse losses, one-hot rows for every other loss (categorical_crossentropy, mse, ...)."""
+    if config.loss.sparse:
+        return labels.astype(np.int32)
+    return np.eye(10, dtype=np.float32)[labels]
+
+
+def prepare_data(config: Config) -> Split:
+    """Load, subset, scale and split the data; the validation set is the last fraction, as Keras does."""
+    (x_train, y_train), (x_test, y_test) = fdata.load_data()
+    if config.train_samples:
+        x_train, y_train = x_train[: config.train_samples], y_train[: config.train_samples]
+    if config.test_samples:
+        x_test, y_test = x_test[: config.test_samples], y_test[: config.test_samples]
+    x = to_model_input(x_train, config)
+    y = encode_labels(y_train, config)
+    split_at = int(len(x) * (1 - config.validation_split))
+    x_val = y_val = None
+    if config.validation_split > 0:
+        x, x_val, y, y_val = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
+    return Split(x, y, x_val, y_val, to_model_input(x_test, config), y_test, encode_labels(y_test, config))
+
+
+def test_images_for(config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """The config's test images and integer labels (without decoding the training images)."""
+    x_test, y_test = fdata.load_test()
+    if config.test_samples:
+        x_test, y_test = x_test[: config.test_samples], y_test[: config.test_samples]
+    return x_test, y_test

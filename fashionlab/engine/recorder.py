@@ -1,0 +1,176 @@
+"""Bookkeeping of a training: each epoch into the runs it feeds, divergence and pruning, finished runs.
+
+A training may feed several runs (configs that differ only in epochs): each run takes the history up to
+its own epochs and is finished there. The recorder knows nothing of Keras; fit.py calls it from a
+Keras callback and gives it a `finish` function that tests and saves the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fashionlab import metrics as fmetrics
+from fashionlab.config import Config
+from fashionlab.errors import FashionlabError
+from fashionlab.store import Run, RunStatus, now
+
+DIVERGED_LOSS = 1e4  # a classifier guessing uniformly scores ln(10) = 2.3; far above that, training has blown up
+
+Pruner = Callable[[dict[str, float]], bool]  # called after each epoch; True stops the training as pruned
+
+
+class TrainingHooks(Protocol):
+    """What training reports while it works; the CLI draws it, tests may ignore it."""
+
+    def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None: ...
+    def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None: ...
+    def epoch(self, row: dict[str, float]) -> None: ...
+
+
+class NoHooks:
+    def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
+        pass
+
+    def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None:
+        pass
+
+    def epoch(self, row: dict[str, float]) -> None:
+        pass
+
+
+@dataclass
+class TrainResult:
+    """A completed run: its summary (last and best epoch, overfitting) and test metrics."""
+
+    run: Run
+    summary: dict[str, Any]
+    test: dict[str, float]
+
+
+class RunStopped(FashionlabError):
+    """A run that did not complete: `run_id` names its directory, which keeps its history and error."""
+
+    def __init__(self, message: str, run_id: str, status: RunStatus, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.status = status
+        self.cause = cause  # the exception that failed the training, if one did
+
+
+class Diverged(RunStopped):
+    """The loss became NaN, infinite or absurdly large."""
+
+
+Outcome = TrainResult | RunStopped
+
+
+class Target:
+    """One run fed by the training: it takes the history up to its own epochs, then is finished."""
+
+    def __init__(self, config: Config, run: Run) -> None:
+        self.config = config
+        self.run = run
+        self.result: TrainResult | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.result is None and self.run.info.get("status") == RunStatus.RUNNING
+
+
+Finish = Callable[[Target, list[dict[str, float]]], tuple[dict[str, float], bytes]]  # -> test metrics, curves
+Checkpoint = Callable[[Run, int], None]
+
+
+class RunRecorder:
+    """After every epoch: history.csv of each open run; at a run's last epoch: test, model, metrics."""
+
+    def __init__(
+        self,
+        targets: list[Target],
+        hooks: TrainingHooks,
+        finish: Finish,
+        checkpoint: Checkpoint,
+        pruner: Pruner | None = None,
+        history: list[dict[str, float]] | None = None,
+    ) -> None:
+        self.targets, self.hooks, self.finish, self.checkpoint, self.pruner = targets, hooks, finish, checkpoint, pruner
+        self.rows: list[dict[str, float]] = list(history or [])
+        self.diverged: str | None = None
+        self.pruned = False
+
+    def epoch_end(self, row: dict[str, float]) -> bool:
+        """Record one finished epoch; True when the training must stop (diverged or pruned)."""
+        epoch = int(row["epoch"])
+        loss = row.get("loss", 0.0)
+        self.rows.append(row)
+        if not math.isfinite(loss) or loss > DIVERGED_LOSS:
+            what = f"became {loss}" if not math.isfinite(loss) else f"exploded to {loss:.3g}"
+            self.diverged = f"loss {what} in epoch {epoch}"
+        for target in self.targets:
+            if target.open and target.config.epochs >= epoch:
+                target.run.write_history(self.rows)
+                target.run.update(epochs_done=epoch)
+                if target.config.epochs == epoch and not self.diverged:
+                    target.result = self.complete(target)
+                elif len(self.targets) == 1 and not self.diverged:
+                    self.checkpoint(target.run, epoch)
+        self.hooks.epoch(row)
+        if self.pruner is not None and not self.diverged and self.pruner(row):
+            self.pruned = True
+        return bool(self.diverged) or self.pruned
+
+    def complete(self, target: Target) -> TrainResult:
+        """Test and save the model as it is now (`finish`) and close the run as completed."""
+        test, curves = self.finish(target, self.rows)
+        summary = fmetrics.summarize_history(self.rows[: target.config.epochs])
+        run = target.run
+        run.write_metrics({"summary": summary, "test": test})
+        run.write_curves(curves)
+        run.update(status=RunStatus.COMPLETED, ended=now(), metrics={"summary": summary, "test": test})
+        run.remove_checkpoint()
+        return TrainResult(run, summary, test)
+
+    def interrupted(self) -> None:
+        for target in self.targets:
+            if target.open:
+                target.run.update(status=RunStatus.INTERRUPTED, ended=now())
+
+    def failed(self, exc: BaseException) -> list[Outcome]:
+        """The training raised: open runs are marked failed with the error; finished ones keep their result."""
+        error = f"{exc.__class__.__name__}: {exc}".splitlines()[0]
+        for target in self.targets:
+            if target.open:
+                # the disk that failed the run may refuse this too; its dead pid then marks it interrupted
+                with contextlib.suppress(OSError):
+                    target.run.update(status=RunStatus.FAILED, ended=now(), error=error)
+        return [
+            t.result or RunStopped(f"run {t.run.id} failed: {error}", t.run.id, RunStatus.FAILED, cause=exc)
+            for t in self.targets
+        ]
+
+    def ended(self) -> list[Outcome]:
+        """The training returned: runs not finished by then were pruned or diverged."""
+        outcomes: list[Outcome] = []
+        for target in self.targets:
+            if target.result is not None:
+                outcomes.append(target.result)
+                continue
+            run = target.run
+            partial = {"summary": fmetrics.summarize_history(self.rows[: target.config.epochs])}
+            if self.pruned:
+                error = f"pruned after epoch {len(self.rows)}"
+                run.update(status=RunStatus.PRUNED, ended=now(), error=error, metrics=partial)
+                outcomes.append(RunStopped(f"run {run.id} was pruned", run.id, RunStatus.PRUNED))
+                continue
+            reason = self.diverged or "training stopped early"
+            run.update(status=RunStatus.DIVERGED, ended=now(), error=reason, metrics=partial)
+            message = (
+                f"run {run.id} diverged: {reason}; lower the learning rate "
+                "(e.g. lr=0.001) or use an adaptive optimizer such as adam"
+            )
+            outcomes.append(Diverged(message, run.id, RunStatus.DIVERGED))
+        return outcomes

@@ -1,0 +1,110 @@
+"""Sweep plans: the cartesian product of config files and axes as trials (pure), the groups that share
+one training, and a preview of what is done and what is left, which the dry run and the sweep both use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from fashionlab.config import Config, load_config
+from fashionlab.errors import ConfigError
+from fashionlab.experiments.grammar import MAX_TRIALS, parse_axes
+from fashionlab.store import Run, RunStore
+
+
+@dataclass
+class PlannedTrial:
+    config: Config
+    values: dict[str, Any]  # this trial's value on each axis (and its config file, when several)
+
+    @property
+    def hash(self) -> str:
+        return self.config.hash()
+
+
+@dataclass
+class Plan:
+    sweep_id: str
+    axes: dict[str, list[Any]]
+    trials: list[PlannedTrial]
+    config_files: list[str | None]
+    items: list[str]
+
+    @property
+    def command(self) -> str:
+        """The command line that makes this plan again."""
+        files = (f"--config {f}" for f in self.config_files if f)
+        return " ".join(["fashionlab", "sweep", *files, *self.items])
+
+    def groups(self, trials: list[PlannedTrial] | None = None) -> list[list[PlannedTrial]]:
+        """Trials that differ only in epochs, each group sorted by epochs: one training per group."""
+        by_key: dict[str, list[PlannedTrial]] = {}
+        for trial in trials if trials is not None else self.trials:
+            by_key.setdefault(trial.config.group_key(), []).append(trial)
+        return [sorted(g, key=lambda t: t.config.epochs) for g in by_key.values()]
+
+    def epochs_cost(self, trials: list[PlannedTrial] | None = None) -> tuple[int, int]:
+        """(epochs trained with sharing, epochs that separate runs would train)."""
+        trials = self.trials if trials is None else trials
+        shared = sum(g[-1].config.epochs for g in self.groups(trials))
+        return shared, sum(t.config.epochs for t in trials)
+
+
+def expand(config_files: list[str | None], items: list[str]) -> Plan:
+    """The cartesian product of config files and axes, every config validated before anything runs."""
+    axes, fixed = parse_axes(items)
+    files = config_files or [None]
+    combos = list(itertools.product(*(a.values for a in axes)))
+    if len(files) * len(combos) > MAX_TRIALS:
+        raise ConfigError(f"the sweep has {len(files) * len(combos)} trials, more than {MAX_TRIALS}; narrow an axis")
+    trials: list[PlannedTrial] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for path in files:
+        for combo in combos:
+            overrides = list(fixed) + [
+                (a.key, v, f"{a.key}={json.dumps(v) if not isinstance(v, str) else v}")
+                for a, v in zip(axes, combo, strict=True)
+            ]
+            try:
+                config = load_config(path, overrides)
+            except ConfigError as exc:
+                problems.extend(p for p in exc.problems if p not in problems)
+                continue
+            values = {a.key: v for a, v in zip(axes, combo, strict=True)}
+            if len(files) > 1:
+                values = {"config": path or "(default)", **values}
+            if config.hash() not in seen:
+                seen.add(config.hash())
+                trials.append(PlannedTrial(config, values))
+    if problems:
+        raise ConfigError(problems)
+    axes_out = {a.key: a.values for a in axes}
+    if len(files) > 1:
+        axes_out = {"config": [f or "(default)" for f in files], **axes_out}
+    digest = hashlib.sha256(json.dumps(sorted(t.hash for t in trials)).encode()).hexdigest()[:8]
+    return Plan(f"sweep-{digest}", axes_out, trials, list(files), list(items))
+
+
+@dataclass
+class Preview:
+    """A plan against the runs directory: which trials are done, which groups are left to train."""
+
+    plan: Plan
+    done: dict[str, Run]  # hash -> its completed run
+    pending: list[PlannedTrial] = field(default_factory=list)
+    groups: list[list[PlannedTrial]] = field(default_factory=list)
+    epochs_to_train: int = 0
+    epochs_if_separate: int = 0
+
+
+def preview(plan: Plan, store: RunStore) -> Preview:
+    """What a sweep of `plan` would train now: the trials without a completed run, in their groups."""
+    done = store.completed_by_hash()
+    pending = [t for t in plan.trials if t.hash not in done]
+    shared, separate = plan.epochs_cost(pending)
+    return Preview(plan, done, pending, plan.groups(pending), shared, separate)

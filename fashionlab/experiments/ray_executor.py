@@ -1,0 +1,122 @@
+"""Running trials as Ray tasks, on this machine or on a Ray cluster.
+
+Each group of trials (those that differ only in epochs) is one task with declared resources. It
+trains into a scratch runs directory on whichever machine Ray picks, then returns the run
+directories' files, which land in the launching machine's runs directory: a Ray sweep's runs are the
+same files as a local sweep's. Resuming works the same way because the launcher decides what is
+missing before it submits anything. Ray is an optional extra: pip install 'fashionlab[ray]'.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fashionlab.config import Source, validate
+from fashionlab.errors import FashionlabError
+from fashionlab.experiments.executors import Dispatch, Record, thread_env
+from fashionlab.experiments.trials import run_group
+from fashionlab.store import RunStatus, RunStore, TrialOutcome
+
+
+@dataclass
+class RayOptions:
+    address: str | None = None  # None: start a local Ray instance
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0  # fractions let several trials share one GPU
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise FashionlabError(
+            "`executor` ray needs Ray: pip install 'fashionlab[ray]' (make test installs it)"
+        ) from None
+    return ray
+
+
+def connect(options: RayOptions) -> Any:
+    """Join the cluster at `address`, or start a local Ray instance sized to this machine."""
+    ray = _ray()
+    if ray.is_initialized():
+        return ray
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    try:
+        if options.address:
+            ray.init(address=options.address, **kwargs)
+        else:
+            # a local instance listens on loopback only
+            ray.init(object_store_memory=200 * 1024 * 1024, _node_ip_address="127.0.0.1", **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {options.address}" if options.address else "a local Ray instance"
+        raise FashionlabError(f"cannot start or reach {where} ({exc}); check 'ray status'") from None
+    return ray
+
+
+def remote_group(
+    config_dicts: list[dict[str, Any]], label: str
+) -> tuple[list[TrialOutcome], dict[str, dict[str, bytes]], str]:
+    """Runs inside a Ray worker: train the group into scratch space, hand back the run directories."""
+    scratch = Path(tempfile.mkdtemp(prefix="fashionlab-ray-"))
+    try:
+        store = RunStore(scratch / "runs")
+        outcomes = run_group(config_dicts, str(store.root), label, lambda event: None, "ray")
+        return outcomes, store.pack(), socket.gethostname()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def land(store: RunStore, outcomes: list[TrialOutcome], packed: dict[str, dict[str, bytes]], host: str) -> None:
+    """Write a task's run directories into `store` and point the outcomes at their landed ids."""
+    renamed = store.land(packed, host)
+    for outcome in outcomes:
+        if outcome.run_id in renamed:
+            outcome.run_id = renamed[outcome.run_id]
+
+
+def make_task(ray: Any, options: RayOptions, backends: set[Any]) -> Any:
+    """The Ray task with its resources. Workers are reused (Keras imported once per worker) unless the
+    trials mix Keras backends, which one process cannot switch between."""
+    max_calls = 1 if len(backends) > 1 else 0
+    remote = ray.remote(num_cpus=options.cpus_per_trial, num_gpus=options.gpus_per_trial, max_calls=max_calls)
+    return remote(remote_group).options(runtime_env={"env_vars": thread_env(max(1, int(options.cpus_per_trial)))})
+
+
+def lost_task(error: Exception, configs: list[dict[str, Any]]) -> list[TrialOutcome]:
+    """Outcomes for a task whose worker or node was lost: its trials failed, the sweep goes on."""
+    first = str(error).splitlines()[0] if str(error) else ""
+    message = f"Ray task failed: {error.__class__.__name__}: {first}"
+    return [TrialOutcome(validate(c, Source(None, {})).hash(), RunStatus.FAILED, None, error=message) for c in configs]
+
+
+class RayExecutor:
+    """Every group as a Ray task; each is landed and recorded as it finishes."""
+
+    def __init__(self, options: RayOptions) -> None:
+        self.options = options
+
+    def run(
+        self, groups: list[list[dict[str, Any]]], store: RunStore, log_id: str, record: Record, dispatch: Dispatch,
+        fail_fast: bool,
+    ) -> bool:  # fmt: skip
+        ray = connect(self.options)
+        task = make_task(ray, self.options, {c.get("backend") for g in groups for c in g})
+        pending = {task.remote(group, f"g{i}"): group for i, group in enumerate(groups)}
+        while pending:
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            group = pending.pop(ready)
+            try:
+                outcomes, packed, host = ray.get(ready)
+            except Exception as exc:
+                outcomes, packed, host = lost_task(exc, group), {}, ""
+            land(store, outcomes, packed, host)
+            if record(outcomes) and fail_fast:
+                for ref in pending:
+                    ray.cancel(ref)
+                return True
+        return False

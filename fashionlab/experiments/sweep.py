@@ -1,0 +1,107 @@
+"""Sweeps: train every trial of a plan that has no completed run yet, sharing work where it can.
+
+    fashionlab sweep epochs=25,100,150
+    fashionlab sweep --config configs/adam.yaml optimizer=adam,sgd,rmsprop lr=0.001,0.01
+
+A trial is identified by the hash of its resolved config, so a rerun of the same sweep finds the
+trials that completed (in any earlier sweep or train) and trains only the rest. Trials that differ
+only in `epochs` share one training to the largest value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fashionlab.experiments.executors import Executor, LocalExecutor
+from fashionlab.experiments.plan import Plan, Preview, preview
+from fashionlab.experiments.trials import Event, SweepHooks
+from fashionlab.store import RunStatus, RunStore, SweepRecord, TrialOutcome
+
+
+@dataclass
+class SweepResult:
+    plan: Plan
+    outcomes: dict[str, TrialOutcome] = field(default_factory=dict)  # by trial hash
+    skipped: list[str] = field(default_factory=list)
+    stopped_early: bool = False
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [o.run_id for t in self.plan.trials if (o := self.outcomes.get(t.hash)) and o.run_id]
+
+    @property
+    def failed(self) -> list[TrialOutcome]:
+        return [o for o in self.outcomes.values() if not o.completed]
+
+    @property
+    def state(self) -> str:
+        if self.stopped_early:
+            return "stopped"
+        return "completed" if not self.failed else "completed with failures"
+
+
+def sweep_record(plan: Plan, outcomes: dict[str, TrialOutcome], state: str) -> SweepRecord:
+    """The record of `plan` with every trial's outcome so far (pending where there is none)."""
+    trials = []
+    for t in plan.trials:
+        outcome = outcomes.get(t.hash) or TrialOutcome(t.hash)
+        trials.append(TrialOutcome(**{**vars(outcome), "values": t.values, "epochs": t.config.epochs}))
+    return SweepRecord(
+        id=plan.sweep_id,
+        kind="sweep",
+        state=state,
+        command=plan.command,
+        config_files=plan.config_files,
+        items=plan.items,
+        axes=plan.axes,
+        trials=trials,
+    )
+
+
+def run_sweep(
+    plan: Plan,
+    runs_dir: Path | RunStore,
+    jobs: int = 1,
+    fail_fast: bool = False,
+    hooks: SweepHooks | None = None,
+    executor: Executor | None = None,
+    ahead: Preview | None = None,
+) -> SweepResult:
+    """Train every trial of `plan` that has no completed run yet; write the sweep record as it goes.
+
+    `executor` defaults to `jobs` local processes; `ahead` is the preview the caller showed, if any.
+    """
+    store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
+    ahead = ahead or preview(plan, store)
+    result = SweepResult(plan)
+    for trial in plan.trials:
+        if trial.hash in ahead.done:
+            result.outcomes[trial.hash] = TrialOutcome(
+                trial.hash, RunStatus.COMPLETED, ahead.done[trial.hash].id, skipped=True
+            )
+            result.skipped.append(trial.hash)
+    store.write_record(sweep_record(plan, result.outcomes, "running"))
+
+    def record(outcomes: list[TrialOutcome]) -> bool:
+        for outcome in outcomes:
+            assert outcome.hash is not None
+            result.outcomes[outcome.hash] = outcome
+            if hooks:
+                hooks.trial_done(outcome)
+        store.write_record(sweep_record(plan, result.outcomes, "running"))
+        return any(not o.completed for o in outcomes)
+
+    def dispatch(event: Event) -> None:
+        if hooks:
+            event.deliver(hooks)
+
+    groups = [[t.config.resolved() for t in g] for g in ahead.groups]
+    try:
+        run = executor or LocalExecutor(jobs)
+        result.stopped_early = run.run(groups, store, plan.sweep_id, record, dispatch, fail_fast)
+    except KeyboardInterrupt:
+        store.write_record(sweep_record(plan, result.outcomes, "interrupted"))
+        raise
+    store.write_record(sweep_record(plan, result.outcomes, result.state))
+    return result

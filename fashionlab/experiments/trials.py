@@ -1,0 +1,115 @@
+"""Training one group of a sweep's trials (those that differ only in epochs), wherever it runs: in the
+sweep's process, a worker process or a Ray task. Its progress travels as typed events.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fashionlab.config import Config, Source, validate
+from fashionlab.errors import FashionlabError
+from fashionlab.store import RunStatus, RunStore, TrialOutcome
+
+
+class SweepHooks(Protocol):
+    """What a sweep or search reports while it works; the CLI draws it."""
+
+    def group_start(self, label: str, trials: int, epochs: int, steps: int) -> None: ...
+    def batch(self, label: str, epoch: int, step: int) -> None: ...
+    def epoch(self, label: str, row: dict[str, float]) -> None: ...
+    def trial_done(self, outcome: TrialOutcome) -> None: ...
+
+
+@dataclass
+class GroupStarted:
+    label: str
+    trials: int
+    epochs: int
+    steps: int
+
+    def deliver(self, hooks: SweepHooks) -> None:
+        hooks.group_start(self.label, self.trials, self.epochs, self.steps)
+
+
+@dataclass
+class BatchEnded:
+    label: str
+    epoch: int
+    step: int
+
+    def deliver(self, hooks: SweepHooks) -> None:
+        hooks.batch(self.label, self.epoch, self.step)
+
+
+@dataclass
+class EpochEnded:
+    label: str
+    row: dict[str, float]
+
+    def deliver(self, hooks: SweepHooks) -> None:
+        hooks.epoch(self.label, self.row)
+
+
+Event = GroupStarted | BatchEnded | EpochEnded
+Send = Callable[[Event], None]
+
+
+class Forward:
+    """A training's hooks, forwarded as events (to a queue or a callable) with the group's label."""
+
+    def __init__(self, label: str, trials: int, send: Send) -> None:
+        self.label, self.trials, self.send = label, trials, send
+
+    def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
+        self.send(GroupStarted(self.label, self.trials, epochs, steps_per_epoch))
+
+    def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None:
+        self.send(BatchEnded(self.label, epoch, step))
+
+    def epoch(self, row: dict[str, float]) -> None:
+        self.send(EpochEnded(self.label, row))
+
+
+def run_group(
+    config_dicts: list[dict[str, Any]], runs_dir: str, label: str, send: Any, log_id: str
+) -> list[TrialOutcome]:
+    """Train one group of trials (in this process or a worker); report each trial's outcome.
+
+    `send` is a callable or a queue that takes the progress events; `log_id` names the folder for the
+    log of a training that fails before its runs exist.
+    """
+    store = RunStore(runs_dir)
+    configs = [validate(d, Source(None, {})) for d in config_dicts]
+    with store.lock(configs[0].group_key()):
+        # Another sweep may have trained (some of) these while this one waited for the lock.
+        done = store.completed_by_hash()
+        outcomes = [TrialOutcome(c.hash(), RunStatus.COMPLETED, done[c.hash()].id) for c in configs if c.hash() in done]
+        todo = [c for c in configs if c.hash() not in done]
+        if todo:
+            forward = Forward(label, len(todo), send if callable(send) else send.put)
+            outcomes += train_configs(todo, store, forward, log_id)
+    return outcomes
+
+
+def train_configs(configs: list[Config], store: RunStore, hooks: Forward, log_id: str) -> list[TrialOutcome]:
+    """Train configs that share a group; every failure becomes an outcome, never an exception."""
+    from fashionlab.engine.fit import RunStopped, train_group
+
+    try:
+        results = train_group(configs, store, hooks)
+    except Exception as exc:  # before any run directory existed: data, backend, config problems
+        log = store.log_path(log_id, hooks.label)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(traceback.format_exc())
+        message = str(exc) if isinstance(exc, FashionlabError) else f"{exc.__class__.__name__}: {exc}"
+        return [TrialOutcome(c.hash(), RunStatus.FAILED, None, error=message, log=str(log)) for c in configs]
+    outcomes = []
+    for config, result in zip(configs, results, strict=True):
+        if isinstance(result, RunStopped):
+            outcomes.append(TrialOutcome(config.hash(), result.status, result.run_id, error=str(result)))
+        else:
+            outcomes.append(TrialOutcome(config.hash(), RunStatus.COMPLETED, result.run.id))
+    return outcomes

@@ -1,0 +1,121 @@
+"""The network a config describes, worked out without Keras: each layer's output shape, parameters and
+activation (for `show`), whether it outputs logits, and whether it can train on Fashion-MNIST at all.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fashionlab.config import Config, Conv2D, Dense, Dropout, MaxPool2D, Reshape
+from fashionlab.errors import ConfigError
+
+IMAGE_SHAPES = ([28, 28], [28, 28, 1], [784])
+NUM_CLASSES = 10
+
+
+@dataclass
+class LayerRow:
+    name: str
+    output_shape: tuple[int, ...]
+    params: int
+    activation: str
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: str) -> int:
+    return math.ceil(size / stride) if padding == "same" else (size - kernel) // stride + 1
+
+
+def layer_rows(config: Config) -> list[LayerRow]:
+    """Each layer's output shape (without the batch axis), parameter count and activation.
+
+    Matches Keras's own model.summary() (tests/test_model.py checks every shipped config).
+    """
+    shape = tuple(config.input_shape)
+    rows: list[LayerRow] = []
+    for i, layer in enumerate(config.layers):
+        params, activation = 0, "-"
+        where = f"layers.{i} ({layer.kind})"
+        if layer.kind == "flatten":
+            shape = (math.prod(shape),)
+        elif isinstance(layer, Dense):
+            params = shape[-1] * layer.units + layer.units
+            shape = shape[:-1] + (layer.units,)
+            activation = layer.activation or "linear"
+        elif isinstance(layer, Conv2D):
+            if len(shape) != 3:
+                raise ConfigError(
+                    f"{where} needs input of shape (height, width, channels) but gets {list(shape)}; "
+                    "set input_shape: [28, 28, 1] or put '- reshape: {target_shape: [28, 28, 1]}' before it"
+                )
+            h, w, c = shape
+            k, s = layer.kernel_size, layer.strides
+            shape = (_conv_out(h, k, s, layer.padding), _conv_out(w, k, s, layer.padding), layer.filters)
+            params = k * k * c * layer.filters + layer.filters
+            activation = layer.activation or "linear"
+        elif isinstance(layer, MaxPool2D):
+            if len(shape) != 3:
+                raise ConfigError(f"{where} needs input of shape (height, width, channels) but gets {list(shape)}")
+            p, s = layer.pool_size, layer.strides or layer.pool_size
+            shape = (_conv_out(shape[0], p, s, layer.padding), _conv_out(shape[1], p, s, layer.padding), shape[2])
+        elif layer.kind == "batchnorm":
+            params = 4 * shape[-1]
+        elif isinstance(layer, Reshape):
+            if math.prod(layer.target_shape) != math.prod(shape):
+                raise ConfigError(
+                    f"{where}: cannot reshape {list(shape)} ({math.prod(shape)} values) "
+                    f"into {layer.target_shape} ({math.prod(layer.target_shape)} values)"
+                )
+            shape = tuple(layer.target_shape)
+        elif isinstance(layer, Dropout):
+            activation = f"dropout {layer.rate:g}"
+        rows.append(LayerRow(layer.kind, shape, params, activation))
+    return rows
+
+
+def last_activation(config: Config) -> str:
+    for layer in reversed(config.layers):
+        act = getattr(layer, "activation", "absent")
+        if act != "absent":
+            return act or "linear"
+    return "linear"
+
+
+def outputs_logits(config: Config) -> bool:
+    """True when the last layer has no squashing activation, so the loss must read logits."""
+    return last_activation(config) in ("linear",)
+
+
+def from_logits(config: Config) -> bool | None:
+    """The loss's from_logits, inferred from the last layer, or an error for the classic contradictions."""
+    logits = outputs_logits(config)
+    explicit = config.loss.from_logits
+    if explicit is True and last_activation(config) in ("softmax", "sigmoid"):
+        raise ConfigError(
+            f"loss.from_logits is true but the last layer already applies {last_activation(config)}, so the loss "
+            "would apply it twice and train badly; drop from_logits (fashionlab infers it) or remove the activation"
+        )
+    if explicit is False and logits and "crossentropy" in config.loss.name:
+        raise ConfigError(
+            "loss.from_logits is false but the last layer has no activation, so it outputs logits, not probabilities; "
+            "drop from_logits (fashionlab infers it) or add activation: softmax to the last layer"
+        )
+    return logits if explicit is None else explicit
+
+
+def check_trainable(config: Config) -> None:
+    """Refuse, with the reason, a network that cannot take 28x28 images or give 10 class scores."""
+    if config.input_shape not in IMAGE_SHAPES:
+        raise ConfigError(
+            f"input_shape {config.input_shape} does not match Fashion-MNIST's 28x28 images; use [28, 28] "
+            "(or [28, 28, 1] before conv2d layers). Networks of other shapes can still be looked at with "
+            "'fashionlab show'"
+        )
+    rows = layer_rows(config)
+    out = rows[-1].output_shape
+    if out != (NUM_CLASSES,):
+        raise ConfigError(
+            f"the network outputs shape {list(out)} but Fashion-MNIST has {NUM_CLASSES} classes; "
+            f"end with a flatten (if needed) and a dense layer of units: {NUM_CLASSES}"
+        )
+    from_logits(config)

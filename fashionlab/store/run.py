@@ -1,0 +1,208 @@
+"""One run directory: its status, config, history, metrics, model and checkpoint. No Keras here."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from fashionlab.errors import RunError
+from fashionlab.store import files
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class RunStatus(StrEnum):
+    """What a run (or a planned trial) is; the values are what run.json and sweep records hold."""
+
+    PENDING = "pending"  # a planned trial with no run yet
+    RUNNING = "running"
+    COMPLETED = "completed"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+    PRUNED = "pruned"
+    BROKEN = "broken"  # the directory cannot be read
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Run:
+    """A run directory, read lazily."""
+
+    path: Path
+    info: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None  # set when the directory is broken
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def status(self) -> RunStatus:
+        if self.problem:
+            return RunStatus.BROKEN
+        try:
+            status = RunStatus(str(self.info.get("status", "broken")))
+        except ValueError:
+            return RunStatus.BROKEN
+        if status == RunStatus.RUNNING and self.info.get("host") == socket.gethostname():
+            pid = self.info.get("pid")
+            if isinstance(pid, int) and not _pid_alive(pid):
+                return RunStatus.INTERRUPTED
+        return status
+
+    @property
+    def name(self) -> str:
+        return str(self.info.get("name", "?"))
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / files.CONFIG
+
+    def config(self) -> dict[str, Any]:
+        try:
+            data = yaml.safe_load(self.config_path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise RunError(f"run {self.id} has no readable {files.CONFIG} ({exc}); it cannot be used") from None
+        if not isinstance(data, dict):
+            raise RunError(f"run {self.id}: {files.CONFIG} is not a mapping; it cannot be used")
+        return data
+
+    def resolved_config(self) -> dict[str, Any]:
+        """The config as run.json caches it, else config.yaml, else {} (for tables of broken runs)."""
+        config = self.info.get("config")
+        if isinstance(config, dict):
+            return config
+        try:
+            return self.config()
+        except Exception:
+            return {}
+
+    def history(self) -> list[dict[str, float]]:
+        try:
+            text = (self.path / files.HISTORY).read_text()
+        except FileNotFoundError:
+            return []
+        return files.read_history(text)
+
+    def metrics(self) -> dict[str, Any]:
+        """metrics.json; run.json keeps a copy (and the only one for pruned or diverged runs), read first."""
+        cached = self.info.get("metrics")
+        if isinstance(cached, dict):
+            return cached
+        try:
+            data = json.loads((self.path / files.METRICS).read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunError(f"run {self.id}: {files.METRICS} is unreadable ({exc})") from None
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / files.MODEL
+
+    @property
+    def has_model(self) -> bool:
+        return self.model_path.is_file()
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / files.TENSORBOARD
+
+    def artifacts(self) -> list[Path]:
+        """The files a tracker copies: curves, model, config, history (those that exist)."""
+        return [self.path / name for name in files.ARTIFACTS if (self.path / name).is_file()]
+
+    def export_path(self, fmt: str, suffix: str) -> Path:
+        return self.path / f"export-{fmt}{suffix}"
+
+    # ---------------------------------------------------------------- writing
+
+    def update(self, **changes: Any) -> None:
+        self.info.update(changes)
+        files.write_json(self.path / files.RUN_INFO, self.info)
+
+    def write_history(self, rows: list[dict[str, Any]]) -> None:
+        files.write_atomic(self.path / files.HISTORY, files.history_csv(rows))
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        files.write_json(self.path / files.METRICS, metrics)
+
+    def write_curves(self, png: bytes) -> None:
+        files.write_atomic(self.path / files.CURVES, png)
+
+    @contextlib.contextmanager
+    def writing_model(self) -> Iterator[Path]:
+        """A temporary path to save the model to; it replaces model.keras only when saving succeeded."""
+        tmp = self.path / ".model.tmp.keras"
+        try:
+            yield tmp
+            os.replace(tmp, self.model_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def save_checkpoint(self, arrays: list[np.ndarray], epoch: int) -> None:
+        """The full training state after `epoch`, written atomically (a few ms for the tutorial model)."""
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.savez(buf, *arrays)
+        files.write_atomic(self.path / files.CHECKPOINT, buf.getvalue())
+        self.update(checkpoint_epoch=epoch)
+
+    def load_checkpoint(self, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """The arrays of the last checkpoint, checked against the shapes the model expects."""
+        import numpy as np
+
+        try:
+            with np.load(self.path / files.CHECKPOINT) as data:
+                arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
+        except (OSError, ValueError, KeyError) as exc:
+            raise RunError(f"run {self.id}: {files.CHECKPOINT} is unreadable ({exc}); start the run again") from None
+        if len(arrays) != len(shapes) or any(a.shape != s for a, s in zip(arrays, shapes, strict=False)):
+            raise RunError(f"run {self.id}: {files.CHECKPOINT} does not match its {files.CONFIG}; start the run again")
+        return arrays
+
+    def remove_checkpoint(self) -> None:
+        (self.path / files.CHECKPOINT).unlink(missing_ok=True)
+
+
+def read_run(path: Path) -> Run:
+    """A Run from its directory; a broken one comes back with `problem` set instead of raising."""
+    try:
+        info = json.loads((path / files.RUN_INFO).read_text())
+        if not isinstance(info, dict):
+            raise ValueError(f"{files.RUN_INFO} is not an object")
+    except FileNotFoundError:
+        return Run(path, {}, f"{files.RUN_INFO} is missing")
+    except (OSError, ValueError) as exc:
+        return Run(path, {}, f"{files.RUN_INFO} is unreadable ({exc})")
+    return Run(path, info)

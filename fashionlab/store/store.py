@@ -1,0 +1,242 @@
+"""RunStore: the runs directory as a whole. Creating, listing, finding and locking runs; sweep records."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import socket
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fashionlab.errors import FashionlabError, RunError, RunNotFound, StorageError
+from fashionlab.store import files
+from fashionlab.store.records import SweepRecord
+from fashionlab.store.run import Run, RunStatus, now, read_run
+
+
+@dataclass
+class Selection:
+    """The runs a command works on, a title for them and, for a sweep, its axes."""
+
+    runs: list[Run]
+    title: str
+    axes: list[str] | None = None
+
+
+class RunStore:
+    """A runs directory. The only code that knows its file and folder names is in this package."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root is not None else files.default_runs_dir()
+
+    # ---------------------------------------------------------------- runs
+
+    def create(self, name: str, config_hash: str, config_yaml: str, extra: dict[str, Any]) -> Run:
+        """Make a new run directory (never reusing one) with its config and a 'running' run.json."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        base = f"{stamp}-{name}-{config_hash}"
+        for n in range(1, 1000):
+            run_id = base if n == 1 else f"{base}-{n}"
+            try:
+                (self.root / run_id).mkdir()
+                break
+            except FileExistsError:
+                continue
+        run = Run(self.root / run_id)
+        files.write_atomic(run.config_path, config_yaml)
+        run.update(
+            id=run_id,
+            name=name,
+            config_hash=config_hash,
+            status=RunStatus.RUNNING,
+            started=now(),
+            ended=None,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            command=" ".join(["fashionlab", *sys.argv[1:]]) if sys.argv else "",
+            python=platform.python_version(),
+            **extra,
+        )
+        return run
+
+    def runs(self) -> list[Run]:
+        """Every run directory, oldest first (ids start with the UTC time)."""
+        if not self.root.is_dir():
+            return []
+        return [
+            read_run(p)
+            for p in sorted(self.root.iterdir())
+            if p.is_dir() and not p.name.startswith((".", files.SWEEPS))
+        ]
+
+    def read(self, run_id: str) -> Run:
+        return read_run(self.root / run_id)
+
+    def load(self, ref: str | None = None, need_model: bool = False) -> Run:
+        """A run by id, unique prefix or substring, or the latest completed one when ref is None or 'latest'."""
+        runs = self.runs()
+        if ref in (None, "latest"):
+            done = [r for r in runs if r.status == RunStatus.COMPLETED and (not need_model or r.has_model)]
+            if not done:
+                raise RunNotFound(f"no completed runs yet in {self.root}/; train one with 'fashionlab train'")
+            return done[-1]
+        assert ref is not None
+        exact = [r for r in runs if r.id == ref]
+        matches = exact or [r for r in runs if r.id.startswith(ref)] or [r for r in runs if ref in r.id]
+        if not matches:
+            raise RunNotFound(f"no run '{ref}' in {self.root}/; 'fashionlab runs' lists them")
+        if len(matches) > 1:
+            shown = ", ".join(r.id for r in matches[:5])
+            raise RunNotFound(f"'{ref}' matches {len(matches)} runs ({shown}); give more of the id")
+        run = matches[0]
+        if run.problem:
+            raise RunError(f"run {run.id} is broken: {run.problem}")
+        if need_model and not run.has_model:
+            raise RunError(
+                f"run {run.id} has no {files.MODEL} (status {run.status}); pick a completed run from 'fashionlab runs'"
+            )
+        return run
+
+    def completed_by_hash(self) -> dict[str, Run]:
+        """The newest completed run of each config hash: the trials a sweep can skip."""
+        done: dict[str, Run] = {}
+        for run in self.runs():
+            if run.status == RunStatus.COMPLETED and run.has_model:
+                done[str(run.info.get("config_hash"))] = run
+        return done
+
+    def check_writable(self) -> None:
+        """Fail before training, not after, when the runs directory cannot be written."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"x" * 4096)
+            probe.unlink()
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write to the runs directory {self.root} ({exc.strerror or exc}); free space, fix its "
+                "permissions or choose another with `runs_dir`"
+            ) from None
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Only one process at a time holds `key` (a training group), so concurrent sweeps never duplicate a trial."""
+        import fcntl
+
+        locks = self.root / files.LOCKS
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{key}.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # ---------------------------------------------------------------- sweeps and searches
+
+    @property
+    def sweeps_dir(self) -> Path:
+        return self.root / files.SWEEPS
+
+    def record_path(self, sweep_id: str) -> Path:
+        return self.sweeps_dir / f"{sweep_id}.json"
+
+    def sweep_ids(self) -> list[str]:
+        return sorted(p.stem for p in self.sweeps_dir.glob("*.json")) if self.sweeps_dir.is_dir() else []
+
+    def log_path(self, sweep_id: str, label: str) -> Path:
+        """Where a training that failed before its run existed leaves its traceback."""
+        return self.sweeps_dir / sweep_id / f"{label}.log"
+
+    def study_path(self, search_id: str) -> Path:
+        """The SQLite file of a search's Optuna study."""
+        self.sweeps_dir.mkdir(parents=True, exist_ok=True)
+        return self.sweeps_dir / f"{search_id}.db"
+
+    def write_record(self, record: SweepRecord) -> None:
+        self.sweeps_dir.mkdir(parents=True, exist_ok=True)
+        record.updated = now()
+        files.write_json(self.record_path(record.id), record.to_json())
+
+    def find_record(self, sweep_id: str) -> SweepRecord | None:
+        """The record with exactly this id, or None (a missing or unreadable one: start afresh)."""
+        try:
+            return SweepRecord.from_json(json.loads(self.record_path(sweep_id).read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def load_record(self, ref: str) -> SweepRecord:
+        """A sweep's or search's record by id or a unique part of it."""
+        path = self.record_path(ref)
+        matches = [path] if path.is_file() else sorted(self.sweeps_dir.glob(f"*{ref}*.json"))
+        if len(matches) != 1:
+            known = ", ".join(self.sweep_ids()[-5:]) or "none yet"
+            raise FashionlabError(f"no sweep '{ref}' in {self.sweeps_dir}/ (recent: {known})")
+        try:
+            data = json.loads(matches[0].read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise FashionlabError(f"sweep record {matches[0]} is unreadable ({exc})") from None
+        if not isinstance(data, dict) or "trials" not in data:
+            raise FashionlabError(f"sweep record {matches[0]} is not a fashionlab sweep")
+        try:
+            return SweepRecord.from_json(data)
+        except (KeyError, TypeError, ValueError):
+            raise FashionlabError(f"sweep record {matches[0]} is not a fashionlab sweep") from None
+
+    def sweep_runs(self, ref: str) -> tuple[SweepRecord, list[Run]]:
+        """A sweep's record and its trials' runs, in trial order (trials without a run are left out)."""
+        record = self.load_record(ref)
+        runs = [self.read(run_id) for run_id in record.run_ids if (self.root / run_id).is_dir()]
+        return record, runs
+
+    def select(self, refs: list[str] | None, sweep_id: str | None, default: str) -> Selection:
+        """A sweep's trials, the named runs, or `default` ("all" or "latest")."""
+        if sweep_id:
+            record, chosen = self.sweep_runs(sweep_id)
+            return Selection(chosen, f"Sweep {record.id}", list(record.axes))
+        if refs:
+            return Selection([self.load(r) for r in refs], "Runs")
+        if default == "latest":
+            return Selection([self.load()], "Latest run")
+        chosen = self.runs()
+        if not chosen:
+            raise RunNotFound(f"no runs yet in {self.root}/; train one with 'fashionlab train'")
+        return Selection(chosen, f"All runs in {self.root}")
+
+    # ---------------------------------------------------------------- moving runs between machines
+
+    def pack(self) -> dict[str, dict[str, bytes]]:
+        """Every run directory's files as bytes (what a Ray worker sends back to the launcher)."""
+        packed: dict[str, dict[str, bytes]] = {}
+        for run_dir in sorted(self.root.iterdir()) if self.root.is_dir() else []:
+            if run_dir.is_dir() and not run_dir.name.startswith((".", files.SWEEPS)):
+                packed[run_dir.name] = {
+                    p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file() and not p.name.startswith(".")
+                }
+        return packed
+
+    def land(self, packed: dict[str, dict[str, bytes]], host: str) -> dict[str, str]:
+        """Write packed run directories here, never over an existing one; returns old id -> new id."""
+        renamed: dict[str, str] = {}
+        for run_id, contents in packed.items():
+            target_id = run_id
+            for n in range(2, 1000):
+                try:
+                    (self.root / target_id).mkdir(parents=True)
+                    break
+                except FileExistsError:
+                    target_id = f"{run_id}-{n}"
+            renamed[run_id] = target_id
+            for name, data in contents.items():
+                if name != files.RUN_INFO:
+                    files.write_atomic(self.root / target_id / name, data)
+            run = Run(self.root / target_id, json.loads(contents.get(files.RUN_INFO, b"{}")))
+            run.update(id=target_id, trained_on=host, executor="ray")
+        return renamed

@@ -1,0 +1,76 @@
+"""What a sweep or search says before and after it runs: the preview, the dry-run table, the tallies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from fashionlab.views.tables import fmt
+
+if TYPE_CHECKING:
+    from fashionlab.experiments.plan import Preview
+    from fashionlab.experiments.search import SearchPlan, SearchResult
+
+
+def preview_sentence(p: Preview) -> str:
+    n, left, groups = len(p.plan.trials), len(p.pending), len(p.groups)
+    shared, separate = p.epochs_to_train, p.epochs_if_separate
+    return (
+        f"Sweep {p.plan.sweep_id}: {n} trials, {n - left} already done, "
+        f"{left} to train in {groups} training{'s' if groups != 1 else ''} "
+        + (
+            f"({shared} epochs instead of {separate}: trials that differ only in epochs share one training)"
+            if shared < separate
+            else f"({shared} epochs)"
+        )
+    )
+
+
+def dry_run_table(p: Preview) -> Table:
+    table = Table()
+    table.add_column("#", justify="right")
+    for key in p.plan.axes:
+        table.add_column(key)
+    table.add_column("hash")
+    table.add_column("status")
+    for i, t in enumerate(p.plan.trials, 1):
+        table.add_row(
+            str(i),
+            *(fmt(t.values.get(k)) for k in p.plan.axes),
+            t.hash,
+            f"done ({p.done[t.hash].id})" if t.hash in p.done else "to train",
+        )
+    return table
+
+
+def dry_run_json(p: Preview) -> dict[str, Any]:
+    return {
+        "sweep": p.plan.sweep_id,
+        "axes": p.plan.axes,
+        "trials": [{"hash": t.hash, "values": t.values, "done": t.hash in p.done} for t in p.plan.trials],
+        "epochs_to_train": p.epochs_to_train,
+        "epochs_if_separate": p.epochs_if_separate,
+    }
+
+
+def search_start_sentence(plan: SearchPlan, trials: int) -> str:
+    return (
+        f"Search {plan.search_id}: {trials} trials of {', '.join(f'{k}={v}' for k, v in plan.spaces.items())}, "
+        f"{plan.sampler} sampler, pruning {plan.prune}, {'maximising' if plan.maximize else 'minimising'} {plan.metric}"
+    )
+
+
+def search_sentence(result: SearchResult, study: Path) -> str:
+    best = result.best
+    counts = ", ".join(f"{n} {s}" for s, n in result.counts().items())
+    return (
+        f"{len(result.trials)} trials ({counts}; {result.new} trained now). "
+        + (
+            f"Best {result.plan.metric} {best.value:.4f}: {best.values} (run {best.run_id}). "
+            if best and best.value is not None
+            else ""
+        )
+        + f"Study: {study}"
+    )
