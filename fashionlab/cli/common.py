@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -89,10 +90,20 @@ def store() -> RunStore:
     return RunStore(Path(state["runs_dir"]) if state["runs_dir"] else default_runs_dir())
 
 
-def show_table(table: Any) -> None:
-    """Print a Rich renderable, or a long listing that views already laid out as plain text."""
+def show_table(table: Any, wide: bool = False) -> None:
+    """Print a Rich renderable, or a long listing that views already laid out as plain text. A wide
+    table is printed at its own width (the terminal wraps its lines) rather than squeezed."""
     if isinstance(table, str):
         typer.echo(table)
+    elif wide:
+        from fashionlab.views.fit import rendered_width
+
+        saved = out.width
+        out.width = max(saved, rendered_width(table))  # print's own width= cannot exceed the console's
+        try:
+            out.print(table, crop=False)
+        finally:
+            out.width = saved
     else:
         out.print(table)
 
@@ -163,22 +174,64 @@ MlflowUriOpt = Annotated[
 ]
 
 
-def render_comparison(
-    runs: list[Any], sort: str, fmt: str, all_columns: bool, title: str, axes: list[str] | None = None
-) -> None:
-    """The comparison of `runs` as a table, JSON, CSV or Markdown on stdout."""
-    compare.check_sort(sort)
+def render_comparison(runs: list[Any], view: Comparison, title: str, axes: list[str] | None = None) -> None:
+    """The comparison of `runs` as a table that fits the terminal, JSON, CSV or Markdown on stdout."""
+    sort = compare.check_sort(view.sort)
+    fmt = "json" if view.as_json else view.fmt
     compare.check_format(fmt)
     rows = compare.sort_rows([compare.compare_row(r) for r in runs], sort)
-    keys = compare.compare_columns(rows, all_columns, axes)
-    if fmt == "table":
-        show_table(compare.compare_table(rows, keys, sort, title))
-    elif fmt == "json":
+    keys = compare.compare_columns(rows, view.all_columns, axes)
+    if fmt == "json":
         emit_json(compare.compare_records(rows, keys))
     elif fmt == "csv":
         typer.echo(compare.records_csv(compare.compare_records(rows, keys)), nl=False)
-    else:
+    elif fmt == "md":
         typer.echo(compare.records_markdown(compare.compare_records(rows, keys)), nl=False)
+    else:
+        chosen = None
+        if view.columns:
+            every = list(dict.fromkeys(k for r in rows for k in r["config"]))
+            chosen = compare.resolve_columns(view.columns, every)
+            keys += [k for k in chosen if k in every and k not in keys]
+        width = None if view.wide else out.width
+        table, dropped = compare.compare_table(rows, keys, sort, title, width, axes, chosen)
+        show_table(table, view.wide)
+        left_out(dropped, width)
+
+
+def left_out(
+    dropped: list[Any], width: int | None, how: str = "--wide, --columns a,b,c or --format csv|md|json"
+) -> None:
+    """The footer under a table that had to leave columns out, saying how to see them."""
+    if dropped:
+        from fashionlab.views.fit import names
+
+        out.print(
+            f"Not shown at {width} columns: {names(dropped)} (see them with {how}).",
+            style="dim",
+            markup=False,
+        )
+
+
+@dataclass
+class Comparison:
+    """How the user asked to see a comparison (the options every comparing command shares)."""
+
+    sort: str = "best_val_accuracy"
+    fmt: str = "table"
+    all_columns: bool = False
+    wide: bool = False
+    columns: str | None = None
+    as_json: bool = False
+
+
+WideOpt = Annotated[bool, typer.Option("--wide", help="Every column and full run ids, however wide the terminal is.")]
+ColumnsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--columns", help="The columns to show, in order: metrics (test_acc, best_epoch, ...) and config keys."
+    ),
+]
 
 
 def log_to_mlflow(enabled: bool, uri: str | None, runs: list[Any], group: str | None = None) -> None:

@@ -9,22 +9,27 @@ import typer
 
 from fashionlab.cli.common import (
     AllColumnsOpt,
+    ColumnsOpt,
+    Comparison,
     ConfigOpt,
     JsonOpt,
     MlflowOpt,
     MlflowUriOpt,
     SortOpt,
+    WideOpt,
     app,
     emit_json,
     err,
+    left_out,
     log_to_mlflow,
     out,
     render_comparison,
+    show_table,
     store,
     write_png,
 )
 from fashionlab.errors import InputError
-from fashionlab.views import sweeps
+from fashionlab.views import compare, sweeps
 from fashionlab.views.progress import SweepProgressBars
 
 SweepItems = Annotated[
@@ -72,6 +77,20 @@ def ray_options(executor: str, address: str | None, cpus: float, gpus: float) ->
     return RayOptions(address, cpus, gpus)
 
 
+def trials_json(record: Any, runs: list[Any]) -> list[dict[str, Any]]:
+    """Each trial of the record with its run's metrics, as `compare --format json` gives them."""
+    by_id = {r.id: r for r in runs}
+    out = []
+    for trial in record.trials:
+        data = trial.to_json()
+        run = by_id.get(trial.run_id or "")
+        if run is not None:
+            row = compare.compare_row(run)
+            data["metrics"] = {key: row.get(key) for key in compare.SORT_KEYS}
+        out.append(data)
+    return out
+
+
 @app.command()
 def sweep(
     items: SweepItems = None,
@@ -92,6 +111,8 @@ def sweep(
     mlflow_uri: MlflowUriOpt = None,
     sort: SortOpt = "best_val_accuracy",
     all_columns: AllColumnsOpt = False,
+    wide: WideOpt = False,
+    columns: ColumnsOpt = None,
     curves: Annotated[
         Path | None, typer.Option("--curves", help="Save the learning curves of all trials to this PNG.")
     ] = None,
@@ -108,6 +129,8 @@ def sweep(
     from fashionlab.experiments import executors, plan, ray_executor
     from fashionlab.experiments.sweep import run_sweep
 
+    view = Comparison(sort, "table", all_columns, wide, columns)
+    compare.check_sort(sort)
     runs = store()
     if resume:
         record = runs.load_record(resume)
@@ -120,7 +143,9 @@ def sweep(
             emit_json(sweeps.dry_run_json(ahead))
         else:
             out.print(sweeps.preview_sentence(ahead))
-            out.print(sweeps.dry_run_table(ahead))
+            table, dropped = sweeps.dry_run_table(ahead, None if wide else out.width)
+            show_table(table, wide)
+            left_out(dropped, out.width, "--wide or --json")
         return
     err.print(sweeps.preview_sentence(ahead))
     ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
@@ -138,9 +163,9 @@ def sweep(
 
         write_png(curves, plots.curves_png(trial_runs))
     if as_json:
-        emit_json({"sweep": the_plan.sweep_id, "trials": record.to_json()["trials"]})
+        emit_json({"sweep": the_plan.sweep_id, "trials": trials_json(record, trial_runs)})
     else:
-        render_comparison(trial_runs, sort, "table", all_columns, f"Sweep {the_plan.sweep_id}", list(the_plan.axes))
+        render_comparison(trial_runs, view, f"Sweep {the_plan.sweep_id}", list(the_plan.axes))
     n, failed = len(the_plan.trials), len(result.failed)
     err.print(
         f"{n - failed} of {n} trials completed ({len(result.skipped)} were already done)"
@@ -176,6 +201,8 @@ def search(
     mlflow: MlflowOpt = False,
     mlflow_uri: MlflowUriOpt = None,
     sort: SortOpt = "best_val_accuracy",
+    wide: WideOpt = False,
+    columns: ColumnsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search a space with Optuna (TPE), pruning bad trials early; resumable like a sweep.
@@ -185,6 +212,8 @@ def search(
     """
     from fashionlab.experiments import search as fsearch
 
+    view = Comparison(sort, "table", False, wide, columns)
+    compare.check_sort(sort)
     the_plan = fsearch.plan_search(str(config) if config else None, list(items or []), metric, sampler, prune)
     ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
     fsearch.check_executor(the_plan, ray)
@@ -196,7 +225,7 @@ def search(
     log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.search_id)
     if as_json:
         best = result.best.to_json() if result.best else None
-        emit_json({"search": the_plan.search_id, "best": best, "trials": record.to_json()["trials"]})
+        emit_json({"search": the_plan.search_id, "best": best, "trials": trials_json(record, trial_runs)})
     else:
-        render_comparison(trial_runs, sort, "table", False, f"Search {the_plan.search_id}", None)
+        render_comparison(trial_runs, view, f"Search {the_plan.search_id}", None)
     err.print(sweeps.search_sentence(result, runs.study_path(the_plan.search_id)))

@@ -9,6 +9,8 @@ import typer
 
 from fashionlab.cli.common import (
     AllColumnsOpt,
+    ColumnsOpt,
+    Comparison,
     ConfigOpt,
     FormatOpt,
     JsonOpt,
@@ -16,10 +18,12 @@ from fashionlab.cli.common import (
     RunsArg,
     SortOpt,
     SweepOpt,
+    WideOpt,
     app,
     complete_runs,
     emit_json,
     err,
+    left_out,
     out,
     render_comparison,
     show_table,
@@ -103,7 +107,7 @@ def show(
 
 
 @app.command("runs")
-def runs_cmd(as_json: JsonOpt = False) -> None:
+def runs_cmd(wide: WideOpt = False, as_json: JsonOpt = False) -> None:
     """List runs with their status and key metrics; broken run directories are shown as broken.
 
     Example: fashionlab runs --json
@@ -114,7 +118,9 @@ def runs_cmd(as_json: JsonOpt = False) -> None:
     elif not rows:
         err.print(f"No runs yet in {store().root}/; train one with 'fashionlab train'.")
     else:
-        show_table(tables.runs_table(rows))
+        table, dropped = tables.runs_table(rows, None if wide else out.width)
+        show_table(table, wide)
+        left_out(dropped, out.width, "--wide or --json")
 
 
 @app.command("compare")
@@ -124,13 +130,20 @@ def compare_cmd(
     sort: SortOpt = "best_val_accuracy",
     fmt: FormatOpt = "table",
     all_columns: AllColumnsOpt = False,
+    wide: WideOpt = False,
+    columns: ColumnsOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Compare runs side by side from disk: what differs in their configs, and their metrics.
 
-    Example: fashionlab compare --sweep sweep-1a2b3c4d --sort test_accuracy --format md
+    The table fits the terminal: columns that do not fit are named below it (--wide shows them all).
+
+    Example: fashionlab compare --sweep sweep-1a2b3c4d --sort test_acc --format md
     """
+    view = Comparison(sort, fmt, all_columns, wide, columns, as_json)
+    compare.check_sort(sort)
     chosen = store().select(runs, sweep_id, "all")
-    render_comparison(chosen.runs, sort, fmt, all_columns, chosen.title, chosen.axes)
+    render_comparison(chosen.runs, view, chosen.title, chosen.axes)
 
 
 @app.command()
@@ -166,8 +179,7 @@ def lab_report(
     from fashionlab.views import report
 
     chosen = [r for r in store().select(runs, sweep_id, "all").runs if not r.problem]
-    compare.check_sort(sort)
-    sections = report.build(chosen, _inspect, sort)
+    sections = report.build(chosen, _inspect, compare.check_sort(sort))
     out_file.parent.mkdir(parents=True, exist_ok=True)
     (report.to_html if as_html else report.to_markdown)(sections, out_file)
     err.print(f"Saved {out_file}")

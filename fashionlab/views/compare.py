@@ -5,18 +5,18 @@ table, plain text for long listings, or records for CSV, Markdown and JSON.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 from typing import Any
 
-from rich import box
 from rich.console import RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from fashionlab.errors import InputError
 from fashionlab.store import Run, RunStatus
-from fashionlab.views.tables import PLAIN_ABOVE, STATUS_STYLE, plain_table
+from fashionlab.views.fit import Col, choose, fit, plain
+from fashionlab.views.tables import PLAIN_ABOVE, STATUS_STYLE
 
 METRIC_COLUMNS = [
     # key in the row, header, group
@@ -40,9 +40,38 @@ LOWER_IS_BETTER = ("loss", "seconds", "epoch")
 FORMATS = ("table", "csv", "md", "json")
 
 
-def check_sort(sort: str) -> None:
-    if sort not in SORT_KEYS:
-        raise InputError(f"`sort` {sort} is not a metric; use one of {', '.join(SORT_KEYS)}")
+def metric_key(name: str) -> str | None:
+    """A metric's key from its key or a name the tables show (test_acc, val_acc, time), else None."""
+    if name in SORT_KEYS:
+        return name
+    aliases = {header.replace("\n", "_").replace("-_", ""): key for key, (header, _) in DISPLAY.items()}
+    aliases.update({"val_acc": "best_val_accuracy", "time": "seconds", "time (s)": "seconds", "acc": "accuracy"})
+    return aliases.get(name.replace(" ", "_"))
+
+
+def check_sort(sort: str) -> str:
+    """The metric key `sort` names (accepting the tables' names, e.g. test_acc), or an InputError."""
+    key = metric_key(sort)
+    if key is None:
+        close = difflib.get_close_matches(sort, [*SORT_KEYS, "test_acc", "val_acc"], n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise InputError(f"`sort` {sort} is not a metric; use one of {', '.join(SORT_KEYS)}{hint}")
+    return key
+
+
+def resolve_columns(text: str, config_keys: list[str]) -> list[str]:
+    """`test_acc,lr,epochs` -> column keys; each name is a metric (or a table's name for it) or a config key."""
+    shorts = {short_key(k): k for k in config_keys}
+    out: list[str] = []
+    for name in (n.strip() for n in text.split(",") if n.strip()):
+        key = metric_key(name) or (name if name in config_keys or name == "status" else shorts.get(name))
+        if key is None:
+            known = [*SORT_KEYS, "status", *shorts]
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else f"use metrics ({', '.join(SORT_KEYS)}) or config keys"
+            raise InputError(f"`columns`: no column '{name}'; {hint}")
+        out.append(key)
+    return out
 
 
 def check_format(fmt: str) -> None:
@@ -145,45 +174,85 @@ def compare_records(rows: list[dict[str, Any]], config_keys: list[str]) -> list[
     return out
 
 
-def compare_table(rows: list[dict[str, Any]], config_keys: list[str], sort: str, title: str) -> RenderableType | str:
+# How the terminal table shows each metric: compact header, priority (lower stays when space is short).
+DISPLAY = {
+    "test_accuracy": ("test\nacc", 2.0),
+    "test_loss": ("test\nloss", 3.0),
+    "best_val_accuracy": ("best\nval_acc", 4.0),
+    "best_epoch": ("best\nepoch", 5.0),
+    "overfitting": ("over-\nfit", 6.0),
+    "seconds": ("time", 7.0),
+    "epochs": ("epochs", 9.0),
+    "val_accuracy": ("last\nval_acc", 10.0),
+    "val_loss": ("last\nval_loss", 11.0),
+    "best_val_loss": ("best\nval_loss", 12.0),
+    "accuracy": ("last\nacc", 13.0),
+    "loss": ("last\nloss", 14.0),
+    "best_accuracy": ("best\nacc", 15.0),
+    "best_loss": ("best\nloss", 16.0),
+}
+FAILED = (RunStatus.FAILED, RunStatus.DIVERGED, RunStatus.BROKEN)
+
+
+def short_id(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """A run's config hash (the end of its id), or more of the id where two rows share it."""
+    run_id = str(row["run"])
+    tail = run_id.rsplit("-", 1)[-1]
+    if sum(str(r["run"]).rsplit("-", 1)[-1] == tail for r in rows) == 1 and len(tail) == 8:
+        return tail
+    parts = run_id.split("-")
+    return "-".join(parts[1:2] + parts[3:]) if len(parts) > 3 else run_id  # time-hash(-n)
+
+
+def metric_cell(key: str, value: Any) -> str:
+    if key == "seconds":
+        return f"{value:.1f} s" if isinstance(value, int | float) else "-"
+    return cell(value)
+
+
+def comparison_columns(
+    rows: list[dict[str, Any]], config_keys: list[str], sort: str, axes: list[str] | None = None, wide: bool = False
+) -> list[Col]:
+    """Columns of the comparison, each with its cells and priority: id, what differs, status, metrics."""
     best = rows[0]["run"] if rows and rows[0].get(sort) is not None else None
+    mark = ["★ " if r["run"] == best else "  " for r in rows]
+    ids = [r["run"] if wide else short_id(r, rows) for r in rows]
+    cols = [Col("run", "run" if wide else "id", 1.0, "left", cells=[m + i for m, i in zip(mark, ids, strict=True)])]
+    for n, key in enumerate(config_keys):
+        swept = key in (axes or []) or (not axes and n < 3)
+        cells = [cell(r["config"].get(key)) for r in rows]
+        cols.append(Col(key, short_key(key), 0.0 if swept else 3.5, "left", cells=cells))
+    unfinished = any(r["status"] != RunStatus.COMPLETED for r in rows)
+    status = [Text(str(r["status"]), style=STATUS_STYLE.get(r["status"], "")) for r in rows]
+    cols.append(Col("status", "status", 1.5 if unfinished else 8.0, "left", cells=list(status)))
+    for key, (header, priority) in DISPLAY.items():
+        cells = [metric_cell(key, r.get(key)) for r in rows]
+        chosen = key == sort
+        cols.append(
+            Col(key, header, min(priority, 1.9) if chosen else priority, style="bold" if chosen else None, cells=cells)
+        )
+    return cols
+
+
+def row_styles(rows: list[dict[str, Any]], sort: str) -> list[str | None]:
+    best = rows[0]["run"] if rows and rows[0].get(sort) is not None else None
+    return ["bold green" if r["run"] == best else ("red" if r["status"] in FAILED else None) for r in rows]
+
+
+def compare_table(
+    rows: list[dict[str, Any]], config_keys: list[str], sort: str, title: str, width: int | None = None,
+    axes: list[str] | None = None, columns: list[str] | None = None,
+) -> tuple[RenderableType | str, list[Col]]:  # fmt: skip
+    """The comparison as a table `width` columns wide (None: every column, full run ids), and the
+    columns left out to fit. `columns` picks the metrics and config keys to show, in that order."""
+    cols = comparison_columns(rows, config_keys, sort, axes, wide=width is None)
+    if columns is not None:
+        by_key = {c.key: c for c in cols}
+        cols = [cols[0], *(by_key[k] for k in columns if k in by_key and k != "run")]
     if len(rows) > PLAIN_ABOVE:
-        headers = ["run", *map(short_key, config_keys), "status"]
-        headers += [f"{group} {header}".strip() if group else header for _, header, group in METRIC_COLUMNS]
-        cells = [
-            [
-                ("* " if r["run"] == best else "  ") + r["run"],
-                *(cell(r["config"].get(k)) for k in config_keys),
-                r["status"],
-            ]
-            + [cell(r.get(k)) for k, _, _ in METRIC_COLUMNS]
-            for r in rows
-        ]
-        first_metric = 2 + len(config_keys)
-        return plain_table(title, headers, cells, right=set(range(first_metric, len(headers))))
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("run", no_wrap=True)
-    for key in config_keys:
-        table.add_column(short_key(key), no_wrap=True)
-    table.add_column("status")
-    for key, header, group in METRIC_COLUMNS:
-        label = f"{group} {header}".strip() if group else header
-        table.add_column(label, justify="right", style="bold" if key == sort else None)
-    for row in rows:
-        style = (
-            "bold green"
-            if row["run"] == best
-            else ("red" if row["status"] in (RunStatus.FAILED, RunStatus.DIVERGED, RunStatus.BROKEN) else None)
-        )
-        run_label = ("★ " if row["run"] == best else "  ") + row["run"]
-        values = [cell(row["config"].get(k)) for k in config_keys]
-        metrics = [
-            cell(row.get(k)) if k != "seconds" else f"{row[k]:.1f}" if row.get(k) else "-" for k, _, _ in METRIC_COLUMNS
-        ]
-        table.add_row(
-            run_label, *values, Text(row["status"], style=STATUS_STYLE.get(row["status"], "")), *metrics, style=style
-        )
-    return table
+        shown = choose(cols, width)
+        return plain(shown, title), [c for c in cols if c not in shown]
+    return fit(cols, width, title, row_styles(rows, sort))
 
 
 def records_csv(records: list[dict[str, Any]]) -> str:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
+from fashionlab.views.fit import Col, fit
 from fashionlab.views.tables import fmt
 
 if TYPE_CHECKING:
@@ -28,21 +29,15 @@ def preview_sentence(p: Preview) -> str:
     )
 
 
-def dry_run_table(p: Preview) -> Table:
-    table = Table()
-    table.add_column("#", justify="right")
-    for key in p.plan.axes:
-        table.add_column(key)
-    table.add_column("hash")
-    table.add_column("status")
-    for i, t in enumerate(p.plan.trials, 1):
-        table.add_row(
-            str(i),
-            *(fmt(t.values.get(k)) for k in p.plan.axes),
-            t.hash,
-            f"done ({p.done[t.hash].id})" if t.hash in p.done else "to train",
-        )
-    return table
+def dry_run_table(p: Preview, width: int | None = None) -> tuple[Table, list[Col]]:
+    """The trials, their values, hashes and whether they are done (and by which run, where it fits)."""
+    trials = p.plan.trials
+    cols = [Col("#", "#", 0, cells=[str(i) for i in range(1, len(trials) + 1)])]
+    cols += [Col(key, key, 0, "left", cells=[fmt(t.values.get(key)) for t in trials]) for key in p.plan.axes]
+    cols.append(Col("hash", "hash", 2, "left", cells=[t.hash for t in trials]))
+    cols.append(Col("status", "status", 1, "left", cells=["done" if t.hash in p.done else "to train" for t in trials]))
+    cols.append(Col("run", "run", 3, "left", cells=[p.done[t.hash].id if t.hash in p.done else "" for t in trials]))
+    return fit(cols, width)
 
 
 def dry_run_json(p: Preview) -> dict[str, Any]:

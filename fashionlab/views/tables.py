@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fashionlab.store import Run, RunStatus
+from fashionlab.views.fit import Col, choose, fit, plain
 
 if TYPE_CHECKING:
     from fashionlab.data import DataSummary
@@ -127,10 +128,17 @@ def evaluate_tables(report: dict[str, Any]) -> RenderableType:
         str(report["samples"]),
         style="bold",
     )
-    cm = Table(title="Confusion matrix (rows: true class, columns: predicted class by number)", title_justify="left")
-    cm.add_column("true \\ predicted", no_wrap=True)
+    cm = Table(
+        title="Confusion matrix (rows: true class, columns: predicted class by number)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 0),  # 10 count columns fit 80 columns with counts up to 9999
+    )
+    cm.add_column("true \\ predicted ", no_wrap=True)
     for i in range(len(report["class_names"])):
-        cm.add_column(str(i), justify="right")
+        cm.add_column(str(i), justify="right", min_width=5, no_wrap=True)
     for i, row in enumerate(report["confusion_matrix"]):
         cells = (f"[bold]{v}[/bold]" if i == j else (str(v) if v else "[dim]0[/dim]") for j, v in enumerate(row))
         cm.add_row(f"{i} {report['class_names'][i]}", *cells)
@@ -223,41 +231,25 @@ def run_row(run: Run) -> dict[str, Any]:
 PLAIN_ABOVE = 100  # rows; longer listings are drawn as plain aligned text (Rich tables cost ~0.5 ms a row)
 
 
-def plain_table(title: str, headers: list[str], rows: list[list[str]], right: set[int]) -> str:
-    """A fast fixed-width table: title, header, rule, rows; columns two spaces apart."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    body = [title, line(headers), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
-    return "\n".join(body)
-
-
-def runs_table(rows: list[dict[str, Any]]) -> RenderableType | str:
-    if len(rows) > PLAIN_ABOVE:
-        headers = ["id", "name", "status", "epochs", "val_acc", "test_acc", "age"]
-        cells = [
-            [
-                r["id"], r["name"], r["status"] + (f" ({r['problem']})" if r.get("problem") else ""),
-                fmt(r.get("epochs")), fmt(r.get("val_accuracy")), fmt(r.get("test_accuracy")), age(r.get("started")),
-            ]
-            for r in rows
-        ]  # fmt: skip
-        return plain_table("Runs", headers, cells, right={3, 4, 5, 6})
-    table = Table(title="Runs", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("id", no_wrap=True)
-    for col, just in (("name", "left"), ("status", "left"), ("epochs", "right"), ("val_acc", "right"),
-                      ("test_acc", "right"), ("age", "right")):  # fmt: skip
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+def runs_table(rows: list[dict[str, Any]], width: int | None = None) -> tuple[RenderableType | str, list[Col]]:
+    """Every run: id, status, epochs, best val_acc, test acc, age, name; columns that do not fit in
+    `width` are left out (and returned), the least useful first."""
+    status = []
     for row in rows:
-        status = Text(row["status"], style=STATUS_STYLE.get(row["status"], ""))
+        cell = Text(row["status"], style=STATUS_STYLE.get(row["status"], ""))
         if row.get("problem"):
-            status.append(f" ({row['problem']})")
-        table.add_row(
-            row["id"], row["name"], status, fmt(row.get("epochs")), fmt(row.get("val_accuracy")),
-            fmt(row.get("test_accuracy")), age(row.get("started")),
-        )  # fmt: skip
-    return table
+            cell.append(f" ({row['problem']})")
+        status.append(cell)
+    cols = [
+        Col("id", "id", 0, "left", cells=[r["id"] for r in rows]),
+        Col("status", "status", 1, "left", cells=status, max_width=30),
+        Col("epochs", "epochs", 4, cells=[fmt(r.get("epochs")) for r in rows]),
+        Col("val_accuracy", "val_acc", 3, cells=[fmt(r.get("val_accuracy")) for r in rows]),
+        Col("test_accuracy", "test_acc", 2, cells=[fmt(r.get("test_accuracy")) for r in rows]),
+        Col("age", "age", 5, cells=[age(r.get("started")) for r in rows]),
+        Col("name", "name", 6, "left", cells=[r["name"] for r in rows]),
+    ]
+    if len(rows) > PLAIN_ABOVE:
+        shown = choose(cols, width)
+        return plain(shown, "Runs"), [c for c in cols if c not in shown]
+    return fit(cols, width, "Runs")
