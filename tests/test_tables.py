@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from fashionlab.cli import common
+from fashionlab.cli.common import rendered_width
 from fashionlab.config import load_config
 from fashionlab.data import summarize
 from fashionlab.network import layer_rows
@@ -54,7 +55,7 @@ def test_comparison_fits_and_shows_numbers(swept: tuple[Cli, str], width: int) -
     assert_complete(render(table, width), width, values)
     assert [c.key for c in dropped] == [c.key for c in dropped if c.priority >= 5]  # the important ones stay
     wide, none_dropped = compare.compare_table(rows, keys, "best_val_accuracy", "t", None, selection.axes)
-    assert none_dropped == [] and all(r["run"] in render(wide, 400) for r in rows)  # --wide: full ids
+    assert none_dropped == [] and all(r["run"] in render(wide, rendered_width(wide)) for r in rows)  # --wide: full ids
 
 
 def test_compare_names_what_it_left_out(swept: tuple[Cli, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,7 @@ TensorFlow/Keras/JAX are imported only inside the commands that train or load a 
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import re
@@ -96,8 +97,6 @@ def show_table(table: Any, wide: bool = False) -> None:
     if isinstance(table, str):
         typer.echo(table)
     elif wide:
-        from fashionlab.views.fit import rendered_width
-
         saved = out.width
         out.width = max(saved, rendered_width(table))  # print's own width= cannot exceed the console's
         try:
@@ -106,6 +105,14 @@ def show_table(table: Any, wide: bool = False) -> None:
             out.width = saved
     else:
         out.print(table)
+
+
+def rendered_width(renderable: Any) -> int:
+    """The widest line `renderable` draws when nothing limits it."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=10_000, color_system=None, legacy_windows=False)
+    console.print(renderable, crop=False)
+    return max((len(line.rstrip()) for line in buffer.getvalue().splitlines()), default=0)
 
 
 def emit_json(data: Any) -> None:

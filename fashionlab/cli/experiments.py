@@ -126,7 +126,7 @@ def sweep(
     Examples: fashionlab sweep epochs=25,100,150 ·
     fashionlab sweep --config configs/adam.yaml optimizer=adam,sgd,rmsprop lr=0.001,0.01
     """
-    from fashionlab.experiments import executors, plan, ray_executor
+    from fashionlab.experiments import plan
     from fashionlab.experiments.sweep import run_sweep
 
     view = Comparison(sort, "table", all_columns, wide, columns)
@@ -148,12 +148,7 @@ def sweep(
             left_out(dropped, out.width, "--wide or --json")
         return
     err.print(sweeps.preview_sentence(ahead))
-    ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
-    chosen = (
-        ray_executor.RayExecutor(ray)
-        if ray
-        else executors.LocalExecutor(jobs or executors.default_jobs(len(ahead.groups)))
-    )
+    chosen = pick_executor(executor, address, cpus_per_trial, gpus_per_trial, jobs, len(ahead.groups))
     with SweepProgressBars(err, len(the_plan.trials), done=len(the_plan.trials) - len(ahead.pending)) as bars:
         result = run_sweep(the_plan, runs, fail_fast=fail_fast, hooks=bars, executor=chosen, ahead=ahead)
     record, trial_runs = runs.sweep_runs(the_plan.sweep_id)
@@ -161,20 +156,34 @@ def sweep(
     if curves:
         from fashionlab.views import plots
 
-        write_png(curves, plots.curves_png(trial_runs))
+        write_png(curves, plots.curves_png(trial_runs, compare.run_labels(trial_runs)))
     if as_json:
         emit_json({"sweep": the_plan.sweep_id, "trials": trials_json(record, trial_runs)})
     else:
         render_comparison(trial_runs, view, f"Sweep {the_plan.sweep_id}", list(the_plan.axes))
-    n, failed = len(the_plan.trials), len(result.failed)
-    err.print(
+    err.print(sweep_sentence(result, runs.record_path(the_plan.sweep_id)))
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def pick_executor(executor: str, address: str | None, cpus: float, gpus: float, jobs: int, trainings: int) -> Any:
+    """The executor the options ask for: Ray tasks, or local processes (jobs 0: the default for here)."""
+    from fashionlab.experiments import executors, ray_executor
+
+    ray = ray_options(executor, address, cpus, gpus)
+    if ray:
+        return ray_executor.RayExecutor(ray)
+    return executors.LocalExecutor(jobs or executors.default_jobs(trainings))
+
+
+def sweep_sentence(result: Any, record: Path) -> str:
+    n, failed = len(result.plan.trials), len(result.failed)
+    return (
         f"{n - failed} of {n} trials completed ({len(result.skipped)} were already done)"
         + (f", {failed} did not: rerun the same command to retry them" if failed else "")
         + (" (stopped at the first failure: --fail-fast)" if result.stopped_early else "")
-        + f". Record: {runs.record_path(the_plan.sweep_id)}"
+        + f". Record: {record}"
     )
-    if failed:
-        raise typer.Exit(1)
 
 
 @app.command()

@@ -31,6 +31,7 @@ from fashionlab.cli.common import (
     write_png,
 )
 from fashionlab.errors import ConfigError
+from fashionlab.store import write_atomic
 from fashionlab.views import compare, tables
 
 
@@ -161,14 +162,17 @@ def curves(
     """
     from fashionlab.views import plots
 
-    write_png(out_file, plots.curves_png(store().select(runs, sweep_id, "latest").runs))
+    chosen = store().select(runs, sweep_id, "latest").runs
+    write_png(out_file, plots.curves_png(chosen, compare.run_labels(chosen)))
 
 
 @app.command("report")
 def lab_report(
     runs: RunsArg = None,
     sweep_id: SweepOpt = None,
-    out_file: Annotated[Path, typer.Option("--out", "-o", help="Where to write it.")] = Path("report.md"),
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Where to write it.", show_default="report.md or report.html")
+    ] = None,
     as_html: Annotated[bool, typer.Option("--html", help="One self-contained HTML file instead of Markdown.")] = False,
     sort: SortOpt = "best_val_accuracy",
 ) -> None:
@@ -178,11 +182,15 @@ def lab_report(
     """
     from fashionlab.views import report
 
+    sort = compare.check_sort(sort)
+    out_file = out_file or Path("report.html" if as_html else "report.md")
     chosen = [r for r in store().select(runs, sweep_id, "all").runs if not r.problem]
-    sections = report.build(chosen, _inspect, compare.check_sort(sort))
+    csv_file = out_file.with_suffix(".csv")
+    sections = report.build(chosen, _inspect, sort, csv_name=csv_file.name)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     (report.to_html if as_html else report.to_markdown)(sections, out_file)
-    err.print(f"Saved {out_file}")
+    write_atomic(csv_file, report.full_table_csv(chosen, sort))
+    err.print(f"Saved {out_file} and {csv_file.name} (every column of every run)")
 
 
 def _inspect(run: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -118,7 +118,37 @@ def compare_row(run: Run) -> dict[str, Any]:
         seconds=round(summary["seconds_total"], 1) if "seconds_total" in summary else None,
     )
     row["config"] = {k: v for k, v in flatten(run.resolved_config()).items()}
+    row["shared_training"] = list(run.info.get("shared_training") or [])  # runs fed by the same training
     return row
+
+
+def settings_label(row: dict[str, Any], keys: list[str], rows: list[dict[str, Any]]) -> str:
+    """What sets this row apart: `optimizer=sgd, epochs=25`, or its short id when nothing differs."""
+    parts = [f"{short_key(k)}={cell(row['config'].get(k))}" for k in keys]
+    return ", ".join(parts) if parts else short_id(row, rows)
+
+
+def run_labels(runs: list[Run]) -> dict[str, str]:
+    """Each run's settings label among these runs (for legends)."""
+    rows = [compare_row(r) for r in runs]
+    keys = varying_keys(rows)
+    return {r["run"]: settings_label(r, keys, rows) for r in rows}
+
+
+def compact_records(
+    rows: list[dict[str, Any]], keys: list[str], sort: str, axes: list[str] | None = None
+) -> list[dict[str, str]]:
+    """The table a report shows: the columns the terminal shows first (id, what differs, test metrics,
+    best epoch, overfitting, time), as formatted cells under one-line headers."""
+    cols = [c for c in comparison_columns(rows, keys, sort, axes) if c.priority < 8]
+    return [
+        {c.header.replace("-\n", "").replace("\n", " "): _text(c.cells[i]).strip() for c in cols}
+        for i in range(len(rows))
+    ]
+
+
+def _text(value: Any) -> str:
+    return value.plain if isinstance(value, Text) else str(value)
 
 
 def varying_keys(rows: list[dict[str, Any]]) -> list[str]:

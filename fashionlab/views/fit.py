@@ -4,14 +4,12 @@ fit are left out whole (the caller names them in a footer) instead of Rich ellip
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from rich import box
 from rich.cells import cell_len
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -43,14 +41,6 @@ GAP = 3  # between columns: a space of padding each side and the (blank) divider
 
 def table_width(cols: Sequence[Col]) -> int:
     return sum(c.width for c in cols) + GAP * (len(cols) - 1)
-
-
-def rendered_width(renderable: Any) -> int:
-    """The widest line `renderable` draws when nothing limits it."""
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=10_000, color_system=None, legacy_windows=False)
-    console.print(renderable, crop=False)
-    return max((len(line.rstrip()) for line in buffer.getvalue().splitlines()), default=0)
 
 
 def build(cols: Sequence[Col], title: str | None = None, row_styles: Sequence[str | None] = ()) -> Table:

@@ -31,37 +31,83 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def curves_png(runs: list[Run]) -> bytes:
-    """Loss and accuracy per epoch, training solid and validation dashed, best epoch marked, runs overlaid."""
+def _training_groups(runs: list[Run]) -> list[list[Run]]:
+    """Runs fed by one training together (shortest first), each other run on its own; in input order."""
+    groups: list[list[Run]] = []
+    placed: dict[str, list[Run]] = {}
+    for run in runs:
+        shared = [placed[i] for i in run.info.get("shared_training") or [] if i in placed]
+        if shared:
+            shared[0].append(run)
+            placed[run.id] = shared[0]
+        else:
+            placed[run.id] = [run]
+            groups.append(placed[run.id])
+    return [sorted(g, key=lambda r: len(r.history())) for g in groups]
+
+
+def _group_label(group: list[Run], labels: dict[str, str]) -> tuple[str, list[str]]:
+    """The group's legend label (what its trials share) and each trial's own part (what differs)."""
+    parts = [labels.get(r.id, r.id).split(", ") for r in group]
+    common = [p for p in parts[0] if all(p in q for q in parts)]
+    own = [
+        ", ".join(p for p in q if p not in common) or labels.get(r.id, r.id) for q, r in zip(parts, group, strict=True)
+    ]
+    if len(group) == 1:
+        return labels.get(group[0].id, group[0].id), own
+    return (", ".join(common) + " " if common else "") + f"(one training: {', '.join(own)})", own
+
+
+def _best_epoch(history: list[dict[str, float]]) -> int | None:
+    if not history or "val_loss" not in history[0]:
+        return None
+    finite = [v if np.isfinite(v) else np.inf for v in (row["val_loss"] for row in history)]
+    return int(np.argmin(finite))
+
+
+def curves_png(runs: list[Run], labels: dict[str, str] | None = None) -> bytes:
+    """Loss and accuracy per epoch, training solid and validation dashed, runs overlaid.
+
+    Runs that share one training are drawn once, with a bar where each of them ends; a dot marks each
+    run's best epoch (lowest val_loss). Legends use `labels` (what sets each run apart), else run ids.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    labels = labels or {}
     fig = _figure(11, 4.2)
     ax_loss, ax_acc = fig.subplots(1, 2)
-    for i, run in enumerate(runs):
-        history = run.history()
-        if not history:
-            continue
+    groups = [g for g in _training_groups(runs) if g[-1].history()]
+    for i, group in enumerate(groups):
+        history = group[-1].history()
         color = f"C{i % 10}"
         epochs = [row["epoch"] for row in history]
-        label = run.id if len(runs) > 1 else None
+        label, own = _group_label(group, labels)
         for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-            ax.plot(epochs, [row.get(key, np.nan) for row in history], color=color, label=label and f"{label} {key}")
+            ax.plot(epochs, [row.get(key, np.nan) for row in history], color=color, label=label)
             if f"val_{key}" in history[0]:
-                vals = [row.get(f"val_{key}", np.nan) for row in history]
-                ax.plot(epochs, vals, color=color, linestyle="--", label=label and f"{label} val_{key}")
-        if "val_loss" in history[0]:
-            finite = [v if np.isfinite(v) else np.inf for v in (row["val_loss"] for row in history)]
-            best = int(np.argmin(finite))
-            ax_loss.plot(epochs[best], history[best]["val_loss"], "o", color=color, markersize=7)
-            ax_acc.plot(epochs[best], history[best].get("val_accuracy", np.nan), "o", color=color, markersize=7)
+                ax.plot(epochs, [row.get(f"val_{key}", np.nan) for row in history], color=color, linestyle="--")
+        for run, part in zip(group, own, strict=True):
+            mine = history[: len(run.history())]
+            best = _best_epoch(mine)
+            if best is not None:
+                ax_loss.plot(epochs[best], mine[best]["val_loss"], "o", color=color, markersize=7)
+                ax_acc.plot(epochs[best], mine[best].get("val_accuracy", np.nan), "o", color=color, markersize=7)
+            if len(group) > 1 and mine:
+                for ax, key in ((ax_loss, "val_loss"), (ax_acc, "val_accuracy")):
+                    ax.plot(epochs[len(mine) - 1], mine[-1].get(key, np.nan), "|", color=color, markersize=16)
+                ax_acc.annotate(part, (epochs[len(mine) - 1], mine[-1].get("val_accuracy", np.nan)),
+                                textcoords="offset points", xytext=(2, -12), fontsize=7, color=color)  # fmt: skip
     for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, never 1.25
         ax.set_title(f"{key} (solid: train, dashed: validation, dot: best epoch)", fontsize=9)
     if len(runs) == 1:
         ax_loss.legend(["loss", "val_loss"], fontsize=8)
         ax_acc.legend(["accuracy", "val_accuracy"], fontsize=8)
-        fig.suptitle(runs[0].id, fontsize=10)
-    else:
+        fig.suptitle(labels.get(runs[0].id, runs[0].id), fontsize=10)
+    elif groups:
         ax_acc.legend(fontsize=7)
     return _png(fig)
 

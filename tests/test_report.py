@@ -1,0 +1,109 @@
+"""The lab report says what the runs' own numbers say, and prints whole (tables included) to PDF."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fashionlab.store import RunStore
+from fashionlab.views.observations import seconds
+from fashionlab.views.plots import _group_label, _training_groups
+from tests.conftest import Cli
+
+TINY = ["train_samples=600", "test_samples=200", "batch_size=64"]
+
+
+@pytest.fixture(scope="module")
+def epochs_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, Path, str]:
+    """`sweep epochs=1,3` (one shared training) and its Markdown report."""
+    folder = tmp_path_factory.mktemp("report")
+    cli = Cli(folder / "runs")
+    assert cli("sweep", "epochs=1,3", *TINY).exit_code == 0
+    sweep_id = next((cli.runs_dir / "sweeps").glob("*.json")).stem
+    result = cli("report", "--sweep", sweep_id, "--out", str(folder / "report.md"))
+    assert result.exit_code == 0, result.output
+    return cli, folder, sweep_id
+
+
+def _observations(text: str) -> list[str]:
+    section = text.split("## Observations")[1].split("\n## ")[0]
+    return [line[2:] for line in section.splitlines() if line.startswith("- ")]
+
+
+def test_observations_use_each_trials_own_numbers(epochs_report: tuple[Cli, Path, str]) -> None:
+    cli, folder, _ = epochs_report
+    runs = {len(r.history()): r for r in RunStore(cli.runs_dir).runs()}
+    test = {e: r.metrics()["test"] for e, r in runs.items()}
+    last = {e: r.metrics()["summary"]["last"] for e, r in runs.items()}
+    notes = _observations((folder / "report.md").read_text())
+    best = max(test, key=lambda e: test[e]["accuracy"])
+    assert notes[0] == (
+        f"Highest test accuracy: epochs={best}, {test[best]['accuracy']:.4f} "
+        f"(test loss {test[best]['loss']:.4f}; the model of its last epoch)."
+    )
+    other = 1 if best == 3 else 3
+    assert notes[1].startswith(f"Next: epochs={other}, {test[other]['accuracy']:.4f} (")
+    assert "points of one training" in notes[1]
+    assert notes[2].startswith(f"Test accuracy by epochs: 1: {test[1]['accuracy']:.4f}, 3: {test[3]['accuracy']:.4f}.")
+    assert "stopped after 1, 3 epochs" in notes[2]
+    gaps = {e: last[e]["accuracy"] - last[e]["val_accuracy"] for e in last}
+    widest = max(gaps, key=lambda e: gaps[e])
+    if gaps[widest] > 0:
+        assert f"is {100 * gaps[widest]:.1f} points (epochs={widest}: {last[widest]['accuracy']:.4f}" in notes[-2]
+    longest = runs[3].metrics()["summary"]["seconds_total"]
+    assert notes[-1] == f"Training took {seconds(round(longest, 1))} in all: 1 training for 2 trials."
+    assert not any("0.0000" in n or "run(s)" in n for n in notes)
+
+
+def test_report_table_is_compact_and_the_csv_complete(epochs_report: tuple[Cli, Path, str]) -> None:
+    cli, folder, _ = epochs_report
+    text = (folder / "report.md").read_text()
+    assert "| id | epochs | test acc | test loss | best val_acc | best epoch | overfit | time |" in text
+    assert "Every column of every run: report.csv." in text
+    csv_lines = (folder / "report.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("run,epochs,status,") and len(csv_lines) == 3
+    assert {line.split(",")[0] for line in csv_lines[1:]} == {r.id for r in RunStore(cli.runs_dir).runs()}
+
+
+def test_html_report_defaults_to_an_html_file(
+    epochs_report: tuple[Cli, Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli, folder, sweep_id = epochs_report
+    monkeypatch.chdir(folder)
+    assert cli("report", "--sweep", sweep_id, "--html").exit_code == 0
+    page = (folder / "report.html").read_text()
+    assert page.startswith("<!doctype html>") and "@media print" in page and "<th>test acc</th>" in page
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None or shutil.which("pdftotext") is None,
+    reason="needs Debian's chromium and poppler-utils",
+)
+def test_html_report_prints_every_column_to_pdf(epochs_report: tuple[Cli, Path, str]) -> None:
+    cli, folder, sweep_id = epochs_report
+    page = folder / "print.html"
+    assert cli("report", "--sweep", sweep_id, "--out", str(page), "--html").exit_code == 0
+    pdf = folder / "report.pdf"
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-pdf-header-footer",
+         f"--user-data-dir={folder / 'profile'}", f"--print-to-pdf={pdf}", f"file://{page}"],
+        capture_output=True, timeout=120,
+    )  # fmt: skip
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
+    header = next(line for line in text.splitlines() if "test acc" in line)
+    assert re.search(r"test acc\s+test loss\s+best val_acc\s+best epoch\s+overfit\s+time", header)
+    for run in RunStore(cli.runs_dir).runs():
+        assert f"{run.metrics()['test']['accuracy']:.4f}" in text
+
+
+def test_curves_draw_a_shared_training_once(epochs_report: tuple[Cli, Path, str]) -> None:
+    cli, _, _ = epochs_report
+    runs = RunStore(cli.runs_dir).runs()
+    (group,) = _training_groups(runs)
+    assert [len(r.history()) for r in group] == [1, 3]
+    label, own = _group_label(group, {group[0].id: "epochs=1", group[1].id: "epochs=3"})
+    assert label == "(one training: epochs=1, epochs=3)" and own == ["epochs=1", "epochs=3"]
