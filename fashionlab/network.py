@@ -119,3 +119,39 @@ def check_trainable(config: Config) -> None:
             f"end with a flatten (if needed) and a dense layer of units: {NUM_CLASSES}"
         )
     from_logits(config)
+
+
+def output_kind(config: Config) -> str:
+    """What the last layer gives: "probabilities" (softmax), "logits" (no activation, a cross-entropy
+    loss: softmax turns them into probabilities) or "scores" (anything else, e.g. mse without softmax)."""
+    last = last_activation(config)
+    if last == "softmax":
+        return "probabilities"
+    if last == "linear" and "crossentropy" in config.loss.name:
+        return "logits"
+    return "scores"
+
+
+def advice(config: Config) -> list[tuple[str, str]]:
+    """What is worth saying about a valid config before it trains: (level, sentence), level note or warning."""
+    said: list[tuple[str, str]] = []
+    if output_kind(config) == "scores":
+        last = last_activation(config)
+        layer = "no activation" if last == "linear" else f"activation {last}"
+        said.append(
+            (
+                "warning",
+                f"loss {config.loss.name} with {layer} on the last layer trains scores, not probabilities, so "
+                "predict shows scores; add activation: softmax to the last layer to get probabilities "
+                "(as the shipped config mse does)",
+            )
+        )
+    if not config.loss.sparse:
+        said.append(
+            (
+                "note",
+                f"labels are one-hot encoded for {config.loss.name}: Keras wants a row of 10 numbers per image "
+                "for it, not the class number, and fashionlab converts them for you",
+            )
+        )
+    return said

@@ -158,7 +158,7 @@ CASES: dict[str, Case] = {
     "missing config": Case(
         ["train", "--config", "missing.yaml"],
         2,
-        r"config file missing.yaml not found; the shipped ones are in configs/ \(e.g. configs/adam.yaml\)",
+        r"config file missing.yaml not found; give a path, or the name of a shipped config \(adam, cnn, .*\): 'fashionlab configs' describes them",
     ),
     "config not a mapping": Case(
         TRAIN,

@@ -123,7 +123,10 @@ def test_show_table_and_drawing(cli: Cli, tmp_path: Path) -> None:
 def test_missing_config_file(cli: Cli, runs_dir: Path) -> None:
     result = cli("train", "--config", "nope.yaml")
     assert_error(
-        result, 2, "config file nope.yaml not found; the shipped ones are in configs/ (e.g. configs/adam.yaml)"
+        result,
+        2,
+        "config file nope.yaml not found; give a path, or the name of a shipped config (adam, cnn, deeper, mse, "
+        "rmsprop, sgd, tiny, tutorial): 'fashionlab configs' describes them",
     )
     assert files_under(runs_dir) == []
 

@@ -172,7 +172,8 @@ def test_bad_yaml_names_line(tmp_path: Path) -> None:
 
 def test_missing_file() -> None:
     assert problems(Path("nope.yaml")) == [
-        "config file nope.yaml not found; the shipped ones are in configs/ (e.g. configs/adam.yaml)"
+        "config file nope.yaml not found; give a path, or the name of a shipped config (adam, cnn, deeper, mse, "
+        "rmsprop, sgd, tiny, tutorial): 'fashionlab configs' describes them"
     ]
 
 

@@ -19,6 +19,12 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperOption
+
+try:  # typer >= 0.24 carries its own click
+    from typer._click.exceptions import NoSuchOption
+except ImportError:  # pragma: no cover
+    from click.exceptions import NoSuchOption  # type: ignore[assignment]
 
 from fashionlab import __version__
 from fashionlab.errors import ConfigError, FashionlabError
@@ -64,10 +70,56 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class HintingCommand(TyperCommand):
+    """A command whose "No such option: --epochs" says how config keys are set (epochs=5)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given_args = list(args)  # the parser consumes its list
+        try:
+            return super().parse_args(ctx, args)
+        except NoSuchOption as exc:
+            name = exc.option_name.split("=")[0]
+            key = name.lstrip("-").replace("-", "_")
+            if key in config_keys():
+                given = exc.option_name.partition("=")[2] or _after(given_args, exc.option_name) or "..."
+                exc.message = f"No such option: {name}. Config keys are set as key=value: {key}={given}"
+                exc.possibilities = None
+            raise
+
+
+def _after(args: list[str], option: str) -> str | None:
+    i = args.index(option) if option in args else -1
+    return args[i + 1] if 0 <= i < len(args) - 1 and not args[i + 1].startswith("-") else None
+
+
+def config_keys() -> set[str]:
+    """Keys a config (and so a key=value override) has, with the short names (lr)."""
+    from fashionlab.config.overrides import SHORT_NAMES
+    from fashionlab.config.schema import Config
+
+    return {*Config.model_fields, *SHORT_NAMES, "momentum", "units", "learning_rate"}
+
+
+def _no_type_for_flags() -> None:
+    """Help shows no `<bool>` beside an on/off flag (typer >= 0.24 labels every option with its type)."""
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None:
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else original(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_type_for_flags()
+
+
 class App(typer.Typer):
     """A Typer app whose every command runs inside `handle_errors`: one error wrapper for the whole app."""
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        kwargs.setdefault("cls", HintingCommand)
         register = super().command(*args, **kwargs)
 
         def decorator(fn: F) -> F:
@@ -81,7 +133,7 @@ app = App(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     help="Train Keras classifiers on Fashion-MNIST from small YAML configs, and compare what changed.",
     epilog="Examples: fashionlab train --config configs/adam.yaml epochs=5 · fashionlab predict --index 10",
 )
@@ -89,6 +141,43 @@ app = App(
 
 def store() -> RunStore:
     return RunStore(Path(state["runs_dir"]) if state["runs_dir"] else default_runs_dir())
+
+
+def pick_run(ref: str | None, need_model: bool = True) -> Any:
+    """The run a command works on; without a ref, the latest completed one, and the command says which."""
+    run = store().load(ref, need_model=need_model)
+    if ref in (None, "latest"):
+        err.print(f"Latest completed run: {run.id}")
+    return run
+
+
+def config_note(*paths: Path | str | None) -> None:
+    """Say which file a bare config name (`--config adam`) was read from: this folder's, or the shipped one."""
+    from fashionlab.config.shipped import find_config
+
+    for path in paths:
+        if path is not None and (note := find_config(path)[1]):
+            err.print(f"Config: {note}", markup=False)
+
+
+def say_advice(configs: list[Any], console: Console | None = None) -> None:
+    """Warnings and notes about valid configs (scores that are not probabilities, one-hot labels), each once."""
+    from fashionlab.network import advice
+
+    said = dict.fromkeys(item for config in configs for item in advice(config))
+    for level, text in said:
+        (console or err).print(f"{'Warning' if level == 'warning' else 'Note'}: {text}.", markup=False)
+
+
+def different_losses(rows: list[dict[str, Any]]) -> None:
+    losses = sorted({str(r["config"].get("loss.name")) for r in rows if r["config"].get("loss.name")})
+    if len(losses) > 1:
+        out.print(
+            f"Note: these runs train different losses ({', '.join(losses)}); loss values of different loss "
+            "functions are not comparable, so compare accuracy.",
+            style="dim",
+            markup=False,
+        )
 
 
 def show_table(table: Any, wide: bool = False) -> None:
@@ -204,6 +293,7 @@ def render_comparison(runs: list[Any], view: Comparison, title: str, axes: list[
         table, dropped = compare.compare_table(rows, keys, sort, title, width, axes, chosen)
         show_table(table, view.wide)
         left_out(dropped, width)
+        different_losses(rows)
 
 
 def left_out(
@@ -249,4 +339,7 @@ def log_to_mlflow(enabled: bool, uri: str | None, runs: list[Any], group: str | 
     uri = uri or tracking.default_uri()
     with tracking.quiet():
         tracking.log_runs(runs, uri, group)
-    err.print(f"Logged {len(runs)} run(s) to MLflow at {uri}" + (f" under {group}" if group else ""))
+    err.print(
+        f"Logged {len(runs)} run{'s' if len(runs) != 1 else ''} to MLflow at {uri}"
+        + (f" under {group}" if group else "")
+    )

@@ -18,12 +18,14 @@ from fashionlab.cli.common import (
     SortOpt,
     WideOpt,
     app,
+    config_note,
     emit_json,
     err,
     left_out,
     log_to_mlflow,
     out,
     render_comparison,
+    say_advice,
     show_table,
     store,
     write_png,
@@ -31,6 +33,7 @@ from fashionlab.cli.common import (
 from fashionlab.errors import InputError
 from fashionlab.views import compare, sweeps
 from fashionlab.views.progress import SweepProgressBars
+from fashionlab.views.tables import plural
 
 SweepItems = Annotated[
     list[str] | None,
@@ -136,8 +139,10 @@ def sweep(
         record = runs.load_record(resume)
         the_plan = plan.expand(record.config_files, record.items)
     else:
+        config_note(*(config or []))
         the_plan = plan.expand([str(p) for p in config or []], list(items or []))
     ahead = plan.preview(the_plan, runs)
+    say_advice([t.config for t in the_plan.trials])
     if dry_run:
         if as_json:
             emit_json(sweeps.dry_run_json(ahead))
@@ -179,7 +184,9 @@ def pick_executor(executor: str, address: str | None, cpus: float, gpus: float, 
 def sweep_sentence(result: Any, record: Path) -> str:
     n, failed = len(result.plan.trials), len(result.failed)
     return (
-        f"{n - failed} of {n} trials completed ({len(result.skipped)} were already done)"
+        f"{n - failed} of {plural(n, 'trial')} completed ({len(result.skipped)} "
+        + ("was" if len(result.skipped) == 1 else "were")
+        + " already done)"
         + (f", {failed} did not: rerun the same command to retry them" if failed else "")
         + (" (stopped at the first failure: --fail-fast)" if result.stopped_early else "")
         + f". Record: {record}"
@@ -223,6 +230,7 @@ def search(
 
     view = Comparison(sort, "table", False, wide, columns)
     compare.check_sort(sort)
+    config_note(config)
     the_plan = fsearch.plan_search(str(config) if config else None, list(items or []), metric, sampler, prune)
     ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
     fsearch.check_executor(the_plan, ray)

@@ -21,11 +21,13 @@ from fashionlab.cli.common import (
     WideOpt,
     app,
     complete_runs,
+    config_note,
     emit_json,
     err,
     left_out,
     out,
     render_comparison,
+    say_advice,
     show_table,
     store,
     write_png,
@@ -85,6 +87,7 @@ def show(
     from fashionlab.config import load_config
     from fashionlab.network import from_logits, layer_rows
 
+    config_note(config)
     cfg = load_config(config, overrides or [])
     rows = layer_rows(cfg)
     try:
@@ -105,6 +108,7 @@ def show(
         )  # fmt: skip
     else:
         out.print(tables.network_table(rows, cfg, labels, logits))
+        say_advice([cfg], out)
 
 
 @app.command("runs")
@@ -163,6 +167,8 @@ def curves(
     from fashionlab.views import plots
 
     chosen = store().select(runs, sweep_id, "latest").runs
+    if not runs and not sweep_id:
+        err.print(f"Latest completed run: {chosen[0].id}")
     write_png(out_file, plots.curves_png(chosen, compare.run_labels(chosen)))
 
 
@@ -198,6 +204,23 @@ def _inspect(run: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     from fashionlab.engine.inference import evaluate_run, predict_test_images
 
     return evaluate_run(run), predict_test_images(run, 300)
+
+
+@app.command()
+def configs(as_json: JsonOpt = False) -> None:
+    """List the configs that ship with fashionlab; use one by name: --config adam.
+
+    Example: fashionlab train --config adam epochs=5
+    """
+    from fashionlab.config.shipped import description, shipped
+
+    found = [{"name": p.stem, "description": description(p), "path": str(p)} for p in shipped()]
+    if as_json:
+        emit_json(found)
+        return
+    table, dropped = tables.configs_table(found, out.width)
+    out.print(table)
+    left_out(dropped, out.width, "--json")
 
 
 @app.command()

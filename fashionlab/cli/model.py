@@ -16,10 +16,13 @@ from fashionlab.cli.common import (
     RunArg,
     app,
     complete_runs,
+    config_note,
     emit_json,
     err,
     log_to_mlflow,
     out,
+    pick_run,
+    say_advice,
     store,
     write_png,
 )
@@ -64,7 +67,9 @@ def train(
     else:
         from fashionlab.config import load_config
 
+        config_note(config)
         cfg = load_config(config, [*(overrides or []), *(["tensorboard=true"] if tensorboard else [])])
+        say_advice([cfg])
         with TrainProgressBars(err) as bars:
             result = fit.train(cfg, store(), bars)
     log_to_mlflow(mlflow, mlflow_uri, [result.run])
@@ -87,7 +92,7 @@ def evaluate(
     """
     from fashionlab.engine.inference import evaluate_run
 
-    result = evaluate_run(store().load(run, need_model=True))
+    result = evaluate_run(pick_run(run))
     if plot:
         from fashionlab.views import plots
 
@@ -100,11 +105,12 @@ def evaluate(
 
 @app.command()
 def predict(
+    run: RunArg = None,
     index: Annotated[int | None, typer.Option("--index", "-i", help="Index of a test image (0-9999).")] = None,
     image: Annotated[Path | None, typer.Option("--image", help="A PNG or JPEG of any size.")] = None,
-    run: Annotated[
+    run_option: Annotated[
         str | None,
-        typer.Option("--run", help="Run id or a unique part of it. Default: the latest.", autocompletion=complete_runs),
+        typer.Option("--run", help="The same as RUN (kept for older scripts).", autocompletion=complete_runs),
     ] = None,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Save the image beside its probability bars to this PNG.")
@@ -113,13 +119,15 @@ def predict(
 ) -> None:
     """Classify one image: the predicted class, every class's probability, the truth.
 
-    Example: fashionlab predict --index 10 --plot pred.png
+    Example: fashionlab predict --index 10 --plot pred.png  (or: fashionlab predict RUN --index 10)
     """
     if (index is None) == (image is None):
         raise InputError("give either --index N (a test image) or --image FILE")
+    if run and run_option and run != run_option:
+        raise InputError(f"RUN {run} and --run {run_option} name two runs; give one")
     from fashionlab.engine.inference import predict_run
 
-    result = predict_run(store().load(run, need_model=True), index, str(image) if image else None)
+    result = predict_run(pick_run(run or run_option), index, str(image) if image else None)
     if plot:
         from fashionlab.views import plots
 
@@ -144,6 +152,6 @@ def export(
     """
     from fashionlab.engine.inference import export_run
 
-    target = export_run(store().load(run, need_model=True), fmt, out_path)
+    target = export_run(pick_run(run), fmt, out_path)
     err.print(f"Saved {target}")
     typer.echo(str(target))

@@ -20,6 +20,7 @@ from fashionlab.config.schema import (
     Reshape,
     suggest,
 )
+from fashionlab.config.shipped import find_config, shipped
 from fashionlab.config.validate import json_schema, load_config, validate
 from fashionlab.config.yaml_lines import Source, parse_value, read_yaml
 
@@ -39,12 +40,14 @@ __all__ = [
     "Reshape",
     "Source",
     "apply_overrides",
+    "find_config",
     "json_schema",
     "load_config",
     "parse_override",
     "parse_value",
     "read_yaml",
     "resolve_key",
+    "shipped",
     "split_override",
     "suggest",
     "validate",

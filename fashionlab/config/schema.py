@@ -211,7 +211,7 @@ class Config(BaseModel):
     """One experiment. Defaults reproduce the TensorFlow tutorial with a validation split."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.-]{1,40}$")  # label in run ids
+    name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.=,+-]{1,80}$")  # label in run ids (sweeps add key=value)
     seed: int = Field(42, ge=0)  # same seed + config = same numbers
     backend: Literal["jax", "tensorflow", "torch"] = "jax"  # jax trains fastest on CPU (BENCHMARKS.md)
     input_shape: list[PositiveInt] = Field(default_factory=lambda: [28, 28], min_length=1)

@@ -20,6 +20,7 @@ from fashionlab.config.schema import (
     Config,
     suggest,
 )
+from fashionlab.config.shipped import find_config
 from fashionlab.config.yaml_lines import Path_, Source, read_yaml
 from fashionlab.errors import ConfigError
 
@@ -37,7 +38,18 @@ def _problem(err: Any, source: Source) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
-        msg = f"unknown key '{loc[-1]}'{suggest(str(loc[-1]), _fields_at(loc[:-1]))}"
+        fields = _fields_at(loc[:-1])
+        if loc[-1] in Config.model_fields and len(loc) > 1:
+            msg = f"'{loc[-1]}' is a top-level key of the config (beside layers:), not a setting here"
+        elif not fields:
+            msg = f"unknown key '{loc[-1]}'; {loc[-2] if len(loc) > 1 else 'this'} takes no settings"
+        else:
+            msg = f"unknown key '{loc[-1]}'{suggest(str(loc[-1]), fields)}"
+    elif loc[:1] == ("metrics",) and kind == "literal_error":
+        msg = (
+            f"'{err['input']}' is not a per-epoch metric here (only accuracy is); precision, recall, F1, "
+            "specificity and the confusion matrix of a trained run come from 'fashionlab evaluate'"
+        )
     elif kind == "unknown_argument":
         loc = loc + (ctx["key"],)
         msg = err["msg"]
@@ -70,7 +82,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str | Overri
     if path is None:
         data, source = copy.deepcopy(DEFAULT_CONFIG), Source(None, {})
     else:
-        data, source = read_yaml(path)
+        data, source = read_yaml(find_config(path)[0])
     data = apply_overrides(data, list(overrides), source)
     return validate(data, source)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from fashionlab.config.shipped import not_found
 from fashionlab.errors import ConfigError
 
 DEFAULT_SOURCE = "built-in default"
@@ -79,9 +80,7 @@ def read_yaml(path: str | Path) -> tuple[dict[str, Any], Source]:
     try:
         text = p.read_text()
     except FileNotFoundError:
-        raise ConfigError(
-            f"config file {p} not found; the shipped ones are in configs/ (e.g. configs/adam.yaml)"
-        ) from None
+        raise ConfigError(not_found(p)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {p}: {exc}") from None
     try:

@@ -14,7 +14,7 @@ from fashionlab.config import Config, Source, validate
 from fashionlab.engine.backend import use_backend
 from fashionlab.engine.inputs import encode_labels, test_images_for, to_model_input
 from fashionlab.errors import FashionlabError, InputError, RunError
-from fashionlab.network import NUM_CLASSES, outputs_logits
+from fashionlab.network import NUM_CLASSES, output_kind
 from fashionlab.store import Run
 
 
@@ -38,9 +38,10 @@ def load_trained(run: Run, backend: str | None = None) -> tuple[Config, Any]:
 
 
 def probabilities(model: Any, config: Config, images: np.ndarray) -> np.ndarray:
-    """Class probabilities for uint8 images, applying softmax when the model outputs logits."""
+    """The model's outputs for uint8 images: probabilities where it gives logits (softmax applied) or
+    probabilities, raw scores where it gives neither (network.output_kind)."""
     out = np.asarray(model.predict(to_model_input(images, config), batch_size=512, verbose=0))
-    return fmetrics.softmax(out) if outputs_logits(config) else out
+    return fmetrics.softmax(out) if output_kind(config) == "logits" else out
 
 
 def evaluate_run(run: Run) -> dict[str, Any]:
@@ -59,17 +60,22 @@ def evaluate_run(run: Run) -> dict[str, Any]:
 
 
 def _prediction(
-    run: Run, probs: np.ndarray, pixels: np.ndarray, true: int | None, index: int | None, image: str | None = None,
-    inverted: bool = False,
+    run: Run, kind: str, probs: np.ndarray, pixels: np.ndarray, true: int | None, index: int | None,
+    image: str | None = None, inverted: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
-    """One image's prediction as the views and --json show it."""
+    """One image's prediction as the views and --json show it: probabilities, or scores where the
+    model does not give probabilities (then "probabilities" is None)."""
     predicted = int(np.argmax(probs))
+    values = {name: float(p) for name, p in zip(fdata.CLASS_NAMES, probs, strict=True)}
+    scores = kind == "scores"
     return {
         "run": run.id,
         "index": index,
         "image_file": image,
         "inverted": inverted,
-        "probabilities": {name: float(p) for name, p in zip(fdata.CLASS_NAMES, probs, strict=True)},
+        "output": "scores" if scores else "probabilities",
+        "probabilities": None if scores else values,
+        "scores": values if scores else None,
         "predicted": predicted,
         "predicted_name": fdata.CLASS_NAMES[predicted],
         "true": true,
@@ -84,7 +90,8 @@ def predict_test_images(run: Run, count: int) -> list[dict[str, Any]]:
     config, model = load_trained(run)
     x_test, y_test = fdata.load_test()
     probs = probabilities(model, config, x_test[:count])
-    return [_prediction(run, p, x_test[i], int(y_test[i]), i) for i, p in enumerate(probs)]
+    kind = output_kind(config)
+    return [_prediction(run, kind, p, x_test[i], int(y_test[i]), i) for i, p in enumerate(probs)]
 
 
 def predict_run(run: Run, index: int | None = None, image: str | None = None) -> dict[str, Any]:
@@ -105,7 +112,7 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None) ->
         pixels, inverted = fdata.load_image(image)
     config, model = load_trained(run)
     probs = probabilities(model, config, pixels[None])[0]
-    return _prediction(run, probs, pixels, true, index, image, inverted)
+    return _prediction(run, output_kind(config), probs, pixels, true, index, image, inverted)
 
 
 EXPORT_FORMATS = {  # fashionlab name: (Keras export format, file suffix, package a user may need)

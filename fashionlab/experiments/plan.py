@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,19 @@ from fashionlab.config import Config, load_config
 from fashionlab.errors import ConfigError
 from fashionlab.experiments.grammar import MAX_TRIALS, parse_axes
 from fashionlab.store import Run, RunStore
+from fashionlab.views.compare import short_key
+
+
+def named(config: Config, values: dict[str, Any]) -> Config:
+    """The config with a name that says what this trial is: `tutorial-optimizer=sgd-epochs=25`.
+
+    The name is a label (not hashed), so a trial named so still matches an earlier run of its config.
+    """
+    if not values:
+        return config
+    parts = [f"{short_key(k)}={v:.3g}" if isinstance(v, float) else f"{short_key(k)}={v}" for k, v in values.items()]
+    name = re.sub(r"[^A-Za-z0-9_.=,+-]", "_", "-".join([config.name, *parts]))[:80]
+    return config.model_copy(update={"name": name})
 
 
 @dataclass
@@ -76,6 +90,7 @@ def expand(config_files: list[str | None], items: list[str]) -> Plan:
                 problems.extend(p for p in exc.problems if p not in problems)
                 continue
             values = {a.key: v for a, v in zip(axes, combo, strict=True)}
+            config = named(config, values)
             if len(files) > 1:
                 values = {"config": path or "(default)", **values}
             if config.hash() not in seen:

@@ -19,6 +19,7 @@ from typing import Any
 from fashionlab.config import Config, Override, load_config, split_override
 from fashionlab.errors import ConfigError, FashionlabError, InputError
 from fashionlab.experiments.grammar import Distribution, parse_space
+from fashionlab.experiments.plan import named
 from fashionlab.experiments.trials import SweepHooks
 from fashionlab.store import Run, RunStatus, RunStore, SweepRecord, TrialOutcome
 
@@ -41,7 +42,8 @@ class SearchPlan:
 
     def config_for(self, values: dict[str, Any]) -> Config:
         """The trial's config: the fixed overrides, then one value per searched key."""
-        return load_config(self.config_file, list(self.fixed) + [(k, v, f"{k}={v}") for k, v in values.items()])
+        config = load_config(self.config_file, list(self.fixed) + [(k, v, f"{k}={v}") for k, v in values.items()])
+        return named(config, values)
 
     @property
     def maximize(self) -> bool:

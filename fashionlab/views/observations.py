@@ -52,6 +52,12 @@ def observations(rows: list[dict[str, Any]], keys: list[str]) -> list[str]:
     if (gap := _largest_gap(done, keys, rows)) is not None:
         notes.append(gap)
     notes.append(_time(done))
+    losses = sorted({str(r["config"].get("loss.name")) for r in done if r["config"].get("loss.name")})
+    if len(losses) > 1:
+        notes.append(
+            f"The runs train different losses ({', '.join(losses)}): their loss values are not comparable, "
+            "so these observations compare accuracy."
+        )
     return notes
 
 

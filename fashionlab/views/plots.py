@@ -158,8 +158,9 @@ def prediction_png(pred: dict[str, Any]) -> bytes:
     ax_img.imshow(np.asarray(pred["pixels"]), cmap="binary")
     ax_img.set_xticks([])
     ax_img.set_yticks([])
-    probs = list(pred["probabilities"].values())
-    caption = f"{pred['predicted_name']} {100 * max(probs):.0f}%"
+    scores = pred.get("probabilities") is None
+    probs = list((pred["scores"] if scores else pred["probabilities"]).values())
+    caption = f"{pred['predicted_name']}" + ("" if scores else f" {100 * max(probs):.0f}%")
     if pred["true_name"] is not None:
         caption += f" (true: {pred['true_name']})"
     ax_img.set_xlabel(caption, color="blue" if pred["correct"] in (True, None) else "red")
@@ -168,8 +169,11 @@ def prediction_png(pred: dict[str, Any]) -> bytes:
     if pred["true"] is not None:
         bars[pred["true"]].set_color("blue")
     ax_bar.set_xticks(range(10), CLASS_NAMES, rotation=45, ha="right")
-    ax_bar.set_ylim(0, 1)
-    ax_bar.set_ylabel("probability")
+    if scores:
+        ax_bar.set_ylabel("score (not a probability: no softmax)")
+    else:
+        ax_bar.set_ylim(0, 1)
+        ax_bar.set_ylabel("probability")
     return _png(fig)
 
 

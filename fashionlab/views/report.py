@@ -19,6 +19,7 @@ from fashionlab.store import Run, write_atomic
 from fashionlab.views import compare as tables
 from fashionlab.views import plots
 from fashionlab.views.observations import observations
+from fashionlab.views.tables import article
 
 # The best run's test evaluation and its predictions of the first test images (the engine makes them).
 Inspect = Callable[[Run], tuple[dict[str, Any], list[dict[str, Any]]]]
@@ -49,7 +50,8 @@ def build(
     sections = [Section(title, [written])]
     differs = ", ".join(tables.short_key(k) for k in keys) if keys else "nothing (a single run)"
     config = next(r for r in runs if r.id == rows[0]["run"]).resolved_config()
-    what = Section("What was run", [f"What differs between the runs: {differs}.", "The best run's full config:"])
+    said = [text[0].upper() + text[1:] + "." for _, text in _advice(runs)]
+    what = Section("What was run", [f"What differs between the runs: {differs}.", *said, "The best run's full config:"])
     what.code = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
     sections.append(what)
     results = tables.compact_records(rows, keys, sort, axes)
@@ -83,10 +85,25 @@ def _best_run_sections(best: Run, inspect: Inspect) -> list[Section]:
     examples = Section("Example predictions", ["Three test images the best run gets right and three it gets wrong."])
     chosen = [p for p in predictions if p["correct"]][:3] + [p for p in predictions if not p["correct"]][:3]
     for pred in chosen:
-        verdict = "right" if pred["correct"] else f"wrong, it is a {pred['true_name']}"
+        verdict = "right" if pred["correct"] else f"wrong, it is {article(pred['true_name'])}"
         caption = f"Test image {pred['index']}: {pred['predicted_name']} ({verdict})"
         examples.images.append((caption, plots.prediction_png(pred)))
     return [confusion, examples]
+
+
+def _advice(runs: list[Run]) -> list[tuple[str, str]]:
+    """The warnings and notes about these runs' configs, each once (one-hot labels, scores)."""
+    from fashionlab.config import Source, validate
+    from fashionlab.errors import ConfigError
+    from fashionlab.network import advice
+
+    said: dict[tuple[str, str], None] = {}
+    for run in runs:
+        try:
+            said.update(dict.fromkeys(advice(validate(run.resolved_config(), Source(None, {})))))
+        except ConfigError:
+            continue
+    return list(said)
 
 
 def full_table_csv(runs: list[Run], sort: str) -> str:

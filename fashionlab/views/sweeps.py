@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from fashionlab.views.fit import Col, fit
-from fashionlab.views.tables import fmt
+from fashionlab.views.tables import fmt, plural
 
 if TYPE_CHECKING:
     from fashionlab.experiments.plan import Preview
@@ -19,7 +19,7 @@ def preview_sentence(p: Preview) -> str:
     n, left, groups = len(p.plan.trials), len(p.pending), len(p.groups)
     shared, separate = p.epochs_to_train, p.epochs_if_separate
     return (
-        f"Sweep {p.plan.sweep_id}: {n} trials, {n - left} already done, "
+        f"Sweep {p.plan.sweep_id}: {plural(n, 'trial')}, {n - left} already done, "
         f"{left} to train in {groups} training{'s' if groups != 1 else ''} "
         + (
             f"({shared} epochs instead of {separate}: trials that differ only in epochs share one training)"
@@ -52,7 +52,8 @@ def dry_run_json(p: Preview) -> dict[str, Any]:
 
 def search_start_sentence(plan: SearchPlan, trials: int) -> str:
     return (
-        f"Search {plan.search_id}: {trials} trials of {', '.join(f'{k}={v}' for k, v in plan.spaces.items())}, "
+        f"Search {plan.search_id}: {plural(trials, 'trial')} of "
+        f"{', '.join(f'{k}={v}' for k, v in plan.spaces.items())}, "
         f"{plan.sampler} sampler, pruning {plan.prune}, {'maximising' if plan.maximize else 'minimising'} {plan.metric}"
     )
 
@@ -61,7 +62,7 @@ def search_sentence(result: SearchResult, study: Path) -> str:
     best = result.best
     counts = ", ".join(f"{n} {s}" for s, n in result.counts().items())
     return (
-        f"{len(result.trials)} trials ({counts}; {result.new} trained now). "
+        f"{plural(len(result.trials), 'trial')} ({counts}; {result.new} trained now). "
         + (
             f"Best {result.plan.metric} {best.value:.4f}: {best.values} (run {best.run_id}). "
             if best and best.value is not None

@@ -29,6 +29,16 @@ STATUS_STYLE = {
 }
 
 
+def plural(n: int, word: str) -> str:
+    """1 epoch, 2 epochs; 1 trial was, 2 trials were is up to the sentence."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def article(word: str) -> str:
+    """'a Sneaker', 'an Ankle boot'."""
+    return f"an {word}" if word[:1].lower() in "aeiou" else f"a {word}"
+
+
 def fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"
@@ -71,16 +81,19 @@ def network_table(rows: list[Any], config: Any, labels: str, from_logits: bool |
     table.add_row("", "total", "", f"{total:,}", "")
     n_in = math.prod(config.input_shape)
     out = rows[-1]
-    what_out = (
-        "logits (raw scores; softmax turns them into probabilities)"
-        if out.activation == "linear"
-        else f"{out.activation} outputs"
-    )
+    from fashionlab.network import output_kind
+
+    kind = output_kind(config) if hasattr(config, "loss") else "logits"
+    what_out = {
+        "logits": "logits (raw scores; softmax turns them into probabilities)",
+        "probabilities": "softmax outputs (probabilities)",
+        "scores": f"{out.activation} outputs (scores, not probabilities)",
+    }[kind]
     sentence = (
         f"In: {n_in:,} numbers per image (input_shape {list(config.input_shape)}, pixels scaled to 0-1). "
         f"Out: {math.prod(out.output_shape):,} {what_out}. "
         f"Loss {config.loss.name} with {labels} labels"
-        + (f", from_logits={from_logits}" if from_logits is not None else "")
+        + (f", from_logits={from_logits}" if from_logits is not None and "crossentropy" in config.loss.name else "")
         + f"; optimizer {config.optimizer.name}."
     )
     return Group(table, Text(sentence))
@@ -101,7 +114,7 @@ def train_table(run_id: str, summary: dict[str, Any], test: dict[str, float], ba
     table.add_section()
     table.add_row("test", fmt(test.get("loss")), fmt(test.get("accuracy")), "", "")
     footer = Text(
-        f"{summary['epochs']} epochs, {summary['seconds_per_epoch']:.2f} s/epoch after the first "
+        f"{plural(summary['epochs'], 'epoch')}, {summary['seconds_per_epoch']:.2f} s/epoch after the first "
         f"({summary['seconds_total']:.1f} s in all) on {backend}.\n{summary['verdict']}"
     )
     if summary.get("overfitting"):
@@ -169,8 +182,11 @@ def prediction_view(pred: dict[str, Any], color: bool = True, width: int = 30) -
     bars.add_column("class")
     bars.add_column("bar")
     bars.add_column("p")
-    for i, (name, p) in enumerate(pred["probabilities"].items()):
-        filled = round(p * width)
+    scores = pred.get("probabilities") is None
+    values: dict[str, float] = pred["scores"] if scores else pred["probabilities"]
+    top = max(max(abs(v) for v in values.values()), 1e-9)
+    for i, (name, p) in enumerate(values.items()):
+        filled = round(max(p, 0.0) / top * width) if scores else round(p * width)
         style = "blue" if i == pred["true"] else ("red" if i == pred["predicted"] and pred["correct"] is False else "")
         if i == pred["predicted"] and pred["correct"] is not False:
             style = "bold blue"
@@ -178,20 +194,24 @@ def prediction_view(pred: dict[str, Any], color: bool = True, width: int = 30) -
         if i == pred["true"]:
             mark += " <- true" if not mark else ", true"
         bars.add_row(
-            Text(name, style=style),
+            Text(f"{i} {name}", style=style),
             Text("█" * filled + "·" * (width - filled), style=style or "dim"),
-            Text(f"{p:6.1%}{mark}", style=style),
+            Text(f"{p:7.3f}{mark}" if scores else f"{p:6.1%}{mark}", style=style),
         )
-    line = f"Predicted {pred['predicted_name']} ({max(pred['probabilities'].values()):.1%})"
+    what = "scores" if scores else "probabilities"
+    shown = "" if scores else f" ({max(values.values()):.1%})"
+    line = f"Predicted {pred['predicted_name']}{shown}: class {pred['predicted']}, the argmax of the {what}"
     if pred["true"] is not None:
         line += f"; true label {pred['true_name']}: {'right' if pred['correct'] else 'wrong'}."
         source = f"test image {pred['index']}"
     else:
         line += "."
         source = str(pred["image_file"]) + (" (inverted to a dark background)" if pred["inverted"] else "")
-    return Group(
-        Text(f"Run {pred['run']}, {source}"), image_text(pred["pixels"], color), bars, Text(line, style="bold")
-    )
+    parts: list[RenderableType] = [Text(f"Run {pred['run']}, {source}"), image_text(pred["pixels"], color), bars]
+    parts.append(Text(line, style="bold"))
+    if scores:
+        parts.append(Text("These are the network's raw scores, not probabilities: its last layer has no softmax."))
+    return Group(*parts)
 
 
 def age(iso: str | None) -> str:
@@ -253,3 +273,13 @@ def runs_table(rows: list[dict[str, Any]], width: int | None = None) -> tuple[Re
         shown = choose(cols, width)
         return plain(shown, "Runs"), [c for c in cols if c not in shown]
     return fit(cols, width, "Runs")
+
+
+def configs_table(found: list[dict[str, str]], width: int | None) -> tuple[RenderableType, list[Col]]:
+    """The shipped configs: name and what each is for (wrapped, never cut), then where it is."""
+    cols = [
+        Col("name", "name", 0, "left", cells=[c["name"] for c in found]),
+        Col("description", "what it is", 1, "left", cells=[c["description"] for c in found], max_width=60),
+        Col("path", "file", 2, "left", cells=[c["path"] for c in found]),
+    ]
+    return fit(cols, width, "Shipped configs (--config NAME)")
