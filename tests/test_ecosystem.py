@@ -164,7 +164,7 @@ def test_mlflow_logs_runs_grouped_by_sweep(
         uri,
     )
     assert result.exit_code == 0, result.output
-    assert f"Logged 2 run(s) to MLflow at {uri} under sweep-" in result.stderr
+    assert f"Logged 2 runs to MLflow at {uri} under sweep-" in result.stderr
     client = mlflow.tracking.MlflowClient(uri)
     experiment = client.get_experiment_by_name("fashionlab")
     logged = client.search_runs([experiment.experiment_id])

@@ -88,6 +88,10 @@ class HintingCommand(TyperCommand):
 
 
 def _after(args: list[str], option: str) -> str | None:
+    """The value given with `option`: --epochs 5 or --epochs=5."""
+    joined = next((a.partition("=")[2] for a in args if a.startswith(option + "=")), None)
+    if joined:
+        return joined
     i = args.index(option) if option in args else -1
     return args[i + 1] if 0 <= i < len(args) - 1 and not args[i + 1].startswith("-") else None
 
@@ -144,11 +148,14 @@ def store() -> RunStore:
 
 
 def pick_run(ref: str | None, need_model: bool = True) -> Any:
-    """The run a command works on; without a ref, the latest completed one, and the command says which."""
-    run = store().load(ref, need_model=need_model)
+    """The run a command works on: `ref`, or without one the latest completed run (see said_latest)."""
+    return store().load(ref, need_model=need_model)
+
+
+def said_latest(ref: str | None, run: Any) -> None:
+    """After a command worked on the latest run without being told which, it says which that was."""
     if ref in (None, "latest"):
         err.print(f"Latest completed run: {run.id}")
-    return run
 
 
 def config_note(*paths: Path | str | None) -> None:
@@ -160,13 +167,17 @@ def config_note(*paths: Path | str | None) -> None:
             err.print(f"Config: {note}", markup=False)
 
 
-def say_advice(configs: list[Any], console: Console | None = None) -> None:
+def advice_lines(configs: list[Any]) -> list[str]:
     """Warnings and notes about valid configs (scores that are not probabilities, one-hot labels), each once."""
     from fashionlab.network import advice
 
     said = dict.fromkeys(item for config in configs for item in advice(config))
-    for level, text in said:
-        (console or err).print(f"{'Warning' if level == 'warning' else 'Note'}: {text}.", markup=False)
+    return [f"{'Warning' if level == 'warning' else 'Note'}: {text}." for level, text in said]
+
+
+def say_advice(configs: list[Any], console: Console | None = None) -> None:
+    for line in advice_lines(configs):
+        (console or err).print(line, markup=False)
 
 
 def different_losses(rows: list[dict[str, Any]]) -> None:

@@ -27,6 +27,7 @@ from fashionlab.cli.common import (
     left_out,
     out,
     render_comparison,
+    said_latest,
     say_advice,
     show_table,
     store,
@@ -167,9 +168,9 @@ def curves(
     from fashionlab.views import plots
 
     chosen = store().select(runs, sweep_id, "latest").runs
-    if not runs and not sweep_id:
-        err.print(f"Latest completed run: {chosen[0].id}")
     write_png(out_file, plots.curves_png(chosen, compare.run_labels(chosen)))
+    if not runs and not sweep_id:
+        said_latest(None, chosen[0])
 
 
 @app.command("report")

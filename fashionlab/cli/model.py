@@ -14,6 +14,7 @@ from fashionlab.cli.common import (
     MlflowUriOpt,
     Overrides,
     RunArg,
+    advice_lines,
     app,
     complete_runs,
     config_note,
@@ -22,7 +23,7 @@ from fashionlab.cli.common import (
     log_to_mlflow,
     out,
     pick_run,
-    say_advice,
+    said_latest,
     store,
     write_png,
 )
@@ -69,8 +70,7 @@ def train(
 
         config_note(config)
         cfg = load_config(config, [*(overrides or []), *(["tensorboard=true"] if tensorboard else [])])
-        say_advice([cfg])
-        with TrainProgressBars(err) as bars:
+        with TrainProgressBars(err, advice_lines([cfg])) as bars:
             result = fit.train(cfg, store(), bars)
     log_to_mlflow(mlflow, mlflow_uri, [result.run])
     if as_json:
@@ -92,7 +92,7 @@ def evaluate(
     """
     from fashionlab.engine.inference import evaluate_run
 
-    result = evaluate_run(pick_run(run))
+    result = evaluate_run(chosen := pick_run(run))
     if plot:
         from fashionlab.views import plots
 
@@ -101,6 +101,7 @@ def evaluate(
         emit_json(result)
     else:
         out.print(tables.evaluate_tables(result))
+    said_latest(run, chosen)
 
 
 @app.command()
@@ -127,7 +128,7 @@ def predict(
         raise InputError(f"RUN {run} and --run {run_option} name two runs; give one")
     from fashionlab.engine.inference import predict_run
 
-    result = predict_run(pick_run(run or run_option), index, str(image) if image else None)
+    result = predict_run(chosen := pick_run(run or run_option), index, str(image) if image else None)
     if plot:
         from fashionlab.views import plots
 
@@ -136,6 +137,7 @@ def predict(
         emit_json({k: v for k, v in result.items() if k != "pixels"})
     else:
         out.print(tables.prediction_view(result, color=out.color_system is not None))
+    said_latest(run or run_option, chosen)
 
 
 @app.command()
@@ -152,6 +154,7 @@ def export(
     """
     from fashionlab.engine.inference import export_run
 
-    target = export_run(pick_run(run), fmt, out_path)
+    target = export_run(chosen := pick_run(run), fmt, out_path)
+    said_latest(run, chosen)
     err.print(f"Saved {target}")
     typer.echo(str(target))

@@ -152,10 +152,11 @@ def _text(value: Any) -> str:
 
 
 def varying_keys(rows: list[dict[str, Any]]) -> list[str]:
-    """Config keys whose values differ between rows, in config order."""
+    """Config keys whose values differ between rows, in config order (not the name: a label, not a setting;
+    a sweep's runs are named after their values)."""
     keys: list[str] = []
     for row in rows:
-        keys.extend(k for k in row["config"] if k not in keys)
+        keys.extend(k for k in row["config"] if k not in keys and k != "name")
     first = rows[0]["config"] if rows else {}
     return [k for k in keys if any(r["config"].get(k) != first.get(k) for r in rows)]
 

@@ -43,10 +43,11 @@ class _Bars:
 class TrainProgressBars(_Bars):
     """Epoch and step bars while one training works (the engine's TrainingHooks)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, notes: list[str] | None = None) -> None:
         from rich.progress import TimeRemainingColumn
 
         self.console = console
+        self.notes = notes or []  # said once training starts, when the config has passed every check
         self.progress = _bars(console, TimeRemainingColumn())
         self.epochs: TaskID | None = None
         self.steps: TaskID | None = None
@@ -54,6 +55,8 @@ class TrainProgressBars(_Bars):
     def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
         """Called once training begins, so an early error leaves stderr with just its line."""
         self.console.print(f"Training run {run_id}")
+        for note in self.notes:
+            self.console.print(note, markup=False)
         self.show()  # a log, where bars cannot redraw, gets the per-epoch lines below
         self.epochs = self.progress.add_task("epochs", total=epochs, info="")
         self.steps = self.progress.add_task("epoch 1", total=steps_per_epoch, info="")
