@@ -251,8 +251,10 @@ def comparison_columns(
     cols = [Col("run", "run" if wide else "id", 1.0, "left", cells=[m + i for m, i in zip(mark, ids, strict=True)])]
     for n, key in enumerate(config_keys):
         swept = key in (axes or []) or (not axes and n < 3)
-        cells = [cell(r["config"].get(key)) for r in rows]
-        cols.append(Col(key, short_key(key), 0.0 if swept else 3.5, "left", cells=cells))
+        values = [r["config"].get(key) for r in rows]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        cells = [cell(v) for v in values]
+        cols.append(Col(key, short_key(key), 0.0 if swept else 3.5, "right" if numeric else "left", cells=cells))
     unfinished = any(r["status"] != RunStatus.COMPLETED for r in rows)
     status = [Text(str(r["status"]), style=STATUS_STYLE.get(r["status"], "")) for r in rows]
     cols.append(Col("status", "status", 1.5 if unfinished else 8.0, "left", cells=list(status)))
