@@ -93,3 +93,29 @@ def softmax(x: np.ndarray) -> np.ndarray:
     z = x - x.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n-1); sd is 0 for a single value."""
+    array = np.asarray(values, dtype=float)
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+def welch(a: list[float], b: list[float], confidence: float = 0.95) -> dict[str, float] | None:
+    """Welch's t-test of mean(a) - mean(b): the difference, its confidence interval and the p-value
+    (scipy.stats.ttest_ind with unequal variances). None when either side has fewer than 2 values."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    from scipy import stats
+
+    if np.std(a) == 0 and np.std(b) == 0:  # identical repeats: the test is undefined, the difference exact
+        diff = float(np.mean(a) - np.mean(b))
+        return {"diff": diff, "low": diff, "high": diff, "p": 0.0 if diff else 1.0}
+    result = stats.ttest_ind(a, b, equal_var=False)
+    interval = result.confidence_interval(confidence)
+    return {
+        "diff": float(np.mean(a) - np.mean(b)),
+        "low": float(interval.low),
+        "high": float(interval.high),
+        "p": float(result.pvalue),
+    }

@@ -15,6 +15,8 @@ from fashionlab.cli.common import (
     JsonOpt,
     MlflowOpt,
     MlflowUriOpt,
+    PerSeedOpt,
+    RepeatsOpt,
     SortOpt,
     WideOpt,
     app,
@@ -101,6 +103,7 @@ def sweep(
         list[Path] | None, typer.Option("--config", "-c", help="A config file; repeat to make configs an axis.")
     ] = None,
     jobs: JobsOpt = 0,
+    repeats: RepeatsOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List the trials and what is already done; train nothing.")
     ] = False,
@@ -116,6 +119,7 @@ def sweep(
     all_columns: AllColumnsOpt = False,
     wide: WideOpt = False,
     columns: ColumnsOpt = None,
+    per_seed: PerSeedOpt = False,
     curves: Annotated[
         Path | None, typer.Option("--curves", help="Save the learning curves of all trials to this PNG.")
     ] = None,
@@ -132,9 +136,10 @@ def sweep(
     from fashionlab.experiments import plan
     from fashionlab.experiments.sweep import run_sweep
 
-    view = Comparison(sort, "table", all_columns, wide, columns)
+    view = Comparison(sort, "table", all_columns, wide, columns, per_seed=per_seed)
     compare.check_sort(sort)
     runs = store()
+    items = [*(items or []), *([f"repeats={repeats}"] if repeats else [])]
     if resume:
         record = runs.load_record(resume)
         the_plan = plan.expand(record.config_files, record.items)
@@ -219,6 +224,7 @@ def search(
     sort: SortOpt = "best_val_accuracy",
     wide: WideOpt = False,
     columns: ColumnsOpt = None,
+    per_seed: PerSeedOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Search a space with Optuna (TPE), pruning bad trials early; resumable like a sweep.
@@ -228,7 +234,7 @@ def search(
     """
     from fashionlab.experiments import search as fsearch
 
-    view = Comparison(sort, "table", False, wide, columns)
+    view = Comparison(sort, "table", False, wide, columns, per_seed=per_seed)
     compare.check_sort(sort)
     config_note(config)
     the_plan = fsearch.plan_search(str(config) if config else None, list(items or []), metric, sampler, prune)

@@ -15,6 +15,7 @@ from fashionlab.cli.common import (
     FormatOpt,
     JsonOpt,
     Overrides,
+    PerSeedOpt,
     RunsArg,
     SortOpt,
     SweepOpt,
@@ -138,6 +139,7 @@ def compare_cmd(
     all_columns: AllColumnsOpt = False,
     wide: WideOpt = False,
     columns: ColumnsOpt = None,
+    per_seed: PerSeedOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Compare runs side by side from disk: what differs in their configs, and their metrics.
@@ -146,7 +148,7 @@ def compare_cmd(
 
     Example: fashionlab compare --sweep sweep-1a2b3c4d --sort test_acc --format md
     """
-    view = Comparison(sort, fmt, all_columns, wide, columns, as_json)
+    view = Comparison(sort, fmt, all_columns, wide, columns, as_json, per_seed)
     compare.check_sort(sort)
     chosen = store().select(runs, sweep_id, "all")
     render_comparison(chosen.runs, view, chosen.title, chosen.axes)

@@ -13,6 +13,7 @@ from fashionlab.cli.common import (
     MlflowOpt,
     MlflowUriOpt,
     Overrides,
+    RepeatsOpt,
     RunArg,
     advice_lines,
     app,
@@ -49,9 +50,13 @@ def train(
             autocompletion=complete_runs,
         ),
     ] = None,
+    repeats: RepeatsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a model, save the run, print its summary table.
+
+    With --repeats N (or repeats: N in the config) it trains the config with N seeds and shows their
+    mean ± sd, like a sweep over seed.
 
     Ctrl-C stops cleanly: the run is marked interrupted with its history; --resume RUN continues it.
 
@@ -61,6 +66,12 @@ def train(
         raise InputError("--resume takes the run's own config; leave out --config and overrides")
     from fashionlab.engine import fit
 
+    if (not resume and (repeats or 0) > 1) or (not resume and repeats is None and _config_repeats(config, overrides)):
+        from fashionlab.cli.experiments import sweep
+
+        extra = [f"repeats={repeats}"] if repeats else []
+        sweep(items=[*(overrides or []), *extra], config=[config] if config else None, as_json=as_json)
+        return
     if resume:
         run = store().load(resume)
         with TrainProgressBars(err) as bars:
@@ -78,6 +89,13 @@ def train(
     else:
         out.print(tables.train_table(result.run.id, result.summary, result.test, str(result.run.info.get("backend"))))
         err.print(f"Saved {result.run.path}/")
+
+
+def _config_repeats(config: Path | None, overrides: list[str] | None) -> bool:
+    """Whether the config (with its overrides) asks for several seeds."""
+    from fashionlab.config import load_config
+
+    return load_config(config, overrides or []).repeats > 1
 
 
 @app.command()

@@ -32,7 +32,7 @@ SUPPORTED_LOSSES = [name for name in LOSSES if name not in UNSUPPORTED_LOSSES]
 LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "kld": "kl_divergence"}
 SPARSE_LOSSES = {"sparse_categorical_crossentropy"}  # every other loss gets one-hot labels
 SHORT_NAMES = {"lr": ("optimizer", "learning_rate"), "learning_rate": ("optimizer", "learning_rate")}
-NOT_HASHED = ("name", "tensorboard")  # labels and logging: the same trial whatever their value
+NOT_HASHED = ("name", "tensorboard", "repeats")  # labels, logging and how many seeds: not the trial itself
 SECTIONS = ("layers", "optimizer", "loss", "input_shape", "metrics")  # keys that hold more keys or a list
 DEFAULT_NAMES = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy"}
 
@@ -213,6 +213,7 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.=,+-]{1,80}$")  # label in run ids (sweeps add key=value)
     seed: int = Field(42, ge=0)  # same seed + config = same numbers
+    repeats: int = Field(1, ge=1, le=100)  # seeds per setting (seed, seed+1, ...): differences judged against them
     backend: Literal["jax", "tensorflow", "torch"] = "jax"  # jax trains fastest on CPU (BENCHMARKS.md)
     input_shape: list[PositiveInt] = Field(default_factory=lambda: [28, 28], min_length=1)
     layers: list[AnyLayer] = Field(min_length=1)

@@ -25,9 +25,23 @@ def named(config: Config, values: dict[str, Any]) -> Config:
     """
     if not values:
         return config
-    parts = [f"{short_key(k)}={v:.3g}" if isinstance(v, float) else f"{short_key(k)}={v}" for k, v in values.items()]
+    parts = [
+        f"{short_key(k)}={v:.3g}" if isinstance(v, float) else f"{short_key(k)}={v}"
+        for k, v in values.items()
+        if k != "config"
+    ]
     name = re.sub(r"[^A-Za-z0-9_.=,+-]", "_", "-".join([config.name, *parts]))[:80]
     return config.model_copy(update={"name": name})
+
+
+def repeated(config: Config, values: dict[str, Any]) -> list[tuple[Config, dict[str, Any]]]:
+    """One config per seed for `repeats: N` (seed, seed+1, ...), each with its seed among its values."""
+    if config.repeats <= 1:
+        return [(config, values)]
+    return [
+        (config.model_copy(update={"seed": config.seed + i}), {**values, "seed": config.seed + i})
+        for i in range(config.repeats)
+    ]
 
 
 @dataclass
@@ -90,15 +104,18 @@ def expand(config_files: list[str | None], items: list[str]) -> Plan:
                 problems.extend(p for p in exc.problems if p not in problems)
                 continue
             values = {a.key: v for a, v in zip(axes, combo, strict=True)}
-            config = named(config, values)
             if len(files) > 1:
                 values = {"config": path or "(default)", **values}
-            if config.hash() not in seen:
-                seen.add(config.hash())
-                trials.append(PlannedTrial(config, values))
+            for seeded, seeded_values in repeated(config, values):
+                if seeded.hash() not in seen:
+                    seen.add(seeded.hash())
+                    trials.append(PlannedTrial(named(seeded, seeded_values), seeded_values))
     if problems:
         raise ConfigError(problems)
     axes_out = {a.key: a.values for a in axes}
+    seeds = sorted({t.config.seed for t in trials})
+    if "seed" not in axes_out and len(seeds) > 1:  # repeats: the seeds are an axis of the table
+        axes_out["seed"] = seeds
     if len(files) > 1:
         axes_out = {"config": [f or "(default)" for f in files], **axes_out}
     digest = hashlib.sha256(json.dumps(sorted(t.hash for t in trials)).encode()).hexdigest()[:8]

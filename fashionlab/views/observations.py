@@ -10,8 +10,10 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from fashionlab import metrics
 from fashionlab.views.compare import settings_label, short_key
 
+SIGNIFICANT = 0.05  # p below this: a difference, not seed noise
 SEED_SPREAD = 0.01  # test accuracy of one setting over seeds spans about this much here (REFERENCE.md)
 
 
@@ -76,6 +78,8 @@ def _winner(done: list[dict[str, Any]], keys: list[str], rows: list[dict[str, An
     )
     if len(ranked) == 1:
         return [first]
+    if any(len(rs) > 1 for rs in by_setting.values()):
+        return [first, _versus(best, [by_setting[s] for s in ranked[1:]], keys, rows)]
     second = by_setting[ranked[1]]
     diff = means[ranked[0]] - means[ranked[1]]
     text = f"Next: {settings_label(second[0], keys, rows)}, {means[ranked[1]]:.4f} ({100 * diff:.2f} points lower)."
@@ -87,6 +91,30 @@ def _winner(done: list[dict[str, Any]], keys: list[str], rows: list[dict[str, An
             "from seed noise; run each setting with several seeds (seed=1,2,3) to judge it."
         )
     return [first, text]
+
+
+def _versus(
+    best: list[dict[str, Any]], others: list[list[dict[str, Any]]], keys: list[str], rows: list[dict[str, Any]]
+) -> str:
+    """The best setting against each other one in test accuracy: difference, 95% CI and p (Welch's t-test)."""
+    mine = [r["test_accuracy"] for r in best]
+    parts = []
+    for other in others:
+        theirs = [r["test_accuracy"] for r in other]
+        label = f"{settings_label(best[0], keys, rows)} vs {settings_label(other[0], keys, rows)}"
+        test = metrics.welch(mine, theirs)
+        if test is None:
+            diff = statistics.fmean(mine) - statistics.fmean(theirs)
+            parts.append(f"{label}: {diff:+.4f}, not judged (a setting with one seed: add --repeats 3)")
+        elif test["p"] >= SIGNIFICANT:
+            parts.append(f"{label}: {test['diff']:+.4f}, within seed noise (p={test['p']:.2f})")
+        else:
+            seeds = f"{len(mine)} seeds each" if len(mine) == len(theirs) else f"{len(mine)} and {len(theirs)} seeds"
+            parts.append(
+                f"{label}: {test['diff']:+.4f} (95% CI {test['low']:.3f} to {test['high']:.3f}, "
+                f"p={test['p']:.2g}, {seeds})"
+            )
+    return "Test accuracy, " + "; ".join(parts) + "."
 
 
 def _effect_of(key: str, done: list[dict[str, Any]], keys: list[str]) -> str | None:

@@ -17,7 +17,7 @@ import yaml
 
 from fashionlab.store import Run, write_atomic
 from fashionlab.views import compare as tables
-from fashionlab.views import plots
+from fashionlab.views import groups, plots
 from fashionlab.views.observations import observations
 from fashionlab.views.tables import article
 
@@ -54,8 +54,16 @@ def build(
     what = Section("What was run", [f"What differs between the runs: {differs}.", *said, "The best run's full config:"])
     what.code = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
     sections.append(what)
-    results = tables.compact_records(rows, keys, sort, axes)
-    note = f"Sorted by {sort}, best first (★). Every column of every run: {csv_name}."
+    found = groups.settings(rows, keys, sort)
+    if groups.repeated(found):
+        results = groups.grouped_cells(found, sort)
+        note = (
+            f"One row per setting (mean ± sd over its seeds), best mean {sort} first (★); vs best: Welch's "
+            f"t-test over the seeds, tied: p >= 0.05. Every column of every run: {csv_name}."
+        )
+    else:
+        results = tables.compact_records(rows, keys, sort, axes)
+        note = f"Sorted by {sort}, best first (★). Every column of every run: {csv_name}."
     sections.append(Section("Results", [note], table=results))
     sections.append(Section("Observations", observations(rows, keys)))
     curves = Section(
