@@ -32,6 +32,15 @@ from fashionlab.errors import InputError
 from fashionlab.views import tables
 from fashionlab.views.progress import TrainProgressBars
 
+EpochOpt = Annotated[
+    str,
+    typer.Option(
+        "--epoch",
+        help="Which epoch's model: last (default, model.keras) or best (lowest val_loss, or early stopping's "
+        "monitor; its weights are kept beside the model).",
+    ),
+]
+
 
 @app.command()
 def train(
@@ -87,7 +96,8 @@ def train(
     if as_json:
         emit_json({"run": result.run.id, "summary": result.summary, "test": result.test})
     else:
-        out.print(tables.train_table(result.run.id, result.summary, result.test, str(result.run.info.get("backend"))))
+        backend, stopped = str(result.run.info.get("backend")), result.run.info.get("stopped_early")
+        out.print(tables.train_table(result.run.id, result.summary, result.test, backend, stopped))
         err.print(f"Saved {result.run.path}/")
 
 
@@ -101,6 +111,7 @@ def _config_repeats(config: Path | None, overrides: list[str] | None) -> bool:
 @app.command()
 def evaluate(
     run: RunArg = None,
+    epoch: EpochOpt = "last",
     plot: Annotated[Path | None, typer.Option("--plot", help="Save the confusion matrix to this PNG.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -110,7 +121,7 @@ def evaluate(
     """
     from fashionlab.engine.inference import evaluate_run
 
-    result = evaluate_run(chosen := pick_run(run))
+    result = evaluate_run(chosen := pick_run(run), epoch)
     if plot:
         from fashionlab.views import plots
 
@@ -125,6 +136,7 @@ def evaluate(
 @app.command()
 def predict(
     run: RunArg = None,
+    epoch: EpochOpt = "last",
     index: Annotated[int | None, typer.Option("--index", "-i", help="Index of a test image (0-9999).")] = None,
     image: Annotated[Path | None, typer.Option("--image", help="A PNG or JPEG of any size.")] = None,
     run_option: Annotated[
@@ -146,7 +158,7 @@ def predict(
         raise InputError(f"RUN {run} and --run {run_option} name two runs; give one")
     from fashionlab.engine.inference import predict_run
 
-    result = predict_run(chosen := pick_run(run or run_option), index, str(image) if image else None)
+    result = predict_run(chosen := pick_run(run or run_option), index, str(image) if image else None, epoch)
     if plot:
         from fashionlab.views import plots
 
@@ -161,6 +173,7 @@ def predict(
 @app.command()
 def export(
     run: RunArg = None,
+    epoch: EpochOpt = "last",
     fmt: Annotated[str, typer.Option("--format", help="savedmodel, onnx or tflite.")] = "savedmodel",
     out_path: Annotated[
         Path | None, typer.Option("--out", "-o", help="Where to write it. Default: inside the run.")
@@ -172,7 +185,7 @@ def export(
     """
     from fashionlab.engine.inference import export_run
 
-    target = export_run(chosen := pick_run(run), fmt, out_path)
+    target = export_run(chosen := pick_run(run), fmt, out_path, epoch)
     said_latest(run, chosen)
     err.print(f"Saved {target}")
     typer.echo(str(target))

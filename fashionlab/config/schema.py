@@ -33,7 +33,8 @@ LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "kld"
 SPARSE_LOSSES = {"sparse_categorical_crossentropy"}  # every other loss gets one-hot labels
 SHORT_NAMES = {"lr": ("optimizer", "learning_rate"), "learning_rate": ("optimizer", "learning_rate")}
 NOT_HASHED = ("name", "tensorboard", "repeats")  # labels, logging and how many seeds: not the trial itself
-SECTIONS = ("layers", "optimizer", "loss", "input_shape", "metrics")  # keys that hold more keys or a list
+SECTIONS = ("layers", "optimizer", "loss", "input_shape", "metrics", "early_stopping")  # keys holding keys or lists
+OPTIONAL = ("early_stopping",)  # left out of the hash when unset, so older runs keep their identity
 DEFAULT_NAMES = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy"}
 
 # The TensorFlow tutorial model ("Basic classification: Classify images of clothing").
@@ -207,6 +208,20 @@ class Loss(BaseModel):
         return self.name in SPARSE_LOSSES
 
 
+class EarlyStopping(BaseModel):
+    """`early_stopping: {patience: 5, monitor: val_loss, restore_best: true}`, as Keras's EarlyStopping."""
+
+    model_config = ConfigDict(extra="forbid")
+    patience: PositiveInt = 5  # epochs without improvement before training stops
+    monitor: Literal["val_loss", "val_accuracy", "loss", "accuracy"] = "val_loss"
+    min_delta: float = Field(0.0, ge=0.0)  # a change smaller than this is no improvement
+    restore_best: bool = True  # stopped early: keep (and test) the best epoch's model, not the last one's
+
+    @property
+    def lower_is_better(self) -> bool:
+        return "loss" in self.monitor
+
+
 class Config(BaseModel):
     """One experiment. Defaults reproduce the TensorFlow tutorial with a validation split."""
 
@@ -227,6 +242,7 @@ class Config(BaseModel):
     tensorboard: bool = False  # also write TensorBoard logs into the run (tensorboard --logdir runs/)
     train_samples: PositiveInt | None = Field(None, le=60000)  # None: all 60,000; fewer for quick tries
     test_samples: PositiveInt | None = Field(None, le=10000)  # None: all 10,000
+    early_stopping: EarlyStopping | None = None  # None: train every epoch
 
     @model_validator(mode="before")
     @classmethod
@@ -255,18 +271,24 @@ class Config(BaseModel):
 
     def hash(self) -> str:
         """Short hash of everything that changes the result (name and logging options are left out)."""
-        data = self.resolved()
-        for key in NOT_HASHED:
-            data.pop(key)
+        data = self._identity()
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:8]
 
     def group_key(self) -> str:
         """Hash of everything but name and epochs: configs sharing it can share one training."""
-        data = self.resolved()
-        for key in (*NOT_HASHED, "epochs"):
-            data.pop(key)
+        data = self._identity()
+        data.pop("epochs")
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+    def _identity(self) -> dict[str, Any]:
+        data = self.resolved()
+        for key in NOT_HASHED:
+            data.pop(key)
+        for key in OPTIONAL:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.resolved(), sort_keys=False, default_flow_style=None)

@@ -16,6 +16,7 @@ import numpy as np
 
 from fashionlab.config import Config, Source, validate
 from fashionlab.engine.backend import device, versions
+from fashionlab.engine.best import Weights
 from fashionlab.engine.build import build_for_training
 from fashionlab.engine.inputs import Split, prepare_data
 from fashionlab.engine.recorder import (
@@ -77,7 +78,9 @@ def train_group(
     if len(targets) > 1:
         for target in targets:
             target.run.update(shared_training=[t.run.id for t in targets if t is not target])
-    recorder = RunRecorder(targets, hooks or NoHooks(), _finisher(model, split), _checkpointer(model), pruner)
+    recorder = RunRecorder(
+        targets, hooks or NoHooks(), _finisher(model, split), _checkpointer(model), pruner, weights=model_weights(model)
+    )
     return _fit(longest, split, model, fused, recorder)
 
 
@@ -109,7 +112,9 @@ def resume(run: Run, hooks: TrainingHooks | None = None) -> TrainResult:
     )  # fmt: skip
     run.write_history(history)
     target = Target(config, run)
-    recorder = RunRecorder([target], hooks or NoHooks(), _finisher(model, split), _checkpointer(model), None, history)
+    recorder = RunRecorder(
+        [target], hooks or NoHooks(), _finisher(model, split), _checkpointer(model), None, history, model_weights(model)
+    )
     (outcome,) = _fit(config, split, model, fused, recorder)
     return _raise_unless_completed(outcome)
 
@@ -190,6 +195,23 @@ def _finisher(model: Any, split: Split) -> Any:
 def _state_variables(model: Any) -> list[Any]:
     """Everything training changes: weights, non-trainable state (incl. RNG seeds), optimizer slots."""
     return [*model.trainable_variables, *model.non_trainable_variables, *model.optimizer.variables]
+
+
+def model_weights(model: Any) -> Weights:
+    """The model's own variables (weights and non-trainable state, not the optimizer's) as arrays."""
+
+    def variables() -> list[Any]:
+        return [*model.trainable_variables, *model.non_trainable_variables]
+
+    def restore(arrays: list[Any]) -> None:
+        for variable, array in zip(variables(), arrays, strict=True):
+            variable.assign(array)
+
+    return Weights(
+        snapshot=lambda: [np.array(v.value) for v in variables()],
+        restore=restore,
+        shapes=lambda: [tuple(v.shape) for v in variables()],
+    )
 
 
 def _checkpointer(model: Any) -> Any:

@@ -18,8 +18,11 @@ from fashionlab.network import NUM_CLASSES, output_kind
 from fashionlab.store import Run
 
 
-def load_trained(run: Run, backend: str | None = None) -> tuple[Config, Any]:
-    """The run's config and Keras model, on the backend it was trained with (or `backend`)."""
+def load_trained(run: Run, backend: str | None = None, epoch: str = "last") -> tuple[Config, Any]:
+    """The run's config and Keras model, on the backend it was trained with (or `backend`), with the
+    weights of its last epoch (model.keras) or of its best epoch ("best")."""
+    if epoch not in ("last", "best"):
+        raise InputError(f"`epoch` {epoch} is not known; use last or best")
     config = validate(run.config(), Source(str(run.config_path), {}))
     use_backend(backend or str(run.info.get("backend", config.backend)))
     import keras
@@ -34,6 +37,11 @@ def load_trained(run: Run, backend: str | None = None) -> tuple[Config, Any]:
             f"run {run.id}: {model_file} takes {model.input_shape[1:]} and gives {model.output_shape[1:]}, "
             f"which does not match its {run.config_path.name}; it was not made by this run"
         )
+    if epoch == "best":
+        from fashionlab.engine.fit import model_weights
+
+        weights = model_weights(model)
+        weights.restore(run.load_best(weights.shapes()))
     return config, model
 
 
@@ -44,9 +52,9 @@ def probabilities(model: Any, config: Config, images: np.ndarray) -> np.ndarray:
     return fmetrics.softmax(out) if output_kind(config) == "logits" else out
 
 
-def evaluate_run(run: Run) -> dict[str, Any]:
-    """Test loss/accuracy and per-class metrics of a trained run, on its config's test set."""
-    config, model = load_trained(run)
+def evaluate_run(run: Run, epoch: str = "last") -> dict[str, Any]:
+    """Test loss/accuracy and per-class metrics of a trained run (its last or best epoch's model)."""
+    config, model = load_trained(run, epoch=epoch)
     x_test, y_test = test_images_for(config)
     scores = model.evaluate(
         to_model_input(x_test, config), encode_labels(y_test, config), batch_size=512, verbose=0, return_dict=True
@@ -55,6 +63,7 @@ def evaluate_run(run: Run) -> dict[str, Any]:
     report = fmetrics.classification_report(y_test, probs.argmax(axis=1))
     report.update(run=run.id, test_loss=float(scores["loss"]), test_accuracy=float(scores["accuracy"]))
     report["class_names"] = fdata.CLASS_NAMES
+    report["epoch"] = "last" if epoch == "last" else f"best ({run.info.get('best_weights_epoch')})"
     report["samples"] = len(y_test)
     return report
 
@@ -94,7 +103,7 @@ def predict_test_images(run: Run, count: int) -> list[dict[str, Any]]:
     return [_prediction(run, kind, p, x_test[i], int(y_test[i]), i) for i, p in enumerate(probs)]
 
 
-def predict_run(run: Run, index: int | None = None, image: str | None = None) -> dict[str, Any]:
+def predict_run(run: Run, index: int | None = None, image: str | None = None, epoch: str = "last") -> dict[str, Any]:
     """One prediction: every class's probability, the predicted class and, for a test image, the truth."""
     if (index is None) == (image is None):
         raise InputError("give either `index` N (a test image) or `image` FILE")
@@ -110,7 +119,7 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None) ->
     else:
         assert image is not None
         pixels, inverted = fdata.load_image(image)
-    config, model = load_trained(run)
+    config, model = load_trained(run, epoch=epoch)
     probs = probabilities(model, config, pixels[None])[0]
     return _prediction(run, output_kind(config), probs, pixels, true, index, image, inverted)
 
@@ -122,7 +131,7 @@ EXPORT_FORMATS = {  # fashionlab name: (Keras export format, file suffix, packag
 }
 
 
-def export_run(run: Run, fmt: str, out: Path | None = None) -> Path:
+def export_run(run: Run, fmt: str, out: Path | None = None, epoch: str = "last") -> Path:
     """Export the run's model with Keras's model.export; a missing package is named in the error."""
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"`format` {fmt} is not known; use {', '.join(EXPORT_FORMATS)}")
@@ -132,7 +141,7 @@ def export_run(run: Run, fmt: str, out: Path | None = None) -> Path:
         raise InputError(f"{target} already exists; remove it or give another `out`")
     # The exporters are TensorFlow's: load the (backend-independent) model on TensorFlow when it is here.
     backend = "tensorflow" if importlib.util.find_spec("tensorflow") else None
-    config, model = load_trained(run, backend)
+    config, model = load_trained(run, backend, epoch)
     model(np.zeros((1, *config.input_shape), dtype=np.float32))  # exporters need a model that has been called
     try:
         model.export(str(target), format=keras_format, verbose=False)

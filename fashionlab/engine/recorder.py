@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from fashionlab import metrics as fmetrics
 from fashionlab.config import Config
+from fashionlab.engine.best import BestEpoch, Weights
 from fashionlab.errors import FashionlabError
 from fashionlab.store import Run, RunStatus, now
 
@@ -96,11 +97,15 @@ class RunRecorder:
         checkpoint: Checkpoint,
         pruner: Pruner | None = None,
         history: list[dict[str, float]] | None = None,
+        weights: Weights | None = None,
     ) -> None:
         self.targets, self.hooks, self.finish, self.checkpoint, self.pruner = targets, hooks, finish, checkpoint, pruner
         self.rows: list[dict[str, float]] = list(history or [])
         self.diverged: str | None = None
         self.pruned = False
+        self.weights = weights
+        self.best = BestEpoch(targets[-1].config.early_stopping, self.rows)
+        self.stopped_early: int | None = None  # the epoch early stopping ended the training
 
     def epoch_end(self, row: dict[str, float]) -> bool:
         """Record one finished epoch; True when the training must stop (diverged or pruned)."""
@@ -110,18 +115,38 @@ class RunRecorder:
         if not math.isfinite(loss) or loss > DIVERGED_LOSS:
             what = f"became {loss}" if not math.isfinite(loss) else f"exploded to {loss:.3g}"
             self.diverged = f"loss {what} in epoch {epoch}"
+        self.keep_best(row, epoch)
         for target in self.targets:
             if target.open and target.config.epochs >= epoch:
                 target.run.write_history(self.rows)
                 target.run.update(epochs_done=epoch)
-                if target.config.epochs == epoch and not self.diverged:
+                if (target.config.epochs == epoch or self.stopped_early) and not self.diverged:
                     target.result = self.complete(target)
                 elif len(self.targets) == 1 and not self.diverged:
                     self.checkpoint(target.run, epoch)
         self.hooks.epoch(row)
         if self.pruner is not None and not self.diverged and self.pruner(row):
             self.pruned = True
-        return bool(self.diverged) or self.pruned
+        return bool(self.diverged) or self.pruned or bool(self.stopped_early)
+
+    def keep_best(self, row: dict[str, float], epoch: int) -> None:
+        """The best epoch's weights into each open run; early stopping (restoring them) when patience ends."""
+        if self.best.update(row) and self.weights is not None and not self.diverged:
+            self.best.arrays = self.weights.snapshot()
+            for target in self.targets:
+                if target.open and target.config.epochs >= epoch:
+                    target.run.save_best(self.best.arrays, epoch)
+        stopping = self.targets[-1].config.early_stopping
+        if not self.best.should_stop or self.diverged or stopping is None:
+            return
+        self.stopped_early = epoch
+        restored = stopping.restore_best and self.weights is not None and self.best.epoch != epoch
+        if restored and self.weights is not None:
+            arrays = self.best.arrays or self.targets[-1].run.load_best(self.weights.shapes())
+            self.weights.restore(arrays)
+        for target in self.targets:
+            if target.open and target.config.epochs > epoch:
+                target.run.update(stopped_early={"epoch": epoch, "best_epoch": self.best.epoch, "restored": restored})
 
     def complete(self, target: Target) -> TrainResult:
         """Test and save the model as it is now (`finish`) and close the run as completed."""

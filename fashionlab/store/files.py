@@ -2,6 +2,7 @@
 
 runs/
   <run-id>/        config.yaml  run.json  history.csv  metrics.json  model.keras  checkpoint.npz
+                   best.weights.npz
                    curves.png   tensorboard/  export-<format>
   sweeps/          <sweep-id>.json (the record of a sweep or search), <search-id>.db (its Optuna study),
                    <sweep-id>/<group>.log (why a training failed before its run existed)
@@ -24,6 +25,7 @@ HISTORY = "history.csv"
 METRICS = "metrics.json"
 MODEL = "model.keras"
 CHECKPOINT = "checkpoint.npz"
+BEST_WEIGHTS = "best.weights.npz"  # the weights of the best epoch so far (lowest val_loss, or the monitor)
 CURVES = "curves.png"
 TENSORBOARD = "tensorboard"
 SWEEPS = "sweeps"

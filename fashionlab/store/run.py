@@ -191,6 +191,34 @@ class Run:
             raise RunError(f"run {self.id}: {files.CHECKPOINT} does not match its {files.CONFIG}; start the run again")
         return arrays
 
+    def save_best(self, arrays: list[np.ndarray], epoch: int) -> None:
+        """The weights of the best epoch so far (the model's variables without the optimizer's)."""
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.savez(buf, *arrays)
+        files.write_atomic(self.path / files.BEST_WEIGHTS, buf.getvalue())
+        self.update(best_weights_epoch=epoch)
+
+    def load_best(self, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """The best epoch's weights, checked against the shapes the model expects."""
+        import numpy as np
+
+        path = self.path / files.BEST_WEIGHTS
+        if not path.is_file():
+            raise RunError(
+                f"run {self.id} kept no best-epoch weights (trained before they were kept, or it has no "
+                "validation split); use `epoch` last"
+            )
+        try:
+            with np.load(path) as data:
+                arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
+        except (OSError, ValueError, KeyError) as exc:
+            raise RunError(f"run {self.id}: {files.BEST_WEIGHTS} is unreadable ({exc})") from None
+        if len(arrays) != len(shapes) or any(a.shape != s for a, s in zip(arrays, shapes, strict=False)):
+            raise RunError(f"run {self.id}: {files.BEST_WEIGHTS} does not match its model")
+        return arrays
+
     def remove_checkpoint(self) -> None:
         (self.path / files.CHECKPOINT).unlink(missing_ok=True)
 

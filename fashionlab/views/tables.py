@@ -99,7 +99,9 @@ def network_table(rows: list[Any], config: Any, labels: str, from_logits: bool |
     return Group(table, Text(sentence))
 
 
-def train_table(run_id: str, summary: dict[str, Any], test: dict[str, float], backend: str) -> RenderableType:
+def train_table(
+    run_id: str, summary: dict[str, Any], test: dict[str, float], backend: str, stopped: dict[str, Any] | None = None
+) -> RenderableType:
     table = Table(title=f"Run {run_id}", title_justify="left")
     table.add_column("epoch")
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
@@ -119,13 +121,21 @@ def train_table(run_id: str, summary: dict[str, Any], test: dict[str, float], ba
     )
     if summary.get("overfitting"):
         footer.stylize("yellow", footer.plain.index("Overfitting"))
+    if stopped:
+        kept = (
+            f"the model of epoch {stopped['best_epoch']}, the best, was restored and tested"
+            if stopped.get("restored")
+            else "the last epoch's model was kept and tested"
+        )
+        footer.append(f"\nStopped early after epoch {stopped['epoch']} (no improvement for its patience); {kept}.")
     return Group(table, footer)
 
 
 def evaluate_tables(report: dict[str, Any]) -> RenderableType:
+    which = report.get("epoch", "last")
     head = Text(
-        f"Run {report['run']}: test loss {report['test_loss']:.4f}, accuracy {report['test_accuracy']:.4f} "
-        f"on {report['samples']:,} test images"
+        f"Run {report['run']}, model of its {which} epoch: test loss {report['test_loss']:.4f}, "
+        f"accuracy {report['test_accuracy']:.4f} on {report['samples']:,} test images"
     )
     per = Table(title="Per class", title_justify="left")
     per.add_column("class")

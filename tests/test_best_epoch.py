@@ -1,0 +1,69 @@
+"""The best epoch's model is kept beside the last one's, and early stopping stops (restoring the best)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fashionlab.config import load_config
+from fashionlab.engine.best import BestEpoch
+from fashionlab.store import RunStore
+from tests.conftest import Cli
+
+DATA = ["train_samples=2000", "test_samples=300", "batch_size=64"]
+STOP = ["early_stopping.patience=1", "early_stopping.monitor=val_accuracy", "early_stopping.min_delta=0.02"]
+
+
+def test_best_epoch_tracking_without_keras() -> None:
+    rows = [{"epoch": 1, "val_loss": 0.9}, {"epoch": 2, "val_loss": 0.7}, {"epoch": 3, "val_loss": 0.8}]
+    best = BestEpoch(None, rows)
+    assert (best.epoch, best.value, best.wait, best.should_stop) == (2, 0.7, 1, False)
+    stopping = load_config(None, ["early_stopping.patience=2", "early_stopping.min_delta=0.05"]).early_stopping
+    patient = BestEpoch(stopping, rows)
+    assert patient.epoch == 2 and patient.wait == 1 and not patient.should_stop
+    assert not patient.update({"epoch": 4, "val_loss": 0.68}) and patient.should_stop  # 0.02 < min_delta
+
+
+def test_best_epoch_model_equals_a_run_stopped_there(cli: Cli, runs_dir: Path) -> None:
+    assert cli("train", "epochs=4", *DATA).exit_code == 0
+    (run,) = RunStore(runs_dir).runs()
+    best_epoch = run.metrics()["summary"]["best_epoch"]
+    assert run.info["best_weights_epoch"] == best_epoch  # the same epoch the summary calls best
+    best = json.loads(cli("evaluate", run.id, "--epoch", "best", "--json").stdout)
+    assert best["epoch"] == f"best ({best_epoch})"
+    assert cli("train", f"epochs={best_epoch}", *DATA).exit_code == 0
+    short = next(r for r in RunStore(runs_dir).runs() if r.id != run.id)
+    there = json.loads(cli("evaluate", short.id, "--json").stdout)
+    assert (best["test_loss"], best["test_accuracy"]) == (there["test_loss"], there["test_accuracy"])
+    bad = cli("evaluate", run.id, "--epoch", "middle")
+    assert bad.exit_code == 6 and bad.stderr == "Error: --epoch middle is not known; use last or best\n"
+    (run.path / "best.weights.npz").unlink()
+    gone = cli("predict", run.id, "--index", "0", "--epoch", "best")
+    assert gone.exit_code == 5 and gone.stderr.rstrip().endswith("use --epoch last")
+
+
+def test_early_stopping_stops_and_restores_the_best(cli: Cli, runs_dir: Path) -> None:
+    result = cli("train", "epochs=8", *DATA, *STOP)
+    assert result.exit_code == 0, result.output
+    (run,) = RunStore(runs_dir).runs()
+    stopped = run.info["stopped_early"]
+    assert len(run.history()) == stopped["epoch"] < 8 and stopped["restored"] == (
+        stopped["best_epoch"] != stopped["epoch"]
+    )
+    assert f"Stopped early after epoch {stopped['epoch']}" in " ".join(result.stdout.split())
+    last = json.loads(cli("evaluate", run.id, "--json").stdout)
+    best = json.loads(cli("evaluate", run.id, "--epoch", "best", "--json").stdout)
+    if stopped["restored"]:
+        assert (last["test_loss"], last["test_accuracy"]) == (best["test_loss"], best["test_accuracy"])
+
+
+@pytest.mark.parametrize("epochs", ["2,8"])
+def test_early_stopping_in_a_shared_epoch_sweep(cli: Cli, runs_dir: Path, epochs: str) -> None:
+    result = cli("sweep", f"epochs={epochs}", *DATA, *STOP, "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    runs = sorted(RunStore(runs_dir).runs(), key=lambda r: r.info["config"]["epochs"])
+    assert [r.status for r in runs] == ["completed", "completed"]
+    short, long = runs
+    assert len(short.history()) == 2 and len(long.history()) == long.info["stopped_early"]["epoch"] < 8
