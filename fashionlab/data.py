@@ -173,10 +173,14 @@ class DataSummary:
     class_names: list[str]
 
 
-def summarize() -> DataSummary:
-    """Shapes, dtypes and per-class counts of both splits."""
+def summarize(select: Any = None, names: list[str] | None = None) -> DataSummary:
+    """Shapes, dtypes and per-class counts of both splits; `select(x, y)` picks a config's classes and
+    relabels them (engine.inputs.select), `names` are then their names."""
     directory = find_data_dir()
     (x_train, y_train), (x_test, y_test) = _load(directory)
+    if select is not None:
+        (x_train, y_train), (x_test, y_test) = select(x_train, y_train), select(x_test, y_test)
+    names = names or CLASS_NAMES
     splits: dict[str, dict[str, Any]] = {}
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         splits[split] = {
@@ -185,9 +189,9 @@ def summarize() -> DataSummary:
             "y_shape": list(y.shape),
             "y_dtype": str(y.dtype),
             "pixel_range": [int(x.min()), int(x.max())],
-            "counts": np.bincount(y, minlength=10).tolist(),
+            "counts": np.bincount(y, minlength=len(names)).tolist(),
         }
-    return DataSummary(str(directory), splits, CLASS_NAMES)
+    return DataSummary(str(directory), splits, names)
 
 
 def load_image(path: str | Path) -> tuple[np.ndarray, bool]:

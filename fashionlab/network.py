@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from fashionlab.config import Config, Conv2D, Dense, Dropout, MaxPool2D, Reshape
 from fashionlab.errors import ConfigError
 
-IMAGE_SHAPES = ([28, 28], [28, 28, 1], [784])
 NUM_CLASSES = 10
 
 
@@ -103,20 +102,34 @@ def from_logits(config: Config) -> bool | None:
     return logits if explicit is None else explicit
 
 
+def image_shapes(config: Config) -> list[list[int]]:
+    """The input shapes that fit the config's images: [h, w], [h, w, 1] or [h*w]."""
+    h, w = config.image_hw
+    return [[h, w], [h, w, 1], [h * w]]
+
+
 def check_trainable(config: Config) -> None:
-    """Refuse, with the reason, a network that cannot take 28x28 images or give 10 class scores."""
-    if config.input_shape not in IMAGE_SHAPES:
+    """Refuse, with the reason, a network that cannot take the images or give one score per class."""
+    h, w = config.image_hw
+    if config.input_shape not in image_shapes(config):
+        resize = (
+            f"; or resize the images to it with image_size: {config.input_shape[:2]}"
+            if len(config.input_shape) in (2, 3) and config.image_size is None
+            else ""
+        )
+        resized = " (as image_size resizes them)" if config.image_size else ""
         raise ConfigError(
-            f"input_shape {config.input_shape} does not match Fashion-MNIST's 28x28 images; use [28, 28] "
-            "(or [28, 28, 1] before conv2d layers). Networks of other shapes can still be looked at with "
-            "'fashionlab show'"
+            f"input_shape {config.input_shape} does not match Fashion-MNIST's {h}x{w} images{resized}; use "
+            f"[{h}, {w}] (or [{h}, {w}, 1] before conv2d layers){resize}"
         )
     rows = layer_rows(config)
     out = rows[-1].output_shape
-    if out != (NUM_CLASSES,):
+    k = config.num_classes
+    if out != (k,):
+        what = "Fashion-MNIST has" if config.classes is None else "the config's classes are"
         raise ConfigError(
-            f"the network outputs shape {list(out)} but Fashion-MNIST has {NUM_CLASSES} classes; "
-            f"end with a flatten (if needed) and a dense layer of units: {NUM_CLASSES}"
+            f"the network outputs shape {list(out)} but {what} {k} classes; "
+            f"end with a flatten (if needed) and a dense layer of units: {k}"
         )
     from_logits(config)
 

@@ -167,9 +167,9 @@ CASES: dict[str, Case] = {
         config_file("hello\n"),
     ),
     "input not 28x28": Case(
-        ["train", "--config", str(CONFIGS / "tiny.yaml")],
+        ["train", "--config", str(CONFIGS / "tiny.yaml"), "image_size=null"],
         2,
-        r"input_shape \[5, 5\] does not match Fashion-MNIST's 28x28 images; .*",
+        r"input_shape \[5, 5\] does not match Fashion-MNIST's 28x28 images; .*image_size: \[5, 5\]",
     ),
     "wrong output units": Case(
         ["train", "layers.2.units=5"], 2, r"the network outputs shape \[5\] but Fashion-MNIST has 10 classes; .*"

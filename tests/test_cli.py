@@ -126,7 +126,7 @@ def test_missing_config_file(cli: Cli, runs_dir: Path) -> None:
         result,
         2,
         "config file nope.yaml not found; give a path, or the name of a shipped config (adam, cnn, deeper, mse, "
-        "rmsprop, sgd, tiny, tutorial): 'fashionlab configs' describes them",
+        "rmsprop, sgd, tiny, tiny-deeper, tutorial): 'fashionlab configs' describes them",
     )
     assert files_under(runs_dir) == []
 
@@ -155,7 +155,7 @@ def test_bad_override(cli: Cli, runs_dir: Path) -> None:
 
 
 def test_train_refuses_tiny(cli: Cli, runs_dir: Path) -> None:
-    result = cli("train", "--config", str(CONFIGS / "tiny.yaml"))
+    result = cli("train", "--config", str(CONFIGS / "tiny.yaml"), "image_size=null")  # tiny's 5x5 input, 28x28 images
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: input_shape [5, 5] does not match Fashion-MNIST's 28x28 images")
     assert files_under(runs_dir) == []

@@ -173,7 +173,7 @@ def test_bad_yaml_names_line(tmp_path: Path) -> None:
 def test_missing_file() -> None:
     assert problems(Path("nope.yaml")) == [
         "config file nope.yaml not found; give a path, or the name of a shipped config (adam, cnn, deeper, mse, "
-        "rmsprop, sgd, tiny, tutorial): 'fashionlab configs' describes them"
+        "rmsprop, sgd, tiny, tiny-deeper, tutorial): 'fashionlab configs' describes them"
     ]
 
 

@@ -40,8 +40,8 @@ def test_logits_without_from_logits_is_explained() -> None:
         check_trainable(config)
 
 
-def test_tiny_is_shown_but_not_trained() -> None:
-    config = load_config(CONFIGS / "tiny.yaml")
+def test_tiny_needs_its_image_size() -> None:
+    config = load_config(CONFIGS / "tiny.yaml", ["image_size=null"])
     assert [r.output_shape for r in layer_rows(config)] == [(25,), (3,), (2,)]
     with pytest.raises(ConfigError, match=r"input_shape \[5, 5\] does not match Fashion-MNIST's 28x28 images"):
         check_trainable(config)

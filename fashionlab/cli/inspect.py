@@ -50,17 +50,33 @@ def data(
     check: Annotated[
         bool, typer.Option("--check", help="Only verify the data; exit 0 if it is there and intact.")
     ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Only the config's classes, at its image size.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the data set: shapes, dtypes, class names and per-class counts.
 
-    Example: fashionlab data --grid samples.png
+    Example: fashionlab data --grid samples.png · fashionlab data --config tiny
     """
     from fashionlab import data as fdata
 
     if download:
         err.print(f"Downloaded and verified {fdata.download()}")
-    summary = fdata.summarize()
+    pick, names = None, None
+    if config:
+        from fashionlab.config import load_config
+        from fashionlab.engine.inputs import resize, select
+
+        config_note(config)
+        cfg = load_config(config)
+
+        def pick(x: Any, y: Any) -> Any:
+            chosen_x, chosen_y = select(x, y, cfg)
+            return resize(chosen_x, cfg.image_hw), chosen_y
+
+        names = cfg.class_names
+    summary = fdata.summarize(pick, names)
     if check:
         err.print(f"Fashion-MNIST found and verified in {summary.directory}")
         return
@@ -68,7 +84,9 @@ def data(
         from fashionlab.views import plots
 
         (x, y), _ = fdata.load_data()
-        write_png(grid, plots.grid_png(x, y))
+        if pick is not None:
+            x, y = pick(x, y)
+        write_png(grid, plots.grid_png(x, y, names=summary.class_names))
     if as_json:
         emit_json({"directory": summary.directory, "class_names": summary.class_names, "splits": summary.splits})
     else:

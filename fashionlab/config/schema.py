@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     PositiveInt,
     Tag,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -34,7 +35,7 @@ SPARSE_LOSSES = {"sparse_categorical_crossentropy"}  # every other loss gets one
 SHORT_NAMES = {"lr": ("optimizer", "learning_rate"), "learning_rate": ("optimizer", "learning_rate")}
 NOT_HASHED = ("name", "tensorboard", "repeats")  # labels, logging and how many seeds: not the trial itself
 SECTIONS = ("layers", "optimizer", "loss", "input_shape", "metrics", "early_stopping")  # keys holding keys or lists
-OPTIONAL = ("early_stopping",)  # left out of the hash when unset, so older runs keep their identity
+OPTIONAL = ("early_stopping", "classes", "image_size")  # out of the hash when unset: older runs keep their identity
 DEFAULT_NAMES = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy"}
 
 # The TensorFlow tutorial model ("Basic classification: Classify images of clothing").
@@ -228,7 +229,6 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.=,+-]{1,80}$")  # label in run ids (sweeps add key=value)
     seed: int = Field(42, ge=0)  # same seed + config = same numbers
-    repeats: int = Field(1, ge=1, le=100)  # seeds per setting (seed, seed+1, ...): differences judged against them
     backend: Literal["jax", "tensorflow", "torch"] = "jax"  # jax trains fastest on CPU (BENCHMARKS.md)
     input_shape: list[PositiveInt] = Field(default_factory=lambda: [28, 28], min_length=1)
     layers: list[AnyLayer] = Field(min_length=1)
@@ -243,6 +243,52 @@ class Config(BaseModel):
     train_samples: PositiveInt | None = Field(None, le=60000)  # None: all 60,000; fewer for quick tries
     test_samples: PositiveInt | None = Field(None, le=10000)  # None: all 10,000
     early_stopping: EarlyStopping | None = None  # None: train every epoch
+    repeats: int = Field(1, ge=1, le=100)  # seeds per setting (seed, seed+1, ...): differences judged against them
+    classes: list[str | int] | None = Field(None, min_length=2)  # a subset (names or 0-9), relabelled 0..k-1
+    image_size: list[PositiveInt] | None = Field(None, min_length=2, max_length=2)  # [h, w]: images resized
+
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, classes: list[str | int] | None) -> list[str | int] | None:
+        if classes is None:
+            return None
+        from fashionlab.data import CLASS_NAMES
+
+        for value in classes:
+            known = value in CLASS_NAMES if isinstance(value, str) else 0 <= value < len(CLASS_NAMES)
+            if not known:
+                hint = suggest(str(value), CLASS_NAMES) if isinstance(value, str) else "; use 0-9 or a name"
+                raise PydanticCustomError(
+                    "unknown_choice", "unknown class '{value}'{hint}", {"value": value, "hint": hint}
+                )
+        ids = [CLASS_NAMES.index(c) if isinstance(c, str) else c for c in classes]
+        if len(set(ids)) != len(ids):
+            raise PydanticCustomError("unknown_choice", "a class is listed twice in {value}", {"value": classes})
+        return classes
+
+    @property
+    def class_ids(self) -> list[int]:
+        """The Fashion-MNIST label of each class the model learns, in its order (all 10 by default)."""
+        from fashionlab.data import CLASS_NAMES
+
+        if self.classes is None:
+            return list(range(len(CLASS_NAMES)))
+        return [CLASS_NAMES.index(c) if isinstance(c, str) else c for c in self.classes]
+
+    @property
+    def class_names(self) -> list[str]:
+        from fashionlab.data import CLASS_NAMES
+
+        return [CLASS_NAMES[i] for i in self.class_ids]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_ids)
+
+    @property
+    def image_hw(self) -> tuple[int, int]:
+        """The images' height and width as the model sees them (28x28 unless image_size resizes them)."""
+        return (self.image_size[0], self.image_size[1]) if self.image_size else (28, 28)
 
     @model_validator(mode="before")
     @classmethod

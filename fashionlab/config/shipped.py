@@ -12,7 +12,7 @@ SHIPPED = Path(__file__).resolve().parent.parent / "configs"
 
 def shipped() -> list[Path]:
     """Every shipped config, by name."""
-    return sorted(SHIPPED.glob("*.yaml")) if SHIPPED.is_dir() else []
+    return sorted(SHIPPED.glob("*.yaml"), key=lambda p: p.stem) if SHIPPED.is_dir() else []
 
 
 def description(path: Path) -> str:

@@ -12,9 +12,9 @@ from fashionlab import data as fdata
 from fashionlab import metrics as fmetrics
 from fashionlab.config import Config, Source, validate
 from fashionlab.engine.backend import use_backend
-from fashionlab.engine.inputs import encode_labels, test_images_for, to_model_input
+from fashionlab.engine.inputs import encode_labels, resize, select, test_images_for, to_model_input
 from fashionlab.errors import FashionlabError, InputError, RunError
-from fashionlab.network import NUM_CLASSES, output_kind
+from fashionlab.network import output_kind
 from fashionlab.store import Run
 
 
@@ -32,7 +32,7 @@ def load_trained(run: Run, backend: str | None = None, epoch: str = "last") -> t
         model = keras.saving.load_model(run.model_path)
     except Exception as exc:  # Keras raises many kinds for a file that is not its model
         raise RunError(f"run {run.id}: {model_file} cannot be loaded ({exc.__class__.__name__}); retrain it") from None
-    if tuple(model.input_shape[1:]) != tuple(config.input_shape) or model.output_shape[-1] != NUM_CLASSES:
+    if tuple(model.input_shape[1:]) != tuple(config.input_shape) or model.output_shape[-1] != config.num_classes:
         raise RunError(
             f"run {run.id}: {model_file} takes {model.input_shape[1:]} and gives {model.output_shape[1:]}, "
             f"which does not match its {run.config_path.name}; it was not made by this run"
@@ -60,23 +60,24 @@ def evaluate_run(run: Run, epoch: str = "last") -> dict[str, Any]:
         to_model_input(x_test, config), encode_labels(y_test, config), batch_size=512, verbose=0, return_dict=True
     )
     probs = probabilities(model, config, x_test)
-    report = fmetrics.classification_report(y_test, probs.argmax(axis=1))
+    report = fmetrics.classification_report(y_test, probs.argmax(axis=1), config.num_classes)
     report.update(run=run.id, test_loss=float(scores["loss"]), test_accuracy=float(scores["accuracy"]))
-    report["class_names"] = fdata.CLASS_NAMES
+    report["class_names"] = config.class_names
     report["epoch"] = "last" if epoch == "last" else f"best ({run.info.get('best_weights_epoch')})"
     report["samples"] = len(y_test)
     return report
 
 
 def _prediction(
-    run: Run, kind: str, probs: np.ndarray, pixels: np.ndarray, true: int | None, index: int | None,
+    run: Run, config: Config, probs: np.ndarray, pixels: np.ndarray, true: int | None, index: int | None,
     image: str | None = None, inverted: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """One image's prediction as the views and --json show it: probabilities, or scores where the
     model does not give probabilities (then "probabilities" is None)."""
     predicted = int(np.argmax(probs))
-    values = {name: float(p) for name, p in zip(fdata.CLASS_NAMES, probs, strict=True)}
-    scores = kind == "scores"
+    names = config.class_names
+    values = {name: float(p) for name, p in zip(names, probs, strict=True)}
+    scores = output_kind(config) == "scores"
     return {
         "run": run.id,
         "index": index,
@@ -86,21 +87,20 @@ def _prediction(
         "probabilities": None if scores else values,
         "scores": values if scores else None,
         "predicted": predicted,
-        "predicted_name": fdata.CLASS_NAMES[predicted],
+        "predicted_name": names[predicted],
         "true": true,
-        "true_name": fdata.CLASS_NAMES[true] if true is not None else None,
+        "true_name": names[true] if true is not None else None,
         "correct": (predicted == true) if true is not None else None,
-        "pixels": pixels.tolist(),
+        "pixels": resize(pixels[None], config.image_hw)[0].tolist(),  # what the model sees
     }
 
 
 def predict_test_images(run: Run, count: int) -> list[dict[str, Any]]:
     """Predictions for the first `count` test images in one batch (what one prediction gives for each)."""
     config, model = load_trained(run)
-    x_test, y_test = fdata.load_test()
+    x_test, y_test = select(*fdata.load_test(), config)
     probs = probabilities(model, config, x_test[:count])
-    kind = output_kind(config)
-    return [_prediction(run, kind, p, x_test[i], int(y_test[i]), i) for i, p in enumerate(probs)]
+    return [_prediction(run, config, p, x_test[i], int(y_test[i]), i) for i, p in enumerate(probs)]
 
 
 def predict_run(run: Run, index: int | None = None, image: str | None = None, epoch: str = "last") -> dict[str, Any]:
@@ -109,8 +109,9 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None, ep
         raise InputError("give either `index` N (a test image) or `image` FILE")
     true: int | None = None
     inverted = False
+    config = validate(run.config(), Source(str(run.config_path), {}))
     if index is not None:
-        x_test, y_test = fdata.load_test()
+        x_test, y_test = select(*fdata.load_test(), config)
         if not -len(x_test) <= index < len(x_test):
             raise InputError(
                 f"`index` {index} is out of range; the test set has {len(x_test)} images (0-{len(x_test) - 1})"
@@ -121,7 +122,7 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None, ep
         pixels, inverted = fdata.load_image(image)
     config, model = load_trained(run, epoch=epoch)
     probs = probabilities(model, config, pixels[None])[0]
-    return _prediction(run, output_kind(config), probs, pixels, true, index, image, inverted)
+    return _prediction(run, config, probs, pixels, true, index, image, inverted)
 
 
 EXPORT_FORMATS = {  # fashionlab name: (Keras export format, file suffix, package a user may need)

@@ -26,20 +26,45 @@ class Split:
 
 
 def to_model_input(images: np.ndarray, config: Config) -> np.ndarray:
-    """uint8 images (n, 28, 28) -> float32 in [0, 1], shaped as the config's input_shape."""
-    return (images.astype(np.float32) / 255.0).reshape((-1, *config.input_shape))
+    """uint8 images (n, 28, 28) -> float32 in [0, 1], resized to image_size, shaped as input_shape."""
+    return (resize(images, config.image_hw).astype(np.float32) / 255.0).reshape((-1, *config.input_shape))
+
+
+def resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 images resized to (height, width) by area averaging (PIL's box filter); as they are at 28x28."""
+    if images.shape[1:3] == size:
+        return images
+    from PIL import Image
+
+    height, width = size
+    return np.stack(
+        [np.asarray(Image.fromarray(img).resize((width, height), Image.Resampling.BOX)) for img in images]
+    ).astype(np.uint8)
+
+
+def select(images: np.ndarray, labels: np.ndarray, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """The images of the config's classes, labelled 0..k-1 in the order the config lists them."""
+    if config.classes is None:
+        return images, labels
+    ids = config.class_ids
+    keep = np.isin(labels, ids)
+    relabel = np.full(10, -1, dtype=np.int64)
+    relabel[ids] = np.arange(len(ids))
+    return images[keep], relabel[labels[keep]].astype(labels.dtype)
 
 
 def encode_labels(labels: np.ndarray, config: Config) -> np.ndarray:
     """Integer ids for sparse losses, one-hot rows for every other loss (categorical_crossentropy, mse, ...)."""
     if config.loss.sparse:
         return labels.astype(np.int32)
-    return np.eye(10, dtype=np.float32)[labels]
+    return np.eye(config.num_classes, dtype=np.float32)[labels]
 
 
 def prepare_data(config: Config) -> Split:
     """Load, subset, scale and split the data; the validation set is the last fraction, as Keras does."""
     (x_train, y_train), (x_test, y_test) = fdata.load_data()
+    x_train, y_train = select(x_train, y_train, config)
+    x_test, y_test = select(x_test, y_test, config)
     if config.train_samples:
         x_train, y_train = x_train[: config.train_samples], y_train[: config.train_samples]
     if config.test_samples:
@@ -55,7 +80,7 @@ def prepare_data(config: Config) -> Split:
 
 def test_images_for(config: Config) -> tuple[np.ndarray, np.ndarray]:
     """The config's test images and integer labels (without decoding the training images)."""
-    x_test, y_test = fdata.load_test()
+    x_test, y_test = select(*fdata.load_test(), config)
     if config.test_samples:
         x_test, y_test = x_test[: config.test_samples], y_test[: config.test_samples]
     return x_test, y_test

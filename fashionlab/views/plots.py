@@ -112,7 +112,7 @@ def curves_png(runs: list[Run], labels: dict[str, str] | None = None) -> bytes:
     return _png(fig)
 
 
-def grid_png(images: np.ndarray, labels: np.ndarray, n: int = 5) -> bytes:
+def grid_png(images: np.ndarray, labels: np.ndarray, n: int = 5, names: list[str] | None = None) -> bytes:
     """An n x n grid of images with their class names, like the tutorial's first figure."""
     fig = _figure(2 * n, 2 * n + 0.3)
     axes = fig.subplots(n, n)
@@ -120,7 +120,7 @@ def grid_png(images: np.ndarray, labels: np.ndarray, n: int = 5) -> bytes:
         ax.imshow(images[i], cmap="binary")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_xlabel(CLASS_NAMES[int(labels[i])], fontsize=10)
+        ax.set_xlabel((names or CLASS_NAMES)[int(labels[i])], fontsize=10)
     return _png(fig)
 
 
@@ -130,13 +130,15 @@ def confusion_png(report: dict[str, Any]) -> bytes:
     fig = _figure(8.5, 7.5)
     ax = fig.subplots()
     im = ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(10), CLASS_NAMES, rotation=45, ha="right")
-    ax.set_yticks(range(10), CLASS_NAMES)
+    names = report["class_names"]
+    k = len(names)
+    ax.set_xticks(range(k), names, rotation=45, ha="right")
+    ax.set_yticks(range(k), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     threshold = cm.max() / 2
-    for i in range(10):
-        for j in range(10):
+    for i in range(k):
+        for j in range(k):
             ax.text(
                 j,
                 i,
@@ -164,11 +166,12 @@ def prediction_png(pred: dict[str, Any]) -> bytes:
     if pred["true_name"] is not None:
         caption += f" (true: {pred['true_name']})"
     ax_img.set_xlabel(caption, color="blue" if pred["correct"] in (True, None) else "red")
-    bars = ax_bar.bar(range(10), probs, color="#777777")
+    names = list((pred["scores"] if scores else pred["probabilities"]).keys())
+    bars = ax_bar.bar(range(len(names)), probs, color="#777777")
     bars[pred["predicted"]].set_color("red" if pred["correct"] is False else "blue")
     if pred["true"] is not None:
         bars[pred["true"]].set_color("blue")
-    ax_bar.set_xticks(range(10), CLASS_NAMES, rotation=45, ha="right")
+    ax_bar.set_xticks(range(len(names)), names, rotation=45, ha="right")
     if scores:
         ax_bar.set_ylabel("score (not a probability: no softmax)")
     else:

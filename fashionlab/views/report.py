@@ -82,7 +82,7 @@ def build(
 def _best_run_sections(best: Run, inspect: Inspect) -> list[Section]:
     """The best run's confusion matrix and example predictions, right and wrong."""
     evaluation, predictions = inspect(best)
-    worst = sorted(range(10), key=lambda i: evaluation["per_class"][i]["f1"])[:2]
+    worst = sorted(range(len(evaluation["class_names"])), key=lambda i: evaluation["per_class"][i]["f1"])[:2]
     names = evaluation["class_names"]
     confusion = Section(
         f"Confusion matrix of the best run ({best.id})",

@@ -152,8 +152,6 @@ def evaluate_tables(report: dict[str, Any]) -> RenderableType:
         style="bold",
     )
     cm = Table(
-        title="Confusion matrix (rows: true class, columns: predicted class by number)",
-        title_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
@@ -165,7 +163,8 @@ def evaluate_tables(report: dict[str, Any]) -> RenderableType:
     for i, row in enumerate(report["confusion_matrix"]):
         cells = (f"[bold]{v}[/bold]" if i == j else (str(v) if v else "[dim]0[/dim]") for j, v in enumerate(row))
         cm.add_row(f"{i} {report['class_names'][i]}", *cells)
-    return Group(head, per, cm)
+    cm_title = Text("Confusion matrix (rows: true class, columns: predicted class by number)", style="italic")
+    return Group(head, per, cm_title, cm)
 
 
 SHADES = " .:-=+*#%@"  # dark to light, for terminals without colour
