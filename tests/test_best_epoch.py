@@ -67,3 +67,19 @@ def test_early_stopping_in_a_shared_epoch_sweep(cli: Cli, runs_dir: Path, epochs
     assert [r.status for r in runs] == ["completed", "completed"]
     short, long = runs
     assert len(short.history()) == 2 and len(long.history()) == long.info["stopped_early"]["epoch"] < 8
+
+
+def test_early_stopping_survives_an_interrupt(tmp_path: Path) -> None:
+    """Interrupted after epoch 1 and resumed: the same stop, the same best epoch, the same test numbers."""
+    from fashionlab.engine import fit
+    from tests.test_reliability import StopAfter, strip
+
+    cfg = load_config(None, ["epochs=8", *DATA, *STOP])
+    whole = fit.train(cfg, tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        fit.train(cfg, tmp_path / "cut", StopAfter(1))
+    (run,) = RunStore(tmp_path / "cut").runs()
+    resumed = fit.resume(run)
+    assert strip(resumed.run.history()) == strip(whole.run.history())
+    assert resumed.run.info["stopped_early"] == whole.run.info["stopped_early"]
+    assert resumed.test == whole.test

@@ -89,3 +89,11 @@ def test_train_repeats_and_the_one_seed_note(cli: Cli, runs_dir: Path) -> None:
     assert "one row per setting" in result.stdout
     single = cli("sweep", "optimizer=adam,sgd", *TINY)
     assert "One seed per setting" in " ".join(single.stdout.split())
+
+
+def test_curves_of_settings_have_bands(repeated: tuple[Cli, str], tmp_path: Path) -> None:
+    cli, sweep_id = repeated
+    banded, per_seed = tmp_path / "band.png", tmp_path / "seeds.png"
+    assert cli("curves", "--sweep", sweep_id, "--out", str(banded)).exit_code == 0
+    assert cli("curves", "--sweep", sweep_id, "--per-seed", "--out", str(per_seed)).exit_code == 0
+    assert banded.stat().st_size > 10_000 and banded.read_bytes() != per_seed.read_bytes()

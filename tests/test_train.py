@@ -23,7 +23,9 @@ from tests.conftest import CONFIGS, SMALL
 def test_run_directory_holds_everything(runs_dir: Path) -> None:
     result = ftrain.train(load_config(None, SMALL), runs_dir)
     files = sorted(p.name for p in result.run.path.iterdir())
-    assert files == ["config.yaml", "curves.png", "history.csv", "metrics.json", "model.keras", "run.json"]
+    assert files == [
+        "best.weights.npz", "config.yaml", "curves.png", "history.csv", "metrics.json", "model.keras", "run.json"
+    ]  # fmt: skip
     info = json.loads((result.run.path / "run.json").read_text())
     assert info["status"] == "completed" and info["backend"] == "jax" and info["device"] == "cpu"
     assert info["seed"] == 42 and info["versions"]["keras"].startswith("3.")

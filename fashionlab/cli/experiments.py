@@ -33,7 +33,7 @@ from fashionlab.cli.common import (
     write_png,
 )
 from fashionlab.errors import InputError
-from fashionlab.views import compare, sweeps
+from fashionlab.views import compare, groups, sweeps
 from fashionlab.views.progress import SweepProgressBars
 from fashionlab.views.tables import plural
 
@@ -164,9 +164,7 @@ def sweep(
     record, trial_runs = runs.sweep_runs(the_plan.sweep_id)
     log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.sweep_id)
     if curves:
-        from fashionlab.views import plots
-
-        write_png(curves, plots.curves_png(trial_runs, compare.run_labels(trial_runs)))
+        write_png(curves, groups.curves_png(trial_runs))
     if as_json:
         emit_json({"sweep": the_plan.sweep_id, "trials": trials_json(record, trial_runs)})
     else:

@@ -36,7 +36,7 @@ from fashionlab.cli.common import (
 )
 from fashionlab.errors import ConfigError
 from fashionlab.store import write_atomic
-from fashionlab.views import compare, tables
+from fashionlab.views import compare, groups, tables
 
 
 @app.command()
@@ -180,6 +180,7 @@ def curves(
     ] = None,
     sweep_id: SweepOpt = None,
     out_file: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("curves.png"),
+    per_seed: PerSeedOpt = False,
 ) -> None:
     """Overlay learning curves (loss/val_loss, accuracy/val_accuracy) of runs, best epochs marked.
 
@@ -188,7 +189,7 @@ def curves(
     from fashionlab.views import plots
 
     chosen = store().select(runs, sweep_id, "latest").runs
-    write_png(out_file, plots.curves_png(chosen, compare.run_labels(chosen)))
+    write_png(out_file, plots.curves_png(chosen, compare.run_labels(chosen)) if per_seed else groups.curves_png(chosen))
     if not runs and not sweep_id:
         said_latest(None, chosen[0])
 

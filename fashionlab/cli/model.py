@@ -36,8 +36,8 @@ EpochOpt = Annotated[
     str,
     typer.Option(
         "--epoch",
-        help="Which epoch's model: last (default, model.keras) or best (lowest val_loss, or early stopping's "
-        "monitor; its weights are kept beside the model).",
+        help="Which epoch's model: last (default: the model as training ended) or best (lowest val_loss, or "
+        "early stopping's monitor; its weights are kept beside the model).",
     ),
 ]
 

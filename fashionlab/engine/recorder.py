@@ -115,11 +115,13 @@ class RunRecorder:
         if not math.isfinite(loss) or loss > DIVERGED_LOSS:
             what = f"became {loss}" if not math.isfinite(loss) else f"exploded to {loss:.3g}"
             self.diverged = f"loss {what} in epoch {epoch}"
-        self.keep_best(row, epoch)
         for target in self.targets:
             if target.open and target.config.epochs >= epoch:
                 target.run.write_history(self.rows)
                 target.run.update(epochs_done=epoch)
+        self.keep_best(row, epoch)
+        for target in self.targets:
+            if target.open and target.config.epochs >= epoch:
                 if (target.config.epochs == epoch or self.stopped_early) and not self.diverged:
                     target.result = self.complete(target)
                 elif len(self.targets) == 1 and not self.diverged:

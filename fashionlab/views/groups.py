@@ -156,3 +156,15 @@ def grouped_cells(groups: list[Setting], sort: str) -> list[dict[str, str]]:
     """The table of settings as formatted cells under one-line headers (for a report)."""
     cols = grouped_columns(groups, sort)
     return [{c.header.replace("\n", " "): str(c.cells[i]).strip() for c in cols} for i in range(len(groups))]
+
+
+def curves_png(runs: list[Any], sort: str = "best_val_accuracy") -> bytes:
+    """Learning curves: per setting (mean with a band over its seeds) when runs repeat a setting, else per run."""
+    from fashionlab.views import compare, plots
+
+    rows = [compare.compare_row(r) for r in runs]
+    found = settings(rows, compare.varying_keys(rows), sort)
+    if not repeated(found):
+        return plots.curves_png(runs, compare.run_labels(runs))
+    by_id = {r.id: r for r in runs}
+    return plots.settings_curves_png([(s.label(), [by_id[row["run"]] for row in s.rows]) for s in found])

@@ -233,3 +233,35 @@ def _circle(x: float, y: float, radius: float, color: str) -> Any:
     from matplotlib.patches import Ellipse
 
     return Ellipse((x, y), 2 * radius * 1.4, 2 * radius, color=color, zorder=2)
+
+
+def settings_curves_png(settings: list[tuple[str, list[Run]]]) -> bytes:
+    """Each setting's mean learning curve over its seeds with a band of ± one standard deviation."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(11, 4.2)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for i, (label, runs) in enumerate(settings):
+        histories = [h for h in (r.history() for r in runs) if h]
+        if not histories:
+            continue
+        length = min(len(h) for h in histories)
+        epochs = np.arange(1, length + 1)
+        color = f"C{i % 10}"
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+            for name, style in ((key, "-"), (f"val_{key}", "--")):
+                if name not in histories[0][0]:
+                    continue
+                values = np.array([[row.get(name, np.nan) for row in h[:length]] for h in histories])
+                mean, sd = values.mean(axis=0), values.std(axis=0, ddof=1) if len(values) > 1 else 0 * values[0]
+                shown = f"{label} (n={len(histories)})" if style == "-" else None
+                ax.plot(epochs, mean, style, color=color, label=shown)
+                ax.fill_between(epochs, mean - sd, mean + sd, color=color, alpha=0.15, linewidth=0)
+    for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"{key}: mean over seeds ± 1 sd (solid: train, dashed: validation)", fontsize=9)
+    ax_acc.legend(fontsize=7)
+    return _png(fig)

@@ -71,7 +71,7 @@ def build(
         ["Solid: training, dashed: validation; dots mark each trial's best epoch (lowest val_loss), "
          "bars where a trial that shares its training with others ends."],
     )  # fmt: skip
-    curves.images.append(("Learning curves", plots.curves_png(runs, tables.run_labels(runs))))
+    curves.images.append(("Learning curves", groups.curves_png(runs, sort)))
     sections.append(curves)
     best = next(r for r in runs if r.id == rows[0]["run"])
     if best.has_model:
