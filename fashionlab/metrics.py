@@ -119,3 +119,8 @@ def welch(a: list[float], b: list[float], confidence: float = 0.95) -> dict[str,
         "high": float(interval.high),
         "p": float(result.pvalue),
     }
+
+
+def p_text(p: float) -> str:
+    """A p-value for people: p=0.051 (never rounded across 0.05), p<0.001."""
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"

@@ -85,8 +85,8 @@ def versus(setting: Setting, first: bool) -> str:
     if test is None:
         return "n/a (1 seed)"
     if test["p"] >= TIED_P:
-        return f"tied (p={test['p']:.2f})"
-    return f"{test['diff']:+.4f} (p={test['p']:.2g})"
+        return f"tied ({metrics.p_text(test['p'])})"
+    return f"{test['diff']:+.4f} ({metrics.p_text(test['p'])})"
 
 
 def grouped_columns(groups: list[Setting], sort: str) -> list[Col]:

@@ -107,12 +107,12 @@ def _versus(
             diff = statistics.fmean(mine) - statistics.fmean(theirs)
             parts.append(f"{label}: {diff:+.4f}, not judged (a setting with one seed: add --repeats 3)")
         elif test["p"] >= SIGNIFICANT:
-            parts.append(f"{label}: {test['diff']:+.4f}, within seed noise (p={test['p']:.2f})")
+            parts.append(f"{label}: {test['diff']:+.4f}, within seed noise ({metrics.p_text(test['p'])})")
         else:
             seeds = f"{len(mine)} seeds each" if len(mine) == len(theirs) else f"{len(mine)} and {len(theirs)} seeds"
             parts.append(
                 f"{label}: {test['diff']:+.4f} (95% CI {test['low']:.3f} to {test['high']:.3f}, "
-                f"p={test['p']:.2g}, {seeds})"
+                f"{metrics.p_text(test['p'])}, {seeds})"
             )
     return "Test accuracy, " + "; ".join(parts) + "."
 
