@@ -73,6 +73,8 @@ def test_grouped_numbers_equal_the_runs(repeated: tuple[Cli, str]) -> None:
     assert expected is not None and other["vs_best_p"] == pytest.approx(expected["p"])
     per_seed = json.loads(cli("compare", "--sweep", sweep_id, "--format", "json", "--per-seed").stdout)
     assert len(per_seed) == 4 and all("run" in r for r in per_seed)
+    rerun = json.loads(cli("sweep", "optimizer=adam,sgd", "--repeats", "2", *TINY, "--json").stdout)
+    assert len(rerun["trials"]) == 4 and [s["n"] for s in rerun["settings"]] == [2, 2]
 
 
 def test_grouped_table_reads(repeated: tuple[Cli, str]) -> None:
@@ -80,6 +82,18 @@ def test_grouped_table_reads(repeated: tuple[Cli, str]) -> None:
     text = " ".join(cli("compare", "--sweep", sweep_id).stdout.split())
     assert "one row per setting" in text and " ± " in text and "Welch's t-test" in text
     assert "best" in text and ("tied (p=" in text or "(p=" in text)
+
+
+def test_a_sweep_over_seed_is_the_same_thing() -> None:
+    from fashionlab.views import compare, groups
+
+    rows = [
+        {"run": f"r{i}", "config": {"optimizer.name": o, "seed": s}, "best_val_accuracy": v}
+        for i, (o, s, v) in enumerate([("adam", 1, 0.88), ("adam", 2, 0.87), ("sgd", 1, 0.85), ("sgd", 2, 0.84)])
+    ]
+    found = groups.settings(rows, compare.varying_keys(rows), "best_val_accuracy")
+    assert [(s.label(), len(s.rows)) for s in found] == [("optimizer=adam", 2), ("optimizer=sgd", 2)]
+    assert found[1].versus_best == metrics.welch([0.85, 0.84], [0.88, 0.87])
 
 
 def test_train_repeats_and_the_one_seed_note(cli: Cli, runs_dir: Path) -> None:

@@ -166,7 +166,12 @@ def sweep(
     if curves:
         write_png(curves, groups.curves_png(trial_runs))
     if as_json:
-        emit_json({"sweep": the_plan.sweep_id, "trials": trials_json(record, trial_runs)})
+        data: dict[str, Any] = {"sweep": the_plan.sweep_id, "trials": trials_json(record, trial_runs)}
+        rows = [compare.compare_row(r) for r in trial_runs]
+        found = groups.settings(rows, compare.compare_columns(rows, False, list(the_plan.axes)), sort)
+        if groups.repeated(found):
+            data["settings"] = groups.grouped_records(found, compare.check_sort(sort))
+        emit_json(data)
     else:
         render_comparison(trial_runs, view, f"Sweep {the_plan.sweep_id}", list(the_plan.axes))
     err.print(sweep_sentence(result, runs.record_path(the_plan.sweep_id)))
