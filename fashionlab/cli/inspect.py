@@ -34,7 +34,7 @@ from fashionlab.cli.common import (
     store,
     write_png,
 )
-from fashionlab.errors import ConfigError
+from fashionlab.errors import ConfigError, InputError
 from fashionlab.store import write_atomic
 from fashionlab.views import compare, groups, tables
 
@@ -203,6 +203,9 @@ def lab_report(
     ] = None,
     as_html: Annotated[bool, typer.Option("--html", help="One self-contained HTML file instead of Markdown.")] = False,
     sort: SortOpt = "best_val_accuracy",
+    epoch: Annotated[
+        str, typer.Option("--epoch", help="The best run's model to evaluate and show: last (default) or best.")
+    ] = "last",
 ) -> None:
     """Write a lab report: what was run, the table, curves, confusion matrix, predictions, observations.
 
@@ -214,18 +217,20 @@ def lab_report(
     out_file = out_file or Path("report.html" if as_html else "report.md")
     chosen = [r for r in store().select(runs, sweep_id, "all").runs if not r.problem]
     csv_file = out_file.with_suffix(".csv")
-    sections = report.build(chosen, _inspect, sort, csv_name=csv_file.name)
+    if epoch not in ("last", "best"):
+        raise InputError(f"--epoch {epoch} is not known; use last or best")
+    sections = report.build(chosen, lambda run: _inspect(run, epoch), sort, csv_name=csv_file.name)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     (report.to_html if as_html else report.to_markdown)(sections, out_file)
     write_atomic(csv_file, report.full_table_csv(chosen, sort))
     err.print(f"Saved {out_file} and {csv_file.name} (every column of every run)")
 
 
-def _inspect(run: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _inspect(run: Any, epoch: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The best run's evaluation and its predictions of the first 300 test images, for the report."""
     from fashionlab.engine.inference import evaluate_run, predict_test_images
 
-    return evaluate_run(run), predict_test_images(run, 300)
+    return evaluate_run(run, epoch), predict_test_images(run, 300, epoch)
 
 
 @app.command()

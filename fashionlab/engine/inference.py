@@ -95,9 +95,9 @@ def _prediction(
     }
 
 
-def predict_test_images(run: Run, count: int) -> list[dict[str, Any]]:
+def predict_test_images(run: Run, count: int, epoch: str = "last") -> list[dict[str, Any]]:
     """Predictions for the first `count` test images in one batch (what one prediction gives for each)."""
-    config, model = load_trained(run)
+    config, model = load_trained(run, epoch=epoch)
     x_test, y_test = select(*fdata.load_test(), config)
     probs = probabilities(model, config, x_test[:count])
     return [_prediction(run, config, p, x_test[i], int(y_test[i]), i) for i, p in enumerate(probs)]

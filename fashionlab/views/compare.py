@@ -119,6 +119,8 @@ def compare_row(run: Run) -> dict[str, Any]:
     )
     row["config"] = {k: v for k, v in flatten(run.resolved_config()).items()}
     row["shared_training"] = list(run.info.get("shared_training") or [])  # runs fed by the same training
+    stopped = run.info.get("stopped_early") or {}
+    row["restored_epoch"] = stopped.get("best_epoch") if stopped.get("restored") else None
     return row
 
 

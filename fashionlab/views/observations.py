@@ -72,9 +72,11 @@ def _winner(done: list[dict[str, Any]], keys: list[str], rows: list[dict[str, An
     best = by_setting[ranked[0]]
     label = settings_label(best[0], keys, rows)
     seeds = f", mean of {len(best)} seeds" if len(best) > 1 else ""
+    restored = best[0].get("restored_epoch") if len(best) == 1 else None
+    which = f"the model of epoch {restored}, restored by early stopping" if restored else "the model of its last epoch"
     first = (
         f"Highest test accuracy: {label}, {means[ranked[0]]:.4f}{seeds} "
-        f"(test loss {statistics.fmean(r['test_loss'] for r in best):.4f}; the model of its last epoch)."
+        f"(test loss {statistics.fmean(r['test_loss'] for r in best):.4f}; {which})."
     )
     if len(ranked) == 1:
         return [first]

@@ -86,7 +86,8 @@ def _best_run_sections(best: Run, inspect: Inspect) -> list[Section]:
     names = evaluation["class_names"]
     confusion = Section(
         f"Confusion matrix of the best run ({best.id})",
-        [f"Test accuracy {evaluation['test_accuracy']:.4f}. The hardest classes (lowest F1) are "
+        [f"The model of its {evaluation.get('epoch', 'last')} epoch: test accuracy {evaluation['test_accuracy']:.4f}. "
+         "The hardest classes (lowest F1) are "
          + " and ".join(f"{names[i]} ({evaluation['per_class'][i]['f1']:.3f})" for i in worst) + "."],
         images=[("Confusion matrix", plots.confusion_png(evaluation))],
     )  # fmt: skip
