@@ -83,3 +83,9 @@ def test_early_stopping_survives_an_interrupt(tmp_path: Path) -> None:
     assert strip(resumed.run.history()) == strip(whole.run.history())
     assert resumed.run.info["stopped_early"] == whole.run.info["stopped_early"]
     assert resumed.test == whole.test
+
+
+def test_report_epoch_is_checked(trained: Cli, tmp_path: Path) -> None:
+    bad = trained("report", "--epoch", "middle", "--out", str(tmp_path / "r.md"))
+    assert bad.exit_code == 6 and bad.stderr == "Error: --epoch middle is not known; use last or best\n"
+    assert not (tmp_path / "r.md").exists()
