@@ -7,15 +7,18 @@ export) and experiments.py (sweep, search).
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from fashionlab.cli import experiments, inspect, model
 from fashionlab.cli.common import app, state, version_callback
 
-__all__ = ["app", "entry", "experiments", "inspect", "model"]
+for _topic in ("inspect", "model", "experiments"):  # commands register, and --help lists them, in this order
+    importlib.import_module(f"fashionlab.cli.{_topic}")
+
+__all__ = ["app", "entry"]
 
 
 @app.callback()
