@@ -34,6 +34,7 @@ CLASS_NAMES = [
 
 KERAS_CACHE = Path("~/.keras/datasets/fashion-mnist")
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+MAX_IMAGE_PIXELS = 25_000_000  # predict --image: a 25-megapixel photo is plenty; bigger ones are refused
 DOWNLOAD_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 
@@ -200,14 +201,23 @@ def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
     Grayscale, fitted into 28x28 keeping its aspect ratio, centred; a light background is inverted to
     the dark background Fashion-MNIST has.
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            gray = img.convert("L")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_IMAGE_PIXELS:
+                    raise DataError(
+                        f"image {path} is {img.width}x{img.height} pixels, more than a photo of clothing needs "
+                        f"(at most {MAX_IMAGE_PIXELS:,}); shrink it first"
+                    )
+                gray = img.convert("L")
     except FileNotFoundError:
         raise DataError(f"image {path} not found") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DataError(f"cannot read image {path} ({exc.__class__.__name__}); give a PNG or JPEG file") from None
     arr = np.asarray(gray)
     border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])

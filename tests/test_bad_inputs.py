@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -363,6 +364,89 @@ CASES: dict[str, Case] = {
         broken_run(remove("model.keras")),
         needs_run=True,
     ),
+    # ---- issue 13: hostile inputs that hung, ate memory or slipped through
+    "yaml alias bomb": Case(
+        ["show", "--config", "{tmp}/c.yaml"],
+        2,
+        r"\S+c.yaml line 1: YAML anchors and aliases \(&name, \*name\) are not supported in configs; write the values out",
+        config_file(
+            'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+            + "".join(f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+            + "layers: [flatten, {dense: {units: 10}}]\n"
+        ),
+    ),
+    "config is a device": Case(
+        ["show", "--config", "/dev/zero"], 2, r"config file /dev/zero is not a regular file; give a YAML file"
+    ),
+    "config is a fifo": Case(
+        ["train", "--config", "{tmp}/c.fifo"],
+        2,
+        r"config file \S+c.fifo is not a regular file; give a YAML file",
+        lambda tmp, runs: os.mkfifo(tmp / "c.fifo"),
+    ),
+    "config too big": Case(
+        ["show", "--config", "{tmp}/c.yaml"],
+        2,
+        r"config file \S+c.yaml is 2,000,001 bytes; a config is at most 1,000,000",
+        config_file("#" * 2_000_000 + "\n"),
+    ),
+    "duplicate yaml key": Case(
+        ["train", "--config", "{tmp}/c.yaml"],
+        2,
+        r"\S+c.yaml line 2: key 'epochs' is given twice; keep one",
+        config_file("epochs: 3\nepochs: 4\nlayers: [flatten, {dense: {units: 10}}]\n"),
+    ),
+    "logspace too long": Case(
+        ["sweep", "--dry-run", "lr=logspace(-3,-1,100000000)"],
+        2,
+        r"sweep axis 'lr=logspace\(-3,-1,100000000\)': 100000000 values is too many \(at most 10000\)",
+    ),
+    "empty choice": Case(
+        ["sweep", "lr=choice()"], 2, r"sweep axis 'lr=choice\(\)': choice\(\) needs at least one value"
+    ),
+    "endless epochs": Case(
+        ["train", "epochs=99999999999999999999999999"],
+        2,
+        r"override 'epochs=99999999999999999999999999': epochs: input should be less than or equal to 10000 .*",
+    ),
+    "epochs true": Case(
+        ["train", "epochs=true"], 2, r"override 'epochs=true': epochs: input should be a valid integer \(got True\)"
+    ),
+    "unknown executor in a dry run": Case(
+        ["sweep", "--dry-run", "--executor", "foo", "epochs=1,2"], 6, r"--executor foo is not known; use local or ray"
+    ),
+    "runs dir is a file": Case(
+        ["runs"],
+        7,
+        r"the runs directory \S+ is not a directory; choose another with --runs-dir",
+        lambda tmp, runs: runs.write_text("not a folder"),
+    ),
+    "negative index": Case(
+        ["predict", "--index", "-1"],
+        6,
+        r"--index -1 is out of range; the test set has 10000 images \(0-9999\)",
+        needs_run=True,
+    ),
+    "curves without history": Case(
+        ["curves", "--out", "{tmp}/c.png"],
+        6,
+        r"\S+: no epoch has finished yet, so there are no curves to draw",
+        broken_run(remove("history.csv")),
+        needs_run=True,
+    ),
+    "report into a directory": Case(
+        ["report", "--out", "{tmp}"],
+        6,
+        r"\S+ is a directory; give --out a file name such as \S+report.md",
+        needs_run=True,
+    ),
+    "image bomb": Case(
+        ["predict", "--image", "{tmp}/big.png"],
+        3,
+        r"image \S+big.png is 6000x5000 pixels, more than a photo of clothing needs \(at most 25,000,000\); shrink it first",
+        lambda tmp, runs: __import__("PIL.Image").Image.new("L", (6000, 5000)).save(tmp / "big.png"),
+        needs_run=True,
+    ),
 }
 
 
@@ -420,3 +504,16 @@ def test_a_broken_run_never_stops_the_listing(trained: Cli, tmp_path: Path) -> N
     statuses = sorted(r["status"] for r in json.loads(result.stdout))
     assert statuses == ["broken", "broken", "broken", "completed"]
     assert Cli(runs)("compare").exit_code == 0
+
+
+def test_empty_runs_dir_means_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FASHIONLAB_RUNS= or --runs-dir '' is unset, not the current folder (whose folders are not runs)."""
+    from typer.testing import CliRunner
+
+    from fashionlab.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "some-folder").mkdir()
+    for args, env in (([], {"FASHIONLAB_RUNS": ""}), (["--runs-dir", ""], {})):
+        result = CliRunner().invoke(app, [*args, "runs"], env={"COLUMNS": "220", **env})
+        assert result.exit_code == 0 and result.stderr == "No runs yet in runs/; train one with 'fashionlab train'.\n"

@@ -8,7 +8,6 @@ export) and experiments.py (sweep, search).
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,8 +23,13 @@ __all__ = ["app", "entry"]
 @app.callback()
 def main(
     runs: Annotated[
-        Path | None,
-        typer.Option("--runs-dir", envvar="FASHIONLAB_RUNS", help="Where runs are stored.", show_default="runs"),
+        str | None,
+        typer.Option(
+            "--runs-dir",
+            envvar="FASHIONLAB_RUNS",
+            help="Where runs are stored (empty: the default).",
+            show_default="runs",
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")] = False,
     version: Annotated[

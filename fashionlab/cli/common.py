@@ -144,6 +144,7 @@ app = App(
 
 
 def store() -> RunStore:
+    """The runs directory: --runs-dir, else $FASHIONLAB_RUNS, else runs/ (an empty value counts as unset)."""
     return RunStore(Path(state["runs_dir"]) if state["runs_dir"] else default_runs_dir())
 
 

@@ -138,6 +138,7 @@ def sweep(
 
     view = Comparison(sort, "table", all_columns, wide, columns, per_seed=per_seed)
     compare.check_sort(sort)
+    ray_options(executor, address, cpus_per_trial, gpus_per_trial)  # a bad executor is refused, dry run or not
     runs = store()
     items = [*(items or []), *([f"repeats={repeats}"] if repeats else [])]
     if resume:

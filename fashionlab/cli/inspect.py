@@ -189,6 +189,10 @@ def curves(
     from fashionlab.views import plots
 
     chosen = store().select(runs, sweep_id, "latest").runs
+    if not any(r.history() for r in chosen):
+        raise InputError(
+            f"{', '.join(r.id for r in chosen)}: no epoch has finished yet, so there are no curves to draw"
+        )
     write_png(out_file, plots.curves_png(chosen, compare.run_labels(chosen)) if per_seed else groups.curves_png(chosen))
     if not runs and not sweep_id:
         said_latest(None, chosen[0])
@@ -215,6 +219,8 @@ def lab_report(
 
     sort = compare.check_sort(sort)
     out_file = out_file or Path("report.html" if as_html else "report.md")
+    if out_file.is_dir():
+        raise InputError(f"{out_file} is a directory; give --out a file name such as {out_file / 'report.md'}")
     chosen = [r for r in store().select(runs, sweep_id, "all").runs if not r.problem]
     csv_file = out_file.with_suffix(".csv")
     if epoch not in ("last", "best"):

@@ -137,7 +137,9 @@ def evaluate(
 def predict(
     run: RunArg = None,
     epoch: EpochOpt = "last",
-    index: Annotated[int | None, typer.Option("--index", "-i", help="Index of a test image (0-9999).")] = None,
+    index: Annotated[
+        int | None, typer.Option("--index", "-i", help="Index of a test image: 0-9999 (fewer with a config's classes).")
+    ] = None,
     image: Annotated[Path | None, typer.Option("--image", help="A PNG or JPEG of any size.")] = None,
     run_option: Annotated[
         str | None,

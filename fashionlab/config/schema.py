@@ -105,7 +105,7 @@ class Flatten(Layer):
 
 class Dense(Layer):
     kind = "dense"
-    units: PositiveInt  # neurons in the layer; the last layer needs one per class (10)
+    units: PositiveInt = Field(le=1_000_000)  # neurons in the layer; the last layer needs one per class (10)
     activation: Activation | None = None  # None on the last layer: logits, from_logits inferred
 
 
@@ -116,7 +116,7 @@ class Dropout(Layer):
 
 class Conv2D(Layer):
     kind = "conv2d"
-    filters: PositiveInt
+    filters: PositiveInt = Field(le=100_000)
     kernel_size: PositiveInt = 3
     strides: PositiveInt = 1
     padding: Literal["valid", "same"] = "valid"
@@ -236,8 +236,8 @@ class Config(BaseModel):
     loss: Loss = Field(default_factory=lambda: Loss(name=DEFAULT_NAMES["loss"]))
     metrics: list[Literal["accuracy"]] = ["accuracy"]
     validation_split: float = Field(0.1, ge=0.0, lt=1.0)  # last 10% of train held out (as Keras): 54,000 left
-    epochs: PositiveInt = 10  # the tutorial trains 10
-    batch_size: PositiveInt = 32  # Keras's default
+    epochs: PositiveInt = Field(10, le=10_000, strict=True)  # the tutorial trains 10
+    batch_size: PositiveInt = Field(32, le=60_000, strict=True)  # Keras's default
     fused_loop: bool = True  # JAX only: data on the device, blocks of steps in one call (~2x faster)
     tensorboard: bool = False  # also write TensorBoard logs into the run (tensorboard --logdir runs/)
     train_samples: PositiveInt | None = Field(None, le=60000)  # None: all 60,000; fewer for quick tries

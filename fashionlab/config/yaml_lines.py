@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,46 @@ _Loader.add_implicit_resolver(
 Path_ = tuple[Any, ...]
 
 
+MAX_CONFIG_BYTES = 1_000_000  # configs are a few hundred bytes; anything this big is not one
+
+
+def _read_small_file(p: Path) -> str:
+    """The text of a regular file of at most MAX_CONFIG_BYTES: never a device, a FIFO or a huge file."""
+    try:
+        info = p.stat()
+    except FileNotFoundError:
+        raise ConfigError(not_found(p)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"config file {p} is not a regular file; give a YAML file")
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {p} is {info.st_size:,} bytes; a config is at most {MAX_CONFIG_BYTES:,}")
+    try:
+        return p.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc}") from None
+
+
+def _refuse_aliases(text: str, p: Path) -> None:
+    """YAML anchors and aliases (&a, *a) can blow a few lines up into billions of values: configs refuse them."""
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            line = event.start_mark.line + 1 if event.start_mark else 0
+            raise ConfigError(
+                f"{p} line {line}: YAML anchors and aliases (&name, *name) are not "
+                "supported in configs; write the values out"
+            )
+
+
 def _line_map(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
         for key, child in node.value:
+            if key.value in seen:
+                raise ConfigError(f"line {key.start_mark.line + 1}: key '{key.value}' is given twice; keep one")
+            seen.add(key.value)
             out[path + (key.value,)] = key.start_mark.line + 1
             _line_map(child, path + (key.value,), out)
             out[path + (key.value,)] = key.start_mark.line + 1
@@ -77,13 +114,9 @@ class Source:
 def read_yaml(path: str | Path) -> tuple[dict[str, Any], Source]:
     """Load a config file into plain data plus the line of every key."""
     p = Path(path)
+    text = _read_small_file(p)
     try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise ConfigError(not_found(p)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {p}: {exc}") from None
-    try:
+        _refuse_aliases(text, p)
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -99,5 +132,8 @@ def read_yaml(path: str | Path) -> tuple[dict[str, Any], Source]:
         )
     lines: dict[Path_, int] = {}
     if node is not None:
-        _line_map(node, (), lines)
+        try:
+            _line_map(node, (), lines)
+        except ConfigError as exc:
+            raise ConfigError(f"{p} {exc}") from None
     return data, Source(str(p), lines)

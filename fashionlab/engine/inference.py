@@ -112,7 +112,7 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None, ep
     config = validate(run.config(), Source(str(run.config_path), {}))
     if index is not None:
         x_test, y_test = select(*fdata.load_test(), config)
-        if not -len(x_test) <= index < len(x_test):
+        if not 0 <= index < len(x_test):
             raise InputError(
                 f"`index` {index} is out of range; the test set has {len(x_test)} images (0-{len(x_test) - 1})"
             )

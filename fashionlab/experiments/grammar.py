@@ -97,6 +97,8 @@ def parse_values(raw: str, key: str, what: str = "sweep axis") -> list[Any]:
                 f"use 'fashionlab search {key}={text}', or list values for a sweep"
             )
         if func == "choice":
+            if not args:
+                raise ConfigError(f"{where}: choice() needs at least one value")
             return [parse_value(a) for a in args]
         if func == "range":
             if not 1 <= len(args) <= 3:
@@ -120,6 +122,8 @@ def parse_values(raw: str, key: str, what: str = "sweep axis") -> list[Any]:
             if n < 1 or n != int(n):
                 raise ConfigError(f"{where}: n in logspace(a, b, n) must be a whole number of at least 1")
             n = int(n)
+            if n > MAX_TRIALS:
+                raise ConfigError(f"{where}: {n} values is too many (at most {MAX_TRIALS})")
             return [_clean(10 ** (a + (b - a) * i / (n - 1))) if n > 1 else _clean(10**a) for i in range(n)]
         raise ConfigError(
             f"{where}: unknown function '{func}'; use range(...), logspace(...), choice(...) "

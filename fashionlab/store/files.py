@@ -36,7 +36,7 @@ HISTORY_FIELDS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seco
 
 
 def default_runs_dir() -> Path:
-    return Path(os.environ.get("FASHIONLAB_RUNS", "runs"))
+    return Path(os.environ.get("FASHIONLAB_RUNS") or "runs")  # an empty value is no value
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:

@@ -68,6 +68,8 @@ class RunStore:
 
     def runs(self) -> list[Run]:
         """Every run directory, oldest first (ids start with the UTC time)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise StorageError(f"the runs directory {self.root} is not a directory; choose another with `runs_dir`")
         if not self.root.is_dir():
             return []
         return [
