@@ -517,3 +517,16 @@ def test_empty_runs_dir_means_the_default(tmp_path: Path, monkeypatch: pytest.Mo
     for args, env in (([], {"FASHIONLAB_RUNS": ""}), (["--runs-dir", ""], {})):
         result = CliRunner().invoke(app, [*args, "runs"], env={"COLUMNS": "220", **env})
         assert result.exit_code == 0 and result.stderr == "No runs yet in runs/; train one with 'fashionlab train'.\n"
+
+
+def test_report_leaves_out_a_broken_run(trained: Cli, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    shutil.copytree(trained.runs_dir, runs)
+    (run,) = [p for p in runs.iterdir() if p.is_dir()]
+    broken = runs / f"{run.name[:-1]}x"
+    shutil.copytree(run, broken)
+    (broken / "config.yaml").write_text("layers: [unclosed\n")
+    result = Cli(runs)("report", "--out", str(tmp_path / "r.md"))
+    assert result.exit_code == 0, result.output
+    assert f"Warning: leaving out run {broken.name}: run {broken.name} has no readable config.yaml" in result.stderr
+    assert (tmp_path / "r.md").is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -139,9 +140,15 @@ def test_two_sweeps_and_a_train_at_once_never_clobber(tmp_path: Path) -> None:
     other = ["sweep", "--jobs", "1", "lr=0.003,0.004", "epochs=1", "train_samples=1000", "test_samples=100"]
     procs = [fashionlab(runs, *sweep), fashionlab(runs, *sweep), fashionlab(runs, *other)]
     procs.append(fashionlab(runs, "train", "epochs=1", "train_samples=1000", "test_samples=100"))
+    trained_here = 0
     for proc in procs:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-2000:]
+        if said := re.search(
+            r"(\d+) of \d+ trials? completed \((\d+) (?:was|were) already done\)", " ".join(err.split())
+        ):
+            trained_here += int(said.group(1)) - int(said.group(2))
+    assert trained_here == 4  # each sweep says what it trained itself, not what another trained for it
     all_runs = RunStore(runs).runs()
     assert all(r.status == "completed" for r in all_runs)
     sweep_hashes = [r.info["config_hash"] for r in all_runs if r.info["config"]["optimizer"].get("learning_rate")]

@@ -221,7 +221,7 @@ def lab_report(
     out_file = out_file or Path("report.html" if as_html else "report.md")
     if out_file.is_dir():
         raise InputError(f"{out_file} is a directory; give --out a file name such as {out_file / 'report.md'}")
-    chosen = [r for r in store().select(runs, sweep_id, "all").runs if not r.problem]
+    chosen = [r for r in store().select(runs, sweep_id, "all").runs if usable(r)]
     csv_file = out_file.with_suffix(".csv")
     if epoch not in ("last", "best"):
         raise InputError(f"--epoch {epoch} is not known; use last or best")
@@ -230,6 +230,20 @@ def lab_report(
     (report.to_html if as_html else report.to_markdown)(sections, out_file)
     write_atomic(csv_file, report.full_table_csv(chosen, sort))
     err.print(f"Saved {out_file} and {csv_file.name} (every column of every run)")
+
+
+def usable(run: Any) -> bool:
+    """Whether a run can go into a report; a broken one is left out with a warning, not the whole report."""
+    from fashionlab.errors import RunError
+
+    try:
+        if run.problem:
+            raise RunError(run.problem)
+        run.config()
+    except RunError as exc:
+        err.print(f"Warning: leaving out run {run.id}: {exc}", markup=False)
+        return False
+    return True
 
 
 def _inspect(run: Any, epoch: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

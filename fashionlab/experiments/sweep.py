@@ -87,6 +87,8 @@ def run_sweep(
         for outcome in outcomes:
             assert outcome.hash is not None
             result.outcomes[outcome.hash] = outcome
+            if outcome.skipped and outcome.hash not in result.skipped:
+                result.skipped.append(outcome.hash)
             if hooks:
                 hooks.trial_done(outcome)
         store.write_record(sweep_record(plan, result.outcomes, "running"))

@@ -86,7 +86,11 @@ def run_group(
     with store.lock(configs[0].group_key()):
         # Another sweep may have trained (some of) these while this one waited for the lock.
         done = store.completed_by_hash()
-        outcomes = [TrialOutcome(c.hash(), RunStatus.COMPLETED, done[c.hash()].id) for c in configs if c.hash() in done]
+        outcomes = [
+            TrialOutcome(c.hash(), RunStatus.COMPLETED, done[c.hash()].id, skipped=True)  # trained by another sweep
+            for c in configs
+            if c.hash() in done
+        ]
         todo = [c for c in configs if c.hash() not in done]
         if todo:
             forward = Forward(label, len(todo), send if callable(send) else send.put)
