@@ -140,13 +140,7 @@ def sweep(
     compare.check_sort(sort)
     ray_options(executor, address, cpus_per_trial, gpus_per_trial)  # a bad executor is refused, dry run or not
     runs = store()
-    items = [*(items or []), *([f"repeats={repeats}"] if repeats else [])]
-    if resume:
-        record = runs.load_record(resume)
-        the_plan = plan.expand(record.config_files, record.items)
-    else:
-        config_note(*(config or []))
-        the_plan = plan.expand([str(p) for p in config or []], list(items or []))
+    the_plan = _plan(runs, resume, config, [*(items or []), *([f"repeats={repeats}"] if repeats else [])])
     ahead = plan.preview(the_plan, runs)
     say_advice([t.config for t in the_plan.trials])
     if dry_run:
@@ -178,6 +172,17 @@ def sweep(
     err.print(sweep_sentence(result, runs.record_path(the_plan.sweep_id)))
     if result.failed:
         raise typer.Exit(1)
+
+
+def _plan(runs: Any, resume: str | None, config: list[Path] | None, items: list[str]) -> Any:
+    """The sweep's plan: a recorded sweep's again (--resume), or the configs x items given."""
+    from fashionlab.experiments import plan
+
+    if resume:
+        record = runs.load_record(resume)
+        return plan.expand(record.config_files, record.items)
+    config_note(*(config or []))
+    return plan.expand([str(p) for p in config or []], items)
 
 
 def pick_executor(executor: str, address: str | None, cpus: float, gpus: float, jobs: int, trainings: int) -> Any:

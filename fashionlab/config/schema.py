@@ -236,8 +236,8 @@ class Config(BaseModel):
     loss: Loss = Field(default_factory=lambda: Loss(name=DEFAULT_NAMES["loss"]))
     metrics: list[Literal["accuracy"]] = ["accuracy"]
     validation_split: float = Field(0.1, ge=0.0, lt=1.0)  # last 10% of train held out (as Keras): 54,000 left
-    epochs: PositiveInt = Field(10, le=10_000, strict=True)  # the tutorial trains 10
-    batch_size: PositiveInt = Field(32, le=60_000, strict=True)  # Keras's default
+    epochs: PositiveInt = Field(10, le=10_000)  # the tutorial trains 10
+    batch_size: PositiveInt = Field(32, le=60_000)  # Keras's default
     fused_loop: bool = True  # JAX only: data on the device, blocks of steps in one call (~2x faster)
     tensorboard: bool = False  # also write TensorBoard logs into the run (tensorboard --logdir runs/)
     train_samples: PositiveInt | None = Field(None, le=60000)  # None: all 60,000; fewer for quick tries
@@ -246,6 +246,14 @@ class Config(BaseModel):
     repeats: int = Field(1, ge=1, le=100)  # seeds per setting (seed, seed+1, ...): differences judged against them
     classes: list[str | int] | None = Field(None, min_length=2)  # a subset (names or 0-9), relabelled 0..k-1
     image_size: list[PositiveInt] | None = Field(None, min_length=2, max_length=2)  # [h, w]: images resized
+
+    @field_validator("epochs", "batch_size", "seed", "repeats", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        """YAML's true is not 1 epoch."""
+        if isinstance(value, bool):
+            raise PydanticCustomError("int_type", "input should be a valid integer")
+        return value
 
     @field_validator("classes")
     @classmethod
