@@ -41,6 +41,7 @@ def test_ray_sweep_matches_local_sweep(tmp_path: Path) -> None:
     assert here.keys() == there.keys() and len(here) == 4
     for h, run in there.items():
         assert run.info["executor"] == "ray" and run.status == "completed"
+        assert run.info["command"] == here[h].info["command"]  # the launching command, not the Ray worker's
         assert strip(run.history()) == strip(here[h].history())
         assert run.metrics()["test"] == here[h].metrics()["test"]
         assert sorted(p.name for p in run.path.iterdir()) == sorted(p.name for p in here[h].path.iterdir())

@@ -48,6 +48,7 @@ def train_group(
     runs_dir: Path | RunStore,
     hooks: TrainingHooks | None = None,
     pruner: Pruner | None = None,
+    command: str | None = None,
 ) -> list[Outcome]:
     """Train configs that differ only in `epochs` with one training to the largest of them.
 
@@ -70,6 +71,7 @@ def train_group(
         "seed": longest.seed,
         "loop": "fused" if fused else "keras.fit",
         "versions": found,
+        **({"command": command} if command else {}),  # the launcher's command line, for a trial run elsewhere
     }
     store.check_writable()
     targets = [

@@ -21,6 +21,7 @@ from fashionlab.errors import FashionlabError
 from fashionlab.experiments.executors import Dispatch, Record, thread_env
 from fashionlab.experiments.trials import run_group
 from fashionlab.store import RunStatus, RunStore, TrialOutcome
+from fashionlab.store.store import launch_command
 
 
 @dataclass
@@ -59,13 +60,13 @@ def connect(options: RayOptions) -> Any:
 
 
 def remote_group(
-    config_dicts: list[dict[str, Any]], label: str
+    config_dicts: list[dict[str, Any]], label: str, command: str | None = None
 ) -> tuple[list[TrialOutcome], dict[str, dict[str, bytes]], str]:
     """Runs inside a Ray worker: train the group into scratch space, hand back the run directories."""
     scratch = Path(tempfile.mkdtemp(prefix="fashionlab-ray-"))
     try:
         store = RunStore(scratch / "runs")
-        outcomes = run_group(config_dicts, str(store.root), label, lambda event: None, "ray")
+        outcomes = run_group(config_dicts, str(store.root), label, lambda event: None, "ray", command)
         return outcomes, store.pack(), socket.gethostname()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -106,7 +107,8 @@ class RayExecutor:
     ) -> bool:  # fmt: skip
         ray = connect(self.options)
         task = make_task(ray, self.options, {c.get("backend") for g in groups for c in g})
-        pending = {task.remote(group, f"g{i}"): group for i, group in enumerate(groups)}
+        command = launch_command()  # the user's, not the Ray worker's, goes into each run.json
+        pending = {task.remote(group, f"g{i}", command): group for i, group in enumerate(groups)}
         while pending:
             (ready,), _ = ray.wait(list(pending), num_returns=1)
             group = pending.pop(ready)

@@ -22,6 +22,7 @@ from fashionlab.experiments.grammar import Distribution, parse_space
 from fashionlab.experiments.plan import named
 from fashionlab.experiments.trials import SweepHooks
 from fashionlab.store import Run, RunStatus, RunStore, SweepRecord, TrialOutcome
+from fashionlab.store.store import launch_command
 
 METRICS = ("val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss")
 PRUNERS = ("none", "median", "hyperband")
@@ -339,7 +340,7 @@ def _search_on_ray(
             if config is None:  # told already: a config error, or a config trained before
                 records[trial.number] = record
                 continue
-            in_flight[task.remote([config.resolved()], f"t{trial.number}")] = (trial, record, config)
+            in_flight[task.remote([config.resolved()], f"t{trial.number}", launch_command())] = (trial, record, config)
         if not in_flight:
             continue
         (ready,), _ = ray.wait(list(in_flight), num_returns=1)

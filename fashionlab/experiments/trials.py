@@ -74,7 +74,7 @@ class Forward:
 
 
 def run_group(
-    config_dicts: list[dict[str, Any]], runs_dir: str, label: str, send: Any, log_id: str
+    config_dicts: list[dict[str, Any]], runs_dir: str, label: str, send: Any, log_id: str, command: str | None = None
 ) -> list[TrialOutcome]:
     """Train one group of trials (in this process or a worker); report each trial's outcome.
 
@@ -94,16 +94,18 @@ def run_group(
         todo = [c for c in configs if c.hash() not in done]
         if todo:
             forward = Forward(label, len(todo), send if callable(send) else send.put)
-            outcomes += train_configs(todo, store, forward, log_id)
+            outcomes += train_configs(todo, store, forward, log_id, command)
     return outcomes
 
 
-def train_configs(configs: list[Config], store: RunStore, hooks: Forward, log_id: str) -> list[TrialOutcome]:
+def train_configs(
+    configs: list[Config], store: RunStore, hooks: Forward, log_id: str, command: str | None = None
+) -> list[TrialOutcome]:
     """Train configs that share a group; every failure becomes an outcome, never an exception."""
     from fashionlab.engine.fit import RunStopped, train_group
 
     try:
-        results = train_group(configs, store, hooks)
+        results = train_group(configs, store, hooks, command=command)
     except Exception as exc:  # before any run directory existed: data, backend, config problems
         log = store.log_path(log_id, hooks.label)
         log.parent.mkdir(parents=True, exist_ok=True)

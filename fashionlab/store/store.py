@@ -20,6 +20,11 @@ from fashionlab.store.records import SweepRecord
 from fashionlab.store.run import Run, RunStatus, now, read_run
 
 
+def launch_command() -> str:
+    """The command line of this process, as the user typed it (recorded in each run.json)."""
+    return " ".join(["fashionlab", *sys.argv[1:]]) if sys.argv else ""
+
+
 @dataclass
 class Selection:
     """The runs a command works on, a title for them and, for a sweep, its axes."""
@@ -51,19 +56,19 @@ class RunStore:
                 continue
         run = Run(self.root / run_id)
         files.write_atomic(run.config_path, config_yaml)
-        run.update(
-            id=run_id,
-            name=name,
-            config_hash=config_hash,
-            status=RunStatus.RUNNING,
-            started=now(),
-            ended=None,
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            command=" ".join(["fashionlab", *sys.argv[1:]]) if sys.argv else "",
-            python=platform.python_version(),
-            **extra,
-        )
+        info: dict[str, Any] = {
+            "id": run_id,
+            "name": name,
+            "config_hash": config_hash,
+            "status": RunStatus.RUNNING,
+            "started": now(),
+            "ended": None,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": launch_command(),
+            "python": platform.python_version(),
+        }
+        run.update(**{**info, **extra})  # extra may say what the command was, for a trial run elsewhere
         return run
 
     def runs(self) -> list[Run]:
