@@ -220,6 +220,7 @@ def run_search(
     done_runs = store.completed_by_hash()
     for stale in study.get_trials(deepcopy=False, states=(_optuna().trial.TrialState.RUNNING,)):
         _settle(stale, plan, storage, records, done_runs)  # left running by a killed search
+    _recover(study, plan, records, done_runs)
     _configure(study, plan)
     result = SearchResult(plan)
     finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
@@ -296,6 +297,27 @@ def _settle(
     else:
         storage.set_trial_state_values(stale._trial_id, states.FAIL)
     records[stale.number] = record
+
+
+def _recover(study: Any, plan: SearchPlan, records: dict[int, TrialOutcome], done_runs: dict[str, Run]) -> None:
+    """Records for finished trials a killed search told the study about but did not write down yet."""
+    states = _optuna().trial.TrialState
+    for trial in study.get_trials(deepcopy=False):
+        if not trial.state.is_finished() or trial.number in records:
+            continue
+        values = _values(plan, trial.params)
+        record = TrialOutcome(None, number=trial.number, values=values)
+        try:
+            config = plan.config_for(values)
+            record.hash = config.hash()
+        except ConfigError:
+            config = None
+        run = done_runs.get(record.hash or "")
+        if trial.state == states.COMPLETE and run is not None:
+            record.status, record.run_id, record.value = RunStatus.COMPLETED, run.id, trial.value
+        else:
+            record.status = RunStatus.PRUNED if trial.state == states.PRUNED else RunStatus.FAILED
+        records[trial.number] = record
 
 
 def _ask(study: Any, plan: SearchPlan, done_runs: dict[str, Run]) -> tuple[Any, TrialOutcome, Config | None]:

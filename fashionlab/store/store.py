@@ -6,8 +6,10 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,21 +45,35 @@ class RunStore:
     # ---------------------------------------------------------------- runs
 
     def create(self, name: str, config_hash: str, config_yaml: str, extra: dict[str, Any]) -> Run:
-        """Make a new run directory (never reusing one) with its config and a 'running' run.json."""
+        """Make a new run directory (never reusing one) with its config and a 'running' run.json.
+
+        The directory is filled under a hidden name and renamed into place, so a process killed meanwhile
+        leaves no half-made run for `runs` to list as broken.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         base = f"{stamp}-{name}-{config_hash}"
-        for n in range(1, 1000):
-            run_id = base if n == 1 else f"{base}-{n}"
-            try:
-                (self.root / run_id).mkdir()
-                break
-            except FileExistsError:
-                continue
-        run = Run(self.root / run_id)
-        files.write_atomic(run.config_path, config_yaml)
+        making = Path(tempfile.mkdtemp(dir=self.root, prefix=".making-"))
+        try:
+            files.write_atomic(making / files.CONFIG, config_yaml)
+            info = self._first_info(name, config_hash, extra)
+            for n in range(1, 1000):
+                run_id = base if n == 1 else f"{base}-{n}"
+                info["id"] = run_id
+                files.write_json(making / files.RUN_INFO, info)
+                try:
+                    (self.root / run_id).mkdir()  # claims the id; the rename below replaces the empty folder
+                except FileExistsError:
+                    continue
+                os.rename(making, self.root / run_id)
+                return Run(self.root / run_id, info)
+            raise StorageError(f"no free run id for {base} in {self.root}")
+        finally:
+            shutil.rmtree(making, ignore_errors=True)
+
+    def _first_info(self, name: str, config_hash: str, extra: dict[str, Any]) -> dict[str, Any]:
         info: dict[str, Any] = {
-            "id": run_id,
+            "id": None,
             "name": name,
             "config_hash": config_hash,
             "status": RunStatus.RUNNING,
@@ -68,8 +84,7 @@ class RunStore:
             "command": launch_command(),
             "python": platform.python_version(),
         }
-        run.update(**{**info, **extra})  # extra may say what the command was, for a trial run elsewhere
-        return run
+        return {**info, **extra}  # extra may say what the command was, for a trial run elsewhere
 
     def runs(self) -> list[Run]:
         """Every run directory, oldest first (ids start with the UTC time)."""
