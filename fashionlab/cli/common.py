@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover
 from fashionlab import __version__
 from fashionlab.errors import ConfigError, FashionlabError
 from fashionlab.store import RunStore, default_runs_dir, write_atomic
-from fashionlab.views import compare, groups
+from fashionlab.views import compare
 
 F = TypeVar("F", bound=Callable[..., Any])
 PIPE_WIDTH = 220  # tables piped to a file or another program are not squeezed to 80 columns
@@ -284,7 +284,9 @@ MlflowUriOpt = Annotated[
 
 def render_comparison(runs: list[Any], view: Comparison, title: str, axes: list[str] | None = None) -> None:
     """The comparison of `runs` as a table that fits the terminal, JSON, CSV or Markdown on stdout."""
-    sort = compare.check_sort(view.sort)
+    from fashionlab.views import groups
+
+    sort = view.sort  # checked when the Comparison was made, before any training
     fmt = "json" if view.as_json else view.fmt
     compare.check_format(fmt)
     rows = compare.sort_rows([compare.compare_row(r) for r in runs], sort)
@@ -321,6 +323,8 @@ def render_comparison(runs: list[Any], view: Comparison, title: str, axes: list[
 
 def render_settings(found: list[Any], sort: str, fmt: str, view: Comparison, title: str) -> None:
     """Runs grouped by setting: n, mean ± sd, and each setting against the best (Welch's t-test)."""
+    from fashionlab.views import groups
+
     if fmt == "json":
         emit_json(groups.grouped_records(found, sort))
     elif fmt in ("csv", "md"):
@@ -359,7 +363,7 @@ def left_out(
 class Comparison:
     """How the user asked to see a comparison (the options every comparing command shares)."""
 
-    sort: str = "best_val_accuracy"
+    sort: str = "best_val_accuracy"  # a metric key: compare.check_sort's answer
     fmt: str = "table"
     all_columns: bool = False
     wide: bool = False

@@ -33,7 +33,7 @@ from fashionlab.cli.common import (
     write_png,
 )
 from fashionlab.errors import InputError
-from fashionlab.views import compare, groups, sweeps
+from fashionlab.views import compare, sweeps
 from fashionlab.views.progress import SweepProgressBars
 from fashionlab.views.tables import plural
 
@@ -136,8 +136,7 @@ def sweep(
     from fashionlab.experiments import plan
     from fashionlab.experiments.sweep import run_sweep
 
-    view = Comparison(sort, "table", all_columns, wide, columns, per_seed=per_seed)
-    compare.check_sort(sort)
+    view = Comparison(compare.check_sort(sort), "table", all_columns, wide, columns, per_seed=per_seed)
     ray_options(executor, address, cpus_per_trial, gpus_per_trial)  # a bad executor is refused, dry run or not
     runs = store()
     the_plan = _plan(runs, resume, config, [*(items or []), *([f"repeats={repeats}"] if repeats else [])])
@@ -158,14 +157,16 @@ def sweep(
         result = run_sweep(the_plan, runs, fail_fast=fail_fast, hooks=bars, executor=chosen, ahead=ahead)
     record, trial_runs = runs.sweep_runs(the_plan.sweep_id)
     log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.sweep_id)
+    from fashionlab.views import groups
+
     if curves:
         write_png(curves, groups.curves_png(trial_runs))
     if as_json:
         data: dict[str, Any] = {"sweep": the_plan.sweep_id, "trials": trials_json(record, trial_runs)}
         rows = [compare.compare_row(r) for r in trial_runs]
-        found = groups.settings(rows, compare.compare_columns(rows, False, list(the_plan.axes)), sort)
+        found = groups.settings(rows, compare.compare_columns(rows, False, list(the_plan.axes)), view.sort)
         if groups.repeated(found):
-            data["settings"] = groups.grouped_records(found, compare.check_sort(sort))
+            data["settings"] = groups.grouped_records(found, view.sort)
         emit_json(data)
     else:
         render_comparison(trial_runs, view, f"Sweep {the_plan.sweep_id}", list(the_plan.axes))
@@ -243,8 +244,7 @@ def search(
     """
     from fashionlab.experiments import search as fsearch
 
-    view = Comparison(sort, "table", False, wide, columns, per_seed=per_seed)
-    compare.check_sort(sort)
+    view = Comparison(compare.check_sort(sort), "table", False, wide, columns, per_seed=per_seed)
     config_note(config)
     the_plan = fsearch.plan_search(str(config) if config else None, list(items or []), metric, sampler, prune)
     ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)

@@ -36,7 +36,7 @@ from fashionlab.cli.common import (
 )
 from fashionlab.errors import ConfigError, InputError
 from fashionlab.store import write_atomic
-from fashionlab.views import compare, groups, tables
+from fashionlab.views import compare, tables
 
 
 @app.command()
@@ -166,8 +166,7 @@ def compare_cmd(
 
     Example: fashionlab compare --sweep sweep-1a2b3c4d --sort test_acc --format md
     """
-    view = Comparison(sort, fmt, all_columns, wide, columns, as_json, per_seed)
-    compare.check_sort(sort)
+    view = Comparison(compare.check_sort(sort), fmt, all_columns, wide, columns, as_json, per_seed)
     chosen = store().select(runs, sweep_id, "all")
     render_comparison(chosen.runs, view, chosen.title, chosen.axes)
 
@@ -186,7 +185,7 @@ def curves(
 
     Example: fashionlab curves 20261127-0142 20261127-0150 --out both.png
     """
-    from fashionlab.views import plots
+    from fashionlab.views import groups, plots
 
     chosen = store().select(runs, sweep_id, "latest").runs
     if not any(r.history() for r in chosen):

@@ -75,12 +75,6 @@ def train(
         raise InputError("--resume takes the run's own config; leave out --config and overrides")
     from fashionlab.engine import fit
 
-    if (not resume and (repeats or 0) > 1) or (not resume and repeats is None and _config_repeats(config, overrides)):
-        from fashionlab.cli.experiments import sweep
-
-        extra = [f"repeats={repeats}"] if repeats else []
-        sweep(items=[*(overrides or []), *extra], config=[config] if config else None, as_json=as_json)
-        return
     if resume:
         run = store().load(resume)
         with TrainProgressBars(err) as bars:
@@ -88,8 +82,14 @@ def train(
     else:
         from fashionlab.config import load_config
 
-        config_note(config)
         cfg = load_config(config, [*(overrides or []), *(["tensorboard=true"] if tensorboard else [])])
+        if (repeats or cfg.repeats) > 1:  # several seeds: the same as a sweep over them
+            from fashionlab.cli.experiments import sweep
+
+            extra = [f"repeats={repeats}"] if repeats else []
+            sweep(items=[*(overrides or []), *extra], config=[config] if config else None, as_json=as_json)
+            return
+        config_note(config)
         with TrainProgressBars(err, advice_lines([cfg])) as bars:
             result = fit.train(cfg, store(), bars)
     log_to_mlflow(mlflow, mlflow_uri, [result.run])
@@ -99,13 +99,6 @@ def train(
         backend, stopped = str(result.run.info.get("backend")), result.run.info.get("stopped_early")
         out.print(tables.train_table(result.run.id, result.summary, result.test, backend, stopped))
         err.print(f"Saved {result.run.path}/")
-
-
-def _config_repeats(config: Path | None, overrides: list[str] | None) -> bool:
-    """Whether the config (with its overrides) asks for several seeds."""
-    from fashionlab.config import load_config
-
-    return load_config(config, overrides or []).repeats > 1
 
 
 @app.command()

@@ -169,55 +169,51 @@ class Run:
 
     # ---------------------------------------------------------------- checkpoints
 
-    def save_checkpoint(self, arrays: list[np.ndarray], epoch: int) -> None:
-        """The full training state after `epoch`, written atomically (a few ms for the tutorial model)."""
+    def _write_arrays(self, name: str, arrays: list[np.ndarray]) -> None:
         import numpy as np
 
         buf = io.BytesIO()
         np.savez(buf, *arrays)
-        files.write_atomic(self.path / files.CHECKPOINT, buf.getvalue())
-        self.update(checkpoint_epoch=epoch)
+        files.write_atomic(self.path / name, buf.getvalue())
 
-    def load_checkpoint(self, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
-        """The arrays of the last checkpoint, checked against the shapes the model expects."""
+    def _read_arrays(
+        self, name: str, shapes: list[tuple[int, ...]], unreadable: str, mismatch: str
+    ) -> list[np.ndarray]:
+        """The arrays of an .npz file of the run, checked against the shapes the model expects."""
         import numpy as np
 
         try:
-            with np.load(self.path / files.CHECKPOINT) as data:
+            with np.load(self.path / name) as data:
                 arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
         except (OSError, ValueError, KeyError) as exc:
-            raise RunError(f"run {self.id}: {files.CHECKPOINT} is unreadable ({exc}); start the run again") from None
+            raise RunError(f"run {self.id}: {name} is unreadable ({exc}){unreadable}") from None
         if len(arrays) != len(shapes) or any(a.shape != s for a, s in zip(arrays, shapes, strict=False)):
-            raise RunError(f"run {self.id}: {files.CHECKPOINT} does not match its {files.CONFIG}; start the run again")
+            raise RunError(f"run {self.id}: {name} does not match {mismatch}")
         return arrays
+
+    def save_checkpoint(self, arrays: list[np.ndarray], epoch: int) -> None:
+        """The full training state after `epoch`, written atomically (a few ms for the tutorial model)."""
+        self._write_arrays(files.CHECKPOINT, arrays)
+        self.update(checkpoint_epoch=epoch)
+
+    def load_checkpoint(self, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """The arrays of the last checkpoint."""
+        again = "; start the run again"
+        return self._read_arrays(files.CHECKPOINT, shapes, again, f"its {files.CONFIG}{again}")
 
     def save_best(self, arrays: list[np.ndarray], epoch: int) -> None:
         """The weights of the best epoch so far (the model's variables without the optimizer's)."""
-        import numpy as np
-
-        buf = io.BytesIO()
-        np.savez(buf, *arrays)
-        files.write_atomic(self.path / files.BEST_WEIGHTS, buf.getvalue())
+        self._write_arrays(files.BEST_WEIGHTS, arrays)
         self.update(best_weights_epoch=epoch)
 
     def load_best(self, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
-        """The best epoch's weights, checked against the shapes the model expects."""
-        import numpy as np
-
-        path = self.path / files.BEST_WEIGHTS
-        if not path.is_file():
+        """The best epoch's weights."""
+        if not (self.path / files.BEST_WEIGHTS).is_file():
             raise RunError(
                 f"run {self.id} kept no best-epoch weights (trained before they were kept, or it has no "
                 "validation split); use `epoch` last"
             )
-        try:
-            with np.load(path) as data:
-                arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
-        except (OSError, ValueError, KeyError) as exc:
-            raise RunError(f"run {self.id}: {files.BEST_WEIGHTS} is unreadable ({exc})") from None
-        if len(arrays) != len(shapes) or any(a.shape != s for a, s in zip(arrays, shapes, strict=False)):
-            raise RunError(f"run {self.id}: {files.BEST_WEIGHTS} does not match its model")
-        return arrays
+        return self._read_arrays(files.BEST_WEIGHTS, shapes, "", "its model")
 
     def remove_checkpoint(self) -> None:
         (self.path / files.CHECKPOINT).unlink(missing_ok=True)
