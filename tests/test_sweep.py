@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from fashionlab.experiments import grammar
 from fashionlab.experiments import plan as fplan
 from fashionlab.experiments.sweep import run_sweep
 from fashionlab.store import RunStore
-from tests.conftest import CONFIGS, Cli
+from tests.conftest import CONFIGS, SMALL, Cli
 
 TINY = ["train_samples=400", "test_samples=100"]
 
@@ -234,3 +235,31 @@ def test_curves_for_runs_of_different_lengths(cli: Cli, runs_dir: Path, tmp_path
     ids = [r.id for r in RunStore(runs_dir).runs()]
     result = cli("curves", *ids, "--out", str(tmp_path / "c.png"))
     assert result.exit_code == 0 and (tmp_path / "c.png").stat().st_size > 20_000
+
+
+def test_a_value_written_out_at_its_default_is_the_same_trial(trained: Cli, tmp_path: Path) -> None:
+    """`lr=0.001` with adam is adam as it comes: one trial, one hash, so a sweep does not train it again."""
+    assert load_config(None, ["lr=0.001"]).hash() == load_config(None, []).hash()
+    assert load_config(None, ["lr=1e-3", "optimizer.beta_1=0.9"]).hash() == load_config(None, []).hash()
+    assert (
+        load_config(None, ["optimizer=sgd", "optimizer.momentum=0"]).hash()
+        == load_config(None, ["optimizer=sgd"]).hash()
+    )
+    assert load_config(None, ["lr=0.002"]).hash() != load_config(None, []).hash()
+    result = trained("sweep", "--dry-run", "lr=0.001,0.002", *SMALL)
+    assert result.exit_code == 0, result.output
+    assert "2 trials, 1 already done, 1 to train" in " ".join(result.stdout.split())
+
+
+def test_runs_hashed_the_old_way_are_still_recognised(trained: Cli, tmp_path: Path) -> None:
+    (run,) = RunStore(trained.runs_dir).runs()
+    runs = tmp_path / "runs"
+    shutil.copytree(run.path, runs / run.id)
+    info = json.loads((runs / run.id / "run.json").read_text())
+    info["config"]["optimizer"]["learning_rate"] = 0.001  # written out, as 0.6 hashed it: another hash
+    info["config_hash"] = "0ld0ld00"
+    del info["hash_scheme"]
+    (runs / run.id / "run.json").write_text(json.dumps(info))
+    result = Cli(runs)("sweep", "--dry-run", "lr=0.001,0.002", *SMALL)
+    assert "2 trials, 1 already done, 1 to train" in " ".join(result.stdout.split())
+    assert Cli(runs)("runs").exit_code == 0

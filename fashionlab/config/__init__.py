@@ -21,7 +21,7 @@ from fashionlab.config.schema import (
     suggest,
 )
 from fashionlab.config.shipped import find_config, shipped
-from fashionlab.config.validate import json_schema, load_config, validate
+from fashionlab.config.validate import identity_hash, json_schema, load_config, validate
 from fashionlab.config.yaml_lines import Source, parse_value, read_yaml
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "Source",
     "apply_overrides",
     "find_config",
+    "identity_hash",
     "json_schema",
     "load_config",
     "parse_override",

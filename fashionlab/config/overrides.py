@@ -124,7 +124,7 @@ def _apply(data: dict[str, Any], key: str, value: Any, text: str, source: Source
     if path == ("optimizer",) and isinstance(value, str) and isinstance(data.get("optimizer"), dict):
         # optimizer=sgd keeps the arguments that sgd also takes (learning_rate, ...)
         old = data["optimizer"]
-        keep = OPTIMIZERS.get(value, [])
+        keep = OPTIMIZERS.get(value, {})
         value = {"name": value, **{k: v for k, v in old.items() if k in keep}}
     real = _set_path(data, path, value, text)
     source.overrides[real] = text

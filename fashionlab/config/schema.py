@@ -180,13 +180,26 @@ class Optimizer(BaseModel):
                 raise PydanticCustomError(
                     "unknown_argument",
                     "{name} has no argument '{key}'{hint}",
-                    {"name": self.name, "key": key, "hint": suggest(key, allowed)},
+                    {"name": self.name, "key": key, "hint": suggest(key, list(allowed))},
                 )
         return self
 
     def args(self) -> dict[str, Any]:
         out = {k: v for k, v in self.model_dump().items() if k != "name" and v is not None}
         return out
+
+
+def canonical_optimizer(args: dict[str, Any]) -> dict[str, Any]:
+    """`{name, **args}` without the arguments at their Keras default, numbers as the default's type."""
+    defaults = OPTIMIZERS.get(str(args.get("name")), {})
+    out: dict[str, Any] = {}
+    for key, value in args.items():
+        default = defaults.get(key)
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if key == "name" or key not in defaults or value != default or type(value) is not type(default):
+            out[key] = value
+    return out
 
 
 class Loss(BaseModel):
@@ -336,12 +349,16 @@ class Config(BaseModel):
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
     def _identity(self) -> dict[str, Any]:
+        """The resolved config in one canonical form, so the same training hashes the same however it was
+        written: an optimizer argument equal to Keras's default is left out (`lr=0.001` with adam is adam
+        as it comes) and whole numbers given for float arguments count as floats (1 == 1.0)."""
         data = self.resolved()
         for key in NOT_HASHED:
             data.pop(key)
         for key in OPTIONAL:
             if data.get(key) is None:
                 data.pop(key, None)
+        data["optimizer"] = canonical_optimizer(data["optimizer"])
         return data
 
     def to_yaml(self) -> str:

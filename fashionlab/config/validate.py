@@ -77,6 +77,15 @@ def validate(data: dict[str, Any], source: Source) -> Config:
         raise ConfigError(list(dict.fromkeys(problems))) from None
 
 
+def identity_hash(resolved: dict[str, Any]) -> str | None:
+    """The hash a run's stored config has today (None if it no longer validates): runs hashed by an
+    older fashionlab are still recognised as the same trial."""
+    try:
+        return Config.model_validate(resolved).hash()
+    except (ValidationError, TypeError, ValueError):
+        return None
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str | Override] = ()) -> Config:
     """Read a YAML config (or the built-in tutorial default), apply overrides, validate everything."""
     if path is None:

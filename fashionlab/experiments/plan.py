@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from fashionlab.config import Config, load_config
+from fashionlab.config import Config, identity_hash, load_config
 from fashionlab.errors import ConfigError
 from fashionlab.experiments.grammar import MAX_TRIALS, parse_axes
 from fashionlab.store import Run, RunStore
@@ -136,7 +136,7 @@ class Preview:
 
 def preview(plan: Plan, store: RunStore) -> Preview:
     """What a sweep of `plan` would train now: the trials without a completed run, in their groups."""
-    done = store.completed_by_hash()
+    done = store.completed_by_hash(identity_hash)
     pending = [t for t in plan.trials if t.hash not in done]
     shared, separate = plan.epochs_cost(pending)
     return Preview(plan, done, pending, plan.groups(pending), shared, separate)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fashionlab.config import Config, Override, load_config, split_override
+from fashionlab.config import Config, Override, identity_hash, load_config, split_override
 from fashionlab.errors import ConfigError, FashionlabError, InputError
 from fashionlab.experiments.grammar import Distribution, parse_space
 from fashionlab.experiments.plan import named
@@ -217,7 +217,7 @@ def run_search(
     study, storage = _open_study(plan, store)
     earlier = store.find_record(plan.search_id)
     records = {t.number: t for t in earlier.trials if t.number is not None} if earlier else {}
-    done_runs = store.completed_by_hash()
+    done_runs = store.completed_by_hash(identity_hash)
     for stale in study.get_trials(deepcopy=False, states=(_optuna().trial.TrialState.RUNNING,)):
         _settle(stale, plan, storage, records, done_runs)  # left running by a killed search
     _recover(study, plan, records, done_runs)

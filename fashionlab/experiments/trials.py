@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fashionlab.config import Config, Source, validate
+from fashionlab.config import Config, Source, identity_hash, validate
 from fashionlab.errors import FashionlabError
 from fashionlab.store import RunStatus, RunStore, TrialOutcome
 
@@ -85,7 +85,7 @@ def run_group(
     configs = [validate(d, Source(None, {})) for d in config_dicts]
     with store.lock(configs[0].group_key()):
         # Another sweep may have trained (some of) these while this one waited for the lock.
-        done = store.completed_by_hash()
+        done = store.completed_by_hash(identity_hash)
         outcomes = [
             TrialOutcome(c.hash(), RunStatus.COMPLETED, done[c.hash()].id, skipped=True)  # trained by another sweep
             for c in configs

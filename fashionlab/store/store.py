@@ -10,7 +10,7 @@ import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,9 @@ from fashionlab.errors import FashionlabError, RunError, RunNotFound, StorageErr
 from fashionlab.store import files
 from fashionlab.store.records import SweepRecord
 from fashionlab.store.run import Run, RunStatus, now, read_run
+
+HASH_SCHEME = 2  # 2: optimizer arguments at their default left out of the hash (1: as written)
+Rehash = Callable[[dict[str, Any]], str | None]
 
 
 def launch_command() -> str:
@@ -83,6 +86,7 @@ class RunStore:
             "host": socket.gethostname(),
             "command": launch_command(),
             "python": platform.python_version(),
+            "hash_scheme": HASH_SCHEME,
         }
         return {**info, **extra}  # extra may say what the command was, for a trial run elsewhere
 
@@ -126,12 +130,18 @@ class RunStore:
             )
         return run
 
-    def completed_by_hash(self) -> dict[str, Run]:
-        """The newest completed run of each config hash: the trials a sweep can skip."""
+    def completed_by_hash(self, rehash: Rehash | None = None) -> dict[str, Run]:
+        """The newest completed run of each config hash: the trials a sweep can skip.
+
+        `rehash` gives a run hashed by an older scheme (no `hash_scheme` in run.json) today's hash too.
+        """
         done: dict[str, Run] = {}
         for run in self.runs():
             if run.status == RunStatus.COMPLETED and run.has_model:
                 done[str(run.info.get("config_hash"))] = run
+                old = rehash and run.info.get("hash_scheme") != HASH_SCHEME and isinstance(run.info.get("config"), dict)
+                if old and rehash and (today := rehash(run.info["config"])) is not None:
+                    done[today] = run
         return done
 
     def check_writable(self) -> None:
