@@ -1,9 +1,13 @@
-"""Errors a user can cause, each with the exit code the CLI gives it.
+"""Errors a user can cause, each with the exit code the CLI gives it; stopping on a signal.
 
 The library raises these and never prints or exits; the CLI turns them into one line on stderr.
 A message names the Python parameter it is about in backticks (`index`, `runs_dir`); the CLI shows
 each as its command-line flag (--index, --runs-dir).
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 
 class FashionlabError(Exception):
@@ -50,3 +54,35 @@ class StorageError(FashionlabError):
     """The runs directory cannot be written (read-only, full, not a directory)."""
 
     exit_code = 7
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, or SIGTERM/SIGHUP turned into the same orderly stop.
+
+    `signum` gives the exit code (128 + signum); `outcomes` says what became of the work that was under way
+    (a training's runs, a group's trials), where the code that was stopped knew it.
+    """
+
+    def __init__(self, signum: int = 2, outcomes: list[Any] | None = None) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.outcomes = outcomes
+
+
+def stop_on_signals() -> None:
+    """From now on SIGTERM and SIGHUP stop this process as Ctrl-C does (raising Interrupted); after the
+    first, further SIGTERMs and SIGHUPs are ignored while it cleans up and a second Ctrl-C stops it at once.
+    Call in the main thread."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, ignore)  # a Python no-op, not SIG_IGN: one already caught must not warn
+        signal.signal(signal.SIGHUP, ignore)
+        raise Interrupted(signum)
+
+    def ignore(signum: int, frame: Any) -> None:
+        pass
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)

@@ -184,3 +184,137 @@ def test_disk_full_mid_run_leaves_a_readable_failed_run(tmp_path: Path) -> None:
     assert run.status == "failed" and len(run.history()) >= 1  # the finished epochs survived
     listing = Cli(runs)("runs")
     assert listing.exit_code == 0 and "failed" in listing.stdout
+
+
+# ---------------------------------------------------------------- signals during sweeps, and reruns that continue
+
+SWEEP = ["sweep", "--jobs", "2", "lr=0.001,0.002,0.003,0.004", "train_samples=1000", "test_samples=100"]
+
+
+def group_alive(pgid: int) -> list[int]:
+    """The processes still in a process group (the sweep and its workers)."""
+    alive = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                alive.append(int(proc.name))
+    return alive
+
+
+def wait_for(predicate, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+def started_runs(runs: Path) -> list[Path]:
+    return [p for p in runs.glob("2*") if p.is_dir()] if runs.is_dir() else []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_a_parallel_sweep_at_once_and_records_exactly_what_happened(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    runs = tmp_path / "runs"
+    proc = fashionlab(runs, *SWEEP, "epochs=300", start_new_session=True)  # its own process group, as a shell's job
+    wait_for(lambda: len(started_runs(runs)) == 2 and all(len(RunStore(runs).read(p.name).history()) >= 1
+                                                          for p in started_runs(runs)))  # fmt: skip
+    os.killpg(proc.pid, signum)  # Ctrl-C reaches the whole group; SIGTERM too, as `kill -TERM -PGID` sends it
+    _, stderr = proc.communicate(timeout=90)
+    assert proc.returncode == 128 + signum and "Traceback" not in stderr
+    said = " ".join(stderr.split())
+    assert said.endswith("Interrupted." if signum == signal.SIGINT else "Stopped by SIGTERM.")
+    assert "stopped: 2 interrupted (each keeps its finished epochs), 2 not started. Run the same command again" in said
+    time.sleep(0.5)
+    assert group_alive(proc.pid) == []  # no worker, manager or tracker lives on
+    (record,) = [json.loads(p.read_text()) for p in (runs / "sweeps").glob("*.json")]
+    assert record["state"] == "interrupted"
+    assert [t["status"] for t in record["trials"]] == ["interrupted", "interrupted", "pending", "pending"]
+    assert len(started_runs(runs)) == 2  # no trial started after the signal
+    for trial in record["trials"][:2]:
+        run = RunStore(runs).read(trial["run_id"])
+        assert run.status == run.info["status"] == "interrupted"  # said so on disk, not inferred from a dead pid
+
+
+def test_rerun_of_an_interrupted_sweep_continues_each_trial_in_its_own_run(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = fashionlab(runs, *SWEEP, "epochs=25", start_new_session=True)
+    wait_for(lambda: len(started_runs(runs)) == 2 and all(
+        int(RunStore(runs).read(p.name).info.get("checkpoint_epoch") or 0) >= 2 for p in started_runs(runs)))  # fmt: skip
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=90)
+    stopped = {r.id: int(r.info["checkpoint_epoch"]) for r in RunStore(runs).runs() if r.status == "interrupted"}
+    assert len(stopped) == 2
+    again = Cli(runs)(*SWEEP, "epochs=25")
+    assert again.exit_code == 0, again.output
+    said = " ".join(again.stderr.split())
+    assert "2 trials continue their interrupted run from its last checkpoint" in said
+    assert "4 of 4 trials completed (0 were already done, 2 continued their interrupted run)" in said
+    after = RunStore(runs).runs()
+    assert len(after) == 4 and all(r.status == "completed" and len(r.history()) == 25 for r in after)
+    for run in after:
+        if run.id in stopped:
+            assert run.info["resumed"][-1]["from_epoch"] == stopped[run.id]  # not from epoch 0
+
+
+def _kill_9_after_first_metrics(runs: Path, *args: str) -> None:
+    proc = fashionlab(runs, "sweep", "--jobs", "1", *args, "train_samples=1000", "test_samples=100",
+                      start_new_session=True)  # fmt: skip
+    wait_for(lambda: any((p / "metrics.json").exists() for p in started_runs(runs)))
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
+@pytest.mark.parametrize(
+    "axes", [["lr=0.001,0.002,0.003", "epochs=3"], ["epochs=1,3,6"]], ids=["separate-trainings", "shared-training"]
+)
+def test_kill_9_after_the_first_metrics_then_rerun_trains_no_trial_twice(tmp_path: Path, axes: list[str]) -> None:
+    runs = tmp_path / "runs"
+    _kill_9_after_first_metrics(runs, *axes)
+    before = {
+        p.name: (p / "model.keras").stat().st_mtime_ns for p in started_runs(runs) if (p / "model.keras").exists()
+    }
+    checkpoints = {r.id: int(r.info.get("checkpoint_epoch") or 0) for r in RunStore(runs).runs()}
+    again = Cli(runs)("sweep", "--jobs", "1", *axes, "train_samples=1000", "test_samples=100")
+    assert again.exit_code == 0, again.output
+    after = RunStore(runs).runs()
+    assert len(after) == 3 and all(r.status == "completed" for r in after)
+    for run in after:
+        if run.id in before:  # its model was saved before the kill: finished, not trained again
+            assert (run.path / "model.keras").stat().st_mtime_ns == before[run.id]
+        elif run.id in checkpoints:  # continued from its checkpoint
+            assert run.info["resumed"][-1]["from_epoch"] == checkpoints[run.id]
+        assert len(run.history()) == run.info["config"]["epochs"]
+
+
+def test_a_run_is_completed_before_its_curves_are_drawn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fashionlab.views import plots
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(plots, "curves_png", broken)
+    result = ftrain.train(load_config(None, ["epochs=1", "train_samples=300", "test_samples=100"]), tmp_path / "runs")
+    run = RunStore(tmp_path / "runs").read(result.run.id)
+    assert run.status == "completed" and run.has_model and not (run.path / "curves.png").exists()
+    assert run.info["curves_error"] == "RuntimeError: no fonts"
+    monkeypatch.undo()
+    drawn = Cli(tmp_path / "runs")("curves", run.id, "--out", str(tmp_path / "c.png"))
+    assert drawn.exit_code == 0 and (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_disk_full_while_saving_the_model_leaves_no_temporary_file(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = fashionlab(runs, "train", "epochs=1", "train_samples=600", "test_samples=100", preexec_fn=_small_file_limit)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 7 and "Traceback" not in stderr
+    (run,) = RunStore(runs).runs()
+    assert run.info["status"] == "failed" and not run.has_model
+    assert [p.name for p in run.path.iterdir() if p.name.startswith(".")] == []  # no .model.tmp.keras, no .tmp

@@ -122,14 +122,18 @@ def test_rerun_skips_completed_and_retrains_missing(cli: Cli, runs_dir: Path) ->
     again = cli("sweep", "lr=[0.001,0.002]", "epochs=1", *TINY)
     assert "2 already done, 0 to train" in again.stderr
     assert {r.id for r in RunStore(runs_dir).runs()} == before
-    # a trial whose run was interrupted is trained again, the completed one is not
+    # a trial whose process died after saving its model and metrics is finished in place, not retrained
     victim = sorted(before)[0]
     info = json.loads((runs_dir / victim / "run.json").read_text())
     (runs_dir / victim / "run.json").write_text(json.dumps({**info, "status": "interrupted"}))
+    model_written = (runs_dir / victim / "model.keras").stat().st_mtime_ns
     third = cli("sweep", "lr=0.001,0.002", "epochs=1", *TINY)
-    assert "1 already done, 1 to train" in third.stderr
+    said = " ".join(third.stderr.split())
+    assert "1 already done, 1 to train" in said and "1 trial continues its interrupted run" in said
+    assert "2 of 2 trials completed (1 was already done, 1 continued its interrupted run)" in said
     after = RunStore(runs_dir).runs()
-    assert len(after) == 3 and {r.status for r in after if r.id == victim} == {"interrupted"}
+    assert {r.id for r in after} == before and all(r.status == "completed" for r in after)
+    assert (runs_dir / victim / "model.keras").stat().st_mtime_ns == model_written
 
 
 def test_failed_trial_carries_on_and_fail_fast_stops(cli: Cli, runs_dir: Path) -> None:

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ except ImportError:  # pragma: no cover
     from click.exceptions import NoSuchOption  # type: ignore[assignment]
 
 from fashionlab import __version__
-from fashionlab.errors import ConfigError, FashionlabError
+from fashionlab.errors import ConfigError, FashionlabError, Interrupted, stop_on_signals
 from fashionlab.store import RunStore, default_runs_dir, write_atomic
 from fashionlab.views import compare
 
@@ -49,6 +50,7 @@ def handle_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            stop_on_signals()
             return fn(*args, **kwargs)
         except FashionlabError as exc:
             if state["debug"]:
@@ -57,9 +59,10 @@ def handle_errors(fn: F) -> F:
             for problem in problems:
                 err.print(f"Error: {flags(problem)}", markup=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("Interrupted.")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+            err.print("Interrupted." if signum == signal.SIGINT else f"Stopped by {signal.Signals(signum).name}.")
+            raise typer.Exit(128 + signum) from None
         except Exception as exc:  # a bug or an environment problem: one line, the traceback with --debug
             if state["debug"]:
                 raise

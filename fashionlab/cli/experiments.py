@@ -153,8 +153,12 @@ def sweep(
         return
     err.print(sweeps.preview_sentence(ahead))
     chosen = pick_executor(executor, address, cpus_per_trial, gpus_per_trial, jobs, len(ahead.groups))
-    with SweepProgressBars(err, len(the_plan.trials), done=len(the_plan.trials) - len(ahead.pending)) as bars:
-        result = run_sweep(the_plan, runs, fail_fast=fail_fast, hooks=bars, executor=chosen, ahead=ahead)
+    try:
+        with SweepProgressBars(err, len(the_plan.trials), done=len(the_plan.trials) - len(ahead.pending)) as bars:
+            result = run_sweep(the_plan, runs, fail_fast=fail_fast, hooks=bars, executor=chosen, ahead=ahead)
+    except KeyboardInterrupt:
+        err.print(sweeps.interrupted_sentence(runs.find_record(the_plan.sweep_id)))
+        raise
     record, trial_runs = runs.sweep_runs(the_plan.sweep_id)
     log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.sweep_id)
     from fashionlab.views import groups
@@ -170,7 +174,7 @@ def sweep(
         emit_json(data)
     else:
         render_comparison(trial_runs, view, f"Sweep {the_plan.sweep_id}", list(the_plan.axes))
-    err.print(sweep_sentence(result, runs.record_path(the_plan.sweep_id)))
+    err.print(sweep_sentence(result, runs.record_path(the_plan.sweep_id), ahead))
     if result.failed:
         raise typer.Exit(1)
 
@@ -196,12 +200,16 @@ def pick_executor(executor: str, address: str | None, cpus: float, gpus: float, 
     return executors.LocalExecutor(jobs or executors.default_jobs(trainings))
 
 
-def sweep_sentence(result: Any, record: Path) -> str:
+def sweep_sentence(result: Any, record: Path, ahead: Any) -> str:
     n, failed = len(result.plan.trials), len(result.failed)
+    unfinished = ahead.unfinished.items()
+    continued = sum(1 for h, r in unfinished if (o := result.outcomes.get(h)) and o.completed and o.run_id == r.id)
     return (
         f"{n - failed} of {plural(n, 'trial')} completed ({len(result.skipped)} "
         + ("was" if len(result.skipped) == 1 else "were")
-        + " already done)"
+        + " already done"
+        + (f", {continued} continued {'its' if continued == 1 else 'their'} interrupted run" if continued else "")
+        + ")"
         + (f", {failed} did not: rerun the same command to retry them" if failed else "")
         + (" (stopped at the first failure: --fail-fast)" if result.stopped_early else "")
         + f". Record: {record}"
@@ -251,8 +259,12 @@ def search(
     fsearch.check_executor(the_plan, ray)
     err.print(sweeps.search_start_sentence(the_plan, trials))
     runs = store()
-    with SweepProgressBars(err, trials) as bars:
-        result = fsearch.run_search(the_plan, runs, trials, bars, ray)
+    try:
+        with SweepProgressBars(err, trials) as bars:
+            result = fsearch.run_search(the_plan, runs, trials, bars, ray)
+    except KeyboardInterrupt:
+        err.print(sweeps.interrupted_sentence(runs.find_record(the_plan.search_id)))
+        raise
     record, trial_runs = runs.sweep_runs(the_plan.search_id)
     log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.search_id)
     if as_json:

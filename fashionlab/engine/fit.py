@@ -7,7 +7,7 @@ with one training to the largest of them (each still gets its own run, identical
 
 from __future__ import annotations
 
-import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,9 @@ from fashionlab.engine.recorder import (
     TrainingHooks,
     TrainResult,
 )
-from fashionlab.errors import FashionlabError, RunError, StorageError
+from fashionlab.errors import FashionlabError, Interrupted, RunError, StorageError
 from fashionlab.network import check_trainable
-from fashionlab.store import Run, RunStatus, RunStore, now
+from fashionlab.store import Run, RunStatus, RunStore
 
 __all__ = ["Diverged", "RunStopped", "TrainResult", "resume", "train", "train_group"]
 
@@ -49,6 +49,7 @@ def train_group(
     hooks: TrainingHooks | None = None,
     pruner: Pruner | None = None,
     command: str | None = None,
+    continue_runs: bool = False,
 ) -> list[Outcome]:
     """Train configs that differ only in `epochs` with one training to the largest of them.
 
@@ -56,11 +57,45 @@ def train_group(
     history stops at its own epochs and its model and test metrics are taken at that epoch. Returns,
     per config, its result or the RunStopped that ended it (diverged, pruned, or failed with `cause`).
     Problems found before any run exists (data, backend, config) are raised.
+
+    `continue_runs` (a rerun of a sweep or search): a config with an interrupted or failed run continues
+    in that run, from the longest run's last checkpoint, and one whose model and metrics were saved
+    before its process died is marked completed, not trained again.
     """
     store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
-    longest = max(configs, key=lambda c: c.epochs)
     if len({c.group_key() for c in configs}) != 1:
         raise ValueError("train_group needs configs that differ only in epochs")
+    earlier = store.unfinished_by_hash() if continue_runs else {}
+    outcomes: dict[str, Outcome] = {
+        c.hash(): _completed(earlier[c.hash()])
+        for c in configs
+        if c.hash() in earlier and earlier[c.hash()].training_saved
+    }
+    todo = sorted((c for c in configs if c.hash() not in outcomes), key=lambda c: c.epochs)
+    try:
+        trained = _train_todo(todo, store, hooks, pruner, command, earlier) if todo else []
+    except Interrupted as stop:  # what became of each config so far, in their order (None: never started)
+        outcomes.update({c.hash(): o for c, o in zip(todo, stop.outcomes or [], strict=False)})
+        stop.outcomes = [outcomes.get(c.hash()) for c in configs]
+        raise
+    outcomes.update({c.hash(): o for c, o in zip(todo, trained, strict=True)})
+    return [outcomes[c.hash()] for c in configs]
+
+
+def _completed(run: Run) -> TrainResult:
+    """A run whose model and metrics were saved before its process died: completed, not trained again."""
+    metrics = run.saved_metrics()
+    run.mark_completed(metrics)
+    _draw_curves(run)
+    return TrainResult(run, metrics.get("summary", {}), metrics["test"])
+
+
+def _train_todo(
+    todo: list[Config], store: RunStore, hooks: TrainingHooks | None, pruner: Pruner | None, command: str | None,
+    earlier: dict[str, Run],
+) -> list[Outcome]:  # fmt: skip
+    """One training for `todo` (sorted by epochs), continuing earlier runs of theirs where there are some."""
+    longest = todo[-1]
     check_trainable(longest)
     split = prepare_data(longest)
     model, fused = build_for_training(longest, len(split.x_train))
@@ -74,16 +109,37 @@ def train_group(
         **({"command": command} if command else {}),  # the launcher's command line, for a trial run elsewhere
     }
     store.check_writable()
-    targets = [
-        Target(c, store.create(c.name, c.hash(), c.to_yaml(), {**extra, "config": c.resolved()})) for c in configs
-    ]
+    start, history = _restore(model, earlier.get(longest.hash()), todo[0].epochs)
+    targets = []
+    for c in todo:
+        run = earlier.get(c.hash())
+        if run is not None:
+            run.reopen(start)
+        else:
+            run = store.create(c.name, c.hash(), c.to_yaml(), {**extra, "config": c.resolved()})
+        targets.append(Target(c, run))
     if len(targets) > 1:
         for target in targets:
             target.run.update(shared_training=[t.run.id for t in targets if t is not target])
     recorder = RunRecorder(
-        targets, hooks or NoHooks(), _finisher(model, split), _checkpointer(model), pruner, weights=model_weights(model)
-    )
+        targets, hooks or NoHooks(), _finisher(model, split), _checkpointer(model), pruner, history,
+        model_weights(model), _draw_curves,
+    )  # fmt: skip
     return _fit(longest, split, model, fused, recorder)
+
+
+def _restore(model: Any, run: Run | None, shortest: int) -> tuple[int, list[dict[str, float]]]:
+    """The training state of `run`'s last checkpoint into `model`: (its epoch, the history to it).
+
+    Used only where no run of the group needs an epoch before it (`shortest`); else training starts over.
+    """
+    done = int(run.info.get("checkpoint_epoch") or 0) if run is not None else 0
+    if run is None or not 0 < done < shortest or not run.has_checkpoint or len(run.history()) < done:
+        return 0, []
+    variables = _state_variables(model)
+    for variable, array in zip(variables, run.load_checkpoint([tuple(v.shape) for v in variables]), strict=True):
+        variable.assign(array)
+    return done, run.history()[:done]
 
 
 def resume(run: Run, hooks: TrainingHooks | None = None) -> TrainResult:
@@ -99,6 +155,8 @@ def resume(run: Run, hooks: TrainingHooks | None = None) -> TrainResult:
     config = validate(run.config(), Source(str(run.config_path), {}))
     if run.info.get("shared_training"):
         raise RunError(f"run {run.id} was trained in a sweep with others; rerun the sweep to finish it")
+    if run.training_saved:
+        return _completed(run)
     check_trainable(config)
     split = prepare_data(config)
     model, fused = build_for_training(config, len(split.x_train))
@@ -107,16 +165,12 @@ def resume(run: Run, hooks: TrainingHooks | None = None) -> TrainResult:
         variables = _state_variables(model)
         for variable, array in zip(variables, run.load_checkpoint([tuple(v.shape) for v in variables]), strict=True):
             variable.assign(array)
-    history = run.history()[:done]
-    run.update(
-        status=RunStatus.RUNNING, pid=os.getpid(), ended=None, error=None, epochs_done=done,
-        resumed=[*run.info.get("resumed", []), {"at": now(), "from_epoch": done}],
-    )  # fmt: skip
-    run.write_history(history)
+    history = run.reopen(done)
     target = Target(config, run)
     recorder = RunRecorder(
-        [target], hooks or NoHooks(), _finisher(model, split), _checkpointer(model), None, history, model_weights(model)
-    )
+        [target], hooks or NoHooks(), _finisher(model, split), _checkpointer(model), None, history,
+        model_weights(model), _draw_curves,
+    )  # fmt: skip
     (outcome,) = _fit(config, split, model, fused, recorder)
     return _raise_unless_completed(outcome)
 
@@ -150,9 +204,9 @@ def _fit(longest: Config, split: Split, model: Any, fused: bool, recorder: RunRe
                 split.x_train, split.y_train, validation_data=split.validation, epochs=longest.epochs,
                 initial_epoch=initial_epoch, batch_size=longest.batch_size, verbose=0, callbacks=callbacks,
             )  # fmt: skip
-    except KeyboardInterrupt:
-        recorder.interrupted()
-        raise
+    except KeyboardInterrupt as exc:
+        outcomes = recorder.interrupted()
+        raise Interrupted(getattr(exc, "signum", signal.SIGINT), outcomes) from None
     except Exception as exc:
         return recorder.failed(exc)
     return recorder.ended()
@@ -183,15 +237,23 @@ def _keras_callback(recorder: RunRecorder) -> Any:
 def _finisher(model: Any, split: Split) -> Any:
     """What finishing a run needs from Keras: its test metrics, the saved model, its curves."""
 
-    def finish(target: Target, rows: list[dict[str, float]]) -> tuple[dict[str, float], bytes]:
-        from fashionlab.views import plots
-
+    def finish(target: Target) -> dict[str, float]:
         scores = model.evaluate(split.x_test, split.y_test_model, batch_size=256, verbose=0, return_dict=True)
         with target.run.writing_model() as path:
             model.save(path)
-        return {"loss": float(scores["loss"]), "accuracy": float(scores["accuracy"])}, plots.curves_png([target.run])
+        return {"loss": float(scores["loss"]), "accuracy": float(scores["accuracy"])}
 
     return finish
+
+
+def _draw_curves(run: Run) -> None:
+    """curves.png of a completed run; a failure to draw it leaves the run completed (`curves` redraws it)."""
+    from fashionlab.views import plots
+
+    try:
+        run.write_curves(plots.curves_png([run]))
+    except Exception as exc:
+        run.update(curves_error=f"{exc.__class__.__name__}: {exc}".splitlines()[0])
 
 
 def _state_variables(model: Any) -> list[Any]:

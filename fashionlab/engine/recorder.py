@@ -82,8 +82,9 @@ class Target:
         return self.result is None and self.run.info.get("status") == RunStatus.RUNNING
 
 
-Finish = Callable[[Target, list[dict[str, float]]], tuple[dict[str, float], bytes]]  # -> test metrics, curves
+Finish = Callable[[Target], dict[str, float]]  # tests and saves the model; returns its test metrics
 Checkpoint = Callable[[Run, int], None]
+Draw = Callable[[Run], None]  # the pictures of a completed run
 
 
 class RunRecorder:
@@ -98,8 +99,10 @@ class RunRecorder:
         pruner: Pruner | None = None,
         history: list[dict[str, float]] | None = None,
         weights: Weights | None = None,
+        draw: Draw | None = None,
     ) -> None:
         self.targets, self.hooks, self.finish, self.checkpoint, self.pruner = targets, hooks, finish, checkpoint, pruner
+        self.draw = draw
         self.rows: list[dict[str, float]] = list(history or [])
         self.diverged: str | None = None
         self.pruned = False
@@ -121,11 +124,13 @@ class RunRecorder:
                 target.run.update(epochs_done=epoch)
         self.keep_best(row, epoch)
         for target in self.targets:
-            if target.open and target.config.epochs >= epoch:
-                if (target.config.epochs == epoch or self.stopped_early) and not self.diverged:
-                    target.result = self.complete(target)
-                elif len(self.targets) == 1 and not self.diverged:
-                    self.checkpoint(target.run, epoch)
+            at_its_end = target.config.epochs == epoch or (self.stopped_early and target.config.epochs >= epoch)
+            if target.open and at_its_end and not self.diverged:
+                target.result = self.complete(target)
+        longest = self.targets[-1]
+        if longest.open and not self.diverged:
+            # after the shorter runs of this epoch completed: a rerun continues from here, none trains twice
+            self.checkpoint(longest.run, epoch)
         self.hooks.epoch(row)
         if self.pruner is not None and not self.diverged and self.pruner(row):
             self.pruned = True
@@ -151,20 +156,29 @@ class RunRecorder:
                 target.run.update(stopped_early={"epoch": epoch, "best_epoch": self.best.epoch, "restored": restored})
 
     def complete(self, target: Target) -> TrainResult:
-        """Test and save the model as it is now (`finish`) and close the run as completed."""
-        test, curves = self.finish(target, self.rows)
+        """Test and save the model as it is now (`finish`) and close the run as completed.
+
+        The run is completed as soon as its model and metrics are durable; its curves come after, so a
+        process killed while drawing them leaves a completed run (`fashionlab curves` redraws them).
+        """
+        test = self.finish(target)
         summary = fmetrics.summarize_history(self.rows[: target.config.epochs])
         run = target.run
         run.write_metrics({"summary": summary, "test": test})
-        run.write_curves(curves)
-        run.update(status=RunStatus.COMPLETED, ended=now(), metrics={"summary": summary, "test": test})
-        run.remove_checkpoint()
+        run.mark_completed({"summary": summary, "test": test})
+        if self.draw is not None:
+            self.draw(run)
         return TrainResult(run, summary, test)
 
-    def interrupted(self) -> None:
+    def interrupted(self) -> list[Outcome]:
+        """Stopped by a signal: open runs are marked interrupted (their checkpoint keeps their epochs)."""
+        outcomes: list[Outcome] = []
         for target in self.targets:
             if target.open:
                 target.run.update(status=RunStatus.INTERRUPTED, ended=now())
+            message = f"run {target.run.id} was interrupted after epoch {len(self.rows)}"
+            outcomes.append(target.result or RunStopped(message, target.run.id, RunStatus.INTERRUPTED))
+        return outcomes
 
     def failed(self, exc: BaseException) -> list[Outcome]:
         """The training raised: open runs are marked failed with the error; finished ones keep their result."""

@@ -4,12 +4,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import queue as queue_mod
+import signal
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from fashionlab.errors import Interrupted, stop_on_signals
 from fashionlab.experiments.trials import Event, run_group
 from fashionlab.store import RunStore, TrialOutcome
 
@@ -47,19 +52,49 @@ def thread_env(threads: int) -> dict[str, str]:
 def _init_worker(threads: int) -> None:
     """Give each worker process its share of the cores, before any framework is imported.
 
-    On Linux a worker also dies with the sweep process (kill -9 included), so no orphan keeps training.
+    On Linux a worker also dies with the sweep process (kill -9 included), so no orphan keeps training;
+    a signal (Ctrl-C to the process group, or the SIGTERM the sweep sends) stops its training in order.
     """
     if sys.platform.startswith("linux"):
         import ctypes
-        import signal
 
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
     os.environ.update(thread_env(threads))
+    stop_on_signals()
+
+
+def _work(tasks: Any, results: Any, threads: int, runs_dir: str, log_id: str) -> None:
+    """A worker process: train the groups it is handed until told to stop (None) or stopped by a signal."""
+    _init_worker(threads)
+    send = functools.partial(_send, results)
+    try:
+        while (task := tasks.get()) is not None:
+            index, group = task
+            try:
+                outcomes = run_group(group, runs_dir, f"g{index}", send, log_id)
+            except Interrupted as stop:
+                results.put(("done", index, stop.outcomes or []))
+                return
+            results.put(("done", index, outcomes))
+    except Interrupted:
+        return
+    finally:
+        results.close()
+        results.join_thread()  # everything sent has reached the sweep before the worker exits
+
+
+def _send(results: Any, event: Event) -> None:
+    results.put(("event", event))
 
 
 class LocalExecutor:
-    """Groups one after another in this process, or in `jobs` worker processes with their share of the cores."""
+    """Groups one after another in this process, or in `jobs` worker processes with their share of the cores.
+
+    Stopped by Ctrl-C, SIGTERM or SIGHUP, it hands out no more groups, stops the workers' trainings (each
+    run keeps its last checkpoint and is marked interrupted), records what each trial came to, and leaves
+    no process behind.
+    """
 
     def __init__(self, jobs: int = 1) -> None:
         self.jobs = jobs
@@ -69,52 +104,108 @@ class LocalExecutor:
         fail_fast: bool,
     ) -> bool:  # fmt: skip
         if self.jobs > 1 and len(groups) > 1:
-            return self._parallel(groups, store, log_id, record, dispatch, fail_fast)
+            return _Pool(self.jobs, groups, store, log_id).run(record, dispatch, fail_fast)
         for i, group in enumerate(groups):
-            if record(run_group(group, str(store.root), f"g{i}", dispatch, log_id)) and fail_fast:
+            try:
+                outcomes = run_group(group, str(store.root), f"g{i}", dispatch, log_id)
+            except Interrupted as stop:
+                record(stop.outcomes or [])
+                raise
+            if record(outcomes) and fail_fast:
                 return True
         return False
 
-    def _parallel(
-        self, groups: list[list[dict[str, Any]]], store: RunStore, log_id: str, record: Record, dispatch: Dispatch,
-        fail_fast: bool,
-    ) -> bool:  # fmt: skip
-        """Progress events come back from the workers through a managed queue."""
+
+class _Pool:
+    """`jobs` worker processes fed one group at a time, so a stop leaves nothing queued."""
+
+    STOP_GRACE_S = 60  # how long stopped workers get to mark their runs before they are killed
+
+    def __init__(self, jobs: int, groups: list[list[dict[str, Any]]], store: RunStore, log_id: str) -> None:
         import multiprocessing as mp
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         ctx = mp.get_context("spawn")
-        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        self.tasks, self.results = ctx.Queue(), ctx.Queue()
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        args = (self.tasks, self.results, threads, str(store.root), log_id)
+        self.workers = [ctx.Process(target=_work, args=args, daemon=True) for _ in range(min(jobs, len(groups)))]
+        self.waiting = list(enumerate(groups))
+        self.busy = 0
+
+    def hand_out(self) -> None:
+        if self.waiting:
+            self.tasks.put(self.waiting.pop(0))
+            self.busy += 1
+
+    def run(self, record: Record, dispatch: Dispatch, fail_fast: bool) -> bool:
         stopped = False
-        with ctx.Manager() as manager:
-            events = manager.Queue()
-            with ProcessPoolExecutor(
-                max_workers=self.jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
-            ) as pool:
-                futures = {
-                    pool.submit(run_group, group, str(store.root), f"g{i}", events, log_id)
-                    for i, group in enumerate(groups)
-                }
-                waiting = set(futures)
-                while waiting:
-                    for event in _drain(events):
-                        dispatch(event)
-                    finished, waiting = wait(waiting, timeout=0.2, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        for event in _drain(events):
-                            dispatch(event)
-                        if record(future.result()) and fail_fast:
-                            stopped = True
-                            for other in waiting:
-                                other.cancel()
-                    if stopped:
-                        waiting = {f for f in waiting if not f.cancelled()}
+        try:
+            for worker in self.workers:
+                worker.start()
+                self.hand_out()
+            while self.busy:
+                message = self._next()
+                if message is None:
+                    continue
+                if message[0] == "event":
+                    dispatch(message[1])
+                    continue
+                self.busy -= 1
+                if record(message[2]) and fail_fast:
+                    stopped = True
+                    self.waiting.clear()
+                self.hand_out()
+        except BaseException:
+            self.waiting.clear()
+            self._stop(record)
+            raise
+        finally:
+            self._close()
         return stopped
 
-
-def _drain(events: Any) -> Iterator[Event]:
-    while True:
+    def _next(self) -> tuple[Any, ...] | None:
+        """The next message from a worker; None after a quiet half second. A worker that died fails loudly."""
         try:
-            yield events.get_nowait()
+            return self.results.get(timeout=0.5)  # type: ignore[no-any-return]
         except queue_mod.Empty:
-            return
+            dead = [w for w in self.workers if w.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"a sweep worker process died (exit code {dead[0].exitcode})") from None
+            return None
+
+    def _stop(self, record: Record) -> None:
+        """Stop every worker's training and record the outcomes they send back."""
+        for worker in self.workers:
+            if worker.is_alive() and worker.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.STOP_GRACE_S
+        while self.busy and time.monotonic() < deadline and any(w.is_alive() for w in self.workers):
+            try:
+                message = self.results.get(timeout=0.2)
+            except queue_mod.Empty:
+                continue
+            except Exception:  # a message cut short by a dying worker
+                break
+            if message[0] == "done":
+                self.busy -= 1
+                record(message[2])
+        while True:  # outcomes sent just before the workers exited
+            try:
+                message = self.results.get(timeout=0.05)
+            except Exception:  # Empty, or a message cut short
+                break
+            if message[0] == "done":
+                record(message[2])
+
+    def _close(self) -> None:
+        """Every worker gone: told to stop when idle, killed when it does not within seconds."""
+        for worker in self.workers:
+            if worker.is_alive():
+                self.tasks.put(None)
+        for worker in self.workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+        self.tasks.cancel_join_thread()

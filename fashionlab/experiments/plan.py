@@ -132,6 +132,7 @@ class Preview:
     groups: list[list[PlannedTrial]] = field(default_factory=list)
     epochs_to_train: int = 0
     epochs_if_separate: int = 0
+    unfinished: dict[str, Run] = field(default_factory=dict)  # hash -> its interrupted run, continued in place
 
 
 def preview(plan: Plan, store: RunStore) -> Preview:
@@ -139,4 +140,6 @@ def preview(plan: Plan, store: RunStore) -> Preview:
     done = store.completed_by_hash(identity_hash)
     pending = [t for t in plan.trials if t.hash not in done]
     shared, separate = plan.epochs_cost(pending)
-    return Preview(plan, done, pending, plan.groups(pending), shared, separate)
+    earlier = store.unfinished_by_hash()
+    unfinished = {t.hash: earlier[t.hash] for t in pending if t.hash in earlier}
+    return Preview(plan, done, pending, plan.groups(pending), shared, separate, unfinished)

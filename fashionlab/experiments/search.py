@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fashionlab.config import Config, Override, identity_hash, load_config, split_override
-from fashionlab.errors import ConfigError, FashionlabError, InputError
+from fashionlab.errors import ConfigError, FashionlabError, InputError, Interrupted
 from fashionlab.experiments.grammar import Distribution, parse_space
 from fashionlab.experiments.plan import named
 from fashionlab.experiments.trials import SweepHooks
@@ -27,6 +27,7 @@ from fashionlab.store.store import launch_command
 METRICS = ("val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss")
 PRUNERS = ("none", "median", "hyperband")
 SAMPLERS = ("tpe", "random")
+INTERRUPTED = "fashionlab_interrupted"  # user attr of a trial a killed search left running: asked again
 
 
 @dataclass
@@ -219,11 +220,13 @@ def run_search(
     records = {t.number: t for t in earlier.trials if t.number is not None} if earlier else {}
     done_runs = store.completed_by_hash(identity_hash)
     for stale in study.get_trials(deepcopy=False, states=(_optuna().trial.TrialState.RUNNING,)):
-        _settle(stale, plan, storage, records, done_runs)  # left running by a killed search
+        _settle(stale, plan, study, storage, records, done_runs)  # left running by a killed search
     _recover(study, plan, records, done_runs)
     _configure(study, plan)
     result = SearchResult(plan)
-    finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    finished = [
+        t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and not t.user_attrs.get(INTERRUPTED)
+    ]
     todo = max(0, n_trials - len(finished))
     if ray is not None:
         result.new = _search_on_ray(study, plan, store, todo, records, done_runs, hooks, ray)
@@ -247,7 +250,16 @@ def _search_here(
         trial, record, config = _ask(study, plan, done_runs)
         if config is not None:
             label = f"t{trial.number}"
-            (outcome,) = train_group([config], store, _TrialHooks(hooks, label), _pruner(trial, plan.metric))
+            try:
+                (outcome,) = train_group(
+                    [config], store, _TrialHooks(hooks, label), _pruner(trial, plan.metric), continue_runs=True
+                )
+            except Interrupted as stop:
+                if stop.outcomes and isinstance(stop.outcomes[0], RunStopped):
+                    record.status, record.run_id = RunStatus.INTERRUPTED, stop.outcomes[0].run_id
+                    records[trial.number] = record
+                    _write_record(store, plan, records, n_trials, "interrupted")
+                raise
             trained += 1
             if isinstance(outcome, RunStopped):
                 study.tell(trial, state=states.PRUNED if outcome.status == RunStatus.PRUNED else states.FAIL)
@@ -277,9 +289,10 @@ def _values(plan: SearchPlan, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _settle(
-    stale: Any, plan: SearchPlan, storage: Any, records: dict[int, TrialOutcome], done_runs: dict[str, Run]
+    stale: Any, plan: SearchPlan, study: Any, storage: Any, records: dict[int, TrialOutcome], done_runs: dict[str, Run]
 ) -> None:
-    """A trial a killed search left running: completed if its run finished before the kill, else failed."""
+    """A trial a killed search left running: completed if its run finished before the kill, else interrupted
+    and asked again (its run continues from its last checkpoint)."""
     states = _optuna().trial.TrialState
     values = _values(plan, stale.params)
     record = records.get(stale.number) or TrialOutcome(None, number=stale.number)
@@ -294,8 +307,11 @@ def _settle(
         storage.set_trial_state_values(stale._trial_id, states.COMPLETE, [value])
         record.status, record.run_id, record.value = RunStatus.COMPLETED, run.id, value
         record.hash = str(run.info.get("config_hash"))
-    else:
+    else:  # asked again first, so its interrupted run continues in place (and it counts once)
+        storage.set_trial_user_attr(stale._trial_id, INTERRUPTED, True)
         storage.set_trial_state_values(stale._trial_id, states.FAIL)
+        if config is not None and len(values) == len(plan.spaces):
+            study.enqueue_trial(stale.params)
     records[stale.number] = record
 
 

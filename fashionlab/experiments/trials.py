@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fashionlab.config import Config, Source, identity_hash, validate
-from fashionlab.errors import FashionlabError
+from fashionlab.errors import FashionlabError, Interrupted
 from fashionlab.store import RunStatus, RunStore, TrialOutcome
 
 
@@ -94,28 +94,42 @@ def run_group(
         todo = [c for c in configs if c.hash() not in done]
         if todo:
             forward = Forward(label, len(todo), send if callable(send) else send.put)
-            outcomes += train_configs(todo, store, forward, log_id, command)
+            try:
+                outcomes += train_configs(todo, store, forward, log_id, command)
+            except Interrupted as stop:
+                stop.outcomes = outcomes + (stop.outcomes or [])
+                raise
     return outcomes
 
 
 def train_configs(
     configs: list[Config], store: RunStore, hooks: Forward, log_id: str, command: str | None = None
 ) -> list[TrialOutcome]:
-    """Train configs that share a group; every failure becomes an outcome, never an exception."""
-    from fashionlab.engine.fit import RunStopped, train_group
+    """Train configs that share a group; every failure becomes an outcome, never an exception.
+
+    An interrupted or failed earlier run of a config continues in place (a rerun of an interrupted sweep);
+    a signal raises Interrupted carrying the outcomes of the trials that had started.
+    """
+    from fashionlab.engine.fit import train_group
 
     try:
-        results = train_group(configs, store, hooks, command=command)
+        results = train_group(configs, store, hooks, command=command, continue_runs=True)
+    except Interrupted as stop:
+        stop.outcomes = [_outcome(c, r) for c, r in zip(configs, stop.outcomes or [], strict=False) if r is not None]
+        raise
     except Exception as exc:  # before any run directory existed: data, backend, config problems
         log = store.log_path(log_id, hooks.label)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(traceback.format_exc())
         message = str(exc) if isinstance(exc, FashionlabError) else f"{exc.__class__.__name__}: {exc}"
         return [TrialOutcome(c.hash(), RunStatus.FAILED, None, error=message, log=str(log)) for c in configs]
-    outcomes = []
-    for config, result in zip(configs, results, strict=True):
-        if isinstance(result, RunStopped):
-            outcomes.append(TrialOutcome(config.hash(), result.status, result.run_id, error=str(result)))
-        else:
-            outcomes.append(TrialOutcome(config.hash(), RunStatus.COMPLETED, result.run.id))
-    return outcomes
+    return [_outcome(c, r) for c, r in zip(configs, results, strict=True)]
+
+
+def _outcome(config: Config, result: Any) -> TrialOutcome:
+    """A training's TrainResult or RunStopped as the trial's outcome."""
+    from fashionlab.engine.fit import RunStopped
+
+    if isinstance(result, RunStopped):
+        return TrialOutcome(config.hash(), result.status, result.run_id, error=str(result))
+    return TrialOutcome(config.hash(), RunStatus.COMPLETED, result.run.id)

@@ -154,6 +154,38 @@ class Run:
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         files.write_json(self.path / files.METRICS, metrics)
 
+    def saved_metrics(self) -> dict[str, Any]:
+        """metrics.json as written at the end of training ({} when there is none or it is unreadable)."""
+        try:
+            data = json.loads((self.path / files.METRICS).read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def training_saved(self) -> bool:
+        """Its model and test metrics are on disk: finished, though its process may have died before saying so."""
+        return self.has_model and isinstance(self.saved_metrics().get("test"), dict)
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return (self.path / files.CHECKPOINT).is_file()
+
+    def mark_completed(self, metrics: dict[str, Any]) -> None:
+        """Completed, once its model and metrics.json are durable (pictures come after, and may be redrawn)."""
+        self.update(status=RunStatus.COMPLETED, ended=now(), metrics=metrics)
+        self.remove_checkpoint()
+
+    def reopen(self, epoch: int) -> list[dict[str, float]]:
+        """Continue this interrupted or failed run from `epoch` (its checkpoint's, or 0); its history to then."""
+        history = self.history()[:epoch]
+        resumed = [*self.info.get("resumed", []), {"at": now(), "from_epoch": epoch}]
+        self.update(
+            status=RunStatus.RUNNING, pid=os.getpid(), ended=None, error=None, epochs_done=epoch, resumed=resumed
+        )
+        self.write_history(history)
+        return history
+
     def write_curves(self, png: bytes) -> None:
         files.write_atomic(self.path / files.CURVES, png)
 

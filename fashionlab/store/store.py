@@ -144,6 +144,14 @@ class RunStore:
                     done[today] = run
         return done
 
+    def unfinished_by_hash(self) -> dict[str, Run]:
+        """The newest interrupted or failed run of each config hash: what a rerun continues in place."""
+        found: dict[str, Run] = {}
+        for run in self.runs():
+            if run.status in (RunStatus.INTERRUPTED, RunStatus.FAILED):
+                found[str(run.info.get("config_hash"))] = run
+        return found
+
     def check_writable(self) -> None:
         """Fail before training, not after, when the runs directory cannot be written."""
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from fashionlab.views.tables import fmt, plural
 if TYPE_CHECKING:
     from fashionlab.experiments.plan import Preview
     from fashionlab.experiments.search import SearchPlan, SearchResult
+    from fashionlab.store import SweepRecord
 
 
 def preview_sentence(p: Preview) -> str:
@@ -26,6 +28,27 @@ def preview_sentence(p: Preview) -> str:
             if shared < separate
             else f"({shared} epochs)"
         )
+        + (
+            f"; {plural(len(p.unfinished), 'trial')} continue"
+            + ("s its" if len(p.unfinished) == 1 else " their")
+            + " interrupted run from its last checkpoint"
+            if p.unfinished
+            else ""
+        )
+    )
+
+
+def interrupted_sentence(record: SweepRecord | None) -> str:
+    """What an interrupted sweep or search leaves: how many trials completed, were stopped, never started."""
+    if record is None:
+        return "Stopped before any trial started."
+    counts = Counter(str(t.status) for t in record.trials)
+    stopped = counts.pop("interrupted", 0)
+    parts = [f"{n} {status}" for status, n in counts.items() if status != "pending"]
+    parts += [f"{stopped} interrupted (each keeps its finished epochs)"] if stopped else []
+    parts += [f"{counts['pending']} not started"] if counts.get("pending") else []
+    return (
+        f"{record.kind.capitalize()} {record.id} stopped: {', '.join(parts)}. Run the same command again to continue."
     )
 
 
@@ -35,7 +58,8 @@ def dry_run_table(p: Preview, width: int | None = None) -> tuple[Table, list[Col
     cols = [Col("#", "#", 0, cells=[str(i) for i in range(1, len(trials) + 1)])]
     cols += [Col(key, key, 0, "left", cells=[fmt(t.values.get(key)) for t in trials]) for key in p.plan.axes]
     cols.append(Col("hash", "hash", 2, "left", cells=[t.hash for t in trials]))
-    cols.append(Col("status", "status", 1, "left", cells=["done" if t.hash in p.done else "to train" for t in trials]))
+    status = ["done" if t.hash in p.done else "continue" if t.hash in p.unfinished else "to train" for t in trials]
+    cols.append(Col("status", "status", 1, "left", cells=status))
     cols.append(Col("run", "run", 3, "left", cells=[p.done[t.hash].id if t.hash in p.done else "" for t in trials]))
     return fit(cols, width)
 
