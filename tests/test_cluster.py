@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from fashionlab.experiments import ray_executor
 from fashionlab.store import RunStore
 from tests.conftest import Cli
 
@@ -16,15 +18,49 @@ ITEMS = ["lr=0.001,0.003", "epochs=1,2", "train_samples=1000", "test_samples=100
 
 @pytest.fixture(scope="module", autouse=True)
 def local_cluster():  # type: ignore[no-untyped-def]
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        object_store_memory=200 * 1024 * 1024,
-        _node_ip_address="127.0.0.1",  # everything on loopback
-    )
+    """The local instance fashionlab starts itself for --executor ray without --address."""
+    ray_executor.connect(ray_executor.RayOptions())
     yield
     ray.shutdown()
+
+
+def listening(pids: set[int]) -> list[str]:
+    """The addresses (hex, as /proc/net/tcp* writes them) that these processes listen on."""
+    inodes = {}
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes[target[8:-1]] = pid
+        except OSError:
+            continue
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                found.append(fields[1].split(":")[0])
+    return found
+
+
+def ray_processes() -> set[int]:
+    pids = {os.getpid()}
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if proc.name.isdigit() and ("gcs_server" in cmd or "raylet" in cmd or "ray::" in cmd or "/ray/" in cmd):
+            pids.add(int(proc.name))
+    return pids
+
+
+def test_a_local_ray_instance_listens_on_loopback_only() -> None:
+    assert ray.get(ray.remote(lambda: 1).remote()) == 1  # workers up
+    addresses = listening(ray_processes())
+    loopback = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}  # v4, v4-in-v6, ::1
+    assert len(addresses) >= 3 and set(addresses) <= loopback, addresses
 
 
 def strip(history: list[dict[str, float]]) -> list[dict[str, float]]:

@@ -9,6 +9,7 @@ missing before it submits anything. Ray is an optional extra: pip install 'fashi
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import tempfile
@@ -43,16 +44,21 @@ def _ray() -> Any:
 
 def connect(options: RayOptions) -> Any:
     """Join the cluster at `address`, or start a local Ray instance sized to this machine."""
+    if not options.address:
+        # Ray's own switch for a one-machine instance: its node address is then loopback, and so are the
+        # addresses its GCS, raylet and workers listen on (without it they listen on every interface)
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray = _ray()
     if ray.is_initialized():
         return ray
+    if not options.address:  # read when Ray was imported, which may have been before this call
+        ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     try:
         if options.address:
             ray.init(address=options.address, **kwargs)
         else:
-            # a local instance listens on loopback only
-            ray.init(object_store_memory=200 * 1024 * 1024, _node_ip_address="127.0.0.1", **kwargs)
+            ray.init(object_store_memory=200 * 1024 * 1024, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {options.address}" if options.address else "a local Ray instance"
         raise FashionlabError(f"cannot start or reach {where} ({exc}); check 'ray status'") from None
