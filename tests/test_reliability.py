@@ -79,6 +79,18 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path: Path, config: s
     assert not (run.path / "checkpoint.npz").exists()  # the finished run keeps model.keras only
 
 
+def test_a_checkpoint_says_its_own_epoch(tmp_path: Path) -> None:
+    """Killed between writing checkpoint.npz and run.json's checkpoint_epoch: resume trusts the file."""
+    cfg = load_config(None, ["train_samples=600", "test_samples=200", "epochs=3"])
+    whole = ftrain.train(cfg, tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        ftrain.train(cfg, tmp_path / "cut", StopAfter(2))
+    (run,) = RunStore(tmp_path / "cut").runs()
+    run.update(checkpoint_epoch=1)  # run.json one epoch behind the checkpoint file, as after such a kill
+    resumed = ftrain.resume(RunStore(tmp_path / "cut").read(run.id))
+    assert strip(resumed.run.history()) == strip(whole.run.history()) and resumed.test == whole.test
+
+
 def test_ctrl_c_marks_interrupted_and_keeps_history(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     proc = fashionlab(runs, "train", "epochs=200", *SLICE)

@@ -133,8 +133,8 @@ def _restore(model: Any, run: Run | None, shortest: int) -> tuple[int, list[dict
 
     Used only where no run of the group needs an epoch before it (`shortest`); else training starts over.
     """
-    done = int(run.info.get("checkpoint_epoch") or 0) if run is not None else 0
-    if run is None or not 0 < done < shortest or not run.has_checkpoint or len(run.history()) < done:
+    done = run.checkpoint_epoch() if run is not None else 0
+    if run is None or not 0 < done < shortest or len(run.history()) < done:
         return 0, []
     variables = _state_variables(model)
     for variable, array in zip(variables, run.load_checkpoint([tuple(v.shape) for v in variables]), strict=True):
@@ -160,7 +160,7 @@ def resume(run: Run, hooks: TrainingHooks | None = None) -> TrainResult:
     check_trainable(config)
     split = prepare_data(config)
     model, fused = build_for_training(config, len(split.x_train))
-    done = int(run.info.get("checkpoint_epoch") or 0)
+    done = run.checkpoint_epoch()
     if done:
         variables = _state_variables(model)
         for variable, array in zip(variables, run.load_checkpoint([tuple(v.shape) for v in variables]), strict=True):

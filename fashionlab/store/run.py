@@ -167,9 +167,6 @@ class Run:
         """Its model and test metrics are on disk: finished, though its process may have died before saying so."""
         return self.has_model and isinstance(self.saved_metrics().get("test"), dict)
 
-    @property
-    def has_checkpoint(self) -> bool:
-        return (self.path / files.CHECKPOINT).is_file()
 
     def mark_completed(self, metrics: dict[str, Any]) -> None:
         """Completed, once its model and metrics.json are durable (pictures come after, and may be redrawn)."""
@@ -201,11 +198,12 @@ class Run:
 
     # ---------------------------------------------------------------- checkpoints
 
-    def _write_arrays(self, name: str, arrays: list[np.ndarray]) -> None:
+    def _write_arrays(self, name: str, arrays: list[np.ndarray], epoch: int) -> None:
+        """The arrays and the epoch they are from, in one file written atomically (so they always agree)."""
         import numpy as np
 
         buf = io.BytesIO()
-        np.savez(buf, *arrays)
+        np.savez(buf, *arrays, epoch=np.array(epoch))
         files.write_atomic(self.path / name, buf.getvalue())
 
     def _read_arrays(
@@ -216,7 +214,7 @@ class Run:
 
         try:
             with np.load(self.path / name) as data:
-                arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
+                arrays = [data[f"arr_{i}"] for i in range(sum(f.startswith("arr_") for f in data.files))]
         except (OSError, ValueError, KeyError) as exc:
             raise RunError(f"run {self.id}: {name} is unreadable ({exc}){unreadable}") from None
         if len(arrays) != len(shapes) or any(a.shape != s for a, s in zip(arrays, shapes, strict=False)):
@@ -225,8 +223,21 @@ class Run:
 
     def save_checkpoint(self, arrays: list[np.ndarray], epoch: int) -> None:
         """The full training state after `epoch`, written atomically (a few ms for the tutorial model)."""
-        self._write_arrays(files.CHECKPOINT, arrays)
+        self._write_arrays(files.CHECKPOINT, arrays, epoch)
         self.update(checkpoint_epoch=epoch)
+
+    def checkpoint_epoch(self) -> int:
+        """The epoch the checkpoint holds, as the file itself says (run.json may lag it by an epoch when a
+        process died between the two writes); 0 when there is none."""
+        import numpy as np
+
+        try:
+            with np.load(self.path / files.CHECKPOINT) as data:
+                if "epoch" in data.files:
+                    return int(data["epoch"])
+        except (OSError, ValueError):
+            return 0
+        return int(self.info.get("checkpoint_epoch") or 0)  # written before the file said it
 
     def load_checkpoint(self, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
         """The arrays of the last checkpoint."""
@@ -235,7 +246,7 @@ class Run:
 
     def save_best(self, arrays: list[np.ndarray], epoch: int) -> None:
         """The weights of the best epoch so far (the model's variables without the optimizer's)."""
-        self._write_arrays(files.BEST_WEIGHTS, arrays)
+        self._write_arrays(files.BEST_WEIGHTS, arrays, epoch)
         self.update(best_weights_epoch=epoch)
 
     def load_best(self, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
