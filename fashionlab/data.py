@@ -6,9 +6,11 @@ four original IDX .gz files, without importing Keras and without touching the ne
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
+import io
 import os
 import urllib.request
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fashionlab.errors import DataError
+from fashionlab.store.files import cache_dir, write_atomic
 
 CLASS_NAMES = [
     "T-shirt/top",
@@ -127,7 +130,36 @@ def read_idx(path: Path, spec: IdxFile) -> np.ndarray:
 
 @functools.cache
 def _read(directory: Path, key: str) -> np.ndarray:
-    return read_idx(directory / FILES[key].name, FILES[key])
+    """One file's array: from fashionlab's cache when this exact file was decoded and verified before
+    (0.02 s instead of 0.3 s for the training images), else decoded, checked and cached."""
+    spec, path = FILES[key], directory / FILES[key].name
+    cached = _cache_file(path, spec)
+    if cached is not None:
+        with contextlib.suppress(OSError, ValueError):
+            array = np.load(cached, allow_pickle=False)
+            if array.shape == spec.shape and array.dtype == np.uint8:
+                return array
+    array = read_idx(path, spec)
+    if cached is not None:
+        with contextlib.suppress(OSError):
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            buf = io.BytesIO()
+            np.save(buf, array, allow_pickle=False)
+            write_atomic(cached, buf.getvalue())
+    return array
+
+
+def _cache_file(path: Path, spec: IdxFile) -> Path | None:
+    """Where the decoded array of this very file (path, size and modification time) is cached."""
+    folder = cache_dir("data")
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    if folder is None:
+        return None
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{spec.sha256}".encode()).hexdigest()
+    return folder / f"{spec.name.removesuffix('.gz')}-{key[:16]}.npy"
 
 
 def _load(directory: Path) -> Dataset:

@@ -69,14 +69,15 @@ class Interrupted(KeyboardInterrupt):
         self.outcomes = outcomes
 
 
-def stop_on_signals() -> None:
+def stop_on_signals(second_ctrl_c_stops: bool = True) -> None:
     """From now on SIGTERM and SIGHUP stop this process as Ctrl-C does (raising Interrupted); after the
     first, further SIGTERMs and SIGHUPs are ignored while it cleans up and a second Ctrl-C stops it at once.
-    Call in the main thread."""
+    Call in the main thread. A sweep's worker passes `second_ctrl_c_stops=False`: the group's Ctrl-C and
+    the sweep's SIGTERM may reach it in either order, and only the first may stop it (in order)."""
     import signal
 
     def stop(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler if second_ctrl_c_stops else ignore)
         signal.signal(signal.SIGTERM, ignore)  # a Python no-op, not SIG_IGN: one already caught must not warn
         signal.signal(signal.SIGHUP, ignore)
         raise Interrupted(signum)

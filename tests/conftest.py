@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# one compilation cache for the session's processes, never the user's own (~/.cache/fashionlab)
+os.environ.setdefault("FASHIONLAB_CACHE", tempfile.mkdtemp(prefix="fashionlab-test-cache-"))
 
 import pytest
 from typer.testing import CliRunner, Result

@@ -270,6 +270,32 @@ def configs(as_json: JsonOpt = False) -> None:
 
 
 @app.command()
+def cache(
+    clear: Annotated[bool, typer.Option("--clear", help="Delete the cache (it refills on the next run).")] = False,
+) -> None:
+    """Show (or clear) fashionlab's cache: compiled JAX programs and the decoded data set.
+
+    It makes a short run start in seconds; deleting it is always safe. FASHIONLAB_CACHE moves it
+    (FASHIONLAB_CACHE=off turns it off); the default is ~/.cache/fashionlab.
+    """
+    import shutil
+
+    from fashionlab.store import cache_dir
+
+    root = cache_dir()
+    if root is None:
+        out.print("The cache is off (FASHIONLAB_CACHE=off).")
+        return
+    found = [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else []
+    size = sum(p.stat().st_size for p in found) / 1e6
+    if clear:
+        shutil.rmtree(root, ignore_errors=True)
+        out.print(f"Cleared {root} ({len(found)} files, {size:.1f} MB).")
+    else:
+        out.print(f"{root}: {len(found)} files, {size:.1f} MB. Clear it with: fashionlab cache --clear")
+
+
+@app.command()
 def schema() -> None:
     """Print the config's JSON Schema, for editors that complete and check YAML keys.
 

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 
 from fashionlab.errors import FashionlabError
+from fashionlab.store import cache_dir
 
 
 def use_backend(name: str) -> None:
@@ -41,6 +42,9 @@ def use_backend(name: str) -> None:
             ) from None
     os.environ["KERAS_BACKEND"] = name
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _import_keras_without_sklearn()
+    if name == "jax":
+        _compilation_cache()
     if name != "tensorflow":
         # Keras probes for TensorFlow (seeding, saving) whenever it is installed, which costs ~3 s of
         # import on a JAX or torch run that never uses it. Tell Keras's lazy loader it is absent.
@@ -48,6 +52,42 @@ def use_backend(name: str) -> None:
 
         if module_utils.tensorflow.module is None:
             module_utils.tensorflow._available = False
+
+
+UNUSED_BY_KERAS_HERE = ("sklearn", "pandas", "matplotlib")
+
+
+def _import_keras_without_sklearn() -> None:
+    """Import Keras as if scikit-learn, pandas and matplotlib were absent. Keras imports them whenever
+    they are installed (mlflow installs the first two): scikit-learn for its sklearn wrappers (~1.3 s),
+    pandas to accept DataFrames as input (~0.2 s), matplotlib.pyplot for its image gallery (~0.4 s).
+    fashionlab uses none of them through Keras; importing them later in this process works as usual
+    (curves.png imports matplotlib's Figure only when it draws; mlflow and optuna import pandas)."""
+    hidden = [name for name in UNUSED_BY_KERAS_HERE if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` raise ImportError
+    try:
+        import keras  # noqa: F401
+    finally:
+        for name in hidden:
+            del sys.modules[name]
+
+
+def _compilation_cache() -> None:
+    """JAX's persistent compilation cache in fashionlab's cache folder: a run compiles each of its ~27
+    programs (steps, evaluation, metrics) once per machine instead of once per process, which saves
+    about 4 s of a short run (BENCHMARKS.md). Entries are keyed by the program, JAX version and device,
+    so a stale one is never used; the size cap turns on JAX's file lock, which makes the cache safe for
+    the processes of a sweep. `FASHIONLAB_CACHE=off` turns it off."""
+    folder = cache_dir("jax")
+    if folder is None:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.config.update("jax_compilation_cache_max_size", 2 * 1024**3)
 
 
 def device() -> str:

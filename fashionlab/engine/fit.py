@@ -7,6 +7,8 @@ with one training to the largest of them (each still gets its own run, identical
 
 from __future__ import annotations
 
+import contextlib
+import json
 import signal
 import time
 from pathlib import Path
@@ -86,7 +88,8 @@ def _completed(run: Run) -> TrainResult:
     """A run whose model and metrics were saved before its process died: completed, not trained again."""
     metrics = run.saved_metrics()
     run.mark_completed(metrics)
-    _draw_curves(run)
+    with contextlib.suppress(Exception):  # a picture must not undo a finished training
+        run.write_curves(_draw_curves(run))
     return TrainResult(run, metrics.get("summary", {}), metrics["test"])
 
 
@@ -122,10 +125,11 @@ def _train_todo(
         for target in targets:
             target.run.update(shared_training=[t.run.id for t in targets if t is not target])
     recorder = RunRecorder(
-        targets, hooks or NoHooks(), _finisher(model, split), _checkpointer(model), pruner, history,
+        targets, hooks or NoHooks(), _finisher(model, split, loop := _loop(model, longest, fused)),
+        _checkpointer(model), pruner, history,
         model_weights(model), _draw_curves,
     )  # fmt: skip
-    return _fit(longest, split, model, fused, recorder)
+    return _fit(longest, split, model, loop, recorder)
 
 
 def _restore(model: Any, run: Run | None, shortest: int) -> tuple[int, list[dict[str, float]]]:
@@ -168,10 +172,11 @@ def resume(run: Run, hooks: TrainingHooks | None = None) -> TrainResult:
     history = run.reopen(done)
     target = Target(config, run)
     recorder = RunRecorder(
-        [target], hooks or NoHooks(), _finisher(model, split), _checkpointer(model), None, history,
+        [target], hooks or NoHooks(), _finisher(model, split, loop := _loop(model, config, fused)),
+        _checkpointer(model), None, history,
         model_weights(model), _draw_curves,
     )  # fmt: skip
-    (outcome,) = _fit(config, split, model, fused, recorder)
+    (outcome,) = _fit(config, split, model, loop, recorder)
     return _raise_unless_completed(outcome)
 
 
@@ -186,16 +191,32 @@ def _raise_unless_completed(outcome: Outcome) -> TrainResult:
     raise outcome
 
 
-def _fit(longest: Config, split: Split, model: Any, fused: bool, recorder: RunRecorder) -> list[Outcome]:
+def _loop(model: Any, config: Config, fused: bool) -> Any:
+    """The fused loop for `model` (None for keras.fit), reusing compiled steps of an earlier trial of the
+    same program in this process."""
+    if not fused:
+        return None
+    from fashionlab.engine.fused import FusedLoop
+
+    return FusedLoop(model, config.batch_size, program=program(config))
+
+
+def program(config: Config) -> str:
+    """What the compiled steps depend on: architecture, loss, metrics, the optimizer and its constant
+    arguments, the backend. Not the seed, the learning rate (both state), epochs or the data's size."""
+    resolved = config.resolved()
+    optimizer = {k: v for k, v in resolved["optimizer"].items() if k != "learning_rate"}
+    keys = ("backend", "input_shape", "layers", "loss", "metrics", "classes", "image_size")
+    return json.dumps({**{k: resolved.get(k) for k in keys}, "optimizer": optimizer}, sort_keys=True, default=str)
+
+
+def _fit(longest: Config, split: Split, model: Any, loop: Any, recorder: RunRecorder) -> list[Outcome]:
     """Run the epochs (fused loop or keras.fit) with the recorder listening; every exit gives outcomes."""
     callbacks = [_keras_callback(recorder), *_tensorboard(longest, recorder.targets[-1].run)]
     initial_epoch = len(recorder.rows)
     recorder.hooks.start(recorder.targets[-1].run.id, longest.epochs, -(-len(split.x_train) // longest.batch_size))
     try:
-        if fused:
-            from fashionlab.engine.fused import FusedLoop
-
-            loop = FusedLoop(model, longest.batch_size)
+        if loop is not None:
             loop.fit(
                 split.x_train, split.y_train, split.validation, longest.epochs, longest.seed, callbacks, initial_epoch
             )
@@ -234,11 +255,14 @@ def _keras_callback(recorder: RunRecorder) -> Any:
     return Reporter()
 
 
-def _finisher(model: Any, split: Split) -> Any:
-    """What finishing a run needs from Keras: its test metrics, the saved model, its curves."""
+def _finisher(model: Any, split: Split, loop: Any) -> Any:
+    """What finishing a run needs from Keras: its test metrics and the saved model."""
 
     def finish(target: Target) -> dict[str, float]:
-        scores = model.evaluate(split.x_test, split.y_test_model, batch_size=256, verbose=0, return_dict=True)
+        if loop is not None:
+            scores = loop.evaluate(split.x_test, split.y_test_model)
+        else:
+            scores = model.evaluate(split.x_test, split.y_test_model, batch_size=256, verbose=0, return_dict=True)
         with target.run.writing_model() as path:
             model.save(path)
         return {"loss": float(scores["loss"]), "accuracy": float(scores["accuracy"])}
@@ -246,14 +270,11 @@ def _finisher(model: Any, split: Split) -> Any:
     return finish
 
 
-def _draw_curves(run: Run) -> None:
-    """curves.png of a completed run; a failure to draw it leaves the run completed (`curves` redraws it)."""
+def _draw_curves(run: Run) -> bytes:
+    """curves.png of a run whose history is final."""
     from fashionlab.views import plots
 
-    try:
-        run.write_curves(plots.curves_png([run]))
-    except Exception as exc:
-        run.update(curves_error=f"{exc.__class__.__name__}: {exc}".splitlines()[0])
+    return plots.curves_png([run])
 
 
 def _state_variables(model: Any) -> list[Any]:

@@ -20,6 +20,13 @@ import numpy as np
 # Blocks of steps per epoch: progress updates this often, each block one compiled call. Fewer blocks
 # cost less per epoch where each call is expensive (GPUs shared by several processes).
 CALLS_PER_EPOCH = int(os.environ.get("FASHIONLAB_BLOCKS_PER_EPOCH", "10"))
+TEST_BATCH = 256  # what Keras's evaluate was given before: the same batches, the same test metrics
+
+# Compiled steps by program (architecture, loss, optimizer and its constants: `program` in fit.py). The
+# trials of a sweep or search that one process trains one after another differ in values the steps take
+# as state (weights, the learning rate, the seeds), so a later trial reuses the first one's traced and
+# compiled functions instead of tracing them again (about 0.7 s a trial; BENCHMARKS.md).
+_PROGRAMS: dict[str, tuple[Any, Any, Any, Any]] = {}
 
 
 def _state(model: Any, optimizer: bool = True) -> tuple[list[Any], ...]:
@@ -43,12 +50,15 @@ def _assign(model: Any, state: tuple[list[Any], ...], optimizer: bool = True) ->
 class FusedLoop:
     """Compiled functions for one model and batch size; `fit` then runs Keras-style epochs."""
 
-    def __init__(self, model: Any, batch_size: int, steps_per_call: int | None = None) -> None:
+    def __init__(self, model: Any, batch_size: int, steps_per_call: int | None = None, program: str = "") -> None:
         import jax
 
         self.model = model
         self.batch_size = batch_size
         self.steps_per_call = steps_per_call
+        if program and program in _PROGRAMS:
+            self.train_block, self.train_one, self.test_block, self.test_one = _PROGRAMS[program]
+            return
         train_step, test_step = model.train_step, model.test_step
 
         def scan_with(step: Any) -> Any:
@@ -72,12 +82,16 @@ class FusedLoop:
 
         self.train_block, self.train_one = scan_with(train_step), one_with(train_step)
         self.test_block, self.test_one = scan_with(test_step), one_with(test_step)
+        if program:
+            _PROGRAMS[program] = (self.train_block, self.train_one, self.test_block, self.test_one)
 
-    def _run(self, block: Any, one: Any, state: Any, x: Any, y: Any, order: np.ndarray, on_block: Any = None) -> Any:
+    def _run(
+        self, block: Any, one: Any, state: Any, x: Any, y: Any, order: np.ndarray, on_block: Any = None, b: int = 0
+    ) -> Any:
         """All batches of `order` in blocks of equal size, then the last partial batch on its own."""
         import jax.numpy as jnp
 
-        b = self.batch_size
+        b = b or self.batch_size
         full = len(order) // b
         index = order[: full * b].reshape(full, b)
         per_call = self.steps_per_call or max(1, math.ceil(full / CALLS_PER_EPOCH))
@@ -136,3 +150,17 @@ class FusedLoop:
                 callback.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
                 break
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        """`model.evaluate(x, y, batch_size=256)` with this loop's compiled test step: the same batches in
+        the same order, so the same numbers, without Keras tracing a test function for every model."""
+        import jax.numpy as jnp
+
+        model = self.model
+        model.reset_metrics()
+        logs, state = self._run(
+            self.test_block, self.test_one, _state(model, optimizer=False), jnp.asarray(x), jnp.asarray(y),
+            np.arange(len(x)), b=TEST_BATCH,
+        )  # fmt: skip
+        _assign(model, state, optimizer=False)
+        return {k: float(v) for k, v in logs.items()}

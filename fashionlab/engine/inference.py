@@ -18,9 +18,12 @@ from fashionlab.network import output_kind
 from fashionlab.store import Run
 
 
-def load_trained(run: Run, backend: str | None = None, epoch: str = "last") -> tuple[Config, Any]:
+def load_trained(
+    run: Run, backend: str | None = None, epoch: str = "last", for_training: bool = True
+) -> tuple[Config, Any]:
     """The run's config and Keras model, on the backend it was trained with (or `backend`), with the
-    weights of its last epoch (model.keras) or of its best epoch ("best")."""
+    weights of its last epoch (model.keras) or of its best epoch ("best"). Without `for_training` the
+    model comes without its loss and optimizer (enough to predict, and quicker to load)."""
     if epoch not in ("last", "best"):
         raise InputError(f"`epoch` {epoch} is not known; use last or best")
     config = validate(run.config(), Source(str(run.config_path), {}))
@@ -29,7 +32,7 @@ def load_trained(run: Run, backend: str | None = None, epoch: str = "last") -> t
 
     model_file = run.model_path.name
     try:
-        model = keras.saving.load_model(run.model_path)
+        model = keras.saving.load_model(run.model_path, compile=for_training)
     except Exception as exc:  # Keras raises many kinds for a file that is not its model
         raise RunError(f"run {run.id}: {model_file} cannot be loaded ({exc.__class__.__name__}); retrain it") from None
     if tuple(model.input_shape[1:]) != tuple(config.input_shape) or model.output_shape[-1] != config.num_classes:
@@ -120,7 +123,7 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None, ep
     else:
         assert image is not None
         pixels, inverted = fdata.load_image(image)
-    config, model = load_trained(run, epoch=epoch)
+    config, model = load_trained(run, epoch=epoch, for_training=False)
     probs = probabilities(model, config, pixels[None])[0]
     return _prediction(run, config, probs, pixels, true, index, image, inverted)
 

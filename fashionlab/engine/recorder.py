@@ -84,7 +84,7 @@ class Target:
 
 Finish = Callable[[Target], dict[str, float]]  # tests and saves the model; returns its test metrics
 Checkpoint = Callable[[Run, int], None]
-Draw = Callable[[Run], None]  # the pictures of a completed run
+Draw = Callable[[Run], bytes]  # curves.png of a run whose history is final
 
 
 class RunRecorder:
@@ -161,13 +161,16 @@ class RunRecorder:
         The run is completed as soon as its model and metrics are durable; its curves come after, so a
         process killed while drawing them leaves a completed run (`fashionlab curves` redraws them).
         """
+        run = target.run
         test = self.finish(target)
         summary = fmetrics.summarize_history(self.rows[: target.config.epochs])
-        run = target.run
         run.write_metrics({"summary": summary, "test": test})
         run.mark_completed({"summary": summary, "test": test})
         if self.draw is not None:
-            self.draw(run)
+            try:
+                run.write_curves(self.draw(run))
+            except Exception as exc:  # a picture must not undo a finished training
+                run.update(curves_error=f"{exc.__class__.__name__}: {exc}".splitlines()[0])
         return TrainResult(run, summary, test)
 
     def interrupted(self) -> list[Outcome]:

@@ -61,7 +61,7 @@ def _init_worker(threads: int) -> None:
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
     os.environ.update(thread_env(threads))
-    stop_on_signals()
+    stop_on_signals(second_ctrl_c_stops=False)
 
 
 def _work(tasks: Any, results: Any, threads: int, runs_dir: str, log_id: str) -> None:
@@ -125,7 +125,8 @@ class _Pool:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")
-        self.tasks, self.results = ctx.Queue(), ctx.Queue()
+        self.tasks: Any = ctx.Queue()
+        self.results: Any = ctx.Queue()
         threads = max(1, (os.cpu_count() or 1) // jobs)
         args = (self.tasks, self.results, threads, str(store.root), log_id)
         self.workers = [ctx.Process(target=_work, args=args, daemon=True) for _ in range(min(jobs, len(groups)))]
@@ -209,3 +210,8 @@ class _Pool:
                 worker.kill()
                 worker.join()
         self.tasks.cancel_join_thread()
+        for channel in (self.tasks, self.results):
+            channel.close()
+        # dropped now, not when an exception's traceback lets go of this pool: their semaphores are then
+        # released in order, and the resource tracker finds nothing to clean up (and warn about) at exit
+        self.tasks = self.results = None

@@ -4,7 +4,7 @@ RunStore (create, list, load, lock, records), Run (one directory), RunStatus, an
 outcomes and sweep/search records with their one reader and writer.
 """
 
-from fashionlab.store.files import default_runs_dir, write_atomic
+from fashionlab.store.files import cache_dir, default_runs_dir, write_atomic
 from fashionlab.store.records import SweepRecord, TrialOutcome
 from fashionlab.store.run import Run, RunStatus, now, read_run
 from fashionlab.store.store import RunStore, Selection
@@ -16,6 +16,7 @@ __all__ = [
     "Selection",
     "SweepRecord",
     "TrialOutcome",
+    "cache_dir",
     "default_runs_dir",
     "now",
     "read_run",

@@ -39,6 +39,16 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("FASHIONLAB_RUNS") or "runs")  # an empty value is no value
 
 
+def cache_dir(part: str = "") -> Path | None:
+    """A folder of fashionlab's cache (`FASHIONLAB_CACHE`, else $XDG_CACHE_HOME/fashionlab or ~/.cache/fashionlab);
+    None when `FASHIONLAB_CACHE` is off (0, off, false or none). Deleting it at any time is safe."""
+    setting = os.environ.get("FASHIONLAB_CACHE", "")
+    if setting.lower() in ("0", "off", "false", "none"):
+        return None
+    root = Path(setting) if setting else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fashionlab"
+    return root / part
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write a file so that readers see the old or the new content, never half of it."""
     mode = "wb" if isinstance(data, bytes) else "w"

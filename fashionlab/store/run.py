@@ -167,7 +167,6 @@ class Run:
         """Its model and test metrics are on disk: finished, though its process may have died before saying so."""
         return self.has_model and isinstance(self.saved_metrics().get("test"), dict)
 
-
     def mark_completed(self, metrics: dict[str, Any]) -> None:
         """Completed, once its model and metrics.json are durable (pictures come after, and may be redrawn)."""
         self.update(status=RunStatus.COMPLETED, ended=now(), metrics=metrics)
