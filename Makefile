@@ -45,6 +45,7 @@ bench: data
 	$(BIN)/python bench/concurrency.py --jobs 2 --trials 4 --epochs 3
 	$(BIN)/python bench/sweep_epochs.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/time_to_result.py --n 3
 
 # Keras and the pure-Python dependencies a GPU machine without them needs (see bench/gpu.sh).
 gpu-wheels: install

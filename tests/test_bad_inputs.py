@@ -250,12 +250,51 @@ CASES: dict[str, Case] = {
         needs_run=True,
     ),
     "predict without input": Case(
-        ["predict"], 6, r"give either --index N \(a test image\) or --image FILE", needs_run=True
+        ["predict"],
+        6,
+        r"give either --index N \(test images: N, A:B or A,B,C\) or --image FILE \(or a folder\)",
+        needs_run=True,
     ),
     "predict with both": Case(
         ["predict", "--index", "1", "--image", "x.png"],
         6,
-        r"give either --index N \(a test image\) or --image FILE",
+        r"give either --index N \(test images: N, A:B or A,B,C\) or --image FILE \(or a folder\)",
+        needs_run=True,
+    ),
+    "index range backwards": Case(
+        ["predict", "--index", "5:3"],
+        6,
+        r"--index 5:3 selects no image; the test set has 10000 images \(0-9999\)",
+        needs_run=True,
+    ),
+    "index range outside": Case(
+        ["predict", "--index", "0:20000"],
+        6,
+        r"--index 0:20000 reaches outside the test set; the test set has .*",
+        needs_run=True,
+    ),
+    "index not a number": Case(
+        ["predict", "--index", "a:b"],
+        6,
+        r"--index a:b is not an index, a range A:B or a list A,B,C of test images",
+        needs_run=True,
+    ),
+    "plot of many": Case(
+        ["predict", "--index", "0:3", "--plot", "{tmp}/p.png"],
+        6,
+        r"--plot draws one prediction; give one --index N or one --image FILE",
+        needs_run=True,
+    ),
+    "predict format": Case(
+        ["predict", "--index", "0:3", "--format", "xml"],
+        6,
+        r"--format xml is not known; use table, csv, json",
+        needs_run=True,
+    ),
+    "empty image folder": Case(
+        ["predict", "--image", "{tmp}"],
+        6,
+        r"folder \S+ holds no PNG or JPEG files",
         needs_run=True,
     ),
     "unknown run": Case(

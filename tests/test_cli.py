@@ -190,7 +190,9 @@ def test_index_out_of_range(trained: Cli) -> None:
 
 
 def test_predict_needs_exactly_one_source(trained: Cli) -> None:
-    assert_error(trained("predict"), 6, "give either --index N (a test image) or --image FILE")
+    assert_error(
+        trained("predict"), 6, "give either --index N (test images: N, A:B or A,B,C) or --image FILE (or a folder)"
+    )
 
 
 def test_unreadable_image(trained: Cli, tmp_path: Path) -> None:
@@ -219,3 +221,41 @@ def test_model_file_from_elsewhere(trained: Cli, tmp_path: Path) -> None:
 def test_debug_shows_traceback(cli: Cli) -> None:
     result = cli("--debug", "train", "epochs=0")
     assert result.exit_code != 0 and result.exception is not None
+
+
+def test_predict_many_test_images_agrees_with_one_at_a_time(trained: Cli) -> None:
+    many = json.loads(trained("predict", "--index", "0:20", "--json").stdout)
+    rows = many["predictions"]
+    assert [r["index"] for r in rows] == list(range(20))
+    assert many["labelled"] == 20 and many["correct"] == sum(r["correct"] for r in rows)
+    assert many["accuracy"] == pytest.approx(many["correct"] / 20)
+    for i in (0, 7, 19):
+        one = json.loads(trained("predict", "--index", str(i), "--json").stdout)
+        assert one["predicted_name"] == rows[i]["predicted_name"] and one["true_name"] == rows[i]["true_name"]
+        assert one["probabilities"] == pytest.approx(rows[i]["probabilities"], abs=1e-6)
+    picked = json.loads(trained("predict", "--index", "3,7,9", "--json").stdout)
+    assert [r["index"] for r in picked["predictions"]] == [3, 7, 9]
+    table = trained("predict", "--index", "0:20", env={"COLUMNS": "80"})
+    assert table.exit_code == 0 and all(len(line) <= 80 for line in table.stdout.splitlines())
+    said = (
+        f"Accuracy over 20 test images: {many['accuracy']:.3f} ({many['correct']} right, {20 - many['correct']} wrong)"
+    )
+    assert said in table.stdout
+    csv_rows = trained("predict", "--index", "0:20", "--format", "csv").stdout.splitlines()
+    assert csv_rows[0] == "index,image,predicted,probability,true,correct" and len(csv_rows) == 21
+
+
+def test_predict_a_folder_of_images(trained: Cli, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from fashionlab.data import load_data
+
+    _, (x_test, _) = load_data()
+    for i in range(3):
+        Image.fromarray(255 - x_test[i]).resize((90, 90)).save(tmp_path / f"photo{i}.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    data = json.loads(trained("predict", "--image", str(tmp_path), "--json").stdout)
+    assert [Path(r["image_file"]).name for r in data["predictions"]] == ["photo0.png", "photo1.png", "photo2.png"]
+    assert data["accuracy"] is None and all(r["true"] is None for r in data["predictions"])
+    shown = trained("predict", "--image", str(tmp_path / "photo0.png"), "--image", str(tmp_path / "photo2.png"))
+    assert shown.exit_code == 0 and "photo2.png" in shown.stdout and "Accuracy" not in shown.stdout

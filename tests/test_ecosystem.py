@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,25 @@ def test_shell_completion_of_run_ids(trained: Cli) -> None:
     assert run.id in subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=60).stdout.split()
     assert "--install-completion" in Cli(trained.runs_dir)("--help").stdout
 
+    def complete(words: str) -> list[str]:
+        asked = {**env, "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))}
+        return subprocess.run([str(exe)], env=asked, capture_output=True, text=True, timeout=60).stdout.split()
+
+    assert run.id in complete(f"fashionlab evaluate {run.config_path.parent.name[-12:-3]}")  # any unique part
+    assert complete("fashionlab compare --format c") == ["csv"]
+    assert complete("fashionlab compare --sort test") == ["test_loss", "test_accuracy"]
+    assert complete("fashionlab export --format ") == ["savedmodel", "onnx", "tflite"]
+    assert complete("fashionlab evaluate --epoch b") == ["best"]
+    assert complete("fashionlab search --sampler r") == ["random"]
+    assert complete("fashionlab sweep --executor ") == ["local", "ray"]
+
+
+def test_the_cli_offers_the_metrics_search_takes() -> None:
+    from fashionlab.cli.experiments import SEARCH_METRICS
+    from fashionlab.experiments.search import METRICS
+
+    assert SEARCH_METRICS == METRICS
+
 
 @pytest.mark.parametrize("fmt", ["savedmodel", "onnx", "tflite"])
 def test_export(trained: Cli, tmp_path: Path, fmt: str) -> None:
@@ -58,14 +78,41 @@ def test_export(trained: Cli, tmp_path: Path, fmt: str) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == str(target)
+    (run,) = RunStore(trained.runs_dir).runs()
     if fmt == "savedmodel":
         assert (target / "saved_model.pb").is_file()
+        meta = json.loads((target / "fashionlab.json").read_text())
     elif fmt == "onnx":
-        import onnx
-
-        onnx.checker.check_model(onnx.load(str(target)))
+        meta = _runs_standalone_in_onnxruntime(trained, target)
     else:
+        from tensorflow.lite.tools import flatbuffer_utils
+
         assert target.read_bytes()[4:8] == b"TFL3"
+        model = flatbuffer_utils.read_model(str(target))
+        (entry,) = [m for m in model.metadata if m.name == b"fashionlab"]
+        meta = json.loads(bytes(model.buffers[entry.buffer].data))
+    assert json.loads(meta["class_names"])[:2] == ["T-shirt/top", "Trouser"]
+    assert meta["fashionlab_config_hash"] == run.info["config_hash"] and meta["fashionlab_run"] == run.id
+
+
+def _runs_standalone_in_onnxruntime(trained: Cli, target: Path) -> dict[str, str]:
+    """The exported model takes the raw uint8 test images and gives probabilities: evaluate's accuracy."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+
+    from fashionlab.data import load_test
+
+    model = onnx.load(str(target))
+    onnx.checker.check_model(model)
+    session = onnxruntime.InferenceSession(str(target))
+    evaluated = json.loads(trained("evaluate", "--json").stdout)
+    x, y = (a[: evaluated["samples"]] for a in load_test())
+    (probs,) = session.run(None, {session.get_inputs()[0].name: x})
+    assert session.get_inputs()[0].type == "tensor(uint8)"
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert float((probs.argmax(axis=1) == y).mean()) == pytest.approx(evaluated["test_accuracy"], abs=1e-6)
+    return {p.key: p.value for p in model.metadata_props}
 
 
 def test_export_names_the_missing_package(trained: Cli, tmp_path: Path) -> None:
@@ -181,3 +228,19 @@ def test_mlflow_logs_runs_grouped_by_sweep(
         assert [m.step for m in history] == [1, 2]
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"model.keras", "curves.png", "config.yaml", "history.csv"} <= artifacts
+        start, end = (datetime.fromisoformat(run.info[k]).timestamp() * 1000 for k in ("started", "ended"))
+        assert abs(child.info.start_time - start) < 1000 and abs(child.info.end_time - end) < 1000  # real times
+        assert child.info.status == "FINISHED"
+    assert parents[0].data.params["lr"] == "0.001,0.01"  # the sweep's axes
+    best = max(ours.values(), key=lambda r: r.metrics()["test"]["accuracy"])
+    assert parents[0].data.tags["fashionlab.best_run"] == best.id
+    assert parents[0].data.metrics["best_test_accuracy"] == pytest.approx(best.metrics()["test"]["accuracy"])
+    models = client.search_logged_models(experiment_ids=[experiment.experiment_id])
+    assert sorted(m.source_run_id for m in models) == sorted(c.info.run_id for c in children)
+    mlflow.set_tracking_uri(uri)
+    loaded = mlflow.pyfunc.load_model(models[0].model_uri)  # the Keras flavor, with signature and example
+    assert loaded.metadata.signature is not None and loaded.metadata.saved_input_example_info is not None
+    again = cli("sweep", "--jobs", "1", "lr=0.001,0.01", "epochs=2", "train_samples=600", "test_samples=100",
+                "--mlflow", "--mlflow-uri", uri)  # fmt: skip
+    assert "Logged 0 runs to MLflow" in again.stderr and "(2 logged before, left as they were)" in again.stderr
+    assert len(client.search_runs([experiment.experiment_id])) == 3  # nothing logged twice

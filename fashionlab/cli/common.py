@@ -238,6 +238,26 @@ def complete_sweeps(incomplete: str) -> list[str]:
     return [n for n in store().sweep_ids() if incomplete in n]
 
 
+def any_part(complete: Callable[[str], list[str]]) -> Callable[[Any, Any, str], list[str]]:
+    """Completion that may match anywhere in an id, as the commands accept any unique part. Typer's
+    `autocompletion` keeps only the values that start with what was typed, so this is click's
+    `shell_complete`, which typer still passes on (marked deprecated, without a replacement)."""
+
+    def shell_complete(ctx: Any, param: Any, incomplete: str) -> list[str]:
+        return complete(incomplete)
+
+    return shell_complete
+
+
+def values(*choices: str) -> Callable[[str], list[str]]:
+    """Shell completion for an option's values: those that start with what was typed."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [c for c in choices if c.startswith(incomplete)]
+
+    return complete
+
+
 def version_callback(value: bool) -> None:
     if value:
         typer.echo(f"fashionlab {__version__}")
@@ -259,20 +279,30 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 RunArg = Annotated[
     str | None,
     typer.Argument(
-        help="Run id, a unique part of it, or 'latest' (default).", show_default=False, autocompletion=complete_runs
+        help="Run id, a unique part of it, or 'latest' (default).",
+        show_default=False,
+        shell_complete=any_part(complete_runs),
     ),
 ]
 RunsArg = Annotated[
     list[str] | None,
-    typer.Argument(help="Run ids or unique parts. Default: every run.", autocompletion=complete_runs),
+    typer.Argument(help="Run ids or unique parts. Default: every run.", shell_complete=any_part(complete_runs)),
 ]
 SweepOpt = Annotated[
-    str | None, typer.Option("--sweep", help="The trials of this sweep or search.", autocompletion=complete_sweeps)
+    str | None,
+    typer.Option("--sweep", help="The trials of this sweep or search.", shell_complete=any_part(complete_sweeps)),
 ]
 SortOpt = Annotated[
-    str, typer.Option("--sort", help=f"Order rows by this metric, best first: {', '.join(compare.SORT_KEYS)}.")
+    str,
+    typer.Option(
+        "--sort",
+        help=f"Order rows by this metric, best first: {', '.join(compare.SORT_KEYS)}.",
+        autocompletion=values(*compare.SORT_KEYS),
+    ),
 ]
-FormatOpt = Annotated[str, typer.Option("--format", help="table, csv, md or json.")]
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="table, csv, md or json.", autocompletion=values("table", "csv", "md", "json"))
+]
 AllColumnsOpt = Annotated[
     bool, typer.Option("--all-columns", help="Show every config key, not just those that differ.")
 ]
@@ -391,15 +421,19 @@ ColumnsOpt = Annotated[
 ]
 
 
-def log_to_mlflow(enabled: bool, uri: str | None, runs: list[Any], group: str | None = None) -> None:
+def log_to_mlflow(
+    enabled: bool, uri: str | None, runs: list[Any], group: str | None = None, axes: dict[str, Any] | None = None
+) -> None:
     if not enabled:
         return
     from fashionlab.experiments import tracking
 
     uri = uri or tracking.default_uri()
     with tracking.quiet():
-        tracking.log_runs(runs, uri, group)
+        logged = tracking.log_runs(runs, uri, group, axes)
+    before = len(runs) - logged.new
     err.print(
-        f"Logged {len(runs)} run{'s' if len(runs) != 1 else ''} to MLflow at {uri}"
+        f"Logged {logged.new} run{'s' if logged.new != 1 else ''} to MLflow at {uri}"
         + (f" under {group}" if group else "")
+        + (f" ({before} logged before, left as they were)" if before else "")
     )

@@ -30,6 +30,7 @@ from fashionlab.cli.common import (
     say_advice,
     show_table,
     store,
+    values,
     write_png,
 )
 from fashionlab.errors import InputError
@@ -46,8 +47,15 @@ SweepItems = Annotated[
         show_default=False,
     ),
 ]
+# what experiments.search.METRICS accepts (not imported here: that would import pydantic for --help)
+SEARCH_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss")
 ExecutorOpt = Annotated[
-    str, typer.Option("--executor", help="local (processes on this machine) or ray (Ray tasks, local or a cluster).")
+    str,
+    typer.Option(
+        "--executor",
+        help="local (processes on this machine) or ray (Ray tasks, local or a cluster).",
+        autocompletion=values("local", "ray"),
+    ),
 ]
 AddressOpt = Annotated[
     str | None,
@@ -160,7 +168,7 @@ def sweep(
         err.print(sweeps.interrupted_sentence(runs.find_record(the_plan.sweep_id)))
         raise
     record, trial_runs = runs.sweep_runs(the_plan.sweep_id)
-    log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.sweep_id)
+    log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.sweep_id, record.axes)
     from fashionlab.views import groups
 
     if curves:
@@ -228,11 +236,21 @@ def search(
     ] = None,
     config: ConfigOpt = None,
     trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Trials the study should hold in the end.")] = 20,
-    metric: Annotated[str, typer.Option("--metric", help="What to optimise (best-epoch value).")] = "val_accuracy",
+    metric: Annotated[
+        str,
+        typer.Option("--metric", help="What to optimise (best-epoch value).", autocompletion=values(*SEARCH_METRICS)),
+    ] = "val_accuracy",
     prune: Annotated[
-        str, typer.Option("--prune", help="Stop unpromising trials at epoch ends: none, median or hyperband.")
+        str,
+        typer.Option(
+            "--prune",
+            help="Stop unpromising trials at epoch ends: none, median or hyperband.",
+            autocompletion=values("none", "median", "hyperband"),
+        ),
     ] = "none",
-    sampler: Annotated[str, typer.Option("--sampler", help="tpe (default) or random.")] = "tpe",
+    sampler: Annotated[
+        str, typer.Option("--sampler", help="tpe (default) or random.", autocompletion=values("tpe", "random"))
+    ] = "tpe",
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     cpus_per_trial: CpusOpt = 1.0,
@@ -266,7 +284,7 @@ def search(
         err.print(sweeps.interrupted_sentence(runs.find_record(the_plan.search_id)))
         raise
     record, trial_runs = runs.sweep_runs(the_plan.search_id)
-    log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.search_id)
+    log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.search_id, record.axes)
     if as_json:
         best = result.best.to_json() if result.best else None
         emit_json({"search": the_plan.search_id, "best": best, "trials": trials_json(record, trial_runs)})

@@ -20,6 +20,7 @@ from fashionlab.cli.common import (
     SortOpt,
     SweepOpt,
     WideOpt,
+    any_part,
     app,
     complete_runs,
     config_note,
@@ -175,7 +176,9 @@ def compare_cmd(
 def curves(
     runs: Annotated[
         list[str] | None,
-        typer.Argument(help="Run ids or unique parts. Default: the latest run.", autocompletion=complete_runs),
+        typer.Argument(
+            help="Run ids or unique parts. Default: the latest run.", shell_complete=any_part(complete_runs)
+        ),
     ] = None,
     sweep_id: SweepOpt = None,
     out_file: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("curves.png"),

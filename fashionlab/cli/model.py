@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -16,20 +17,23 @@ from fashionlab.cli.common import (
     RepeatsOpt,
     RunArg,
     advice_lines,
+    any_part,
     app,
     complete_runs,
     config_note,
     emit_json,
     err,
+    left_out,
     log_to_mlflow,
     out,
     pick_run,
     said_latest,
     store,
+    values,
     write_png,
 )
 from fashionlab.errors import InputError
-from fashionlab.views import tables
+from fashionlab.views import compare, tables
 from fashionlab.views.progress import TrainProgressBars
 
 EpochOpt = Annotated[
@@ -38,8 +42,10 @@ EpochOpt = Annotated[
         "--epoch",
         help="Which epoch's model: last (default: the model as training ended) or best (lowest val_loss, or "
         "early stopping's monitor; its weights are kept beside the model).",
+        autocompletion=values("last", "best"),
     ),
 ]
+MANY = ("table", "csv", "json")  # predict's formats for several images
 
 
 @app.command()
@@ -56,7 +62,7 @@ def train(
         typer.Option(
             "--resume",
             help="Continue this interrupted or failed run from its last finished epoch.",
-            autocompletion=complete_runs,
+            shell_complete=any_part(complete_runs),
         ),
     ] = None,
     repeats: RepeatsOpt = None,
@@ -131,29 +137,49 @@ def predict(
     run: RunArg = None,
     epoch: EpochOpt = "last",
     index: Annotated[
-        int | None, typer.Option("--index", "-i", help="Index of a test image: 0-9999 (fewer with a config's classes).")
+        str | None,
+        typer.Option(
+            "--index",
+            "-i",
+            help="Test images: N (0-9999, fewer with a config's classes), a range A:B (B not included) or A,B,C.",
+        ),
     ] = None,
-    image: Annotated[Path | None, typer.Option("--image", help="A PNG or JPEG of any size.")] = None,
+    image: Annotated[
+        list[Path] | None,
+        typer.Option("--image", help="A PNG or JPEG of any size, or a folder of them; repeat for several."),
+    ] = None,
     run_option: Annotated[
         str | None,
-        typer.Option("--run", help="The same as RUN (kept for older scripts).", autocompletion=complete_runs),
+        typer.Option("--run", help="The same as RUN (kept for older scripts).", shell_complete=any_part(complete_runs)),
     ] = None,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Save the image beside its probability bars to this PNG.")
     ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Several images: table, csv or json.", autocompletion=values(*MANY))
+    ] = "table",
     as_json: JsonOpt = False,
 ) -> None:
-    """Classify one image: the predicted class, every class's probability, the truth.
+    """Classify images: for one, the predicted class, every class's probability and the truth; for
+    several (--index 0:100, a folder, several --image), a row each and the accuracy over them.
 
-    Example: fashionlab predict --index 10 --plot pred.png  (or: fashionlab predict RUN --index 10)
+    Examples: fashionlab predict --index 10 --plot pred.png · fashionlab predict RUN --index 0:100 ·
+    fashionlab predict --image photos/ --format csv
     """
-    if (index is None) == (image is None):
-        raise InputError("give either --index N (a test image) or --image FILE")
+    if (index is None) == (not image):
+        raise InputError("give either --index N (test images: N, A:B or A,B,C) or --image FILE (or a folder)")
     if run and run_option and run != run_option:
         raise InputError(f"RUN {run} and --run {run_option} name two runs; give one")
+    if fmt not in MANY:
+        raise InputError(f"--format {fmt} is not known; use {', '.join(MANY)}")
+    one = re.fullmatch(r"-?\d+", index) if index is not None else image and len(image) == 1 and not image[0].is_dir()
+    if not one:
+        _predict_many(run or run_option, index, image, epoch, plot, "json" if as_json else fmt)
+        return
     from fashionlab.engine.inference import predict_run
 
-    result = predict_run(chosen := pick_run(run or run_option), index, str(image) if image else None, epoch)
+    number = int(index) if index is not None else None
+    result = predict_run(chosen := pick_run(run or run_option), number, str(image[0]) if image else None, epoch)
     if plot:
         from fashionlab.views import plots
 
@@ -165,11 +191,36 @@ def predict(
     said_latest(run or run_option, chosen)
 
 
+def _predict_many(
+    run: str | None, index: str | None, images: list[Path] | None, epoch: str, plot: Path | None, fmt: str
+) -> None:
+    if plot:
+        raise InputError("--plot draws one prediction; give one --index N or one --image FILE")
+    from fashionlab.engine.inference import predict_many
+
+    chosen = pick_run(run)
+    result = predict_many(chosen, index, [str(p) for p in images] if images else None, epoch)
+    if fmt == "json":
+        emit_json(result)
+    elif fmt == "csv":
+        typer.echo(compare.records_csv(tables.prediction_records(result)), nl=False)
+    else:
+        view, dropped = tables.predictions_table(result, out.width)
+        out.print(view)
+        left_out(dropped, out.width, "--format csv|json")
+    said_latest(run, chosen)
+
+
 @app.command()
 def export(
     run: RunArg = None,
     epoch: EpochOpt = "last",
-    fmt: Annotated[str, typer.Option("--format", help="savedmodel, onnx or tflite.")] = "savedmodel",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="savedmodel, onnx or tflite.", autocompletion=values("savedmodel", "onnx", "tflite")
+        ),
+    ] = "savedmodel",
     out_path: Annotated[
         Path | None, typer.Option("--out", "-o", help="Where to write it. Default: inside the run.")
     ] = None,

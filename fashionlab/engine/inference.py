@@ -48,6 +48,12 @@ def load_trained(
     return config, model
 
 
+def model_input_example(config: Config, count: int = 2) -> np.ndarray:
+    """The first test images as the model takes them (an input example for MLflow)."""
+    x_test, _ = test_images_for(config)
+    return to_model_input(x_test[:count], config)
+
+
 def probabilities(model: Any, config: Config, images: np.ndarray) -> np.ndarray:
     """The model's outputs for uint8 images: probabilities where it gives logits (softmax applied) or
     probabilities, raw scores where it gives neither (network.output_kind)."""
@@ -128,6 +134,89 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None, ep
     return _prediction(run, config, probs, pixels, true, index, image, inverted)
 
 
+def predict_many(
+    run: Run, indices: str | None = None, images: list[str] | None = None, epoch: str = "last"
+) -> dict[str, Any]:
+    """Predictions for several test images (`indices`: "0:100", "3,7,9" or "12") or image files (a folder
+    counts as its PNG and JPEG files), in one batch; and the accuracy over those with a known class."""
+    config = validate(run.config(), Source(str(run.config_path), {}))
+    if images:
+        files = image_files(images)
+        loaded = [fdata.load_image(f) for f in files]
+        pixels = np.stack([p for p, _ in loaded])
+        truths: list[int | None] = [None] * len(files)
+        names: list[str | None] = [str(f) for f in files]
+        picked: list[int | None] = [None] * len(files)
+    else:
+        x_test, y_test = select(*fdata.load_test(), config)
+        chosen = parse_indices(indices or "", len(x_test))
+        pixels, truths, names = x_test[chosen], [int(y_test[i]) for i in chosen], [None] * len(chosen)
+        picked = list[int | None](chosen)
+    config, model = load_trained(run, epoch=epoch, for_training=False)
+    probs = probabilities(model, config, pixels)
+    rows = [
+        {
+            k: v
+            for k, v in _prediction(run, config, p, pixels[i], truths[i], picked[i], names[i]).items()
+            if k != "pixels"
+        }
+        for i, p in enumerate(probs)
+    ]
+    known = [r for r in rows if r["correct"] is not None]
+    right = sum(1 for r in known if r["correct"])
+    return {"run": run.id, "predictions": rows, "labelled": len(known), "correct": right,
+            "accuracy": right / len(known) if known else None}  # fmt: skip
+
+
+MAX_INDICES = 10_000
+
+
+def parse_indices(text: str, n: int) -> list[int]:
+    """ "12", "0:100" (as Python's slice, end excluded), "0:100:5" or "3,7,9" -> indices into n test images."""
+    shown = f"the test set has {n} images (0-{n - 1})"
+    try:
+        if ":" in text:
+            parts = [int(p) if p.strip() else None for p in text.split(":")]
+            if len(parts) > 3 or (parts[-1] == 0 and len(parts) == 3):
+                raise ValueError
+            found = list(range(n))[slice(*parts)]
+            ends = [p for p in parts[:2] if p is not None]
+            if any(not 0 <= p <= n for p in ends):
+                raise IndexError
+        else:
+            found = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise InputError(f"`index` {text} is not an index, a range A:B or a list A,B,C of test images") from None
+    except IndexError:
+        raise InputError(f"`index` {text} reaches outside the test set; {shown}") from None
+    if not found:
+        raise InputError(f"`index` {text} selects no image; {shown}")
+    if bad := [i for i in found if not 0 <= i < n]:
+        raise InputError(f"`index` {bad[0]} is out of range; {shown}")
+    if len(found) > MAX_INDICES:
+        raise InputError(f"`index` {text} selects {len(found)} images; at most {MAX_INDICES} at once")
+    return found
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def image_files(paths: list[str]) -> list[Path]:
+    """The files given, a folder standing for the PNG and JPEG files in it (sorted by name)."""
+    found: list[Path] = []
+    for given in map(Path, paths):
+        if given.is_dir():
+            inside = sorted(p for p in given.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not inside:
+                raise InputError(f"folder {given} holds no PNG or JPEG files")
+            found += inside
+        else:
+            found.append(given)
+    if len(found) > MAX_INDICES:
+        raise InputError(f"{len(found)} images given; at most {MAX_INDICES} at once")
+    return found
+
+
 EXPORT_FORMATS = {  # fashionlab name: (Keras export format, file suffix, package a user may need)
     "savedmodel": ("tf_saved_model", "", "tensorflow-cpu"),
     "onnx": ("onnx", ".onnx", "onnx tf2onnx"),
@@ -136,11 +225,13 @@ EXPORT_FORMATS = {  # fashionlab name: (Keras export format, file suffix, packag
 
 
 def export_run(run: Run, fmt: str, out: Path | None = None, epoch: str = "last") -> Path:
-    """Export the run's model with Keras's model.export; a missing package is named in the error."""
+    """Export the run's model with Keras's model.export, standing alone: it takes raw uint8 images as the
+    data set has them and returns probabilities (where the model gives logits or probabilities), and
+    it carries its class names and config hash (ONNX and TFLite metadata; fashionlab.json in a
+    SavedModel). A missing package is named in the error."""
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"`format` {fmt} is not known; use {', '.join(EXPORT_FORMATS)}")
-    keras_format, suffix, package = EXPORT_FORMATS[fmt]
-    target = out or run.export_path(fmt, suffix)
+    target = out or run.export_path(fmt, EXPORT_FORMATS[fmt][1])
     if target.exists():
         raise InputError(f"{target} already exists; remove it or give another `out`")
     # The exporters are TensorFlow's: load the (backend-independent) model on TensorFlow when it is here.
@@ -148,13 +239,88 @@ def export_run(run: Run, fmt: str, out: Path | None = None, epoch: str = "last")
     config, model = load_trained(run, backend, epoch)
     model(np.zeros((1, *config.input_shape), dtype=np.float32))  # exporters need a model that has been called
     try:
-        model.export(str(target), format=keras_format, verbose=False)
+        _export(_standalone(model, config), target, fmt, export_metadata(run, config))
+    except BaseException:
+        _remove(target)  # no half-written export
+        raise
+    return target
+
+
+def _remove(target: Path) -> None:
+    import shutil
+
+    if target.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        target.unlink(missing_ok=True)
+
+
+def _export(standalone: Any, target: Path, fmt: str, metadata: dict[str, str]) -> None:
+    """model.export into `target`, then the metadata; the failures a user can fix as one line."""
+    keras_format, _, package = EXPORT_FORMATS[fmt]
+    try:
+        standalone.export(str(target), format=keras_format, verbose=False)
+        _write_metadata(target, fmt, metadata)
     except (ImportError, ModuleNotFoundError) as exc:
         raise FashionlabError(
             f"exporting to {fmt} needs a package that is not installed ({exc}); pip install {package}"
         ) from None
     except Exception as exc:  # Keras and the converters raise many kinds
         raise FashionlabError(
-            f"exporting run {run.id} to {fmt} failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+            f"exporting run {metadata['fashionlab_run']} to {fmt} failed: {exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0]}"
         ) from None
-    return target
+
+
+def _standalone(model: Any, config: Config) -> Any:
+    """The model behind the data set's own input (uint8 pixels, 0-255) and, for logits, a softmax."""
+    import keras
+
+    raw = keras.Input(shape=config.image_hw, dtype="uint8", name="image")
+    pixels = keras.ops.reshape(keras.ops.divide(keras.ops.cast(raw, "float32"), 255.0), (-1, *config.input_shape))
+    outputs = model(pixels)
+    if output_kind(config) == "logits":
+        outputs = keras.ops.softmax(outputs)
+    standalone = keras.Model(raw, outputs, name="fashionlab")
+    standalone(np.zeros((1, *config.image_hw), dtype=np.uint8))  # exporters need a model that has been called
+    return standalone
+
+
+def export_metadata(run: Run, config: Config) -> dict[str, str]:
+    """What an exported model says about itself."""
+    import json
+
+    kind = output_kind(config)
+    return {
+        "class_names": json.dumps(config.class_names),
+        "fashionlab_config_hash": str(run.info.get("config_hash", config.hash())),
+        "fashionlab_run": run.id,
+        "input": f"uint8 images shaped (n, {config.image_hw[0]}, {config.image_hw[1]}), 0-255, light clothing on black",
+        "output": "raw scores per class" if kind == "scores" else "probabilities per class, in class_names order",
+    }
+
+
+def _write_metadata(target: Path, fmt: str, metadata: dict[str, str]) -> None:
+    import json
+
+    if fmt == "onnx":
+        import onnx
+
+        model = onnx.load(str(target))
+        for key, value in metadata.items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(target))
+    elif fmt == "tflite":
+        from tensorflow.lite.python import schema_py_generated as schema
+        from tensorflow.lite.tools import flatbuffer_utils
+
+        model = flatbuffer_utils.read_model(str(target))
+        buffer = schema.BufferT()
+        buffer.data = list(json.dumps(metadata).encode())
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name, entry.buffer = "fashionlab", len(model.buffers) - 1
+        model.metadata = [*(model.metadata or []), entry]
+        flatbuffer_utils.write_model(model, str(target))
+    else:
+        (target / "fashionlab.json").write_text(json.dumps(metadata, indent=2) + "\n")

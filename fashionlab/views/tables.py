@@ -292,3 +292,39 @@ def configs_table(found: list[dict[str, str]], width: int | None) -> tuple[Rende
         Col("path", "file", 2, "left", cells=[c["path"] for c in found]),
     ]
     return fit(cols, width, "Shipped configs (--config NAME)")
+
+
+def prediction_records(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flat record per image of `predict_many` (the rows of --format csv, and of the table)."""
+    records = []
+    for p in result["predictions"]:
+        values = p["probabilities"] or p["scores"]
+        records.append({
+            "index": p["index"], "image": p["image_file"], "predicted": p["predicted_name"],
+            "probability" if p["probabilities"] else "score": values[p["predicted_name"]],
+            "true": p["true_name"], "correct": p["correct"],
+        })  # fmt: skip
+    return records
+
+
+def predictions_table(result: dict[str, Any], width: int | None) -> tuple[RenderableType, list[Col]]:
+    """Several predictions, a row each, then the accuracy over the images whose class is known."""
+    records = prediction_records(result)
+    first = "image" if records and records[0]["image"] is not None else "index"
+    value = "probability" if records and "probability" in records[0] else "score"
+    marks: dict[bool | None, str | Text] = {True: Text("yes", style="green"), False: Text("no", style="red"), None: ""}
+    cols = [
+        Col(first, first, 0, "right" if first == "index" else "left", cells=[str(r[first]) for r in records]),
+        Col("predicted", "predicted", 0, "left", cells=[r["predicted"] for r in records]),
+        Col(value, value, 1, cells=[f"{r[value]:.3f}" for r in records]),
+        Col("true", "true class", 1, "left", cells=[r["true"] or "" for r in records]),
+        Col("correct", "correct", 0, "left", cells=[marks[r["correct"]] for r in records]),
+    ]
+    table, dropped = fit(cols, width, f"Predictions of run {result['run']}")
+    if result["accuracy"] is None:
+        return table, dropped
+    said = Text(
+        f"Accuracy over {result['labelled']:,} test images: {result['accuracy']:.3f} "
+        f"({result['correct']:,} right, {result['labelled'] - result['correct']:,} wrong)"
+    )
+    return Group(table, said), dropped
