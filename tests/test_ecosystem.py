@@ -156,6 +156,38 @@ def test_tensorboard_logs_every_epoch(cli: Cli, runs_dir: Path) -> None:
     assert run.info["config"]["tensorboard"] is True
 
 
+def test_tensorboard_gives_each_trial_of_a_shared_training_its_logs_and_hparams(cli: Cli, runs_dir: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    result = cli("sweep", "--jobs", "1", "epochs=1,2", "tensorboard=true", "train_samples=600", "test_samples=100")
+    assert result.exit_code == 0, result.output
+    runs = RunStore(runs_dir).runs()
+    assert len(runs) == 2
+    for run in runs:
+        epochs = run.info["config"]["epochs"]
+        train = EventAccumulator(str(run.tensorboard_dir / "train"))
+        train.Reload()
+        logged = [float(tensor_value(e)) for e in train.Tensors("epoch_loss")]
+        assert logged == pytest.approx([row["loss"] for row in run.history()]) and len(logged) == epochs
+        validation = EventAccumulator(str(run.tensorboard_dir / "validation"))
+        validation.Reload()
+        test = float(tensor_value(validation.Tensors("test_accuracy")[0]))
+        assert test == pytest.approx(run.metrics()["test"]["accuracy"])
+        root = EventAccumulator(str(run.tensorboard_dir))
+        root.Reload()
+        start = plugin_data_pb2.HParamsPluginData.FromString(
+            root.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+        ).session_start_info
+        assert start.hparams["epochs"].number_value == epochs and start.group_name == run.id
+
+
+def tensor_value(event: object) -> float:
+    import tensorflow as tf
+
+    return float(tf.make_ndarray(event.tensor_proto))  # type: ignore[attr-defined]
+
+
 def test_report_markdown_and_html(cli: Cli, runs_dir: Path, tmp_path: Path) -> None:
     assert (
         cli("sweep", "--jobs", "1", "lr=0.001,0.01", "epochs=2", "train_samples=600", "test_samples=100").exit_code == 0

@@ -32,7 +32,8 @@ from fashionlab.engine.recorder import (
     TrainingHooks,
     TrainResult,
 )
-from fashionlab.errors import FashionlabError, Interrupted, RunError, StorageError
+from fashionlab.engine.tensorboard import TensorBoardLogs, require_tensorflow
+from fashionlab.errors import Interrupted, RunError, StorageError
 from fashionlab.network import check_trainable
 from fashionlab.store import Run, RunStatus, RunStore
 
@@ -100,6 +101,8 @@ def _train_todo(
     """One training for `todo` (sorted by epochs), continuing earlier runs of theirs where there are some."""
     longest = todo[-1]
     check_trainable(longest)
+    if longest.tensorboard:
+        require_tensorflow()
     split = prepare_data(longest)
     model, fused = build_for_training(longest, len(split.x_train))
     found = versions()
@@ -162,6 +165,8 @@ def resume(run: Run, hooks: TrainingHooks | None = None) -> TrainResult:
     if run.training_saved:
         return _completed(run)
     check_trainable(config)
+    if config.tensorboard:
+        require_tensorflow()
     split = prepare_data(config)
     model, fused = build_for_training(config, len(split.x_train))
     done = run.checkpoint_epoch()
@@ -212,7 +217,9 @@ def program(config: Config) -> str:
 
 def _fit(longest: Config, split: Split, model: Any, loop: Any, recorder: RunRecorder) -> list[Outcome]:
     """Run the epochs (fused loop or keras.fit) with the recorder listening; every exit gives outcomes."""
-    callbacks = [_keras_callback(recorder), *_tensorboard(longest, recorder.targets[-1].run)]
+    callbacks = [_keras_callback(recorder)]
+    if longest.tensorboard:
+        recorder.tensorboard = TensorBoardLogs([(t.config, t.run) for t in recorder.targets])
     initial_epoch = len(recorder.rows)
     recorder.hooks.start(recorder.targets[-1].run.id, longest.epochs, -(-len(split.x_train) // longest.batch_size))
     try:
@@ -230,6 +237,9 @@ def _fit(longest: Config, split: Split, model: Any, loop: Any, recorder: RunReco
         raise Interrupted(getattr(exc, "signum", signal.SIGINT), outcomes) from None
     except Exception as exc:
         return recorder.failed(exc)
+    finally:
+        if recorder.tensorboard is not None:
+            recorder.tensorboard.close()
     return recorder.ended()
 
 
@@ -304,16 +314,3 @@ def _checkpointer(model: Any) -> Any:
         run.save_checkpoint([np.asarray(v.value) for v in _state_variables(model)], epoch)
 
     return checkpoint
-
-
-def _tensorboard(config: Config, run: Run) -> list[Any]:
-    """Keras's TensorBoard callback writing into the (longest) run's tensorboard/ folder, when asked."""
-    if not config.tensorboard:
-        return []
-    import importlib.util
-
-    if importlib.util.find_spec("tensorflow") is None:
-        raise FashionlabError("tensorboard: true needs TensorFlow for its log writer: pip install tensorflow-cpu")
-    import keras
-
-    return [keras.callbacks.TensorBoard(log_dir=str(run.tensorboard_dir), write_graph=False)]

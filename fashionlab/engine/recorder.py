@@ -108,6 +108,7 @@ class RunRecorder:
         self.pruned = False
         self.weights = weights
         self.best = BestEpoch(targets[-1].config.early_stopping, self.rows)
+        self.tensorboard: Any = None  # engine.tensorboard.TensorBoardLogs, where the config asks for them
         self.stopped_early: int | None = None  # the epoch early stopping ended the training
 
     def epoch_end(self, row: dict[str, float]) -> bool:
@@ -122,6 +123,8 @@ class RunRecorder:
             if target.open and target.config.epochs >= epoch:
                 target.run.write_history(self.rows)
                 target.run.update(epochs_done=epoch)
+                if self.tensorboard is not None:
+                    self.tensorboard.epoch(target.run, row)
         self.keep_best(row, epoch)
         for target in self.targets:
             at_its_end = target.config.epochs == epoch or (self.stopped_early and target.config.epochs >= epoch)
@@ -166,6 +169,8 @@ class RunRecorder:
         summary = fmetrics.summarize_history(self.rows[: target.config.epochs])
         run.write_metrics({"summary": summary, "test": test})
         run.mark_completed({"summary": summary, "test": test})
+        if self.tensorboard is not None:
+            self.tensorboard.test(run, test, len(self.rows))
         if self.draw is not None:
             try:
                 run.write_curves(self.draw(run))

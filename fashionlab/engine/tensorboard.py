@@ -1,0 +1,80 @@
+"""TensorBoard logs for every run a training feeds: its own scalars (a shared training's shorter runs
+take their prefix of it), its test metrics, and its config as HParams, so TensorBoard's HParams
+dashboard compares the trials of a sweep or search by their values and metrics.
+
+Written with TensorFlow's summary writers in the layout Keras's TensorBoard callback uses
+(`train/` and `validation/`, tags `epoch_loss`, `epoch_accuracy`, steps from 0), which `tensorboard
+--logdir runs/` reads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from fashionlab.config import Config
+from fashionlab.errors import FashionlabError
+from fashionlab.store import Run
+from fashionlab.views.compare import flatten
+
+
+class TensorBoardLogs:
+    """One pair of writers (train, validation) per run, and its HParams written once."""
+
+    def __init__(self, runs: list[tuple[Config, Run]]) -> None:
+        require_tensorflow()
+        import tensorflow as tf
+        from tensorboard.plugins.hparams import api as hp
+
+        self.tf = tf
+        self.writers: dict[str, tuple[Any, Any]] = {}
+        for config, run in runs:
+            folder = run.tensorboard_dir
+            self.writers[run.id] = (
+                tf.summary.create_file_writer(str(folder / "train")),
+                tf.summary.create_file_writer(str(folder / "validation")),
+            )
+            with tf.summary.create_file_writer(str(folder)).as_default():
+                hp.hparams(hparams(config), trial_id=run.id)
+
+    def epoch(self, run: Run, row: dict[str, float]) -> None:
+        """One finished epoch of `run`: training metrics under train/, val_* under validation/."""
+        train, validation = self.writers[run.id]
+        step = int(row["epoch"]) - 1  # Keras's callback counts epochs from 0
+        for key, value in row.items():
+            if key in ("epoch", "seconds"):
+                continue
+            writer = validation if key.startswith("val_") else train
+            with writer.as_default():
+                self.tf.summary.scalar(f"epoch_{key.removeprefix('val_')}", value, step=step)
+        train.flush()
+        validation.flush()
+
+    def test(self, run: Run, test: dict[str, float], epoch: int) -> None:
+        """The completed run's test metrics (test_loss, test_accuracy), for the HParams table."""
+        _, validation = self.writers[run.id]
+        with validation.as_default():
+            for key, value in test.items():
+                self.tf.summary.scalar(f"test_{key}", value, step=epoch - 1)
+        validation.flush()
+
+    def close(self) -> None:
+        for train, validation in self.writers.values():
+            train.close()
+            validation.close()
+
+
+def require_tensorflow() -> None:
+    """Checked before any run exists: TensorBoard's writers are TensorFlow's."""
+    if importlib.util.find_spec("tensorflow") is None:
+        raise FashionlabError("tensorboard: true needs TensorFlow for its log writer: pip install tensorflow-cpu")
+
+
+def hparams(config: Config) -> dict[str, bool | int | float | str]:
+    """The config as HParams: every setting a trial can differ in, flattened (`optimizer.learning_rate`)."""
+    out: dict[str, bool | int | float | str] = {}
+    for key, value in flatten(config.resolved()).items():
+        if key in ("name", "tensorboard"):
+            continue
+        out[key] = value if isinstance(value, bool | int | float | str) else ("null" if value is None else str(value))
+    return out
