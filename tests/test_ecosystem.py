@@ -115,6 +115,19 @@ def _runs_standalone_in_onnxruntime(trained: Cli, target: Path) -> dict[str, str
     return {p.key: p.value for p in model.metadata_props}
 
 
+def test_export_of_a_sweep_trial_whose_name_holds_its_values(cli: Cli, runs_dir: Path, tmp_path: Path) -> None:
+    swept = cli("sweep", "--jobs", "1", "lr=0.002,0.003", "epochs=1", "train_samples=300", "test_samples=100")
+    assert swept.exit_code == 0, swept.output
+    run = RunStore(runs_dir).runs()[0]
+    assert "=" in run.id  # tutorial-lr=0.002: not a name TensorFlow takes as a scope
+    env = {**os.environ, "FASHIONLAB_RUNS": str(runs_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-m", "fashionlab", "export", run.id, "--format", "onnx", "--out", str(tmp_path / "m.onnx")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_export_names_the_missing_package(trained: Cli, tmp_path: Path) -> None:
     fake = tmp_path / "site" / "onnx"
     fake.mkdir(parents=True)

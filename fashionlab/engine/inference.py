@@ -278,7 +278,9 @@ def _standalone(model: Any, config: Config) -> Any:
 
     raw = keras.Input(shape=config.image_hw, dtype="uint8", name="image")
     pixels = keras.ops.reshape(keras.ops.divide(keras.ops.cast(raw, "float32"), 255.0), (-1, *config.input_shape))
-    outputs = model(pixels)
+    outputs = pixels
+    for layer in model.layers:  # the model's own layers, not the model (its name, from the config's, may
+        outputs = layer(outputs)  # hold characters TensorFlow's exporters refuse as a scope name)
     if output_kind(config) == "logits":
         outputs = keras.ops.softmax(outputs)
     standalone = keras.Model(raw, outputs, name="fashionlab")
