@@ -114,12 +114,16 @@ def main() -> None:
                 for trials in (1, 8):
                     runs = tmp / f"sweep-{name}-{trials}-{i}"
                     lrs = ",".join(f"{0.001 * (k + 1):g}" for k in range(trials))
-                    wall = run([*fl, "sweep", "--jobs", "1", f"lr={lrs}", *SHORT], {**env, "FASHIONLAB_RUNS": str(runs)})
+                    wall = run(
+                        [*fl, "sweep", "--jobs", "1", f"lr={lrs}", *SHORT], {**env, "FASHIONLAB_RUNS": str(runs)}
+                    )
                     walls.setdefault(f"{name}-{trials}", []).append(wall)
                     walls.setdefault(f"{name}-{trials}-epochs", []).append(epoch_seconds(runs))
                     shutil.rmtree(runs)
                 runs = tmp / f"default-{name}-{i}"
-                walls.setdefault(f"{name}-default", []).append(run([*fl, "train"], {**env, "FASHIONLAB_RUNS": str(runs)}))
+                walls.setdefault(f"{name}-default", []).append(
+                    run([*fl, "train"], {**env, "FASHIONLAB_RUNS": str(runs)})
+                )
                 walls.setdefault(f"{name}-default-epochs", []).append(epoch_seconds(runs))
                 shutil.rmtree(runs)
             timed("plain Keras: train, evaluate, save", [*py, PLAIN_TRAIN, str(tmp / "p.keras")], base_env)
