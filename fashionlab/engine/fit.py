@@ -85,6 +85,37 @@ def train_group(
     return [outcomes[c.hash()] for c in configs]
 
 
+def train_population(
+    configs: list[Config], runs_dir: Path | RunStore, hooks: TrainingHooks | None = None, command: str | None = None
+) -> list[Outcome]:
+    """Train configs of one program (engine.population.population_key) together, one vmapped program;
+    each gets its own run, as a separate `train` with its seed would give it."""
+    from fashionlab.engine.population import population_key, train_members
+
+    store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
+    if len({population_key(c) for c in configs}) != 1:
+        raise ValueError("train_population needs configs of one program on the same data")
+    for config in configs:
+        check_trainable(config)
+    split = prepare_data(configs[0])
+    built = [build_for_training(c, len(split.x_train)) for c in configs]
+    store.check_writable()
+    extra: dict[str, Any] = {"backend": versions()["backend"], "device": device(), "loop": "fused"}
+    extra["versions"] = versions()
+    extra.update({"population": len(configs), **({"command": command} if command else {})})
+    recorders = []
+    for config, (model, _) in zip(configs, built, strict=True):
+        run = store.create(
+            config.name, config.hash(), config.to_yaml(), {**extra, "seed": config.seed, "config": config.resolved()}
+        )
+        loop = _loop(model, config, True)
+        recorders.append(RunRecorder(
+            [Target(config, run)], hooks or NoHooks(), _finisher(model, split, loop), _checkpointer(model), None,
+            None, model_weights(model), _draw_curves,
+        ))  # fmt: skip
+    return train_members(configs, [m for m, _ in built], split, recorders)
+
+
 def _completed(run: Run) -> TrainResult:
     """A run whose model and metrics were saved before its process died: completed, not trained again."""
     metrics = run.saved_metrics()

@@ -1,0 +1,168 @@
+"""Populations: trials of one program trained together, one compiled program for all of them.
+
+Trials of a sweep, search or `--repeats` that compile to the same steps (same architecture, loss,
+optimizer and its constants, batch size and data) differ only in values the steps take as state: their
+weights (the seed), the learning rate, the dropout seeds. Stacking their states and `jax.vmap`-ing the
+model's own `train_step` over them inside the fused loop's `lax.scan` trains K trials in one call. Each
+member keeps its own shuffling order (its seed's permutation, gathered from the device-resident data),
+so its history equals a separate run's up to floating-point reassociation, and everything a run has
+(run directory, history, checkpoints, best-epoch weights, divergence, early stopping, test metrics) is
+kept per member by its own RunRecorder. A member that diverges or stops early is recorded and dropped;
+the others go on.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from typing import Any
+
+import numpy as np
+
+from fashionlab.config import Config
+from fashionlab.engine.fused import CALLS_PER_EPOCH, FusedLoop, _assign, _state
+from fashionlab.engine.recorder import RunRecorder
+from fashionlab.errors import Interrupted
+
+
+def population_key(config: Config) -> str:
+    """Trials with equal keys can train as one population: the same compiled steps on the same data."""
+    import json
+
+    from fashionlab.engine.fit import program
+
+    data = {k: getattr(config, k) for k in ("batch_size", "train_samples", "validation_split", "backend")}
+    return program(config) + json.dumps({**data, "fused_loop": config.fused_loop}, sort_keys=True)
+
+
+class PopulationLoop:
+    """K models of one program trained in lockstep by one vmapped, scanned step."""
+
+    def __init__(self, models: list[Any], batch_size: int) -> None:
+        import jax
+
+        self.models = models
+        self.batch_size = batch_size
+        train_step, test_step = models[0].train_step, models[0].test_step  # the same program for every member
+        vtrain = jax.vmap(train_step, in_axes=(0, 0))
+        vtest = jax.vmap(test_step, in_axes=(0, None))
+
+        @jax.jit
+        def train_block(state: Any, x: Any, y: Any, index: Any) -> tuple[Any, Any]:
+            def body(carry: Any, idx: Any) -> tuple[Any, Any]:  # idx: (K, b), each member its own batch
+                logs, carry = vtrain(carry, (x[idx], y[idx]))
+                return carry, logs
+
+            state, logs = jax.lax.scan(body, state, index)
+            return jax.tree.map(lambda a: a[-1], logs), state
+
+        @jax.jit
+        def test_block(state: Any, x: Any, y: Any, index: Any) -> tuple[Any, Any]:
+            def body(carry: Any, idx: Any) -> tuple[Any, Any]:  # idx: (b,), the same batch for every member
+                logs, carry = vtest(carry, (x[idx], y[idx]))
+                return carry, logs
+
+            state, logs = jax.lax.scan(body, state, index)
+            return jax.tree.map(lambda a: a[-1], logs), state
+
+        self.train_block, self.test_block = train_block, test_block
+
+    def _stack(self, optimizer: bool = True) -> Any:
+        import jax
+        import jax.numpy as jnp
+
+        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *[_state(m, optimizer) for m in self.models])
+
+    def _unstack(self, stacked: Any, optimizer: bool = True) -> None:
+        """Each member's part of the stacked state back into its own Keras model."""
+        import jax
+
+        for k, model in enumerate(self.models):
+            _assign(model, jax.tree.map(lambda a, k=k: a[k], stacked), optimizer)
+
+    def _blocks(self, index: np.ndarray) -> list[np.ndarray]:
+        """(steps, ...) batch indices in blocks of steps, as the fused loop cuts an epoch."""
+        steps = len(index)
+        per_call = max(1, math.ceil(steps / CALLS_PER_EPOCH))
+        return [index[s : s + per_call] for s in range(0, steps, per_call)]
+
+    def _epoch(self, x: Any, y: Any, n: int, seeds: list[int], epoch: int) -> dict[str, np.ndarray]:
+        import jax.numpy as jnp
+
+        b = self.batch_size
+        orders = np.stack([np.random.default_rng([seed, epoch]).permutation(n) for seed in seeds])  # (K, n)
+        full = n // b
+        index = orders[:, : full * b].reshape(len(seeds), full, b).transpose(1, 0, 2)  # (steps, K, b)
+        for model in self.models:
+            model.reset_metrics()
+        state, logs = self._stack(), {}
+        for block in self._blocks(index):
+            logs, state = self.train_block(state, x, y, jnp.asarray(block))
+        if n % b:
+            logs, state = self.train_block(state, x, y, jnp.asarray(orders[:, full * b :][None]))
+        self._unstack(state)
+        return {k: np.asarray(v) for k, v in logs.items()}
+
+    def _validate(self, x: Any, y: Any) -> dict[str, np.ndarray]:
+        import jax.numpy as jnp
+
+        b, n = self.batch_size, len(x)
+        for model in self.models:
+            model.reset_metrics()
+        state, logs = self._stack(optimizer=False), {}
+        order = np.arange(n)
+        full = n // b
+        for block in self._blocks(order[: full * b].reshape(full, b)):
+            logs, state = self.test_block(state, x, y, jnp.asarray(block))
+        if n % b:
+            logs, state = self.test_block(state, x, y, jnp.asarray(order[full * b :][None]))
+        self._unstack(state, optimizer=False)
+        return {k: np.asarray(v) for k, v in logs.items()}
+
+    def fit(
+        self, x: np.ndarray, y: np.ndarray, validation: tuple[np.ndarray, np.ndarray] | None,
+        recorders: list[RunRecorder], seeds: list[int], initial_epoch: int = 0,
+    ) -> None:  # fmt: skip
+        """Train until every member's recorder is done (its epochs reached, or diverged, pruned, stopped)."""
+        import jax.numpy as jnp
+
+        for model in self.models:
+            model._symbolic_build(data_batch=(x[: self.batch_size], y[: self.batch_size]))
+            model.optimizer.build(model.trainable_variables)
+        x_dev, y_dev = jnp.asarray(x), jnp.asarray(y)
+        val = (jnp.asarray(validation[0]), jnp.asarray(validation[1])) if validation is not None else None
+        active = list(range(len(self.models)))
+        epochs = max(r.targets[-1].config.epochs for r in recorders)
+        for epoch in range(initial_epoch, epochs):
+            started = time.perf_counter()
+            logs = self._epoch(x_dev, y_dev, len(x), seeds, epoch)
+            val_logs = self._validate(*val) if val is not None else {}
+            seconds = round(time.perf_counter() - started, 4)  # the population's epoch, shared by its members
+            for k in list(active):
+                row: dict[str, float] = {"epoch": epoch + 1, **{n: float(v[k]) for n, v in logs.items()}}
+                row.update({f"val_{n}": float(v[k]) for n, v in val_logs.items()})
+                row["seconds"] = seconds
+                stop = recorders[k].epoch_end(row)
+                if stop or recorders[k].targets[-1].config.epochs <= epoch + 1:
+                    active.remove(k)
+            if not active:
+                return
+
+
+def train_members(
+    configs: list[Config], models: list[Any], split: Any, recorders: list[RunRecorder], initial_epoch: int = 0
+) -> list[Any]:
+    """Train a population; each member's outcome (TrainResult or RunStopped), as train_group gives them."""
+    loop = PopulationLoop(models, configs[0].batch_size)
+    try:
+        loop.fit(split.x_train, split.y_train, split.validation, recorders, [c.seed for c in configs], initial_epoch)
+    except KeyboardInterrupt as exc:
+        outcomes = [o for r in recorders for o in r.interrupted()]
+        raise Interrupted(getattr(exc, "signum", signal.SIGINT), outcomes) from None
+    except Exception as exc:
+        return [o for r in recorders for o in r.failed(exc)]
+    return [o for r in recorders for o in r.ended()]
+
+
+__all__ = ["FusedLoop", "PopulationLoop", "population_key", "train_members"]
