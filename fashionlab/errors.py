@@ -7,6 +7,8 @@ each as its command-line flag (--index, --runs-dir).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -87,3 +89,31 @@ def stop_on_signals(second_ctrl_c_stops: bool = True) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ctrl-C, SIGTERM or SIGHUP arriving inside the block acts when it ends: for work that must happen
+    whole (every member of a population recording the same epoch). Main thread only; elsewhere a no-op."""
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    saved: dict[int, Any] = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    for signum in saved:
+        signal.signal(signum, lambda n, frame: caught.append(n))
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    if caught:
+        handler = saved[caught[0]]
+        if callable(handler):
+            handler(caught[0], None)
+        elif handler != signal.SIG_IGN:
+            os.kill(os.getpid(), caught[0])  # the default action, now

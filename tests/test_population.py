@@ -3,14 +3,17 @@ the history and test metrics of a separate run with its seed, on the CPU."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from fashionlab.config import load_config
 from fashionlab.engine.fit import train, train_population
-from fashionlab.engine.population import population_key
+from fashionlab.engine.programs import population_key
 from fashionlab.store import RunStore
+from tests.conftest import Cli
 
 
 def strip(history: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -48,3 +51,57 @@ def test_a_diverged_member_does_not_stop_the_others(tmp_path: Path) -> None:
     assert first.run.status == "completed" and len(first.run.history()) == 3
     runs = {r.info["config"]["optimizer"]["learning_rate"]: r for r in RunStore(tmp_path / "runs").runs()}
     assert runs[50.0].status == "diverged" and len(runs[50.0].history()) == 1
+
+
+class CtrlCAt:
+    """Progress hooks that press Ctrl-C (a real SIGINT) when an epoch ends."""
+
+    def __init__(self, epoch: int) -> None:
+        self.at = epoch
+
+    def start(self, *args: object) -> None:
+        pass
+
+    def batch(self, *args: object) -> None:
+        pass
+
+    def epoch(self, row: dict[str, float]) -> None:
+        if row["epoch"] == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_an_interrupted_population_resumes_exactly_in_its_own_runs(tmp_path: Path) -> None:
+    base = ["train_samples=600", "test_samples=200", "epochs=4"]
+    members = [load_config(None, [*base, f"seed={s}", f"lr=0.00{s}"]) for s in (1, 2, 3)]
+    whole = train_population(members, tmp_path / "whole")
+    runs = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        train_population(members, runs, CtrlCAt(2))
+    cut = RunStore(runs).runs()
+    assert len(cut) == 3 and all(r.status == "interrupted" and r.checkpoint_epoch() == 2 for r in cut)  # all at 2
+    resumed = train_population(members, runs, continue_runs=True)
+    assert {r.id for r in RunStore(runs).runs()} == {r.id for r in cut}  # continued in place
+    for done, alone in zip(resumed, whole, strict=True):
+        assert done.run.info["resumed"][-1]["from_epoch"] == 2
+        assert strip(done.run.history()) == strip(alone.run.history()) and done.test == alone.test
+
+
+def test_sweep_population_on_trains_one_program_and_gives_the_numbers_of_off(tmp_path: Path) -> None:
+    items = ["lr=0.001,0.002", "epochs=1,2", "train_samples=600", "test_samples=100", "--repeats", "2"]
+    on, off = Cli(tmp_path / "on"), Cli(tmp_path / "off")
+    dry = on("sweep", "--dry-run", "--population", "on", *items)
+    said = " ".join(dry.stdout.split())
+    assert "8 to train in 4 trainings" in said and "train together as 1 population" in said
+    assert on("sweep", "--population", "on", *items).exit_code == 0
+    assert off("sweep", "--population", "off", "--jobs", "1", *items).exit_code == 0
+    together = {r.info["config_hash"]: r for r in RunStore(tmp_path / "on").runs()}
+    apart = {r.info["config_hash"]: r for r in RunStore(tmp_path / "off").runs()}
+    assert together.keys() == apart.keys() and len(together) == 8
+    for key, run in together.items():
+        assert run.info["population"] == 4 and "population" not in apart[key].info  # run.json says which
+        for got, want in zip(strip(run.history()), strip(apart[key].history()), strict=True):
+            assert got == pytest.approx(want, rel=1e-5)
+    auto = Cli(tmp_path / "auto")("sweep", "--dry-run", *items)  # auto on this CPU: off
+    assert "population" not in auto.stdout
+    bad = on("sweep", "--population", "maybe", *items)
+    assert bad.exit_code == 6 and bad.stderr == "Error: --population maybe is not known; use auto, on or off\n"

@@ -112,6 +112,15 @@ def sweep(
     ] = None,
     jobs: JobsOpt = 0,
     repeats: RepeatsOpt = None,
+    population: Annotated[
+        str,
+        typer.Option(
+            "--population",
+            help="Train the trials of one program (they differ in seed, lr or epochs) together, one compiled "
+            "program: on, off, or auto (on where JAX runs on a GPU or TPU; on a CPU it is slower).",
+            autocompletion=values("auto", "on", "off"),
+        ),
+    ] = "auto",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List the trials and what is already done; train nothing.")
     ] = False,
@@ -148,7 +157,7 @@ def sweep(
     ray_options(executor, address, cpus_per_trial, gpus_per_trial)  # a bad executor is refused, dry run or not
     runs = store()
     the_plan = _plan(runs, resume, config, [*(items or []), *([f"repeats={repeats}"] if repeats else [])])
-    ahead = plan.preview(the_plan, runs)
+    ahead = plan.preview(the_plan, runs, populations_wanted(population))
     say_advice([t.config for t in the_plan.trials])
     if dry_run:
         if as_json:
@@ -185,6 +194,23 @@ def sweep(
     err.print(sweep_sentence(result, runs.record_path(the_plan.sweep_id), ahead))
     if result.failed:
         raise typer.Exit(1)
+
+
+def populations_wanted(choice: str) -> bool:
+    """--population: on, off, or auto (on where JAX has a GPU or TPU; a CUDA or TPU plugin is looked for
+    first, so a CPU machine does not import JAX to find out)."""
+    if choice not in ("auto", "on", "off"):
+        raise InputError(f"--population {choice} is not known; use auto, on or off")
+    if choice != "auto":
+        return choice == "on"
+    import importlib.util
+
+    plugins = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm7_plugin", "libtpu")
+    if not any(importlib.util.find_spec(p) for p in plugins):
+        return False
+    from fashionlab.engine.backend import accelerator
+
+    return accelerator()
 
 
 def _plan(runs: Any, resume: str | None, config: list[Path] | None, items: list[str]) -> Any:

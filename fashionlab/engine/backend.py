@@ -90,6 +90,14 @@ def _compilation_cache() -> None:
     jax.config.update("jax_compilation_cache_max_size", 2 * 1024**3)
 
 
+def accelerator() -> bool:
+    """Whether JAX runs on a GPU or TPU here."""
+    use_backend("jax")
+    import jax
+
+    return jax.default_backend() != "cpu"
+
+
 def device() -> str:
     import keras
 

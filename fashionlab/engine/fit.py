@@ -8,7 +8,6 @@ with one training to the largest of them (each still gets its own run, identical
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from fashionlab.engine.backend import device, versions
 from fashionlab.engine.best import Weights
 from fashionlab.engine.build import build_for_training
 from fashionlab.engine.inputs import Split, prepare_data
+from fashionlab.engine.programs import population_key, program
 from fashionlab.engine.recorder import (
     Diverged,
     NoHooks,
@@ -86,34 +86,124 @@ def train_group(
 
 
 def train_population(
-    configs: list[Config], runs_dir: Path | RunStore, hooks: TrainingHooks | None = None, command: str | None = None
-) -> list[Outcome]:
-    """Train configs of one program (engine.population.population_key) together, one vmapped program;
-    each gets its own run, as a separate `train` with its seed would give it."""
-    from fashionlab.engine.population import population_key, train_members
+    configs: list[Config], runs_dir: Path | RunStore, hooks: TrainingHooks | None = None, command: str | None = None,
+    continue_runs: bool = False,
+) -> list[Outcome]:  # fmt: skip
+    """Train configs of one population key (engine/programs.py) together, one vmapped program. Configs
+    that differ only in epochs share one member (the shared-prefix rule holds); every config gets its own
+    run, as a separate `train` would give it. Outcomes come back in the order of `configs`.
 
+    `continue_runs`: as train_group's; an interrupted population continues from its members' common
+    checkpoint epoch, each member in its own runs.
+    """
     store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
-    if len({population_key(c) for c in configs}) != 1:
-        raise ValueError("train_population needs configs of one program on the same data")
-    for config in configs:
-        check_trainable(config)
-    split = prepare_data(configs[0])
-    built = [build_for_training(c, len(split.x_train)) for c in configs]
+    if len({population_key(c) for c in configs}) != 1 or population_key(configs[0]) is None:
+        raise ValueError("train_population needs configs of one program on the same data, on JAX's fused loop")
+    earlier = store.unfinished_by_hash() if continue_runs else {}
+    saved = [c for c in configs if c.hash() in earlier and earlier[c.hash()].training_saved]
+    outcomes: dict[str, Outcome] = {c.hash(): _completed(earlier[c.hash()]) for c in saved}
+    todo = [c for c in configs if c.hash() not in outcomes]
+    try:
+        if todo:
+            _train_population(todo, store, hooks, command, earlier, outcomes)
+    except Interrupted as stop:
+        stop.outcomes = [outcomes.get(c.hash()) for c in configs]
+        raise
+    return [outcomes[c.hash()] for c in configs]
+
+
+def _train_population(
+    todo: list[Config], store: RunStore, hooks: TrainingHooks | None, command: str | None, earlier: dict[str, Run],
+    outcomes: dict[str, Outcome],
+) -> None:  # fmt: skip
+    """The training of train_population; fills `outcomes` by config hash, also when interrupted."""
+    from fashionlab.engine.population import train_members
+
+    groups: dict[str, list[Config]] = {}
+    for config in todo:
+        groups.setdefault(config.group_key(), []).append(config)
+    members = [sorted(g, key=lambda c: c.epochs) for g in groups.values()]
+    for group in members:
+        check_trainable(group[-1])
+    split = prepare_data(todo[0])
+    models = [build_for_training(group[-1], len(split.x_train))[0] for group in members]
     store.check_writable()
     extra: dict[str, Any] = {"backend": versions()["backend"], "device": device(), "loop": "fused"}
-    extra["versions"] = versions()
-    extra.update({"population": len(configs), **({"command": command} if command else {})})
+    extra.update({"versions": versions(), "population": len(members), **({"command": command} if command else {})})
+    start, histories = _restore_population(models, members, earlier)
     recorders = []
-    for config, (model, _) in zip(configs, built, strict=True):
-        run = store.create(
-            config.name, config.hash(), config.to_yaml(), {**extra, "seed": config.seed, "config": config.resolved()}
-        )
-        loop = _loop(model, config, True)
+    for k, (group, model) in enumerate(zip(members, models, strict=True)):
+        targets = [_target(store, c, {**extra, "seed": c.seed}, earlier.get(c.hash()), start) for c in group]
+        if len(targets) > 1:
+            for target in targets:
+                target.run.update(shared_training=[t.run.id for t in targets if t is not target])
+        finish = _finisher(model, split, _loop(model, group[-1], True))
         recorders.append(RunRecorder(
-            [Target(config, run)], hooks or NoHooks(), _finisher(model, split, loop), _checkpointer(model), None,
-            None, model_weights(model), _draw_curves,
-        ))  # fmt: skip
-    return train_members(configs, [m for m, _ in built], split, recorders)
+            targets, (hooks or NoHooks()) if k == 0 else NoHooks(), finish, _checkpointer(model), None,
+            histories[k], model_weights(model), _draw_curves,
+        ))  # fmt: skip  # progress follows the first member: every member runs every epoch with it
+    steps = -(-len(split.x_train) // todo[0].batch_size)
+    recorders[0].hooks.start(recorders[0].targets[-1].run.id, max(c.epochs for c in todo), steps)
+    size = members_that_fit(models[0], todo[0].batch_size, split.x_train[0].size)
+    for first in range(0, len(members), size):  # one population at a time where the device holds fewer
+        part = slice(first, first + size)
+        try:
+            got = train_members([g[-1] for g in members[part]], models[part], split, recorders[part], start)
+        except Interrupted as stop:
+            got = [*(stop.outcomes or []), *(o for r in recorders[first + size :] for o in r.interrupted())]
+            _by_config(recorders, got, outcomes)
+            raise
+        _by_config(recorders[part], got, outcomes)
+
+
+def _restore_population(
+    models: list[Any], members: list[list[Config]], earlier: dict[str, Run]
+) -> tuple[int, list[list[dict[str, float]]]]:
+    """The epoch every member's earlier run was checkpointed at, with each member's state restored and its
+    history to then; (0, empty histories) unless all members have one and it is the same epoch."""
+    runs = [earlier.get(group[-1].hash()) for group in members]
+    epochs = {run.checkpoint_epoch() if run is not None else 0 for run in runs}
+    shortest = min(c.epochs for group in members for c in group)
+    if len(epochs) != 1 or not 0 < min(epochs) < shortest:
+        return 0, [[] for _ in members]
+    restored = [_restore(model, run, shortest) for model, run in zip(models, runs, strict=True)]
+    return restored[0][0], [history for _, history in restored]
+
+
+def _target(store: RunStore, config: Config, extra: dict[str, Any], run: Run | None, start: int) -> Target:
+    """A config's run: its earlier (interrupted) run reopened at `start`, else a new one."""
+    if run is not None:
+        run.reopen(start)
+        return Target(config, run)
+    return Target(
+        config, store.create(config.name, config.hash(), config.to_yaml(), {**extra, "config": config.resolved()})
+    )
+
+
+def _by_config(recorders: list[RunRecorder], got: list[Outcome], outcomes: dict[str, Outcome]) -> None:
+    """A population's outcomes (in any order) by their configs' hashes."""
+    by_run = {(o.run.id if isinstance(o, TrainResult) else o.run_id): o for o in got}
+    for recorder in recorders:
+        for target in recorder.targets:
+            if target.run.id in by_run:
+                outcomes[target.config.hash()] = by_run[target.run.id]
+
+
+def members_that_fit(model: Any, batch_size: int, input_size: int) -> int:
+    """How many members one population may hold on this device: its memory (where JAX reports it; a GPU
+    does, a CPU does not) over a member's estimated need, with a margin. Never an out-of-memory crash:
+    a population of more members trains in several parts."""
+    import jax
+
+    stats = jax.devices()[0].memory_stats() or {}
+    limit = stats.get("bytes_limit")
+    if not limit:
+        return 1_000_000
+    params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    slots = len(model.optimizer.variables) / max(1, len(model.trainable_variables))
+    activations = batch_size * (input_size + sum(int(np.prod(layer.output.shape[1:])) for layer in model.layers))
+    per_member = 4 * (params * (2 + slots) + 3 * activations)  # float32 weights, gradients, slots; activations
+    return max(1, int(0.5 * (limit - stats.get("bytes_in_use", 0)) // per_member))
 
 
 def _completed(run: Run) -> TrainResult:
@@ -235,15 +325,6 @@ def _loop(model: Any, config: Config, fused: bool) -> Any:
     from fashionlab.engine.fused import FusedLoop
 
     return FusedLoop(model, config.batch_size, program=program(config))
-
-
-def program(config: Config) -> str:
-    """What the compiled steps depend on: architecture, loss, metrics, the optimizer and its constant
-    arguments, the backend. Not the seed, the learning rate (both state), epochs or the data's size."""
-    resolved = config.resolved()
-    optimizer = {k: v for k, v in resolved["optimizer"].items() if k != "learning_rate"}
-    keys = ("backend", "input_shape", "layers", "loss", "metrics", "classes", "image_size")
-    return json.dumps({**{k: resolved.get(k) for k in keys}, "optimizer": optimizer}, sort_keys=True, default=str)
 
 
 def _fit(longest: Config, split: Split, model: Any, loop: Any, recorder: RunRecorder) -> list[Outcome]:

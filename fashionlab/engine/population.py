@@ -23,17 +23,7 @@ import numpy as np
 from fashionlab.config import Config
 from fashionlab.engine.fused import CALLS_PER_EPOCH, FusedLoop, _assign, _state
 from fashionlab.engine.recorder import RunRecorder
-from fashionlab.errors import Interrupted
-
-
-def population_key(config: Config) -> str:
-    """Trials with equal keys can train as one population: the same compiled steps on the same data."""
-    import json
-
-    from fashionlab.engine.fit import program
-
-    data = {k: getattr(config, k) for k in ("batch_size", "train_samples", "validation_split", "backend")}
-    return program(config) + json.dumps({**data, "fused_loop": config.fused_loop}, sort_keys=True)
+from fashionlab.errors import Interrupted, signals_deferred
 
 
 class PopulationLoop:
@@ -139,13 +129,14 @@ class PopulationLoop:
             logs = self._epoch(x_dev, y_dev, len(x), seeds, epoch)
             val_logs = self._validate(*val) if val is not None else {}
             seconds = round(time.perf_counter() - started, 4)  # the population's epoch, shared by its members
-            for k in list(active):
-                row: dict[str, float] = {"epoch": epoch + 1, **{n: float(v[k]) for n, v in logs.items()}}
-                row.update({f"val_{n}": float(v[k]) for n, v in val_logs.items()})
-                row["seconds"] = seconds
-                stop = recorders[k].epoch_end(row)
-                if stop or recorders[k].targets[-1].config.epochs <= epoch + 1:
-                    active.remove(k)
+            with signals_deferred():  # every member records this epoch, or none: a rerun resumes them together
+                for k in list(active):
+                    row: dict[str, float] = {"epoch": epoch + 1, **{n: float(v[k]) for n, v in logs.items()}}
+                    row.update({f"val_{n}": float(v[k]) for n, v in val_logs.items()})
+                    row["seconds"] = seconds
+                    stop = recorders[k].epoch_end(row)
+                    if stop or recorders[k].targets[-1].config.epochs <= epoch + 1:
+                        active.remove(k)
             if not active:
                 return
 
@@ -165,4 +156,4 @@ def train_members(
     return [o for r in recorders for o in r.ended()]
 
 
-__all__ = ["FusedLoop", "PopulationLoop", "population_key", "train_members"]
+__all__ = ["FusedLoop", "PopulationLoop", "train_members"]

@@ -133,13 +133,40 @@ class Preview:
     epochs_to_train: int = 0
     epochs_if_separate: int = 0
     unfinished: dict[str, Run] = field(default_factory=dict)  # hash -> its interrupted run, continued in place
+    populations: int = 0  # groups of trainings that train together as one program (--population on)
 
 
-def preview(plan: Plan, store: RunStore) -> Preview:
-    """What a sweep of `plan` would train now: the trials without a completed run, in their groups."""
+def preview(plan: Plan, store: RunStore, populations: bool = False) -> Preview:
+    """What a sweep of `plan` would train now: the trials without a completed run, in their groups (with
+    `populations`, the groups of one program merged into one group each, trained together)."""
     done = store.completed_by_hash(identity_hash)
     pending = [t for t in plan.trials if t.hash not in done]
     shared, separate = plan.epochs_cost(pending)
     earlier = store.unfinished_by_hash()
     unfinished = {t.hash: earlier[t.hash] for t in pending if t.hash in earlier}
-    return Preview(plan, done, pending, plan.groups(pending), shared, separate, unfinished)
+    groups = plan.groups(pending)
+    merged = merge_populations(groups) if populations else groups
+    together = sum(1 for g in merged if len({t.config.group_key() for t in g}) > 1)
+    return Preview(plan, done, pending, merged, shared, separate, unfinished, together)
+
+
+MAX_MEMBERS = 64  # trainings in one population at most (the engine splits further where memory is short)
+
+
+def merge_populations(groups: list[list[PlannedTrial]]) -> list[list[PlannedTrial]]:
+    """Groups whose trainings compile to one program on the same data (engine/programs.py) merged, so
+    each merged group trains as one population; the rest stay as they are."""
+    from fashionlab.engine.programs import population_key
+
+    merged: list[list[PlannedTrial]] = []
+    by_key: dict[str, list[list[PlannedTrial]]] = {}
+    for group in groups:
+        key = population_key(group[0].config)
+        if key is None:
+            merged.append(group)
+        else:
+            by_key.setdefault(key, []).append(group)
+    for found in by_key.values():
+        for start in range(0, len(found), MAX_MEMBERS):
+            merged.append([t for g in found[start : start + MAX_MEMBERS] for t in g])
+    return merged

@@ -4,6 +4,7 @@ sweep's process, a worker process or a Ray task. Its progress travels as typed e
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,7 +84,9 @@ def run_group(
     """
     store = RunStore(runs_dir)
     configs = [validate(d, Source(None, {})) for d in config_dicts]
-    with store.lock(configs[0].group_key()):
+    with contextlib.ExitStack() as locks:  # a population holds several groups: each locked, in one order
+        for key in sorted({c.group_key() for c in configs}):
+            locks.enter_context(store.lock(key))
         # Another sweep may have trained (some of) these while this one waited for the lock.
         done = store.completed_by_hash(identity_hash)
         outcomes = [
@@ -110,10 +113,13 @@ def train_configs(
     An interrupted or failed earlier run of a config continues in place (a rerun of an interrupted sweep);
     a signal raises Interrupted carrying the outcomes of the trials that had started.
     """
-    from fashionlab.engine.fit import train_group
+    from fashionlab.engine.fit import train_group, train_population
 
     try:
-        results = train_group(configs, store, hooks, command=command, continue_runs=True)
+        if len({c.group_key() for c in configs}) > 1:  # a population: trials of one program, trained together
+            results = train_population(configs, store, hooks, command=command, continue_runs=True)
+        else:
+            results = train_group(configs, store, hooks, command=command, continue_runs=True)
     except Interrupted as stop:
         stop.outcomes = [_outcome(c, r) for c, r in zip(configs, stop.outcomes or [], strict=False) if r is not None]
         raise

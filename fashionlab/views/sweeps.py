@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def preview_sentence(p: Preview) -> str:
-    n, left, groups = len(p.plan.trials), len(p.pending), len(p.groups)
+    n, left, groups = len(p.plan.trials), len(p.pending), len(p.plan.groups(p.pending))  # trainings, merged or not
     shared, separate = p.epochs_to_train, p.epochs_if_separate
     return (
         f"Sweep {p.plan.sweep_id}: {plural(n, 'trial')}, {n - left} already done, "
@@ -27,6 +27,12 @@ def preview_sentence(p: Preview) -> str:
             f"({shared} epochs instead of {separate}: trials that differ only in epochs share one training)"
             if shared < separate
             else f"({shared} epochs)"
+        )
+        + (
+            f"; trainings of one program train together as {plural(p.populations, 'population')} "
+            "(--population: one compiled program each)"
+            if p.populations
+            else ""
         )
         + (
             f"; {plural(len(p.unfinished), 'trial')} continue"
