@@ -12,3 +12,5 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 python3 -c "import jax, keras; print(jax.devices(), 'jax', jax.__version__, 'keras', keras.__version__)" | tee -a "$OUT/gpu.txt"
 python3 bench/train_speed.py --epochs 5 --repeats 1 2> "$OUT/train_speed.log" | tee "$OUT/train_speed.md"
 python3 bench/concurrency.py --jobs 4 --trials 4 --epochs 30 2> "$OUT/concurrency.log" | tee "$OUT/concurrency.json"
+# Issue 16: populations (one vmapped program) against trials one after another and in 4 processes
+python3 bench/population.py 2> "$OUT/population.log" | tee "$OUT/population.md"
