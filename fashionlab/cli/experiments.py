@@ -47,6 +47,16 @@ SweepItems = Annotated[
         show_default=False,
     ),
 ]
+PopulationOpt = Annotated[
+    str,
+    typer.Option(
+        "--population",
+        help="Train the trials of one program (they differ in seed, lr or epochs) together, one compiled "
+        "program: on, off, or auto (on where JAX runs on a GPU or TPU; on a CPU it is slower).",
+        autocompletion=values("auto", "on", "off"),
+    ),
+]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="List the trials and what is already done; train nothing.")]
 # what experiments.search.METRICS accepts (not imported here: that would import pydantic for --help)
 SEARCH_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss")
 ExecutorOpt = Annotated[
@@ -112,18 +122,8 @@ def sweep(
     ] = None,
     jobs: JobsOpt = 0,
     repeats: RepeatsOpt = None,
-    population: Annotated[
-        str,
-        typer.Option(
-            "--population",
-            help="Train the trials of one program (they differ in seed, lr or epochs) together, one compiled "
-            "program: on, off, or auto (on where JAX runs on a GPU or TPU; on a CPU it is slower).",
-            autocompletion=values("auto", "on", "off"),
-        ),
-    ] = "auto",
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List the trials and what is already done; train nothing.")
-    ] = False,
+    population: PopulationOpt = "auto",
+    dry_run: DryRunOpt = False,
     resume: Annotated[str | None, typer.Option("--resume", help="Finish the missing trials of this sweep id.")] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed trial.")] = False,
     executor: ExecutorOpt = "local",
