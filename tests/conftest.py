@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -54,3 +55,24 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Cli:
 
 def files_under(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*")) if path.exists() else []
+
+
+class StopAfter:
+    """Progress hooks that press Ctrl-C when an epoch ends: a KeyboardInterrupt raised in place, or a real
+    SIGINT to this process (`real_signal`), which reaches training wherever Python handles it."""
+
+    def __init__(self, epoch: int, real_signal: bool = False) -> None:
+        self.stop_at, self.real_signal = epoch, real_signal
+
+    def start(self, *args: object) -> None:
+        pass
+
+    def batch(self, *args: object) -> None:
+        pass
+
+    def epoch(self, row: dict[str, float]) -> None:
+        if row["epoch"] == self.stop_at:
+            if self.real_signal:
+                os.kill(os.getpid(), signal.SIGINT)
+            else:
+                raise KeyboardInterrupt

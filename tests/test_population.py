@@ -3,8 +3,6 @@ the history and test metrics of a separate run with its seed, on the CPU."""
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ from fashionlab.config import load_config
 from fashionlab.engine.fit import train, train_population
 from fashionlab.engine.programs import population_key
 from fashionlab.store import RunStore
-from tests.conftest import Cli
+from tests.conftest import Cli, StopAfter
 
 
 def strip(history: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -53,30 +51,13 @@ def test_a_diverged_member_does_not_stop_the_others(tmp_path: Path) -> None:
     assert runs[50.0].status == "diverged" and len(runs[50.0].history()) == 1
 
 
-class CtrlCAt:
-    """Progress hooks that press Ctrl-C (a real SIGINT) when an epoch ends."""
-
-    def __init__(self, epoch: int) -> None:
-        self.at = epoch
-
-    def start(self, *args: object) -> None:
-        pass
-
-    def batch(self, *args: object) -> None:
-        pass
-
-    def epoch(self, row: dict[str, float]) -> None:
-        if row["epoch"] == self.at:
-            os.kill(os.getpid(), signal.SIGINT)
-
-
 def test_an_interrupted_population_resumes_exactly_in_its_own_runs(tmp_path: Path) -> None:
     base = ["train_samples=600", "test_samples=200", "epochs=4"]
     members = [load_config(None, [*base, f"seed={s}", f"lr=0.00{s}"]) for s in (1, 2, 3)]
     whole = train_population(members, tmp_path / "whole")
     runs = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):
-        train_population(members, runs, CtrlCAt(2))
+        train_population(members, runs, StopAfter(2, real_signal=True))
     cut = RunStore(runs).runs()
     assert len(cut) == 3 and all(r.status == "interrupted" and r.checkpoint_epoch() == 2 for r in cut)  # all at 2
     resumed = train_population(members, runs, continue_runs=True)

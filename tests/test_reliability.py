@@ -17,7 +17,7 @@ import pytest
 from fashionlab.config import load_config
 from fashionlab.engine import fit as ftrain
 from fashionlab.store import RunStore
-from tests.conftest import Cli
+from tests.conftest import Cli, StopAfter
 
 SLICE = ["train_samples=3000", "test_samples=200"]
 
@@ -46,23 +46,6 @@ def wait_for_epochs(runs: Path, n: int, timeout: float = 120) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"no run reached {n} epochs")
-
-
-class StopAfter:
-    """A progress hook that presses Ctrl-C after a given epoch."""
-
-    def __init__(self, epoch: int) -> None:
-        self.stop_at = epoch
-
-    def start(self, *args: object) -> None:
-        pass
-
-    def batch(self, *args: object) -> None:
-        pass
-
-    def epoch(self, row: dict[str, float]) -> None:
-        if row["epoch"] == self.stop_at:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("config", [None, "configs/cnn.yaml"], ids=["tutorial", "cnn-with-dropout"])

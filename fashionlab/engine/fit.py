@@ -7,7 +7,6 @@ with one training to the largest of them (each still gets its own run, identical
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from fashionlab.engine.recorder import (
     Target,
     TrainingHooks,
     TrainResult,
+    save_curves,
 )
 from fashionlab.engine.tensorboard import TensorBoardLogs, require_tensorflow
 from fashionlab.errors import Interrupted, RunError, StorageError
@@ -69,11 +69,7 @@ def train_group(
     if len({c.group_key() for c in configs}) != 1:
         raise ValueError("train_group needs configs that differ only in epochs")
     earlier = store.unfinished_by_hash() if continue_runs else {}
-    outcomes: dict[str, Outcome] = {
-        c.hash(): _completed(earlier[c.hash()])
-        for c in configs
-        if c.hash() in earlier and earlier[c.hash()].training_saved
-    }
+    outcomes = _saved(configs, earlier)
     todo = sorted((c for c in configs if c.hash() not in outcomes), key=lambda c: c.epochs)
     try:
         trained = _train_todo(todo, store, hooks, pruner, command, earlier) if todo else []
@@ -100,8 +96,7 @@ def train_population(
     if len({population_key(c) for c in configs}) != 1 or population_key(configs[0]) is None:
         raise ValueError("train_population needs configs of one program on the same data, on JAX's fused loop")
     earlier = store.unfinished_by_hash() if continue_runs else {}
-    saved = [c for c in configs if c.hash() in earlier and earlier[c.hash()].training_saved]
-    outcomes: dict[str, Outcome] = {c.hash(): _completed(earlier[c.hash()]) for c in saved}
+    outcomes = _saved(configs, earlier)
     todo = [c for c in configs if c.hash() not in outcomes]
     try:
         if todo:
@@ -128,15 +123,11 @@ def _train_population(
     split = prepare_data(todo[0])
     models = [build_for_training(group[-1], len(split.x_train))[0] for group in members]
     store.check_writable()
-    extra: dict[str, Any] = {"backend": versions()["backend"], "device": device(), "loop": "fused"}
-    extra.update({"versions": versions(), "population": len(members), **({"command": command} if command else {})})
+    extra = {**_run_info(True, command), "population": len(members)}
     start, histories = _restore_population(models, members, earlier)
     recorders = []
     for k, (group, model) in enumerate(zip(members, models, strict=True)):
-        targets = [_target(store, c, {**extra, "seed": c.seed}, earlier.get(c.hash()), start) for c in group]
-        if len(targets) > 1:
-            for target in targets:
-                target.run.update(shared_training=[t.run.id for t in targets if t is not target])
+        targets = _targets(store, group, {**extra, "seed": group[-1].seed}, earlier, start)
         finish = _finisher(model, split, _loop(model, group[-1], True))
         recorders.append(RunRecorder(
             targets, (hooks or NoHooks()) if k == 0 else NoHooks(), finish, _checkpointer(model), None,
@@ -170,14 +161,35 @@ def _restore_population(
     return restored[0][0], [history for _, history in restored]
 
 
-def _target(store: RunStore, config: Config, extra: dict[str, Any], run: Run | None, start: int) -> Target:
-    """A config's run: its earlier (interrupted) run reopened at `start`, else a new one."""
-    if run is not None:
-        run.reopen(start)
-        return Target(config, run)
-    return Target(
-        config, store.create(config.name, config.hash(), config.to_yaml(), {**extra, "config": config.resolved()})
-    )
+def _run_info(fused: bool, command: str | None) -> dict[str, Any]:
+    """What run.json says of how a run was trained (backend, device, loop, versions, the command)."""
+    found = versions()
+    return {
+        "backend": found["backend"],
+        "device": device(),
+        "loop": "fused" if fused else "keras.fit",
+        "versions": found,
+        **({"command": command} if command else {}),  # the launcher's command line, for a trial run elsewhere
+    }
+
+
+def _targets(
+    store: RunStore, group: list[Config], extra: dict[str, Any], earlier: dict[str, Run], start: int
+) -> list[Target]:
+    """The runs one training feeds (configs that differ only in epochs): each config's earlier run
+    reopened at `start`, else a new one; runs fed by one training name each other."""
+    targets = []
+    for config in group:
+        run = earlier.get(config.hash())
+        if run is not None:
+            run.reopen(start)
+        else:
+            run = store.create(config.name, config.hash(), config.to_yaml(), {**extra, "config": config.resolved()})
+        targets.append(Target(config, run))
+    if len(targets) > 1:
+        for target in targets:
+            target.run.update(shared_training=[t.run.id for t in targets if t is not target])
+    return targets
 
 
 def _by_config(recorders: list[RunRecorder], got: list[Outcome], outcomes: dict[str, Outcome]) -> None:
@@ -206,12 +218,18 @@ def members_that_fit(model: Any, batch_size: int, input_size: int) -> int:
     return max(1, int(0.5 * (limit - stats.get("bytes_in_use", 0)) // per_member))
 
 
+def _saved(configs: list[Config], earlier: dict[str, Run]) -> dict[str, Outcome]:
+    """By config hash, the earlier runs that saved their model and metrics before their process died,
+    now marked completed: these configs are not trained again."""
+    found = [c for c in configs if c.hash() in earlier and earlier[c.hash()].training_saved]
+    return {c.hash(): _completed(earlier[c.hash()]) for c in found}
+
+
 def _completed(run: Run) -> TrainResult:
     """A run whose model and metrics were saved before its process died: completed, not trained again."""
     metrics = run.saved_metrics()
     run.mark_completed(metrics)
-    with contextlib.suppress(Exception):  # a picture must not undo a finished training
-        run.write_curves(_draw_curves(run))
+    save_curves(run, _draw_curves)
     return TrainResult(run, metrics.get("summary", {}), metrics["test"])
 
 
@@ -226,28 +244,10 @@ def _train_todo(
         require_tensorflow()
     split = prepare_data(longest)
     model, fused = build_for_training(longest, len(split.x_train))
-    found = versions()
-    extra = {
-        "backend": found["backend"],
-        "device": device(),
-        "seed": longest.seed,
-        "loop": "fused" if fused else "keras.fit",
-        "versions": found,
-        **({"command": command} if command else {}),  # the launcher's command line, for a trial run elsewhere
-    }
+    extra = {**_run_info(fused, command), "seed": longest.seed}
     store.check_writable()
     start, history = _restore(model, earlier.get(longest.hash()), todo[0].epochs)
-    targets = []
-    for c in todo:
-        run = earlier.get(c.hash())
-        if run is not None:
-            run.reopen(start)
-        else:
-            run = store.create(c.name, c.hash(), c.to_yaml(), {**extra, "config": c.resolved()})
-        targets.append(Target(c, run))
-    if len(targets) > 1:
-        for target in targets:
-            target.run.update(shared_training=[t.run.id for t in targets if t is not target])
+    targets = _targets(store, todo, extra, earlier, start)
     recorder = RunRecorder(
         targets, hooks or NoHooks(), _finisher(model, split, loop := _loop(model, longest, fused)),
         _checkpointer(model), pruner, history,
@@ -264,10 +264,15 @@ def _restore(model: Any, run: Run | None, shortest: int) -> tuple[int, list[dict
     done = run.checkpoint_epoch() if run is not None else 0
     if run is None or not 0 < done < shortest or len(run.history()) < done:
         return 0, []
+    _load_checkpoint(model, run)
+    return done, run.history()[:done]
+
+
+def _load_checkpoint(model: Any, run: Run) -> None:
+    """The training state of `run`'s checkpoint into `model`'s variables."""
     variables = _state_variables(model)
     for variable, array in zip(variables, run.load_checkpoint([tuple(v.shape) for v in variables]), strict=True):
         variable.assign(array)
-    return done, run.history()[:done]
 
 
 def resume(run: Run, hooks: TrainingHooks | None = None) -> TrainResult:
@@ -292,9 +297,7 @@ def resume(run: Run, hooks: TrainingHooks | None = None) -> TrainResult:
     model, fused = build_for_training(config, len(split.x_train))
     done = run.checkpoint_epoch()
     if done:
-        variables = _state_variables(model)
-        for variable, array in zip(variables, run.load_checkpoint([tuple(v.shape) for v in variables]), strict=True):
-            variable.assign(array)
+        _load_checkpoint(model, run)
     history = run.reopen(done)
     target = Target(config, run)
     recorder = RunRecorder(

@@ -29,6 +29,11 @@ TEST_BATCH = 256  # what Keras's evaluate was given before: the same batches, th
 _PROGRAMS: dict[str, tuple[Any, Any, Any, Any]] = {}
 
 
+def steps_per_block(steps: int) -> int:
+    """How many steps one compiled call takes, so an epoch is CALLS_PER_EPOCH calls."""
+    return max(1, math.ceil(steps / CALLS_PER_EPOCH))
+
+
 def _state(model: Any, optimizer: bool = True) -> tuple[list[Any], ...]:
     parts = [model.trainable_variables, model.non_trainable_variables]
     if optimizer:
@@ -94,7 +99,7 @@ class FusedLoop:
         b = b or self.batch_size
         full = len(order) // b
         index = order[: full * b].reshape(full, b)
-        per_call = self.steps_per_call or max(1, math.ceil(full / CALLS_PER_EPOCH))
+        per_call = self.steps_per_call or steps_per_block(full)
         logs = None
         for start in range(0, full, per_call):
             logs, state = block(state, x, y, jnp.asarray(index[start : start + per_call]))

@@ -13,7 +13,6 @@ the others go on.
 
 from __future__ import annotations
 
-import math
 import signal
 import time
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from fashionlab.config import Config
-from fashionlab.engine.fused import CALLS_PER_EPOCH, FusedLoop, _assign, _state
+from fashionlab.engine.fused import _assign, _state, steps_per_block
 from fashionlab.engine.recorder import RunRecorder
 from fashionlab.errors import Interrupted, signals_deferred
 
@@ -71,43 +70,23 @@ class PopulationLoop:
         for k, model in enumerate(self.models):
             _assign(model, jax.tree.map(lambda a, k=k: a[k], stacked), optimizer)
 
-    def _blocks(self, index: np.ndarray) -> list[np.ndarray]:
-        """(steps, ...) batch indices in blocks of steps, as the fused loop cuts an epoch."""
-        steps = len(index)
-        per_call = max(1, math.ceil(steps / CALLS_PER_EPOCH))
-        return [index[s : s + per_call] for s in range(0, steps, per_call)]
-
-    def _epoch(self, x: Any, y: Any, n: int, seeds: list[int], epoch: int) -> dict[str, np.ndarray]:
+    def _pass(self, block: Any, x: Any, y: Any, orders: np.ndarray, optimizer: bool = True) -> dict[str, np.ndarray]:
+        """One pass over the data in batches, as the fused loop cuts it: `orders` is (n,) for a pass every
+        member makes over the same batches (validation), (K, n) for each member's own order (training)."""
         import jax.numpy as jnp
 
-        b = self.batch_size
-        orders = np.stack([np.random.default_rng([seed, epoch]).permutation(n) for seed in seeds])  # (K, n)
+        b, n = self.batch_size, orders.shape[-1]
         full = n // b
-        index = orders[:, : full * b].reshape(len(seeds), full, b).transpose(1, 0, 2)  # (steps, K, b)
+        steps = np.moveaxis(orders[..., : full * b].reshape(*orders.shape[:-1], full, b), -2, 0)  # (steps, [K,] b)
         for model in self.models:
             model.reset_metrics()
-        state, logs = self._stack(), {}
-        for block in self._blocks(index):
-            logs, state = self.train_block(state, x, y, jnp.asarray(block))
+        state, logs = self._stack(optimizer), {}
+        per_call = steps_per_block(full)
+        for start in range(0, full, per_call):
+            logs, state = block(state, x, y, jnp.asarray(steps[start : start + per_call]))
         if n % b:
-            logs, state = self.train_block(state, x, y, jnp.asarray(orders[:, full * b :][None]))
-        self._unstack(state)
-        return {k: np.asarray(v) for k, v in logs.items()}
-
-    def _validate(self, x: Any, y: Any) -> dict[str, np.ndarray]:
-        import jax.numpy as jnp
-
-        b, n = self.batch_size, len(x)
-        for model in self.models:
-            model.reset_metrics()
-        state, logs = self._stack(optimizer=False), {}
-        order = np.arange(n)
-        full = n // b
-        for block in self._blocks(order[: full * b].reshape(full, b)):
-            logs, state = self.test_block(state, x, y, jnp.asarray(block))
-        if n % b:
-            logs, state = self.test_block(state, x, y, jnp.asarray(order[full * b :][None]))
-        self._unstack(state, optimizer=False)
+            logs, state = block(state, x, y, jnp.asarray(orders[..., full * b :][None]))
+        self._unstack(state, optimizer)
         return {k: np.asarray(v) for k, v in logs.items()}
 
     def fit(
@@ -126,8 +105,9 @@ class PopulationLoop:
         epochs = max(r.targets[-1].config.epochs for r in recorders)
         for epoch in range(initial_epoch, epochs):
             started = time.perf_counter()
-            logs = self._epoch(x_dev, y_dev, len(x), seeds, epoch)
-            val_logs = self._validate(*val) if val is not None else {}
+            orders = np.stack([np.random.default_rng([seed, epoch]).permutation(len(x)) for seed in seeds])
+            logs = self._pass(self.train_block, x_dev, y_dev, orders)
+            val_logs = self._pass(self.test_block, *val, np.arange(len(val[0])), optimizer=False) if val else {}
             seconds = round(time.perf_counter() - started, 4)  # the population's epoch, shared by its members
             with signals_deferred():  # every member records this epoch, or none: a rerun resumes them together
                 for k in list(active):
@@ -156,4 +136,4 @@ def train_members(
     return [o for r in recorders for o in r.ended()]
 
 
-__all__ = ["FusedLoop", "PopulationLoop", "train_members"]
+__all__ = ["PopulationLoop", "train_members"]

@@ -87,6 +87,15 @@ Checkpoint = Callable[[Run, int], None]
 Draw = Callable[[Run], bytes]  # curves.png of a run whose history is final
 
 
+def save_curves(run: Run, draw: Draw) -> None:
+    """curves.png of a completed run; a failure leaves `curves_error` in run.json (`fashionlab curves`
+    draws it later) and the run completed: a picture must not undo a finished training."""
+    try:
+        run.write_curves(draw(run))
+    except Exception as exc:
+        run.update(curves_error=f"{exc.__class__.__name__}: {exc}".splitlines()[0])
+
+
 class RunRecorder:
     """After every epoch: history.csv of each open run; at a run's last epoch: test, model, metrics."""
 
@@ -172,10 +181,7 @@ class RunRecorder:
         if self.tensorboard is not None:
             self.tensorboard.test(run, test, len(self.rows))
         if self.draw is not None:
-            try:
-                run.write_curves(self.draw(run))
-            except Exception as exc:  # a picture must not undo a finished training
-                run.update(curves_error=f"{exc.__class__.__name__}: {exc}".splitlines()[0])
+            save_curves(run, self.draw)
         return TrainResult(run, summary, test)
 
     def interrupted(self) -> list[Outcome]:
