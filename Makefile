@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install data lint unit fast bench gpu-wheels clean
+.PHONY: demo test install data browsers lint unit fast bench gpu-wheels clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,15 @@ data: install
 	  else $(BIN)/fashionlab data --download; fi; \
 	  $(BIN)/fashionlab data --check; }
 
+# Debian's Chromium and poppler-utils, for the tests that render the report in a real browser and read
+# its PDF (they are required under CI=true); skipped quietly where apt-get does not exist.
+browsers:
+	@command -v chromium >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium and poppler-utils (for the browser tests)"; \
+	    (apt-get install -y -q chromium poppler-utils || (apt-get update -q && apt-get install -y -q chromium poppler-utils)) >/dev/null; \
+	  else echo "no apt-get: the browser tests will be skipped"; fi; }
+
 demo: data
 	$(BIN)/fashionlab train --config configs/tutorial.yaml
 	$(BIN)/fashionlab predict --index 0
@@ -32,7 +41,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy fashionlab
 
-unit: data
+unit: data browsers
 	$(BIN)/pytest -m 'slow or not slow'
 
 test: lint unit

@@ -132,6 +132,7 @@ def check_trainable(config: Config) -> None:
             f"end with a flatten (if needed) and a dense layer of units: {k}"
         )
     from_logits(config)
+    check_memory(config)
 
 
 def output_kind(config: Config) -> str:
@@ -168,3 +169,73 @@ def advice(config: Config) -> list[tuple[str, str]]:
             )
         )
     return said
+
+
+# Optimizer state per weight, in copies of the weights (Keras's optimizers: adam keeps m and v, ...).
+OPTIMIZER_SLOTS = {"sgd": 1, "rmsprop": 1, "adagrad": 1, "lion": 1, "adafactor": 1}  # the rest keep 2
+PROCESS_BYTES = 1.0e9  # Python, JAX or TensorFlow, Keras and the compiled programs, before any array
+
+
+@dataclass
+class MemoryEstimate:
+    """What a training holds in memory at its peak, worked out from the shapes before anything is built."""
+
+    parameters: int
+    weights_bytes: float  # weights, gradients, optimizer state, the best epoch's copy and the checkpoint's
+    activations_bytes: float  # one batch forward and backward, and an evaluation batch
+    images_bytes: float  # the training and test images as the model takes them (float32)
+
+    @property
+    def total(self) -> float:
+        return PROCESS_BYTES + self.weights_bytes + self.activations_bytes + self.images_bytes
+
+
+def memory_estimate(config: Config, members: int = 1) -> MemoryEstimate:
+    """The memory one training of `config` needs (`members` models trained together multiply the weights
+    and activations). Float32 throughout; a generous estimate, not a measurement."""
+    rows = layer_rows(config)
+    params = sum(r.params for r in rows)
+    slots = OPTIMIZER_SLOTS.get(config.optimizer.name, 2)
+    weights = 4.0 * params * (4 + slots) * members  # weights, gradients, slots, best copy, checkpoint buffer
+    per_image = math.prod(config.input_shape) + sum(math.prod(r.output_shape) for r in rows)
+    activations = 4.0 * per_image * (3 * config.batch_size + 512) * members
+    h, w = config.image_hw
+    images = (config.train_samples or 60_000) + (config.test_samples or 10_000)
+    return MemoryEstimate(params, weights, activations, 4.0 * images * h * w * 2)
+
+
+def memory_available() -> tuple[float, float]:
+    """(this machine's memory, what is free of it now) in bytes, from /proc/meminfo and the cgroup's limit."""
+    total = free = float("inf")
+    try:
+        with open("/proc/meminfo") as fh:
+            info = {line.split(":")[0]: float(line.split()[1]) * 1024 for line in fh if ":" in line}
+        total, free = info.get("MemTotal", total), info.get("MemAvailable", info.get("MemFree", free))
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as fh:
+            limit = fh.read().strip()
+        if limit.isdigit():
+            total, free = min(total, float(limit)), min(free, float(limit))
+    except OSError:
+        pass
+    return total, free
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n < 1e12 else f"{n / 1e12:,.0f} TB"
+
+
+def check_memory(config: Config, members: int = 1) -> MemoryEstimate:
+    """Refuse, with the figures, a training that would need more memory than this machine has free."""
+    need = memory_estimate(config, members)
+    total, free = memory_available()
+    if need.total > 0.9 * free:
+        raise ConfigError(
+            f"training this network needs about {_gb(need.total)} of memory ({need.parameters:,} parameters: "
+            f"{_gb(need.weights_bytes)} with {config.optimizer.name}'s state; activations of a batch of "
+            f"{config.batch_size}: {_gb(need.activations_bytes)}; images: {_gb(need.images_bytes)}); this machine "
+            f"has {_gb(total)}, {_gb(free)} of it free; use fewer units or filters, a smaller image_size or batch_size"
+        )
+    return need

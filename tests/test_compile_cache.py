@@ -38,6 +38,23 @@ print(json.dumps(out))
 
 TUTORIAL = ";" + ";".join(REFERENCE["config"])
 
+# The stored reference was trained on another processor. XLA's CPU kernels pick other instruction
+# sequences on other CPUs (AVX-512 or not, other fused multiply-adds), so the same program's floats differ
+# there in the 7th or 8th digit (seen: val_loss 1.1122677326 vs 1.1122676134 stored, rel 1e-7). A relative
+# tolerance of 1e-5 is met by those kernels over a short run and still fails any real change of a number.
+REL = 1e-5
+
+
+def assert_close_to_reference(run: dict) -> None:  # type: ignore[type-arg]
+    assert len(run["history"]) == len(REFERENCE["history"])
+    for got, want in zip(run["history"], REFERENCE["history"], strict=True):
+        assert got.keys() == want.keys()
+        for key in want:
+            assert got[key] == pytest.approx(want[key], rel=REL), (key, got, want)
+    assert run["test"].keys() == REFERENCE["test"].keys()
+    for key, want in REFERENCE["test"].items():
+        assert run["test"][key] == pytest.approx(want, rel=REL), key
+
 
 def probe(tmp: Path, cache: str, *trainings: str) -> list[dict]:  # type: ignore[type-arg]
     env = {**os.environ, "FASHIONLAB_CACHE": cache, "KERAS_BACKEND": "jax"}
@@ -56,8 +73,9 @@ def test_a_second_identical_run_compiles_almost_nothing_and_gives_the_same_numbe
     assert first["compiled"] >= 10 and first["from_cache"] == 0
     assert second["compiled"] <= 2 and second["from_cache"] >= first["compiled"] - 2
     assert off["compiled"] == off["from_cache"] == 0, off  # FASHIONLAB_CACHE=off: no persistent cache at all
-    for run in (first, second, off):  # the same numbers as before these levers (stored), cache or not
-        assert run["history"] == REFERENCE["history"] and run["test"] == REFERENCE["test"]
+    for run in (second, off):  # on this machine: bit-identical, cache or not
+        assert run["history"] == first["history"] and run["test"] == first["test"]
+    assert_close_to_reference(first)
     assert any(Path(cache, "jax").iterdir()) and any(Path(cache, "data").iterdir())
 
 

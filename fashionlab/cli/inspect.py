@@ -274,26 +274,35 @@ def configs(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def cache(
-    clear: Annotated[bool, typer.Option("--clear", help="Delete the cache (it refills on the next run).")] = False,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Delete the cache's jax/ and data/ (they refill on the next run).")
+    ] = False,
 ) -> None:
     """Show (or clear) fashionlab's cache: compiled JAX programs and the decoded data set.
 
     It makes a short run start in seconds; deleting it is always safe. FASHIONLAB_CACHE moves it
-    (FASHIONLAB_CACHE=off turns it off); the default is ~/.cache/fashionlab.
+    (FASHIONLAB_CACHE=off turns it off); the default is ~/.cache/fashionlab. fashionlab uses and
+    clears only a folder it made (it holds fashionlab's CACHEDIR.TAG), and only its jax/ and data/.
     """
-    import shutil
+    from fashionlab.store import files
 
-    from fashionlab.store import cache_dir
-
-    root = cache_dir()
+    root = files.cache_root()
     if root is None:
-        out.print("The cache is off (FASHIONLAB_CACHE=off).")
+        out.print("The cache is off (FASHIONLAB_CACHE=off, or no home folder to keep it in).")
         return
-    found = [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else []
-    size = sum(p.stat().st_size for p in found) / 1e6
+    if not root.exists():
+        out.print(f"{root}: empty (it fills on the next run).")
+        return
+    if not files.is_our_cache(root):
+        raise InputError(
+            f"{root} is not a cache fashionlab made (it has no {files.CACHE_TAG} of fashionlab's), so fashionlab "
+            "neither uses nor clears it; point FASHIONLAB_CACHE at a new or empty folder"
+        )
+    found = files.cache_files(root)
+    size = sum(p.lstat().st_size for p in found) / 1e6
     if clear:
-        shutil.rmtree(root, ignore_errors=True)
-        out.print(f"Cleared {root} ({len(found)} files, {size:.1f} MB).")
+        files.clear_cache(root)
+        out.print(f"Cleared {root} ({len(found)} files, {size:.1f} MB, in jax/ and data/).")
     else:
         out.print(f"{root}: {len(found)} files, {size:.1f} MB. Clear it with: fashionlab cache --clear")
 

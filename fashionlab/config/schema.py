@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 import yaml
@@ -82,7 +83,7 @@ else:
 class Layer(BaseModel):
     """A layer entry: `- flatten` or `- dense: {units: 128, activation: relu}`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: ClassVar[str]
 
     @model_validator(mode="before")
@@ -168,25 +169,56 @@ else:
 class Optimizer(BaseModel):
     """`optimizer: adam` or `optimizer: {name: sgd, learning_rate: 0.01, momentum: 0.9}`."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     name: OptimizerName
     learning_rate: float | None = Field(None, gt=0.0)  # None: the optimizer's own default
 
     @model_validator(mode="after")
     def _known_arguments(self) -> Optimizer:
         allowed = OPTIMIZERS[self.name]
-        for key in self.model_extra or {}:
+        for key, value in (self.model_extra or {}).items():
             if key not in allowed:
                 raise PydanticCustomError(
                     "unknown_argument",
                     "{name} has no argument '{key}'{hint}",
                     {"name": self.name, "key": key, "hint": suggest(key, list(allowed))},
                 )
+            problem = _argument_problem(key, value, allowed[key])
+            if problem:
+                raise PydanticCustomError(
+                    "bad_argument", "{problem} (got {value})",
+                    {"name": self.name, "key": key, "problem": problem, "value": value},
+                )  # fmt: skip
         return self
 
     def args(self) -> dict[str, Any]:
         out = {k: v for k, v in self.model_dump().items() if k != "name" and v is not None}
         return out
+
+
+# The ranges Keras's optimizers take their arguments in (outside them Keras trains nonsense or fails mid-run).
+_FRACTIONS = {"beta_1", "beta_2", "rho", "momentum", "ema_momentum"}  # in [0, 1)
+_POSITIVE = {"epsilon", "epsilon_1", "epsilon_2", "clipnorm", "clipvalue", "global_clipnorm", "clip_threshold"}
+_COUNTS = {"gradient_accumulation_steps", "ema_overwrite_frequency"}  # whole numbers from 1
+
+
+def _argument_problem(key: str, value: Any, default: object) -> str | None:
+    """What is wrong with an optimizer argument's value, or None."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "should be true or false"
+    if value is None:
+        return None
+    if key in _COUNTS:
+        return None if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else "should be 1 or more"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "should be a finite number"
+    if key in _FRACTIONS and not 0 <= value < 1:
+        return "should be at least 0 and less than 1"
+    if key in _POSITIVE and not value > 0:
+        return "should be greater than 0"
+    if key.endswith(("weight_decay", "_strength", "initial_accumulator_value")) and value < 0:
+        return "should be 0 or more"
+    return None
 
 
 def canonical_optimizer(args: dict[str, Any]) -> dict[str, Any]:
@@ -205,7 +237,7 @@ def canonical_optimizer(args: dict[str, Any]) -> dict[str, Any]:
 class Loss(BaseModel):
     """`loss: sparse_categorical_crossentropy` or `loss: {name: ..., label_smoothing: 0.1}`."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     name: LossName
     from_logits: bool | None = None  # None: inferred from the last layer's activation
 
@@ -216,6 +248,23 @@ class Loss(BaseModel):
             return {**value, "name": LOSS_ALIASES[value["name"]]}
         return value
 
+    @model_validator(mode="after")
+    def _arguments(self) -> Loss:
+        """The loss arguments fashionlab's labels allow: one row per image, so axis is -1 (or 1)."""
+        extra = self.model_extra or {}
+        if "axis" in extra and extra["axis"] not in (-1, 1):
+            raise PydanticCustomError(
+                "bad_argument", "axis {value} does not exist: labels and outputs have one row per image, so "
+                "axis is -1 (the classes); drop it", {"value": extra["axis"], "key": "axis"},
+            )  # fmt: skip
+        smoothing = extra.get("label_smoothing")
+        if smoothing is not None and (_argument_problem("", smoothing, 0.0) or not 0 <= smoothing <= 1):
+            raise PydanticCustomError(
+                "bad_argument", "should be between 0 and 1 (got {value})",
+                {"value": smoothing, "key": "label_smoothing"},
+            )  # fmt: skip
+        return self
+
     @property
     def sparse(self) -> bool:
         """Integer labels (True) or one-hot labels (False)."""
@@ -225,7 +274,7 @@ class Loss(BaseModel):
 class EarlyStopping(BaseModel):
     """`early_stopping: {patience: 5, monitor: val_loss, restore_best: true}`, as Keras's EarlyStopping."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     patience: PositiveInt = 5  # epochs without improvement before training stops
     monitor: Literal["val_loss", "val_accuracy", "loss", "accuracy"] = "val_loss"
     min_delta: float = Field(0.0, ge=0.0)  # a change smaller than this is no improvement
@@ -239,15 +288,15 @@ class EarlyStopping(BaseModel):
 class Config(BaseModel):
     """One experiment. Defaults reproduce the TensorFlow tutorial with a validation split."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.=,+-]{1,80}$")  # label in run ids (sweeps add key=value)
-    seed: int = Field(42, ge=0)  # same seed + config = same numbers
+    seed: int = Field(42, ge=0, le=2**32 - 1)  # same seed + config = same numbers; NumPy's seeds stop at 2**32 - 1
     backend: Literal["jax", "tensorflow", "torch"] = "jax"  # jax trains fastest on CPU (BENCHMARKS.md)
     input_shape: list[PositiveInt] = Field(default_factory=lambda: [28, 28], min_length=1)
     layers: list[AnyLayer] = Field(min_length=1)
     optimizer: Optimizer = Field(default_factory=lambda: Optimizer(name=DEFAULT_NAMES["optimizer"]))
     loss: Loss = Field(default_factory=lambda: Loss(name=DEFAULT_NAMES["loss"]))
-    metrics: list[Literal["accuracy"]] = ["accuracy"]
+    metrics: list[Literal["accuracy"]] = Field(["accuracy"], min_length=1)  # every table and finding reads it
     validation_split: float = Field(0.1, ge=0.0, lt=1.0)  # last 10% of train held out (as Keras): 54,000 left
     epochs: PositiveInt = Field(10, le=10_000)  # the tutorial trains 10
     batch_size: PositiveInt = Field(32, le=60_000)  # Keras's default
@@ -286,6 +335,26 @@ class Config(BaseModel):
         if len(set(ids)) != len(ids):
             raise PydanticCustomError("unknown_choice", "a class is listed twice in {value}", {"value": classes})
         return classes
+
+    @model_validator(mode="after")
+    def _enough_images(self) -> Config:
+        """validation_split and train_samples leave at least one image to train on and one to validate on."""
+        available = 6000 * self.num_classes  # Fashion-MNIST has 6,000 training images of each class
+        n = min(self.train_samples or available, available)
+        train = int(n * (1 - self.validation_split))  # as engine.inputs.prepare_data (and Keras) split
+        if train < 1 or (self.validation_split > 0 and n - train < 1):
+            left = "no image to train on" if train < 1 else "no image to validate on"
+            key = "train_samples" if self.train_samples and self.train_samples < available else "validation_split"
+            if n < 2:
+                fix = "use 2 or more train_samples, or validation_split 0"
+            else:
+                low, high = math.ceil(1e6 / n) / 1e6, math.floor(1e6 * (1 - 1 / n)) / 1e6
+                fix = f"use a validation_split from {low:g} to {high:g} (or 0), or more train_samples"
+            raise PydanticCustomError(
+                "too_few_images", "{n} training images with validation_split {split} leave {left}; {fix}",
+                {"split": self.validation_split, "n": f"{n:,}", "left": left, "fix": fix, "key": key},
+            )  # fmt: skip
+        return self
 
     @property
     def class_ids(self) -> list[int]:

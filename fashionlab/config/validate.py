@@ -50,7 +50,7 @@ def _problem(err: Any, source: Source) -> str:
             f"'{err['input']}' is not a per-epoch metric here (only accuracy is); precision, recall, F1, "
             "specificity and the confusion matrix of a trained run come from 'fashionlab evaluate'"
         )
-    elif kind == "unknown_argument":
+    elif kind in ("bad_argument", "too_few_images") or kind == "unknown_argument":
         loc = loc + (ctx["key"],)
         msg = err["msg"]
     elif kind == "union_tag_invalid":

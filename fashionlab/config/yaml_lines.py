@@ -83,12 +83,33 @@ def _line_map(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
             _line_map(child, path + (i,), out)
 
 
+MAX_VALUE_CHARS = 100_000  # a key=value override or a sweep axis; a list of 10,000 seeds fits
+
+
 def parse_value(text: str) -> Any:
-    """A command-line value read as YAML: 0.01 -> float, [a,b] -> list, adam -> 'adam'."""
+    """A command-line value read as YAML: 0.01 -> float, [a,b] -> list, adam -> 'adam'. Held to what a config
+    file is held to: no anchors or aliases (a few characters of them expand to billions of values), no
+    nesting deeper than a config has, at most MAX_VALUE_CHARS characters."""
+    if len(text) > MAX_VALUE_CHARS:
+        raise ConfigError(f"value '{text[:30]}...' is {len(text):,} characters; a value is at most {MAX_VALUE_CHARS:,}")
     try:
+        depth = 0
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise ConfigError(
+                    f"value '{_shorten(text)}': YAML anchors and aliases (&name, *name) are not supported in "
+                    "overrides; write the values out"
+                )
+            depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+            if depth > 20:
+                raise ConfigError(f"value '{_shorten(text)}' is nested more than 20 deep; no config key takes that")
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError:
         return text
+
+
+def _shorten(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 class Source:

@@ -40,6 +40,8 @@ def _number(text: str, what: str) -> float:
     value = parse_value(text)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{what}: '{text}' is not a number")
+    if not math.isfinite(value) or abs(value) > 1e300:
+        raise ConfigError(f"{what}: '{text}' is too large a number to sweep over")
     return value
 
 
@@ -124,6 +126,8 @@ def parse_values(raw: str, key: str, what: str = "sweep axis") -> list[Any]:
             n = int(n)
             if n > MAX_TRIALS:
                 raise ConfigError(f"{where}: {n} values is too many (at most {MAX_TRIALS})")
+            if not (-300 <= a <= 300 and -300 <= b <= 300):
+                raise ConfigError(f"{where}: 10^a and 10^b must be numbers a float holds; use a and b from -300 to 300")
             return [_clean(10 ** (a + (b - a) * i / (n - 1))) if n > 1 else _clean(10**a) for i in range(n)]
         raise ConfigError(
             f"{where}: unknown function '{func}'; use range(...), logspace(...), choice(...) "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,9 +87,10 @@ def expand(config_files: list[str | None], items: list[str]) -> Plan:
     """The cartesian product of config files and axes, every config validated before anything runs."""
     axes, fixed = parse_axes(items)
     files = config_files or [None]
+    count = len(files) * math.prod(len(a.values) for a in axes)  # counted before the grid is built
+    if count > MAX_TRIALS:
+        raise ConfigError(f"the sweep has {count:,} trials, more than {MAX_TRIALS:,}; narrow an axis")
     combos = list(itertools.product(*(a.values for a in axes)))
-    if len(files) * len(combos) > MAX_TRIALS:
-        raise ConfigError(f"the sweep has {len(files) * len(combos)} trials, more than {MAX_TRIALS}; narrow an axis")
     trials: list[PlannedTrial] = []
     problems: list[str] = []
     seen: set[str] = set()

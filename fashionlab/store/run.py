@@ -7,6 +7,7 @@ import io
 import json
 import os
 import socket
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -86,8 +87,8 @@ class Run:
 
     def config(self) -> dict[str, Any]:
         try:
-            data = yaml.safe_load(self.config_path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
+            data = yaml.safe_load(files.read_text(self.config_path, files.MAX_CONFIG))
+        except (OSError, ValueError, yaml.YAMLError) as exc:
             raise RunError(f"run {self.id} has no readable {files.CONFIG} ({exc}); it cannot be used") from None
         if not isinstance(data, dict):
             raise RunError(f"run {self.id}: {files.CONFIG} is not a mapping; it cannot be used")
@@ -105,10 +106,11 @@ class Run:
 
     def history(self) -> list[dict[str, float]]:
         try:
-            text = (self.path / files.HISTORY).read_text()
+            return files.read_history(files.read_text(self.path / files.HISTORY))
         except FileNotFoundError:
             return []
-        return files.read_history(text)
+        except (OSError, ValueError) as exc:
+            raise RunError(f"run {self.id}: {files.HISTORY} is unreadable ({exc}); it cannot be used") from None
 
     def metrics(self) -> dict[str, Any]:
         """metrics.json; run.json keeps a copy (and the only one for pruned or diverged runs), read first."""
@@ -116,10 +118,10 @@ class Run:
         if isinstance(cached, dict):
             return cached
         try:
-            data = json.loads((self.path / files.METRICS).read_text())
+            data = json.loads(files.read_text(self.path / files.METRICS))
         except FileNotFoundError:
             return {}
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:
             raise RunError(f"run {self.id}: {files.METRICS} is unreadable ({exc})") from None
         return data if isinstance(data, dict) else {}
 
@@ -157,7 +159,7 @@ class Run:
     def saved_metrics(self) -> dict[str, Any]:
         """metrics.json as written at the end of training ({} when there is none or it is unreadable)."""
         try:
-            data = json.loads((self.path / files.METRICS).read_text())
+            data = json.loads(files.read_text(self.path / files.METRICS))
         except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
@@ -208,16 +210,23 @@ class Run:
     def _read_arrays(
         self, name: str, shapes: list[tuple[int, ...]], unreadable: str, mismatch: str
     ) -> list[np.ndarray]:
-        """The arrays of an .npz file of the run, checked against the shapes the model expects."""
+        """The arrays of an .npz file of the run, checked against the shapes the model expects before any is
+        read (a crafted file holding a 6 GB array is refused from its header, in microseconds)."""
         import numpy as np
 
+        path = self.path / name
         try:
-            with np.load(self.path / name) as data:
-                arrays = [data[f"arr_{i}"] for i in range(sum(f.startswith("arr_") for f in data.files))]
-        except (OSError, ValueError, KeyError) as exc:
+            found = npz_headers(path)
+            count = sum(n.startswith("arr_") for n in found)
+            if count != len(shapes) or any(found.get(f"arr_{i}", ((), ""))[0] != s for i, s in enumerate(shapes)):
+                raise RunError(f"run {self.id}: {name} does not match {mismatch}")
+            if any(found[f"arr_{i}"][1] == "O" for i in range(count)):
+                raise ValueError("it holds Python objects, not numbers")
+            fd = files.open_regular(path, files.MAX_ARRAYS)
+            with os.fdopen(fd, "rb") as fh, np.load(fh, allow_pickle=False) as data:
+                arrays = [data[f"arr_{i}"] for i in range(count)]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
             raise RunError(f"run {self.id}: {name} is unreadable ({exc}){unreadable}") from None
-        if len(arrays) != len(shapes) or any(a.shape != s for a, s in zip(arrays, shapes, strict=False)):
-            raise RunError(f"run {self.id}: {name} does not match {mismatch}")
         return arrays
 
     def save_checkpoint(self, arrays: list[np.ndarray], epoch: int) -> None:
@@ -227,16 +236,25 @@ class Run:
 
     def checkpoint_epoch(self) -> int:
         """The epoch the checkpoint holds, as the file itself says (run.json may lag it by an epoch when a
-        process died between the two writes); 0 when there is none."""
+        process died between the two writes); 0 when there is none or it is unreadable (training starts over).
+        An epoch outside 0..the run's epochs is a RunError: the checkpoint is not this run's."""
         import numpy as np
 
+        path = self.path / files.CHECKPOINT
         try:
-            with np.load(self.path / files.CHECKPOINT) as data:
-                if "epoch" in data.files:
-                    return int(data["epoch"])
-        except (OSError, ValueError):
+            if npz_headers(path).get("epoch", ((0,), ""))[0] != ():
+                return int(self.info.get("checkpoint_epoch") or 0)  # written before the file said it
+            with os.fdopen(files.open_regular(path, files.MAX_ARRAYS), "rb") as fh, np.load(fh) as data:
+                epoch = int(data["epoch"])
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
             return 0
-        return int(self.info.get("checkpoint_epoch") or 0)  # written before the file said it
+        epochs = self.resolved_config().get("epochs")
+        if epoch < 0 or (isinstance(epochs, int) and epoch > epochs):
+            raise RunError(
+                f"run {self.id}: {files.CHECKPOINT} says epoch {epoch}, outside 0-{epochs}; it is not this run's "
+                f"checkpoint: delete it to start the run over"
+            )
+        return epoch
 
     def load_checkpoint(self, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
         """The arrays of the last checkpoint."""
@@ -261,10 +279,27 @@ class Run:
         (self.path / files.CHECKPOINT).unlink(missing_ok=True)
 
 
+def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Each array's (shape, dtype kind) in an .npz file, read from the .npy headers only; no data is read."""
+    import numpy as np
+
+    found: dict[str, tuple[tuple[int, ...], str]] = {}
+    with os.fdopen(files.open_regular(path, files.MAX_ARRAYS), "rb") as fh, zipfile.ZipFile(fh) as archive:
+        if len(archive.infolist()) > 10_000:
+            raise ValueError(f"{len(archive.infolist()):,} members")
+        for member in archive.infolist():
+            with archive.open(member) as npy:
+                version = np.lib.format.read_magic(npy)
+                fmt = np.lib.format
+                shape, _, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(npy)
+            found[member.filename.removesuffix(".npy")] = (tuple(shape), dtype.kind)
+    return found
+
+
 def read_run(path: Path) -> Run:
     """A Run from its directory; a broken one comes back with `problem` set instead of raising."""
     try:
-        info = json.loads((path / files.RUN_INFO).read_text())
+        info = json.loads(files.read_text(path / files.RUN_INFO))
         if not isinstance(info, dict):
             raise ValueError(f"{files.RUN_INFO} is not an object")
     except FileNotFoundError:

@@ -208,7 +208,7 @@ class RunStore:
     def find_record(self, sweep_id: str) -> SweepRecord | None:
         """The record with exactly this id, or None (a missing or unreadable one: start afresh)."""
         try:
-            return SweepRecord.from_json(json.loads(self.record_path(sweep_id).read_text()))
+            return SweepRecord.from_json(json.loads(files.read_text(self.record_path(sweep_id))))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -220,8 +220,8 @@ class RunStore:
             known = ", ".join(self.sweep_ids()[-5:]) or "none yet"
             raise FashionlabError(f"no sweep '{ref}' in {self.sweeps_dir}/ (recent: {known})")
         try:
-            data = json.loads(matches[0].read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            data = json.loads(files.read_text(matches[0]))
+        except (OSError, ValueError) as exc:
             raise FashionlabError(f"sweep record {matches[0]} is unreadable ({exc})") from None
         if not isinstance(data, dict) or "trials" not in data:
             raise FashionlabError(f"sweep record {matches[0]} is not a fashionlab sweep")

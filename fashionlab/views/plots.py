@@ -185,6 +185,9 @@ SHOWN_OF_BIG = 6
 PASS_THROUGH = ("flatten", "reshape", "dropout", "batchnorm")  # same neurons, no new connections
 
 
+MAX_DRAWN_COLUMNS = 12  # more layers than this are drawn as the first 6, a count, and the last 6
+
+
 def network_png(config: Config) -> bytes:
     """Neurons as circles and their connections as lines; big layers are summarised with an ellipsis."""
     import math
@@ -197,26 +200,39 @@ def network_png(config: Config) -> bytes:
             continue
         extra = f", {row.activation}" if row.activation not in ("-", "linear") else ""
         columns.append((f"{row.name}{extra}\n{list(row.output_shape)}", math.prod(row.output_shape)))
+    if len(columns) > MAX_DRAWN_COLUMNS:  # a summary: the first and last layers, the count of those between
+        keep = MAX_DRAWN_COLUMNS // 2
+        hidden = len(columns) - 2 * keep
+        columns = [*columns[:keep], (f"{hidden:,} more layers", 0), *columns[-keep:]]
     fig = _figure(max(6.0, 2.4 * len(columns)), 7)
     ax = fig.subplots()
     ax.axis("off")
     positions: list[list[float | None]] = []
     for _, n in columns:
-        if n <= MAX_DRAWN:
-            ys: list[float | None] = [float(y) for y in np.linspace(1, -1, n)] if n > 1 else [0.0]
+        ys: list[float | None]
+        if n == 0:
+            ys = [None]
+        elif n <= MAX_DRAWN:
+            ys = [float(y) for y in np.linspace(1, -1, n)] if n > 1 else [0.0]
         else:
             ys = [float(y) for y in np.linspace(1, 0.2, SHOWN_OF_BIG)]
             ys += [None] + [float(y) for y in np.linspace(-0.2, -1, SHOWN_OF_BIG)]
         positions.append(ys)
-    radius = min(0.07, 0.8 / max(len([y for y in p if y is not None]) for p in positions))
+    radius = min(0.07, 0.8 / max(len([y for y in p if y is not None]) or 1 for p in positions))
     for x in range(len(columns) - 1):
         left = [y for y in positions[x] if y is not None]
         right = [y for y in positions[x + 1] if y is not None]
+        if not left or not right:
+            continue
         alpha = max(0.08, min(0.7, 6 / (len(left) * len(right)) ** 0.5))
         for y0 in left:
             for y1 in right:
                 ax.plot([x, x + 1], [y0, y1], color="#777777", linewidth=0.6, alpha=alpha, zorder=1)
     for x, ((label, n), ys) in enumerate(zip(columns, positions, strict=True)):
+        if n == 0:
+            ax.text(x, 0, "⋯", ha="center", va="center", fontsize=28)
+            ax.text(x, -1.15, label, ha="center", va="top", fontsize=9)
+            continue
         for y in ys:
             if y is None:
                 ax.text(x, 0, "⋮", ha="center", va="center", fontsize=22)
@@ -225,7 +241,7 @@ def network_png(config: Config) -> bytes:
         ax.text(x, -1.15, f"{n:,} neurons\n{label}", ha="center", va="top", fontsize=9)
     ax.set_xlim(-0.6, len(columns) - 0.4)
     ax.set_ylim(-1.55, 1.15)
-    ax.set_title(f"{config.name}: {' -> '.join(f'{n:,}' for _, n in columns)}", fontsize=11)
+    ax.set_title(f"{config.name}: {' -> '.join(f'{n:,}' if n else '...' for _, n in columns)}", fontsize=11)
     return _png(fig)
 
 
