@@ -1,3 +1,3 @@
-from fashionlab.cli import entry
+from fashionlab._entry import main
 
-entry()
+main()

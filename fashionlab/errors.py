@@ -71,6 +71,35 @@ class Interrupted(KeyboardInterrupt):
         self.outcomes = outcomes
 
 
+_caught: list[int] = []  # the signals that asked this process to stop, first first
+
+# Python calls a signal handler between two bytecodes of whatever runs then. Where that is a garbage
+# collector's callback or a __del__ (JAX's _xla_gc_callback runs often while JAX loads), an exception
+# raised there is printed as "Exception ignored in ..." and dropped: the stop would be lost. The handler
+# does not raise there; the signal waits in _caught and raise_if_stopped() acts on it at the next safe point.
+_NO_RAISE_IN = frozenset({"_xla_gc_callback", "__del__", "_remove", "callback"})
+
+
+def _inside_a_callback(frame: Any) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name in _NO_RAISE_IN:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def raise_if_stopped() -> None:
+    """At a safe point (after the framework's import, between blocks of steps, at each epoch): raise
+    Interrupted for a signal that arrived but could not raise where it landed."""
+    if _caught:
+        raise Interrupted(_caught[0])
+
+
+def stop_requested() -> int | None:
+    """The signal that asked this process to stop, if one did."""
+    return _caught[0] if _caught else None
+
+
 def stop_on_signals(second_ctrl_c_stops: bool = True) -> None:
     """From now on SIGTERM and SIGHUP stop this process as Ctrl-C does (raising Interrupted); after the
     first, further SIGTERMs and SIGHUPs are ignored while it cleans up and a second Ctrl-C stops it at once.
@@ -79,10 +108,16 @@ def stop_on_signals(second_ctrl_c_stops: bool = True) -> None:
     import signal
 
     def stop(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler if second_ctrl_c_stops else ignore)
+        _caught.append(signum)
+        signal.signal(signal.SIGINT, again if second_ctrl_c_stops else ignore)
         signal.signal(signal.SIGTERM, ignore)  # a Python no-op, not SIG_IGN: one already caught must not warn
         signal.signal(signal.SIGHUP, ignore)
-        raise Interrupted(signum)
+        if not _inside_a_callback(frame):
+            raise Interrupted(signum)
+
+    def again(signum: int, frame: Any) -> None:  # a second Ctrl-C stops at once, wherever it lands
+        if not _inside_a_callback(frame):
+            raise KeyboardInterrupt
 
     def ignore(signum: int, frame: Any) -> None:
         pass

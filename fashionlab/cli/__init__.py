@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from fashionlab.cli.common import app, state, version_callback
+from fashionlab.errors import stop_requested
 
 for _topic in ("inspect", "model", "experiments"):  # commands register, and --help lists them, in this order
     importlib.import_module(f"fashionlab.cli.{_topic}")
@@ -46,12 +47,27 @@ def main(
 def entry() -> None:
     """Console-script entry point."""
     try:
-        app()
+        try:
+            app()
+        except KeyboardInterrupt:  # a signal between start-up and the command's own handler (Click parsing)
+            raise SystemExit(130) from None
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        signum = stop_requested()
+        if signum is not None and not state.get("stop_reported"):  # Click took it and said nothing
+            _say_stopped(signum)
+            code = 128 + signum
+            if "jax" not in sys.modules:
+                raise SystemExit(code) from None
         if "jax" not in sys.modules:
             raise
         _exit_without_teardown(code)
+
+
+def _say_stopped(signum: int) -> None:
+    import signal
+
+    sys.stderr.write("Interrupted.\n" if signum == signal.SIGINT else f"Stopped by {signal.Signals(signum).name}.\n")
 
 
 def _exit_without_teardown(code: int) -> None:

@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover
     from click.exceptions import NoSuchOption  # type: ignore[assignment]
 
 from fashionlab import __version__
-from fashionlab.errors import ConfigError, FashionlabError, Interrupted, stop_on_signals
+from fashionlab.errors import ConfigError, FashionlabError, Interrupted, raise_if_stopped, stop_on_signals
 from fashionlab.store import RunStore, default_runs_dir, write_atomic
 from fashionlab.views import compare
 
@@ -51,7 +51,9 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             stop_on_signals()
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            raise_if_stopped()  # a signal that could not stop the work where it landed stops the command
+            return result
         except FashionlabError as exc:
             if state["debug"]:
                 raise
@@ -62,6 +64,7 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt as exc:
             signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
             err.print("Interrupted." if signum == signal.SIGINT else f"Stopped by {signal.Signals(signum).name}.")
+            state["stop_reported"] = True
             raise typer.Exit(128 + signum) from None
         except Exception as exc:  # a bug or an environment problem: one line, the traceback with --debug
             if state["debug"]:

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from fashionlab.errors import FashionlabError
+from fashionlab.errors import FashionlabError, raise_if_stopped
 from fashionlab.store import cache_dir
 
 
@@ -52,6 +52,7 @@ def use_backend(name: str) -> None:
 
         if module_utils.tensorflow.module is None:
             module_utils.tensorflow._available = False
+    raise_if_stopped()  # a signal that landed in JAX's garbage-collector callback while it loaded
 
 
 UNUSED_BY_KERAS_HERE = ("sklearn", "pandas", "matplotlib")

@@ -33,7 +33,7 @@ from fashionlab.engine.recorder import (
     save_curves,
 )
 from fashionlab.engine.tensorboard import TensorBoardLogs, require_tensorflow
-from fashionlab.errors import Interrupted, RunError, StorageError
+from fashionlab.errors import Interrupted, RunError, StorageError, raise_if_stopped
 from fashionlab.network import check_trainable
 from fashionlab.store import Run, RunStatus, RunStore
 
@@ -364,10 +364,12 @@ def _keras_callback(recorder: RunRecorder) -> Any:
 
     class Reporter(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            raise_if_stopped()
             self.started = time.perf_counter()
             self.epoch_index = epoch
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            raise_if_stopped()
             recorder.hooks.batch(self.epoch_index, batch + 1, {k: float(v) for k, v in (logs or {}).items()})
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ def load_trained(
     import keras
 
     model_file = run.model_path.name
+    _check_model_archive(run, config)
     try:
         model = keras.saving.load_model(run.model_path, compile=for_training)
     except Exception as exc:  # Keras raises many kinds for a file that is not its model
@@ -46,6 +48,30 @@ def load_trained(
         weights = model_weights(model)
         weights.restore(run.load_best(weights.shapes()))
     return config, model
+
+
+def _check_model_archive(run: Run, config: Config) -> None:
+    """Refuse, before Keras opens it, a model.keras whose members would expand beyond what this config's
+    model can hold (weights and optimizer state, 4 bytes each, and its JSON): a zip bomb is a RunError."""
+    import zipfile
+
+    from fashionlab.network import layer_rows
+    from fashionlab.store import files
+
+    params = sum(r.params for r in layer_rows(config))
+    limits = {"model.weights.h5": 4 * params * 5 + 4_000_000, "config.json": 4_000_000, "metadata.json": 100_000}
+    try:
+        with os.fdopen(files.open_regular(run.model_path, files.MAX_ARRAYS), "rb") as fh, zipfile.ZipFile(fh) as zf:
+            members = zf.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise RunError(f"run {run.id}: {run.model_path.name} cannot be loaded ({exc}); retrain it") from None
+    for member in members:
+        limit = limits.get(member.filename, 1_000_000)  # a member a later Keras may add: small, like metadata
+        if len(members) > 16 or member.file_size > limit:
+            raise RunError(
+                f"run {run.id}: {run.model_path.name} holds {member.filename} of {member.file_size:,} bytes, more "
+                f"than a model of {params:,} parameters needs; it was not made by this run: retrain it"
+            )
 
 
 def model_input_example(config: Config, count: int = 2) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 from fashionlab.config import Config
 from fashionlab.engine.fused import _assign, _state, steps_per_block
 from fashionlab.engine.recorder import RunRecorder
-from fashionlab.errors import Interrupted, signals_deferred
+from fashionlab.errors import Interrupted, raise_if_stopped, signals_deferred
 
 
 class PopulationLoop:
@@ -83,6 +83,7 @@ class PopulationLoop:
         state, logs = self._stack(optimizer), {}
         per_call = steps_per_block(full)
         for start in range(0, full, per_call):
+            raise_if_stopped()
             logs, state = block(state, x, y, jnp.asarray(steps[start : start + per_call]))
         if n % b:
             logs, state = block(state, x, y, jnp.asarray(orders[..., full * b :][None]))
@@ -104,6 +105,7 @@ class PopulationLoop:
         active = list(range(len(self.models)))
         epochs = max(r.targets[-1].config.epochs for r in recorders)
         for epoch in range(initial_epoch, epochs):
+            raise_if_stopped()
             started = time.perf_counter()
             orders = np.stack([np.random.default_rng([seed, epoch]).permutation(len(x)) for seed in seeds])
             logs = self._pass(self.train_block, x_dev, y_dev, orders)
