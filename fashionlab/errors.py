@@ -58,6 +58,12 @@ class StorageError(FashionlabError):
     exit_code = 7
 
 
+class Busy(FashionlabError):
+    """Another fashionlab process is training the same run or search right now."""
+
+    exit_code = 8
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C, or SIGTERM/SIGHUP turned into the same orderly stop.
 

@@ -66,6 +66,8 @@ def handle_errors(fn: F) -> F:
             err.print("Interrupted." if signum == signal.SIGINT else f"Stopped by {signal.Signals(signum).name}.")
             state["stop_reported"] = True
             raise typer.Exit(128 + signum) from None
+        except (typer.Exit, typer.Abort):  # a command's own exit code (a sweep with failed trials exits 1)
+            raise
         except Exception as exc:  # a bug or an environment problem: one line, the traceback with --debug
             if state["debug"]:
                 raise

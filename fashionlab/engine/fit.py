@@ -35,7 +35,7 @@ from fashionlab.engine.recorder import (
 from fashionlab.engine.tensorboard import TensorBoardLogs, require_tensorflow
 from fashionlab.errors import Interrupted, RunError, StorageError, raise_if_stopped
 from fashionlab.network import check_trainable
-from fashionlab.store import Run, RunStatus, RunStore
+from fashionlab.store import Run, RunStatus, RunStore, read_run
 
 __all__ = ["Diverged", "RunStopped", "TrainResult", "resume", "train", "train_group"]
 
@@ -296,16 +296,19 @@ def resume(run: Run, hooks: TrainingHooks | None = None) -> TrainResult:
     split = prepare_data(config)
     model, fused = build_for_training(config, len(split.x_train))
     done = run.checkpoint_epoch()
-    if done:
-        _load_checkpoint(model, run)
-    history = run.reopen(done)
-    target = Target(config, run)
-    recorder = RunRecorder(
-        [target], hooks or NoHooks(), _finisher(model, split, loop := _loop(model, config, fused)),
-        _checkpointer(model), None, history,
-        model_weights(model), _draw_curves,
-    )  # fmt: skip
-    (outcome,) = _fit(config, split, model, loop, recorder)
+    with RunStore(run.path.parent).exclusive(f"run-{run.id}", f"run {run.id}"):  # two --resume never share it
+        if read_run(run.path).status == RunStatus.COMPLETED:
+            raise RunError(f"run {run.id} is completed; only interrupted or failed runs can be resumed")
+        if done:
+            _load_checkpoint(model, run)
+        history = run.reopen(done)
+        target = Target(config, run)
+        recorder = RunRecorder(
+            [target], hooks or NoHooks(), _finisher(model, split, loop := _loop(model, config, fused)),
+            _checkpointer(model), None, history,
+            model_weights(model), _draw_curves,
+        )  # fmt: skip
+        (outcome,) = _fit(config, split, model, loop, recorder)
     return _raise_unless_completed(outcome)
 
 

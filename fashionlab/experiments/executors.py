@@ -71,6 +71,7 @@ def _work(tasks: Any, results: Any, threads: int, runs_dir: str, log_id: str) ->
     try:
         while (task := tasks.get()) is not None:
             index, group = task
+            results.put(("took", index, os.getpid()))
             try:
                 outcomes = run_group(group, runs_dir, f"g{index}", send, log_id)
             except Interrupted as stop:
@@ -116,6 +117,30 @@ class LocalExecutor:
         return False
 
 
+def _died(group: list[dict[str, Any]], store: RunStore, pid: int, exitcode: int | None) -> list[TrialOutcome]:
+    """The outcomes of a group whose worker process died: its runs failed (each keeps its checkpoint, so
+    a rerun of the sweep continues it), and trials that had no run yet failed too."""
+    from fashionlab.config import Source, validate
+    from fashionlab.store import RunStatus, now
+
+    how = f"killed by {signal.Signals(-exitcode).name}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
+    error = f"its worker process (pid {pid}) died, {how}; rerun the sweep to continue it from its checkpoint"
+    runs = {str(r.info.get("config_hash")): r for r in store.runs() if r.info.get("pid") == pid}
+    outcomes = []
+    for data in group:
+        config_hash = validate(data, Source(None, {})).hash()
+        run = runs.get(config_hash)
+        if run is not None and run.info.get("status") == RunStatus.RUNNING:
+            run.update(status=RunStatus.FAILED, ended=now(), error=error)
+        status = run.status if run is not None and run.status == RunStatus.COMPLETED else RunStatus.FAILED
+        outcomes.append(
+            TrialOutcome(
+                config_hash, status, run.id if run else None, error=error if status != RunStatus.COMPLETED else None
+            )
+        )
+    return outcomes
+
+
 class _Pool:
     """`jobs` worker processes fed one group at a time, so a stop leaves nothing queued."""
 
@@ -131,7 +156,11 @@ class _Pool:
         args = (self.tasks, self.results, threads, str(store.root), log_id)
         self.workers = [ctx.Process(target=_work, args=args, daemon=True) for _ in range(min(jobs, len(groups)))]
         self.waiting = list(enumerate(groups))
+        self.groups = groups
         self.busy = 0
+        self.store = store
+        self.working: dict[int, int] = {}  # worker pid -> the group it is training
+        self.new_worker = lambda: ctx.Process(target=_work, args=args, daemon=True)
 
     def hand_out(self) -> None:
         if self.waiting:
@@ -151,6 +180,10 @@ class _Pool:
                 if message[0] == "event":
                     dispatch(message[1])
                     continue
+                if message[0] == "took":
+                    self.working[message[2]] = message[1]
+                    continue
+                self.working = {pid: i for pid, i in self.working.items() if i != message[1]}
                 self.busy -= 1
                 if record(message[2]) and fail_fast:
                     stopped = True
@@ -165,13 +198,20 @@ class _Pool:
         return stopped
 
     def _next(self) -> tuple[Any, ...] | None:
-        """The next message from a worker; None after a quiet half second. A worker that died fails loudly."""
+        """The next message from a worker; None after a quiet half second. A worker that died (kill -9, out
+        of memory) has its group recorded as failed, and a new worker takes its place."""
         try:
             return self.results.get(timeout=0.5)  # type: ignore[no-any-return]
         except queue_mod.Empty:
-            dead = [w for w in self.workers if w.exitcode not in (None, 0)]
-            if dead:
-                raise RuntimeError(f"a sweep worker process died (exit code {dead[0].exitcode})") from None
+            for worker in [w for w in self.workers if w.exitcode not in (None, 0)]:
+                self.workers.remove(worker)
+                index = self.working.pop(worker.pid or -1, None)
+                if self.waiting:  # groups are left to train: a new worker takes its place
+                    replacement = self.new_worker()
+                    replacement.start()
+                    self.workers.append(replacement)
+                if index is not None:
+                    return ("done", index, _died(self.groups[index], self.store, worker.pid or -1, worker.exitcode))
             return None
 
     def _stop(self, record: Record) -> None:

@@ -215,6 +215,11 @@ def run_search(
     """
     check_executor(plan, ray)
     store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
+    with store.exclusive(plan.search_id, f"search {plan.search_id}"):  # two identical searches never both train
+        return _run_search(plan, store, n_trials, hooks, ray)
+
+
+def _run_search(plan: SearchPlan, store: RunStore, n_trials: int, hooks: SweepHooks | None, ray: Any) -> SearchResult:
     study, storage = _open_study(plan, store)
     earlier = store.find_record(plan.search_id)
     records = {t.number: t for t in earlier.trials if t.number is not None} if earlier else {}

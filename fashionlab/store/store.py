@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fashionlab.errors import FashionlabError, RunError, RunNotFound, StorageError
+from fashionlab.errors import Busy, FashionlabError, RunError, RunNotFound, StorageError
 from fashionlab.store import files
 from fashionlab.store.records import SweepRecord
 from fashionlab.store.run import Run, RunStatus, now, read_run
@@ -177,6 +177,32 @@ class RunStore:
             try:
                 yield
             finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def exclusive(self, key: str, what: str) -> Iterator[None]:
+        """Hold `key` (a run being resumed, a search's study) for this process alone; when another process
+        holds it, a Busy error says which (pid and command) instead of training the same thing twice."""
+        import fcntl
+
+        locks = self.root / files.LOCKS
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{key}.lock", "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read(1000).strip() or "another process"
+                raise Busy(f"{what} is in use by {holder}; wait for it to end, or stop it first") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()} ({launch_command()})")
+            fh.flush()
+            try:
+                yield
+            finally:
+                fh.seek(0)
+                fh.truncate()
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     # ---------------------------------------------------------------- sweeps and searches
