@@ -224,13 +224,25 @@ def lab_report(
     if out_file.is_dir():
         raise InputError(f"{out_file} is a directory; give --out a file name such as {out_file / 'report.md'}")
     chosen = [r for r in store().select(runs, sweep_id, "all").runs if usable(r)]
+    if not chosen:
+        from fashionlab.errors import RunError
+
+        raise RunError("no run can go into the report (every one is broken, see the warnings); train one first")
     csv_file = out_file.with_suffix(".csv")
     if epoch not in ("last", "best"):
         raise InputError(f"--epoch {epoch} is not known; use last or best")
     sections = report.build(chosen, lambda run: _inspect(run, epoch), sort, csv_name=csv_file.name)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    (report.to_html if as_html else report.to_markdown)(sections, out_file)
-    write_atomic(csv_file, report.full_table_csv(chosen, sort))
+    try:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        (report.to_html if as_html else report.to_markdown)(sections, out_file)
+        write_atomic(csv_file, report.full_table_csv(chosen, sort))
+    except OSError as exc:
+        from fashionlab.errors import StorageError
+
+        raise StorageError(
+            f"cannot write the report to {out_file} ({exc.strerror or exc}); free space, fix the folder's "
+            "permissions or give --out another place"
+        ) from None
     err.print(f"Saved {out_file} and {csv_file.name} (every column of every run)")
 
 
@@ -242,6 +254,8 @@ def usable(run: Any) -> bool:
         if run.problem:
             raise RunError(run.problem)
         run.config()
+        run.history()
+        run.metrics()
     except RunError as exc:
         err.print(f"Warning: leaving out run {run.id}: {exc}", markup=False)
         return False

@@ -14,7 +14,7 @@ from fashionlab import metrics as fmetrics
 from fashionlab.config import Config, Source, validate
 from fashionlab.engine.backend import use_backend
 from fashionlab.engine.inputs import encode_labels, resize, select, test_images_for, to_model_input
-from fashionlab.errors import FashionlabError, InputError, RunError
+from fashionlab.errors import FashionlabError, InputError, RunError, StorageError
 from fashionlab.network import output_kind
 from fashionlab.store import Run
 
@@ -291,7 +291,17 @@ def _export(standalone: Any, target: Path, fmt: str, metadata: dict[str, str]) -
         raise FashionlabError(
             f"exporting to {fmt} needs a package that is not installed ({exc}); pip install {package}"
         ) from None
+    except OSError as exc:  # a full disk or a folder that cannot be written
+        raise StorageError(
+            f"exporting run {metadata['fashionlab_run']} to {fmt} failed: cannot write {target} "
+            f"({exc.strerror or exc}); free space or give --out another place"
+        ) from None
     except Exception as exc:  # Keras and the converters raise many kinds
+        if "File too large" in str(exc) or "No space left" in str(exc):  # TensorFlow's own words for it
+            raise StorageError(
+                f"exporting run {metadata['fashionlab_run']} to {fmt} failed: cannot write {target} (disk full); "
+                "free space or give --out another place"
+            ) from None
         raise FashionlabError(
             f"exporting run {metadata['fashionlab_run']} to {fmt} failed: {exc.__class__.__name__}: "
             f"{str(exc).splitlines()[0]}"

@@ -10,6 +10,7 @@ other, so `fashionlab compare --sweep <search-id>` shows it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -181,14 +182,47 @@ def check_executor(plan: SearchPlan, ray: Any) -> None:
 def _open_study(plan: SearchPlan, store: RunStore) -> tuple[Any, Any]:
     """The study in its SQLite file (created or resumed) with its sampler and pruner set."""
     optuna = _optuna()
-    storage = optuna.storages.RDBStorage(f"sqlite:///{store.study_path(plan.search_id).resolve()}")
-    study = optuna.create_study(
-        study_name=plan.search_id,
-        storage=storage,
-        direction="maximize" if plan.maximize else "minimize",
-        load_if_exists=True,
-    )
+    path = store.study_path(plan.search_id)
+    _check_study_file(path)
+    try:
+        storage = optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
+        study = optuna.create_study(
+            study_name=plan.search_id,
+            storage=storage,
+            direction="maximize" if plan.maximize else "minimize",
+            load_if_exists=True,
+        )
+    except Exception as exc:  # SQLAlchemy's and SQLite's errors for a damaged file
+        raise FashionlabError(f"the study {path} cannot be opened ({exc.__class__.__name__}); {_MOVE_IT}") from None
     return study, storage
+
+
+_MOVE_IT = "move it away to start the search afresh (its runs stay in the runs directory)"
+
+
+def _check_study_file(path: Path) -> None:
+    """An existing study file must be an SQLite database holding an Optuna study and nothing else, so
+    neither a damaged file nor someone else's database is opened (Optuna would add its tables to it)."""
+    import sqlite3
+
+    if not path.exists():
+        return
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(16)
+    except OSError as exc:
+        raise FashionlabError(f"the study {path} cannot be read ({exc.strerror}); {_MOVE_IT}") from None
+    if not path.is_file() or (header and header != b"SQLite format 3\x00"):
+        raise FashionlabError(f"the study {path} is not an SQLite database (damaged?); {_MOVE_IT}")
+    if not header:
+        return  # empty: made by an interrupted first start; Optuna fills it
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
+    except sqlite3.Error as exc:
+        raise FashionlabError(f"the study {path} cannot be read ({exc}); {_MOVE_IT}") from None
+    if tables and "studies" not in tables:
+        raise FashionlabError(f"{path} is an SQLite database but not an Optuna study; {_MOVE_IT}")
 
 
 def _configure(study: Any, plan: SearchPlan) -> None:
@@ -215,6 +249,7 @@ def run_search(
     """
     check_executor(plan, ray)
     store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
+    store.check_writable()
     with store.exclusive(plan.search_id, f"search {plan.search_id}"):  # two identical searches never both train
         return _run_search(plan, store, n_trials, hooks, ray)
 

@@ -73,6 +73,7 @@ def run_sweep(
     `executor` defaults to `jobs` local processes; `ahead` is the preview the caller showed, if any.
     """
     store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
+    store.check_writable()  # before any trial, not one failure per trial
     ahead = ahead or preview(plan, store)
     result = SweepResult(plan)
     for trial in plan.trials:

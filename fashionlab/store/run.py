@@ -123,7 +123,10 @@ class Run:
             return {}
         except (OSError, ValueError) as exc:
             raise RunError(f"run {self.id}: {files.METRICS} is unreadable ({exc})") from None
-        return data if isinstance(data, dict) else {}
+        problem = metrics_problem(data, files.METRICS)
+        if problem:
+            raise RunError(f"run {self.id}: {problem}")
+        return data  # type: ignore[no-any-return]
 
     @property
     def model_path(self) -> Path:
@@ -296,6 +299,45 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
     return found
 
 
+# run.json's fields that other code reads, with the type each must have (None is allowed for every one).
+_INFO_TYPES: dict[str, type | tuple[type, ...]] = {
+    "status": str, "started": str, "ended": str, "name": str, "config_hash": str, "pid": int, "host": str,
+    "command": str, "config": dict, "metrics": dict, "epochs_done": int, "checkpoint_epoch": int,
+    "best_weights_epoch": int, "resumed": list, "shared_training": list, "error": str, "backend": str,
+}  # fmt: skip
+
+
+def metrics_problem(metrics: Any, where: str) -> str | None:
+    """What is wrong with the shape of a metrics dict (metrics.json, or run.json's copy), or None."""
+    if not isinstance(metrics, dict):
+        return f"{where} is not an object"
+    for part in ("summary", "test"):
+        value = metrics.get(part)
+        if value is not None and not isinstance(value, dict):
+            return f"{where}.{part} is {type(value).__name__}, not an object"
+    summary = metrics.get("summary") or {}
+    for part in ("last", "best"):
+        value = summary.get(part)
+        if value is not None and not isinstance(value, dict):
+            return f"{where}.summary.{part} is {type(value).__name__}, not an object"
+    for name, values in [("test", metrics.get("test") or {}), *((p, summary.get(p) or {}) for p in ("last", "best"))]:
+        for key, number in values.items():
+            if number is not None and (isinstance(number, bool) or not isinstance(number, int | float)):
+                return f"{where} {name} {key} is {number!r}, not a number"
+    return None
+
+
+def info_problem(info: dict[str, Any]) -> str | None:
+    """What is wrong with run.json's fields (a hand edit, another program), or None: such a run is broken."""
+    for key, kind in _INFO_TYPES.items():
+        value = info.get(key)
+        if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+            return f"{files.RUN_INFO} field {key} is {value!r}, not {getattr(kind, '__name__', kind)}"
+    if info.get("metrics") is not None:
+        return metrics_problem(info["metrics"], f"{files.RUN_INFO} field metrics")
+    return None
+
+
 def read_run(path: Path) -> Run:
     """A Run from its directory; a broken one comes back with `problem` set instead of raising."""
     try:
@@ -306,4 +348,5 @@ def read_run(path: Path) -> Run:
         return Run(path, {}, f"{files.RUN_INFO} is missing")
     except (OSError, ValueError) as exc:
         return Run(path, {}, f"{files.RUN_INFO} is unreadable ({exc})")
-    return Run(path, info)
+    problem = info_problem(info)
+    return Run(path, info, problem) if problem else Run(path, info)

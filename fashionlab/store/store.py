@@ -154,11 +154,14 @@ class RunStore:
 
     def check_writable(self) -> None:
         """Fail before training, not after, when the runs directory cannot be written."""
+        probe = self.root / f".write-test-{os.getpid()}"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".write-test-{os.getpid()}"
-            probe.write_bytes(b"x" * 4096)
-            probe.unlink()
+            try:
+                probe.write_bytes(b"x" * 4096)
+            finally:
+                with contextlib.suppress(OSError):
+                    probe.unlink()
         except OSError as exc:
             raise StorageError(
                 f"cannot write to the runs directory {self.root} ({exc.strerror or exc}); free space, fix its "

@@ -7,6 +7,7 @@ example predictions (right and wrong) with their images, and observations comput
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -122,26 +123,42 @@ def full_table_csv(runs: list[Run], sort: str) -> str:
 
 
 def to_markdown(sections: list[Section], out: Path) -> None:
-    """report.md plus its pictures in report_files/ beside it."""
+    """report.md plus its pictures in report_files/ beside it. The pictures are written into a hidden
+    folder first, which becomes report_files/ only once report.md is written too: a full disk or a
+    signal leaves the earlier report (or nothing), never half of a new one."""
+    import shutil
+    import tempfile
+
     folder = out.with_name(out.stem + "_files")
-    folder.mkdir(parents=True, exist_ok=True)
-    lines: list[str] = []
-    n = 0
-    for i, s in enumerate(sections):
-        lines.append(("# " if i == 0 else "## ") + s.title)
-        lines.append("")
-        for p in s.paragraphs:
-            lines += [("- " + p) if s.title == "Observations" else p, ""]
-        if s.code:
-            lines += ["```yaml", s.code.rstrip(), "```", ""]
-        if s.table:
-            lines.append(tables.records_markdown(s.table))
-        for caption, png in s.images:
-            n += 1
-            name = f"figure{n}.png"
-            write_atomic(folder / name, png)
-            lines += [f"![{caption}]({folder.name}/{name})", f"*{caption}*", ""]
-    write_atomic(out, "\n".join(lines) + "\n")
+    making = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{folder.name}."))
+    try:
+        lines: list[str] = []
+        n = 0
+        for i, s in enumerate(sections):
+            lines.append(("# " if i == 0 else "## ") + s.title)
+            lines.append("")
+            for p in s.paragraphs:
+                lines += [("- " + p) if s.title == "Observations" else p, ""]
+            if s.code:
+                lines += ["```yaml", s.code.rstrip(), "```", ""]
+            if s.table:
+                lines.append(tables.records_markdown(s.table))
+            for caption, png in s.images:
+                n += 1
+                name = f"figure{n}.png"
+                write_atomic(making / name, png)
+                lines += [f"![{caption}]({folder.name}/{name})", f"*{caption}*", ""]
+        write_atomic(making / out.name, "\n".join(lines) + "\n")
+        old = folder.with_name(f".{folder.name}.old") if folder.is_dir() and not folder.is_symlink() else None
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+        os.replace(making / out.name, out)
+        making.rename(folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(making, ignore_errors=True)
 
 
 def to_html(sections: list[Section], out: Path) -> None:
