@@ -7,6 +7,7 @@ completed run when the case needs one) and compares the directory before and aft
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import re
@@ -83,6 +84,106 @@ def remove(name: str) -> Callable[[Path], None]:
 def _not_gzip(tmp: Path, runs: Path) -> None:
     damaged_data(lambda raw: raw)(tmp, runs)
     (tmp / "data" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"plain bytes")
+
+
+# ---- issue 20 helpers: files that are not what they claim to be
+
+
+def fifo(name: str) -> Callable[[Path], None]:
+    def edit(run: Path) -> None:
+        (run / name).unlink()
+        os.mkfifo(run / name)
+
+    return edit
+
+
+def device(name: str) -> Callable[[Path], None]:
+    def edit(run: Path) -> None:
+        (run / name).unlink()
+        (run / name).symlink_to("/dev/zero")
+
+    return edit
+
+
+def info_field(**changes: object) -> Callable[[Path], None]:
+    def edit(run: Path) -> None:
+        info = json.loads((run / "run.json").read_text())
+        info.update(changes)
+        (run / "run.json").write_text(json.dumps(info))
+
+    return edit
+
+
+def npz_claiming(shape: tuple[int, ...]) -> Callable[[Path], None]:
+    """best.weights.npz whose one array's header claims `shape` of float32 (6 GB) and holds no data."""
+
+    def edit(run: Path) -> None:
+        import zipfile
+
+        import numpy as np
+
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        with zipfile.ZipFile(run / "best.weights.npz", "w") as archive:
+            archive.writestr("arr_0.npy", header.getvalue())  # the magic and the header, no data
+
+    return edit
+
+
+def model_member(name: str, size: int) -> Callable[[Path], None]:
+    """model.keras with one member that expands to `size` bytes (a few kB compressed)."""
+
+    def edit(run: Path) -> None:
+        import zipfile
+
+        source = zipfile.ZipFile(run / "model.keras")
+        members = {i.filename: source.read(i.filename) for i in source.infolist()}
+        source.close()
+        members[name] = b"\0" * size
+        with zipfile.ZipFile(run / "model.keras", "w", zipfile.ZIP_DEFLATED) as archive:
+            for member, data in members.items():
+                archive.writestr(member, data)
+
+    return edit
+
+
+def resumable_with_checkpoint_epoch(epoch: int) -> Callable[[Path], None]:
+    def edit(run: Path) -> None:
+        import numpy as np
+
+        info_field(status="interrupted", metrics=None)(run)
+        (run / "model.keras").unlink()
+        (run / "metrics.json").unlink()
+        np.savez(run / "checkpoint.npz", np.zeros(3), epoch=np.array(epoch))
+
+    return edit
+
+
+def flip_gzip_byte(tmp: Path, runs: Path) -> None:
+    damaged_data(lambda raw: raw)(tmp, runs)
+    name = tmp / "data" / "t10k-labels-idx1-ubyte.gz"
+    data = bytearray((find_data_dir() / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    name.write_bytes(bytes(data))
+
+
+def not_our_cache(tmp: Path, runs: Path) -> None:
+    (tmp / "thesis").mkdir()
+    (tmp / "thesis" / "thesis.tex").write_text("four years of work")
+
+
+def foreign_study(tmp: Path, runs: Path) -> None:
+    import sqlite3
+
+    from fashionlab.experiments.search import plan_search
+
+    plan = plan_search(None, ["lr=loguniform(1e-4,1e-2)", "epochs=1"], "val_accuracy", "tpe", "none")
+    (runs / "sweeps").mkdir(parents=True)
+    with sqlite3.connect(runs / "sweeps" / f"{plan.search_id}.db") as db:
+        db.execute("create table grades (student, mark)")
+
+
+TRUNCATED_HISTORY = b"epoch,loss,accuracy,val_loss,val_accuracy,seconds\n1,0.5,0.5,0.5,0.5,1\n2,0.4,x\n"
 
 
 C = "{tmp}/c.yaml"
@@ -485,6 +586,180 @@ CASES: dict[str, Case] = {
         r"image \S+big.png is 6000x5000 pixels, more than a photo of clothing needs \(at most 25,000,000\); shrink it first",
         lambda tmp, runs: __import__("PIL.Image").Image.new("L", (6000, 5000)).save(tmp / "big.png"),
         needs_run=True,
+    ),
+    # ---- issue 20: overrides as safe as config files, limits checked before work, every error its own
+    "override alias bomb": Case(
+        ["show", "seed=[&a [1,2], *a]"],
+        2,
+        r"value '\[&a \[1,2\], \*a\]': YAML anchors and aliases \(&name, \*name\) are not supported in overrides; "
+        r"write the values out",
+    ),
+    "grid counted before it is built": Case(
+        ["sweep", "--dry-run", "seed=range(0,10000)", "lr=logspace(-4,-1,10000)"],
+        2,
+        r"the sweep has 100,000,000 trials, more than 10,000; narrow an axis",
+    ),
+    "network too big for memory": Case(
+        ["train", "image_size=[10000,10000]", "input_shape=[10000,10000]"],
+        2,
+        r"training this network needs about [\d,.]+ TB of memory \(12,800,001,418 parameters: .*\); this machine has "
+        r".* free; use fewer units or filters, a smaller image_size or batch_size",
+    ),
+    "conv filters too many for memory": Case(
+        ["train", "--config", str(CONFIGS / "cnn.yaml"), "layers.0.filters=100000"],
+        2,
+        r"training this network needs about [\d,.]+ [GT]B of memory .*",
+    ),
+    "seed 2**32": Case(
+        ["train", "seed=4294967296"],
+        2,
+        r"override 'seed=4294967296': seed: input should be less than or equal to 4294967295 \(got 4294967296\)",
+    ),
+    "validation_split leaves no training image": Case(
+        ["train", "validation_split=0.999999"],
+        2,
+        r"override 'validation_split=0.999999': validation_split: 60,000 training images with validation_split "
+        r"0.999999 leave no image to train on; use a validation_split from 1.7e-05 to 0.999983 \(or 0\), or more "
+        r"train_samples",
+    ),
+    "one training image": Case(
+        ["train", "train_samples=1"],
+        2,
+        r"override 'train_samples=1': train_samples: 1 training images with validation_split 0.1 leave no image to "
+        r"train on; use 2 or more train_samples, or validation_split 0",
+    ),
+    "no metrics": Case(
+        ["train", "metrics=[]"], 2, r"override 'metrics=\[\]': metrics: list should have at least 1 item .*"
+    ),
+    "loss axis 5": Case(
+        ["train", "loss.axis=5"],
+        2,
+        r"override 'loss.axis=5': loss.axis: axis 5 does not exist: labels and outputs have one row per image, so "
+        r"axis is -1 \(the classes\); drop it",
+    ),
+    "beta_1 5": Case(
+        ["train", "beta_1=5"],
+        2,
+        r"override 'beta_1=5': optimizer.beta_1: should be at least 0 and less than 1 \(got 5\)",
+    ),
+    "clipnorm -1": Case(
+        ["train", "clipnorm=-1"], 2, r"override 'clipnorm=-1': optimizer.clipnorm: should be greater than 0 \(got -1\)"
+    ),
+    "infinite learning rate": Case(
+        ["train", "lr=1e400"],
+        2,
+        r"override 'lr=1e400': optimizer.learning_rate: input should be a finite number \(got inf\)",
+    ),
+    "logspace beyond floats": Case(
+        ["sweep", "--dry-run", "lr=logspace(-400,400,5)"],
+        2,
+        r"sweep axis 'lr=logspace\(-400,400,5\)': 10\^a and 10\^b must be numbers a float holds; use a and b from "
+        r"-300 to 300",
+    ),
+    # ---- issue 20: every file read is bounded and checked
+    "data gzip bomb": Case(
+        ["data"],
+        3,
+        r"\S+t10k-labels-idx1-ubyte.gz expands to more than the 10,008 bytes of t10k-labels-idx1-ubyte.gz; it is "
+        r"not Fashion-MNIST; .*",
+        damaged_data(lambda raw: raw + b"\0" * 20_000_000),
+        env=DATA,
+    ),
+    "data gzip byte flipped": Case(
+        ["data"],
+        3,
+        r"\S+t10k-labels-idx1-ubyte.gz (is not a readable gzip file \(.*\)|does not match the Fashion-MNIST "
+        r"checksum \(corrupt or altered\)|has label \d+, outside 0-9|is not an IDX file.*|holds shape .*|expands to "
+        r"more than the 10,008 bytes .*); .*",
+        flip_gzip_byte,
+        env=DATA,
+    ),
+    "run.json is a fifo": Case(
+        ["evaluate", "tutorial"],
+        5,
+        r"run \S+ is broken: run.json is unreadable \(\S+run.json is not a regular file\)",
+        broken_run(fifo("run.json")),
+        needs_run=True,
+    ),
+    "config.yaml is /dev/zero": Case(
+        ["predict", "--index", "0"],
+        5,
+        r"run \S+ has no readable config.yaml \(\S+config.yaml is not a regular file\); it cannot be used",
+        broken_run(device("config.yaml")),
+        needs_run=True,
+    ),
+    "run.json field of the wrong type": Case(
+        ["evaluate", "tutorial"],
+        5,
+        r"run \S+ is broken: run.json field started is 5, not str",
+        broken_run(info_field(started=5)),
+        needs_run=True,
+    ),
+    "run.json metrics summary not an object": Case(
+        ["evaluate", "tutorial"],
+        5,
+        r"run \S+ is broken: run.json field metrics.summary is str, not an object",
+        broken_run(info_field(metrics={"summary": "x"})),
+        needs_run=True,
+    ),
+    "history.csv truncated": Case(
+        ["curves", "--out", "{tmp}/c.png"],
+        5,
+        r"run \S+: history.csv is unreadable \(line 3 is not a row of numbers\); it cannot be used",
+        broken_run(write("history.csv", TRUNCATED_HISTORY)),
+        needs_run=True,
+    ),
+    "best weights claiming 6 GB": Case(
+        ["evaluate", "--epoch", "best"],
+        5,
+        r"run \S+: best.weights.npz does not match its model",
+        broken_run(npz_claiming((1_500_000_000,))),
+        needs_run=True,
+    ),
+    "best weights corrupt": Case(
+        ["evaluate", "--epoch", "best"],
+        5,
+        r"run \S+: best.weights.npz is unreadable \(.*\)",
+        broken_run(write("best.weights.npz", b"PK\x03\x04 not an archive")),
+        needs_run=True,
+    ),
+    "model.keras zip bomb": Case(
+        ["evaluate"],
+        5,
+        r"run \S+: model.keras holds model.weights.h5 of 8,000,000 bytes, more than a model of [\d,]+ parameters "
+        r"needs; it was not made by this run: retrain it",
+        broken_run(model_member("model.weights.h5", 8_000_000)),
+        needs_run=True,
+    ),
+    "checkpoint epoch -5": Case(
+        ["train", "--resume", "tutorial"],
+        5,
+        r"run \S+: checkpoint.npz says epoch -5, outside 0-2; it is not this run's checkpoint: delete it to start "
+        r"the run over",
+        broken_run(resumable_with_checkpoint_epoch(-5)),
+        needs_run=True,
+    ),
+    "image is a fifo": Case(
+        ["predict", "--image", "{tmp}/x.png"],
+        3,
+        r"cannot read image \S+x.png: \S+x.png is not a regular file; give a PNG or JPEG file",
+        lambda tmp, runs: os.mkfifo(tmp / "x.png"),
+        needs_run=True,
+    ),
+    "cache folder not fashionlab's": Case(
+        ["cache", "--clear"],
+        6,
+        r"\S+thesis is not a cache fashionlab made \(it has no CACHEDIR.TAG of fashionlab's\), so fashionlab neither "
+        r"uses nor clears it; point FASHIONLAB_CACHE at a new or empty folder",
+        not_our_cache,
+        env={"FASHIONLAB_CACHE": "{tmp}/thesis"},
+    ),
+    "foreign optuna database": Case(
+        ["search", "--trials", "1", "lr=loguniform(1e-4,1e-2)", "epochs=1"],
+        1,
+        r"\S+search-\w+.db is an SQLite database but not an Optuna study; move it away to start the search afresh "
+        r"\(its runs stay in the runs directory\)",
+        foreign_study,
     ),
 }
 

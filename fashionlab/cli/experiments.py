@@ -300,9 +300,9 @@ def search(
     config_note(config)
     the_plan = fsearch.plan_search(str(config) if config else None, list(items or []), metric, sampler, prune)
     ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
-    fsearch.check_executor(the_plan, ray)
-    err.print(sweeps.search_start_sentence(the_plan, trials))
     runs = store()
+    fsearch.check_search(the_plan, runs, ray)
+    err.print(sweeps.search_start_sentence(the_plan, trials))
     try:
         with SweepProgressBars(err, trials) as bars:
             result = fsearch.run_search(the_plan, runs, trials, bars, ray)

@@ -64,7 +64,9 @@ def _check_model_archive(run: Run, config: Config) -> None:
         with os.fdopen(files.open_regular(run.model_path, files.MAX_ARRAYS), "rb") as fh, zipfile.ZipFile(fh) as zf:
             members = zf.infolist()
     except (OSError, zipfile.BadZipFile, ValueError) as exc:
-        raise RunError(f"run {run.id}: {run.model_path.name} cannot be loaded ({exc}); retrain it") from None
+        raise RunError(
+            f"run {run.id}: {run.model_path.name} cannot be loaded ({exc.__class__.__name__}); retrain it"
+        ) from None
     for member in members:
         limit = limits.get(member.filename, 1_000_000)  # a member a later Keras may add: small, like metadata
         if len(members) > 16 or member.file_size > limit:

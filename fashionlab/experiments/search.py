@@ -179,6 +179,13 @@ def check_executor(plan: SearchPlan, ray: Any) -> None:
         raise InputError("`prune` needs the local executor (it stops trials between epochs); drop one of them")
 
 
+def check_search(plan: SearchPlan, store: RunStore, ray: Any) -> None:
+    """Everything that can refuse a search before it starts: the executor, the runs folder, the study file."""
+    check_executor(plan, ray)
+    store.check_writable()
+    _check_study_file(store.sweeps_dir / f"{plan.search_id}.db")
+
+
 def _open_study(plan: SearchPlan, store: RunStore) -> tuple[Any, Any]:
     """The study in its SQLite file (created or resumed) with its sampler and pruner set."""
     optuna = _optuna()
@@ -247,9 +254,8 @@ def run_search(
     With `ray` (RayOptions) trials run as Ray tasks, as many at once as the cluster has room for;
     pruning needs each epoch reported to the study as it ends, so it runs with the local executor.
     """
-    check_executor(plan, ray)
     store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
-    store.check_writable()
+    check_search(plan, store, ray)
     with store.exclusive(plan.search_id, f"search {plan.search_id}"):  # two identical searches never both train
         return _run_search(plan, store, n_trials, hooks, ray)
 
