@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -124,3 +125,15 @@ def welch(a: list[float], b: list[float], confidence: float = 0.95) -> dict[str,
 def p_text(p: float) -> str:
     """A p-value for people: p=0.051 (never rounded across 0.05), p<0.001."""
     return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def finite(data: Any) -> Any:
+    """`data` with every NaN or infinite float as None: JSON has no NaN, and jq, JavaScript and most
+    parsers refuse Python's NaN/Infinity tokens (a diverged run's loss is printed as null)."""
+    if isinstance(data, float | np.floating):
+        return float(data) if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [finite(v) for v in data]
+    return data

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-import math
 import os
 import re
 import signal
@@ -225,19 +224,9 @@ def rendered_width(renderable: Any) -> int:
     return max((len(line.rstrip()) for line in buffer.getvalue().splitlines()), default=0)
 
 
-def finite(data: Any) -> Any:
-    """`data` with every NaN or infinite float as None: JSON has no NaN, and jq, JavaScript and most
-    parsers refuse Python's NaN/Infinity tokens (a diverged run's loss is printed as null)."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {k: finite(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [finite(v) for v in data]
-    return data
-
-
 def emit_json(data: Any) -> None:
+    from fashionlab.metrics import finite  # JSON has no NaN: such a number is null
+
     typer.echo(json.dumps(finite(data), indent=2, default=str, allow_nan=False))
 
 

@@ -296,13 +296,13 @@ def _export(standalone: Any, target: Path, fmt: str, metadata: dict[str, str]) -
     except OSError as exc:  # a full disk or a folder that cannot be written
         raise StorageError(
             f"exporting run {metadata['fashionlab_run']} to {fmt} failed: cannot write {target} "
-            f"({exc.strerror or exc}); free space or give --out another place"
+            f"({exc.strerror or exc}); free space or give `out` another place"
         ) from None
     except Exception as exc:  # Keras and the converters raise many kinds
         if "File too large" in str(exc) or "No space left" in str(exc):  # TensorFlow's own words for it
             raise StorageError(
                 f"exporting run {metadata['fashionlab_run']} to {fmt} failed: cannot write {target} (disk full); "
-                "free space or give --out another place"
+                "free space or give `out` another place"
             ) from None
         raise FashionlabError(
             f"exporting run {metadata['fashionlab_run']} to {fmt} failed: {exc.__class__.__name__}: "

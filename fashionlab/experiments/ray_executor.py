@@ -54,6 +54,8 @@ def connect(options: RayOptions) -> Any:
     if not options.address:  # read when Ray was imported, which may have been before this call
         ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    if options.address and options.address != "auto":
+        _check_reachable(options.address)
     try:
         if options.address:
             ray.init(address=options.address, **kwargs)
@@ -62,7 +64,38 @@ def connect(options: RayOptions) -> Any:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {options.address}" if options.address else "a local Ray instance"
         raise FashionlabError(f"cannot start or reach {where} ({exc}); check 'ray status'") from None
+    _check_room(ray, options)
     return ray
+
+
+def _check_reachable(address: str) -> None:
+    """A cluster's GCS answers on its address within 3 s, or the address is refused at once (Ray itself
+    retries for a minute and a half, printing C++ warnings)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # a form Ray knows and this check does not: let Ray judge it
+    try:
+        with socket.create_connection((host, int(port)), timeout=3):
+            pass
+    except OSError as exc:
+        raise FashionlabError(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one there with 'ray start --head', "
+            "or leave out `address` to run on this machine"
+        ) from None
+
+
+def _check_room(ray: Any, options: RayOptions) -> None:
+    """A trial asking for more CPUs or GPUs than any node of the cluster has would wait forever."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    for kind, asked in (("CPU", options.cpus_per_trial), ("GPU", options.gpus_per_trial)):
+        most = max((float(n.get(kind, 0)) for n in nodes), default=0.0)
+        if asked and asked > most:
+            raise FashionlabError(
+                f"each trial asks for {asked:g} {kind}s (`{kind.lower()}s_per_trial`) but the largest node of the Ray "
+                f"cluster has {most:g}; ask for at most {most:g}"
+            )
 
 
 def remote_group(

@@ -10,7 +10,6 @@ other, so `fashionlab compare --sweep <search-id>` shows it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from fashionlab.experiments.grammar import Distribution, parse_space
 from fashionlab.experiments.plan import named
 from fashionlab.experiments.trials import SweepHooks
 from fashionlab.store import Run, RunStatus, RunStore, SweepRecord, TrialOutcome
-from fashionlab.store.store import launch_command
+from fashionlab.store.store import MOVE_STUDY, launch_command
 
 METRICS = ("val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss")
 PRUNERS = ("none", "median", "hyperband")
@@ -174,62 +173,28 @@ def _suggest(trial: Any, key: str, space: list[Any] | Distribution) -> Any:
     return space[labels.index(chosen)]
 
 
-def check_executor(plan: SearchPlan, ray: Any) -> None:
-    if ray is not None and plan.prune != "none":
-        raise InputError("`prune` needs the local executor (it stops trials between epochs); drop one of them")
-
-
 def check_search(plan: SearchPlan, store: RunStore, ray: Any) -> None:
     """Everything that can refuse a search before it starts: the executor, the runs folder, the study file."""
-    check_executor(plan, ray)
+    if ray is not None and plan.prune != "none":
+        raise InputError("`prune` needs the local executor (it stops trials between epochs); drop one of them")
     store.check_writable()
-    _check_study_file(store.sweeps_dir / f"{plan.search_id}.db")
+    store.check_study(plan.search_id)
 
 
 def _open_study(plan: SearchPlan, store: RunStore) -> tuple[Any, Any]:
     """The study in its SQLite file (created or resumed) with its sampler and pruner set."""
     optuna = _optuna()
     path = store.study_path(plan.search_id)
-    _check_study_file(path)
+    store.check_study(plan.search_id)
     try:
         storage = optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
+        direction = "maximize" if plan.maximize else "minimize"
         study = optuna.create_study(
-            study_name=plan.search_id,
-            storage=storage,
-            direction="maximize" if plan.maximize else "minimize",
-            load_if_exists=True,
+            study_name=plan.search_id, storage=storage, direction=direction, load_if_exists=True
         )
     except Exception as exc:  # SQLAlchemy's and SQLite's errors for a damaged file
-        raise FashionlabError(f"the study {path} cannot be opened ({exc.__class__.__name__}); {_MOVE_IT}") from None
+        raise FashionlabError(f"the study {path} cannot be opened ({exc.__class__.__name__}); {MOVE_STUDY}") from None
     return study, storage
-
-
-_MOVE_IT = "move it away to start the search afresh (its runs stay in the runs directory)"
-
-
-def _check_study_file(path: Path) -> None:
-    """An existing study file must be an SQLite database holding an Optuna study and nothing else, so
-    neither a damaged file nor someone else's database is opened (Optuna would add its tables to it)."""
-    import sqlite3
-
-    if not path.exists():
-        return
-    try:
-        with open(path, "rb") as fh:
-            header = fh.read(16)
-    except OSError as exc:
-        raise FashionlabError(f"the study {path} cannot be read ({exc.strerror}); {_MOVE_IT}") from None
-    if not path.is_file() or (header and header != b"SQLite format 3\x00"):
-        raise FashionlabError(f"the study {path} is not an SQLite database (damaged?); {_MOVE_IT}")
-    if not header:
-        return  # empty: made by an interrupted first start; Optuna fills it
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            tables = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
-    except sqlite3.Error as exc:
-        raise FashionlabError(f"the study {path} cannot be read ({exc}); {_MOVE_IT}") from None
-    if tables and "studies" not in tables:
-        raise FashionlabError(f"{path} is an SQLite database but not an Optuna study; {_MOVE_IT}")
 
 
 def _configure(study: Any, plan: SearchPlan) -> None:

@@ -21,6 +21,7 @@ from fashionlab.store import files
 from fashionlab.store.records import SweepRecord
 from fashionlab.store.run import Run, RunStatus, now, read_run
 
+MOVE_STUDY = "move it away to start the search afresh (its runs stay in the runs directory)"
 HASH_SCHEME = 2  # 2: optimizer arguments at their default left out of the hash (1: as written)
 Rehash = Callable[[dict[str, Any]], str | None]
 
@@ -228,6 +229,32 @@ class RunStore:
         """The SQLite file of a search's Optuna study."""
         self.sweeps_dir.mkdir(parents=True, exist_ok=True)
         return self.sweeps_dir / f"{search_id}.db"
+
+    def check_study(self, search_id: str) -> None:
+        """An existing study file must be an SQLite database holding an Optuna study, so neither a damaged
+        file nor someone else's database is opened (Optuna would add its tables to it); a FIFO or device
+        in its place is refused without blocking."""
+        import sqlite3
+
+        path = self.sweeps_dir / f"{search_id}.db"
+        if not path.exists() and not path.is_symlink():
+            return
+        try:
+            with os.fdopen(files.open_regular(path, files.MAX_ARRAYS), "rb") as fh:
+                header = fh.read(16)
+        except OSError as exc:
+            raise FashionlabError(f"the study {path} cannot be read ({exc.strerror or exc}); {MOVE_STUDY}") from None
+        if header and header != b"SQLite format 3\x00":
+            raise FashionlabError(f"the study {path} is not an SQLite database (damaged?); {MOVE_STUDY}")
+        if not header:
+            return  # empty: made by an interrupted first start; Optuna fills it
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                tables = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
+        except sqlite3.Error as exc:
+            raise FashionlabError(f"the study {path} cannot be read ({exc}); {MOVE_STUDY}") from None
+        if tables and "studies" not in tables:
+            raise FashionlabError(f"{path} is an SQLite database but not an Optuna study; {MOVE_STUDY}")
 
     def write_record(self, record: SweepRecord) -> None:
         self.sweeps_dir.mkdir(parents=True, exist_ok=True)
