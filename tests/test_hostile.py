@@ -290,3 +290,26 @@ def test_output_cut_by_head_exits_0(trained: Cli) -> None:
     done = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("index,"), done.stderr
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+# ---------------------------------------------------------------- 7. Ray that cannot run a trial says so at once
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--address", "127.0.0.1:1"], "Error: no Ray cluster answers at 127.0.0.1:1 (Connection refused); "),
+        (["--cpus-per-trial", "64"], "Error: each trial asks for 64 CPUs (--cpus-per-trial) but the largest node "),
+    ],
+    ids=["unreachable-address", "cpus-per-trial-too-many"],
+)
+def test_ray_that_cannot_run_a_trial_fails_in_seconds(tmp_path: Path, args: list[str], message: str) -> None:
+    pytest.importorskip("ray")
+    started = time.monotonic()
+    done = run_cli(
+        "--runs-dir", str(tmp_path / "runs"), "sweep", "--executor", "ray", *args, "lr=0.001,0.002", *SMALL,
+        timeout=90,
+    )  # fmt: skip
+    assert done.returncode == 1 and done.stderr.splitlines()[-1].startswith(message), done.stderr
+    assert "Traceback" not in done.stderr and time.monotonic() - started < 60
+    assert not any((tmp_path / "runs").glob("2*"))  # no trial started

@@ -81,7 +81,7 @@ def _check_reachable(address: str) -> None:
             pass
     except OSError as exc:
         raise FashionlabError(
-            f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one there with 'ray start --head', "
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}); start Ray's head node there, "
             "or leave out `address` to run on this machine"
         ) from None
 
