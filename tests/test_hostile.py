@@ -313,3 +313,39 @@ def test_ray_that_cannot_run_a_trial_fails_in_seconds(tmp_path: Path, args: list
     assert done.returncode == 1 and done.stderr.splitlines()[-1].startswith(message), done.stderr
     assert "Traceback" not in done.stderr and time.monotonic() - started < 60
     assert not any((tmp_path / "runs").glob("2*"))  # no trial started
+
+
+@pytest.mark.parametrize(
+    ("command", "offset", "signum"),
+    [
+        (["sweep", "--jobs", "2", "lr=0.001,0.002,0.003", "epochs=100", "train_samples=3000"], 1.0, signal.SIGINT),
+        (
+            ["search", "--trials", "3", "lr=loguniform(1e-4,1e-2)", "epochs=100", "train_samples=3000"],
+            1.5,
+            signal.SIGTERM,
+        ),
+        (["report", "--out", "{tmp}/r.md"], 0.8, signal.SIGTERM),
+    ],
+    ids=["sweep-jobs-2", "search", "report"],
+)
+def test_a_signal_early_in_sweep_search_and_report_stops_them(
+    trained: Cli, tmp_path: Path, command: list[str], offset: float, signum: int
+) -> None:
+    runs = tmp_path / "runs"
+    shutil.copytree(trained.runs_dir, runs)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    process = subprocess.Popen(
+        [*FASHIONLAB, "--runs-dir", str(runs), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    time.sleep(offset)
+    os.killpg(process.pid, signum)  # as a terminal's Ctrl-C does: the command and its workers
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=90)
+    assert time.monotonic() - sent < 10, "the command went on after the signal"
+    assert process.returncode == 128 + signum, stderr
+    assert stderr.splitlines()[-1] == ("Interrupted." if signum == signal.SIGINT else "Stopped by SIGTERM.")
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    for run in RunStore(runs).runs():
+        assert run.status in ("completed", "interrupted") and len(run.history()) < 100
+    assert not (tmp_path / "r.md").exists()
