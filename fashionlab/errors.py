@@ -77,7 +77,8 @@ class Interrupted(KeyboardInterrupt):
         self.outcomes = outcomes
 
 
-_caught: list[int] = []  # the signals that asked this process to stop, first first
+_caught: list[int] = []  # a signal that asked this process to stop and is still to be raised
+_received: list[int] = []  # every signal that asked this process to stop, first first
 
 # Python calls a signal handler between two bytecodes of whatever runs then. Where that is a garbage
 # collector's callback or a __del__ (JAX's _xla_gc_callback runs often while JAX loads), an exception
@@ -96,14 +97,16 @@ def _inside_a_callback(frame: Any) -> bool:
 
 def raise_if_stopped() -> None:
     """At a safe point (after the framework's import, between blocks of steps, at each epoch): raise
-    Interrupted for a signal that arrived but could not raise where it landed."""
+    Interrupted for a signal that arrived but could not raise where it landed (then it is delivered)."""
     if _caught:
-        raise Interrupted(_caught[0])
+        signum = _caught[0]
+        _caught.clear()
+        raise Interrupted(signum)
 
 
 def stop_requested() -> int | None:
     """The signal that asked this process to stop, if one did."""
-    return _caught[0] if _caught else None
+    return _received[0] if _received else None
 
 
 def stop_on_signals(second_ctrl_c_stops: bool = True) -> None:
@@ -114,11 +117,13 @@ def stop_on_signals(second_ctrl_c_stops: bool = True) -> None:
     import signal
 
     def stop(signum: int, frame: Any) -> None:
-        _caught.append(signum)
+        _received.append(signum)
         signal.signal(signal.SIGINT, again if second_ctrl_c_stops else ignore)
         signal.signal(signal.SIGTERM, ignore)  # a Python no-op, not SIG_IGN: one already caught must not warn
         signal.signal(signal.SIGHUP, ignore)
-        if not _inside_a_callback(frame):
+        if _inside_a_callback(frame):
+            _caught.append(signum)  # raised here it would be dropped: the next safe point raises it
+        else:
             raise Interrupted(signum)
 
     def again(signum: int, frame: Any) -> None:  # a second Ctrl-C stops at once, wherever it lands

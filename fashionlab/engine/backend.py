@@ -9,8 +9,10 @@ import sys
 
 import numpy as np
 
-from fashionlab.errors import FashionlabError, raise_if_stopped
+from fashionlab.errors import FashionlabError, raise_if_stopped, signals_deferred
 from fashionlab.store import cache_dir
+
+loaded = False  # Keras and its backend imported in full (a signal can cut their import short)
 
 
 def use_backend(name: str) -> None:
@@ -42,9 +44,12 @@ def use_backend(name: str) -> None:
             ) from None
     os.environ["KERAS_BACKEND"] = name
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    _import_keras_without_sklearn()
-    if name == "jax":
-        _compilation_cache()
+    # A signal raised inside JAX's import can land in a C++ callback of jaxlib and abort the process
+    # ("terminate called after throwing an instance of 'nanobind::python_error'"): it waits for the end.
+    with signals_deferred():
+        _import_keras_without_sklearn()
+        if name == "jax":
+            _compilation_cache()
     if name != "tensorflow":
         # Keras probes for TensorFlow (seeding, saving) whenever it is installed, which costs ~3 s of
         # import on a JAX or torch run that never uses it. Tell Keras's lazy loader it is absent.
@@ -52,6 +57,8 @@ def use_backend(name: str) -> None:
 
         if module_utils.tensorflow.module is None:
             module_utils.tensorflow._available = False
+    global loaded
+    loaded = True
     raise_if_stopped()  # a signal that landed in JAX's garbage-collector callback while it loaded
 
 
