@@ -349,3 +349,14 @@ def test_a_signal_early_in_sweep_search_and_report_stops_them(
     for run in RunStore(runs).runs():
         assert run.status in ("completed", "interrupted") and len(run.history()) < 100
     assert not (tmp_path / "r.md").exists()
+
+
+def test_a_refused_ray_search_leaves_no_study(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    runs = tmp_path / "runs"
+    done = run_cli(
+        "--runs-dir", str(runs), "search", "--trials", "2", "lr=loguniform(1e-4,1e-2)", *SMALL, "--executor", "ray",
+        "--address", "127.0.0.1:1", timeout=90,
+    )  # fmt: skip
+    assert done.returncode == 1 and "no Ray cluster answers at 127.0.0.1:1" in done.stderr
+    assert not list(runs.rglob("*.db")) and not list(runs.rglob("*.lock"))

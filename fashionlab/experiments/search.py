@@ -18,6 +18,7 @@ from typing import Any
 
 from fashionlab.config import Config, Override, identity_hash, load_config, split_override
 from fashionlab.errors import ConfigError, FashionlabError, InputError, Interrupted
+from fashionlab.experiments import ray_executor
 from fashionlab.experiments.grammar import Distribution, parse_space
 from fashionlab.experiments.plan import named
 from fashionlab.experiments.trials import SweepHooks
@@ -221,6 +222,8 @@ def run_search(
     """
     store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
     check_search(plan, store, ray)
+    if ray is not None:  # a cluster that cannot take the trials refuses the search before its study exists
+        ray_executor.connect(ray)
     with store.exclusive(plan.search_id, f"search {plan.search_id}"):  # two identical searches never both train
         return _run_search(plan, store, n_trials, hooks, ray)
 
@@ -374,8 +377,6 @@ def _search_on_ray(
     done_runs: dict[str, Run], hooks: SweepHooks | None, options: Any,
 ) -> int:  # fmt: skip
     """Ask/tell with several trials in flight as Ray tasks; returns how many were trained."""
-    from fashionlab.experiments import ray_executor
-
     states = _optuna().trial.TrialState
     ray = ray_executor.connect(options)
     task = ray_executor.make_task(ray, options, {plan.base.backend})
