@@ -102,6 +102,25 @@ def test_zeroed_labels_in_the_data_cache_are_caught_and_rebuilt(
 # ---------------------------------------------------------------- 2. signals at start-up are never lost
 
 
+def stop_after(args: list[str], offset: float, signum: int, within: float, group: bool = False) -> None:
+    """Start `fashionlab ARGS`, send `signum` after `offset` seconds (to its process group, as a terminal's
+    Ctrl-C does, with `group`), and check it stopped `within` seconds with its one line and exit code."""
+    process = subprocess.Popen(
+        [*FASHIONLAB, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=group
+    )
+    time.sleep(offset)
+    if group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=90)
+    assert time.monotonic() - sent < within, "the command went on after the signal"
+    assert process.returncode == 128 + signum, stderr
+    assert stderr.splitlines()[-1] == ("Interrupted." if signum == signal.SIGINT else "Stopped by SIGTERM.")
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+
+
 @pytest.mark.parametrize(
     ("offset", "signum"),
     [(0.15, signal.SIGTERM), (0.3, signal.SIGINT), (1.0, signal.SIGTERM), (1.8, signal.SIGINT), (3.0, signal.SIGTERM)],
@@ -109,18 +128,7 @@ def test_zeroed_labels_in_the_data_cache_are_caught_and_rebuilt(
 )
 def test_a_signal_at_any_moment_of_start_up_stops_train(tmp_path: Path, offset: float, signum: int) -> None:
     runs = tmp_path / "runs"
-    process = subprocess.Popen(
-        [*FASHIONLAB, "--runs-dir", str(runs), "train", "epochs=200", "train_samples=3000"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    time.sleep(offset)
-    process.send_signal(signum)
-    sent = time.monotonic()
-    _, stderr = process.communicate(timeout=60)
-    assert time.monotonic() - sent < 4, "the command went on after the signal"
-    assert process.returncode == 128 + signum, stderr
-    assert stderr.splitlines()[-1] == ("Interrupted." if signum == signal.SIGINT else "Stopped by SIGTERM.")
-    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    stop_after(["--runs-dir", str(runs), "train", "epochs=200", "train_samples=3000"], offset, signum, within=4)
     for run in RunStore(runs).runs():
         assert run.status == "interrupted" and len(run.history()) < 200
 
@@ -334,18 +342,7 @@ def test_a_signal_early_in_sweep_search_and_report_stops_them(
     runs = tmp_path / "runs"
     shutil.copytree(trained.runs_dir, runs)
     args = [a.replace("{tmp}", str(tmp_path)) for a in command]
-    process = subprocess.Popen(
-        [*FASHIONLAB, "--runs-dir", str(runs), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    time.sleep(offset)
-    os.killpg(process.pid, signum)  # as a terminal's Ctrl-C does: the command and its workers
-    sent = time.monotonic()
-    _, stderr = process.communicate(timeout=90)
-    assert time.monotonic() - sent < 10, "the command went on after the signal"
-    assert process.returncode == 128 + signum, stderr
-    assert stderr.splitlines()[-1] == ("Interrupted." if signum == signal.SIGINT else "Stopped by SIGTERM.")
-    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    stop_after(["--runs-dir", str(runs), *args], offset, signum, within=10, group=True)
     for run in RunStore(runs).runs():
         assert run.status in ("completed", "interrupted") and len(run.history()) < 100
     assert not (tmp_path / "r.md").exists()
