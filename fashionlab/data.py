@@ -38,6 +38,7 @@ CLASS_NAMES = [
 
 KERAS_CACHE = Path("~/.keras/datasets/fashion-mnist")
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+MAX_GZ_BYTES = 64 * 1024 * 1024  # the largest of the four .gz files is 26 MB
 MAX_IMAGE_BYTES = 64 * 1024 * 1024  # predict --image: no photo of one garment is bigger as a file
 MAX_IMAGE_PIXELS = 25_000_000  # predict --image: a 25-megapixel photo is plenty; bigger ones are refused
 DOWNLOAD_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -112,7 +113,7 @@ def read_idx(path: Path, spec: IdxFile) -> np.ndarray:
     header = 4 + 4 * ndim
     expected = header + int(np.prod(spec.shape))
     try:
-        with os.fdopen(open_regular(path, 64 * 1024 * 1024), "rb") as raw_file, gzip.GzipFile(fileobj=raw_file) as fh:
+        with open_regular(path, MAX_GZ_BYTES) as raw_file, gzip.GzipFile(fileobj=raw_file) as fh:
             raw = fh.read(expected + 1)
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path} is not a readable gzip file ({exc}); {HOW_TO_GET}") from None
@@ -150,7 +151,7 @@ def _read(directory: Path, key: str) -> np.ndarray:
     cached = _cache_file(path, spec)
     if cached is not None:
         with contextlib.suppress(OSError, ValueError):
-            with os.fdopen(open_regular(cached, 128 + int(np.prod(spec.shape))), "rb") as fh:
+            with open_regular(cached, 128 + int(np.prod(spec.shape))) as fh:
                 array = np.load(fh, allow_pickle=False)
             if array.shape == spec.shape and array.dtype == np.uint8 and _digest(array) == spec.sha256:
                 return array
@@ -254,7 +255,7 @@ def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with os.fdopen(open_regular(Path(path), MAX_IMAGE_BYTES), "rb") as fh, Image.open(fh) as img:
+            with open_regular(Path(path), MAX_IMAGE_BYTES) as fh, Image.open(fh) as img:
                 if img.width * img.height > MAX_IMAGE_PIXELS:
                     raise DataError(
                         f"image {path} is {img.width}x{img.height} pixels, more than a photo of clothing needs "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +60,7 @@ def _check_model_archive(run: Run, config: Config) -> None:
     params = sum(r.params for r in layer_rows(config))
     limits = {"model.weights.h5": 4 * params * 5 + 4_000_000, "config.json": 4_000_000, "metadata.json": 100_000}
     try:
-        with os.fdopen(files.open_regular(run.model_path, files.MAX_ARRAYS), "rb") as fh, zipfile.ZipFile(fh) as zf:
+        with files.open_regular(run.model_path, files.MAX_ARRAYS) as fh, zipfile.ZipFile(fh) as zf:
             members = zf.infolist()
     except (OSError, zipfile.BadZipFile, ValueError) as exc:
         raise RunError(

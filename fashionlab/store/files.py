@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 CONFIG = "config.yaml"
 RUN_INFO = "run.json"
@@ -132,8 +132,8 @@ class UnsafeFile(OSError):
     """A file that is not a regular file (a FIFO, a device, a folder) or is larger than its cap."""
 
 
-def open_regular(path: Path, limit: int) -> int:
-    """A read-only descriptor of `path`, which must be a regular file of at most `limit` bytes. Opened
+def open_regular(path: Path, limit: int) -> BinaryIO:
+    """`path` opened for reading in binary; it must be a regular file of at most `limit` bytes. Opened
     non-blocking, so a FIFO returns at once instead of waiting for a writer; the check is made on the
     opened file (fstat), so nothing can swap it in between."""
     import stat
@@ -149,15 +149,14 @@ def open_regular(path: Path, limit: int) -> int:
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return os.fdopen(fd, "rb")
 
 
 def read_bytes(path: Path, limit: int = MAX_SMALL_FILE) -> bytes:
     """The bytes of a regular file of at most `limit` bytes: the one way fashionlab reads a file it did not
     just write (runs, records, the cache). Raises FileNotFoundError, or UnsafeFile (an OSError) for a FIFO,
     a device, a folder or a file over the cap; never blocks, never reads more than `limit` + 1 bytes."""
-    fd = open_regular(path, limit)
-    with os.fdopen(fd, "rb") as fh:
+    with open_regular(path, limit) as fh:
         data = fh.read(limit + 1)  # a file growing while it is read still stops here
     if len(data) > limit:
         raise UnsafeFile(f"{path} is more than the {limit:,} bytes such a file can hold")

@@ -223,10 +223,7 @@ class Run:
             count = sum(n.startswith("arr_") for n in found)
             if count != len(shapes) or any(found.get(f"arr_{i}", ((), ""))[0] != s for i, s in enumerate(shapes)):
                 raise RunError(f"run {self.id}: {name} does not match {mismatch}")
-            if any(found[f"arr_{i}"][1] == "O" for i in range(count)):
-                raise ValueError("it holds Python objects, not numbers")
-            fd = files.open_regular(path, files.MAX_ARRAYS)
-            with os.fdopen(fd, "rb") as fh, np.load(fh, allow_pickle=False) as data:
+            with files.open_regular(path, files.MAX_ARRAYS) as fh, np.load(fh, allow_pickle=False) as data:
                 arrays = [data[f"arr_{i}"] for i in range(count)]
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
             raise RunError(f"run {self.id}: {name} is unreadable ({exc}){unreadable}") from None
@@ -247,7 +244,7 @@ class Run:
         try:
             if npz_headers(path).get("epoch", ((0,), ""))[0] != ():
                 return int(self.info.get("checkpoint_epoch") or 0)  # written before the file said it
-            with os.fdopen(files.open_regular(path, files.MAX_ARRAYS), "rb") as fh, np.load(fh) as data:
+            with files.open_regular(path, files.MAX_ARRAYS) as fh, np.load(fh) as data:
                 epoch = int(data["epoch"])
         except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
             return 0
@@ -283,11 +280,12 @@ class Run:
 
 
 def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Each array's (shape, dtype kind) in an .npz file, read from the .npy headers only; no data is read."""
+    """Each array's (shape, dtype kind) in an .npz file, read from the .npy headers only; no data is read
+    (object arrays are refused later by np.load's allow_pickle=False)."""
     import numpy as np
 
     found: dict[str, tuple[tuple[int, ...], str]] = {}
-    with os.fdopen(files.open_regular(path, files.MAX_ARRAYS), "rb") as fh, zipfile.ZipFile(fh) as archive:
+    with files.open_regular(path, files.MAX_ARRAYS) as fh, zipfile.ZipFile(fh) as archive:
         if len(archive.infolist()) > 10_000:
             raise ValueError(f"{len(archive.infolist()):,} members")
         for member in archive.infolist():

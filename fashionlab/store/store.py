@@ -240,7 +240,7 @@ class RunStore:
         if not path.exists() and not path.is_symlink():
             return
         try:
-            with os.fdopen(files.open_regular(path, files.MAX_ARRAYS), "rb") as fh:
+            with files.open_regular(path, files.MAX_ARRAYS) as fh:
                 header = fh.read(16)
         except OSError as exc:
             raise FashionlabError(f"the study {path} cannot be read ({exc.strerror or exc}); {MOVE_STUDY}") from None
