@@ -47,7 +47,8 @@ def overfitting(history: list[dict[str, float]], best_i: int) -> tuple[bool, str
         return True, (
             f"Overfitting: val_loss was lowest ({best['val_loss']:.4f}) at epoch {int(best['epoch'])} and rose to "
             f"{last['val_loss']:.4f} by epoch {int(last['epoch'])} while loss kept falling "
-            f"({best['loss']:.4f} -> {last['loss']:.4f}); the model of epoch {int(best['epoch'])} generalised best."
+            f"({best['loss']:.4f} -> {last['loss']:.4f}); by val_loss the model of epoch {int(best['epoch'])} is "
+            "the best, and the run keeps its weights beside the last epoch's."
         )
     if best_i == len(history) - 1:
         return False, f"No overfitting: val_loss was still falling at the last epoch ({int(last['epoch'])})."

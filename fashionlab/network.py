@@ -164,8 +164,8 @@ def advice(config: Config) -> list[tuple[str, str]]:
         said.append(
             (
                 "note",
-                f"labels are one-hot encoded for {config.loss.name}: Keras wants a row of 10 numbers per image "
-                "for it, not the class number, and fashionlab converts them for you",
+                f"labels are one-hot encoded for {config.loss.name}: Keras wants a row of {config.num_classes} "
+                "numbers per image (one per class) for it, not the class number, and fashionlab converts them for you",
             )
         )
     return said

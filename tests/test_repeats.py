@@ -51,7 +51,7 @@ def repeated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, str]:
 
 def test_grouped_numbers_equal_the_runs(repeated: tuple[Cli, str]) -> None:
     cli, sweep_id = repeated
-    records = json.loads(cli("compare", "--sweep", sweep_id, "--format", "json").stdout)
+    records = json.loads(cli("compare", "--sweep", sweep_id, "--format", "json").stdout)["settings"]
     runs = RunStore(cli.runs_dir).runs()
     assert sorted(r.info["seed"] for r in runs) == [42, 42, 43, 43]
     by_optimizer: dict[str, list[dict[str, float]]] = {}
@@ -67,11 +67,11 @@ def test_grouped_numbers_equal_the_runs(repeated: tuple[Cli, str]) -> None:
         assert record["test_accuracy_min"] == min(m["test"] for m in mine)
     best, other = records
     assert best["vs_best"] == "best"
-    a = [m["val"] for m in by_optimizer[other["optimizer.name"]]]
-    b = [m["val"] for m in by_optimizer[best["optimizer.name"]]]
+    a = [m["test"] for m in by_optimizer[other["optimizer.name"]]]
+    b = [m["test"] for m in by_optimizer[best["optimizer.name"]]]
     expected = metrics.welch(a, b)
     assert expected is not None and other["vs_best_p"] == pytest.approx(expected["p"])
-    per_seed = json.loads(cli("compare", "--sweep", sweep_id, "--format", "json", "--per-seed").stdout)
+    per_seed = json.loads(cli("compare", "--sweep", sweep_id, "--format", "json", "--per-seed").stdout)["runs"]
     assert len(per_seed) == 4 and all("run" in r for r in per_seed)
     rerun = json.loads(cli("sweep", "optimizer=adam,sgd", "--repeats", "2", *TINY, "--json").stdout)
     assert len(rerun["trials"]) == 4 and [s["n"] for s in rerun["settings"]] == [2, 2]
@@ -81,19 +81,22 @@ def test_grouped_table_reads(repeated: tuple[Cli, str]) -> None:
     cli, sweep_id = repeated
     text = " ".join(cli("compare", "--sweep", sweep_id).stdout.split())
     assert "one row per setting" in text and " ± " in text and "Welch's t-test" in text
-    assert "best" in text and ("tied (p=" in text or "(p=" in text)
+    assert "best" in text and ("p=" in text or "p<0.001" in text)
+    assert "tied" not in text and ("inconclusive" in text or "worse" in text)
 
 
 def test_a_sweep_over_seed_is_the_same_thing() -> None:
-    from fashionlab.views import compare, groups
+    from fashionlab.results import RunSummary, Tested, results_of
 
     rows = [
-        {"run": f"r{i}", "config": {"optimizer.name": o, "seed": s}, "best_val_accuracy": v}
+        RunSummary(f"r{i}", "completed", {"optimizer.name": o, "seed": s}, seed=s, test=Tested(2, 0.4, v))
         for i, (o, s, v) in enumerate([("adam", 1, 0.88), ("adam", 2, 0.87), ("sgd", 1, 0.85), ("sgd", 2, 0.84)])
     ]
-    found = groups.settings(rows, compare.varying_keys(rows), "best_val_accuracy")
-    assert [(s.label(), len(s.rows)) for s in found] == [("optimizer=adam", 2), ("optimizer=sgd", 2)]
-    assert found[1].versus_best == metrics.welch([0.85, 0.84], [0.88, 0.87])
+    res = results_of(rows)
+    assert [(s.describe(), len(s.runs)) for s in res.settings] == [("optimizer=adam", 2), ("optimizer=sgd", 2)]
+    expected = metrics.welch([0.85, 0.84], [0.88, 0.87])
+    assert expected is not None and res.comparisons[0].p == pytest.approx(expected["p"])
+    assert res.comparisons[0].agree == (2, 2)  # lower in both seeds
 
 
 def test_train_repeats_and_the_one_seed_note(cli: Cli, runs_dir: Path) -> None:
@@ -102,7 +105,7 @@ def test_train_repeats_and_the_one_seed_note(cli: Cli, runs_dir: Path) -> None:
     assert sorted(r.info["seed"] for r in RunStore(runs_dir).runs()) == [42, 43]
     assert "one row per setting" in result.stdout
     single = cli("sweep", "optimizer=adam,sgd", *TINY)
-    assert "One seed per setting" in " ".join(single.stdout.split())
+    assert "with one seed per setting a difference below" in " ".join(single.stdout.split())
 
 
 def test_curves_of_settings_have_bands(repeated: tuple[Cli, str], tmp_path: Path) -> None:

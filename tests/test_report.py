@@ -48,9 +48,9 @@ def test_observations_use_each_trials_own_numbers(epochs_report: tuple[Cli, Path
     )
     other = 1 if best == 3 else 3
     assert notes[1].startswith(f"Next: epochs={other}, {test[other]['accuracy']:.4f} (")
-    assert "points of one training" in notes[1]
-    assert notes[2].startswith(f"Test accuracy by epochs: 1: {test[1]['accuracy']:.4f}, 3: {test[3]['accuracy']:.4f}.")
-    assert "stopped after 1, 3 epochs" in notes[2]
+    assert "the same training" in notes[1]
+    points = abs(100 * (test[best]["accuracy"] - test[other]["accuracy"]))
+    assert f"{points:.2f} points" in notes[1]
     gaps = {e: last[e]["accuracy"] - last[e]["val_accuracy"] for e in last}
     widest = max(gaps, key=lambda e: gaps[e])
     if gaps[widest] > 0:
@@ -63,7 +63,7 @@ def test_observations_use_each_trials_own_numbers(epochs_report: tuple[Cli, Path
 def test_report_table_is_compact_and_the_csv_complete(epochs_report: tuple[Cli, Path, str]) -> None:
     cli, folder, _ = epochs_report
     text = (folder / "report.md").read_text()
-    assert "| id | epochs | test acc | test loss | best val_acc | best epoch | overfit | time |" in text
+    assert "| id | epochs | test acc | vs ★ | test loss | best epoch | val_acc at best | overfit | time |" in text
     assert "Every column of every run: report.csv." in text
     csv_lines = (folder / "report.csv").read_text().splitlines()
     assert csv_lines[0].startswith("run,epochs,status,") and len(csv_lines) == 3
@@ -95,8 +95,8 @@ def test_html_report_prints_every_column_to_pdf(epochs_report: tuple[Cli, Path, 
         capture_output=True, timeout=120,
     )  # fmt: skip
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
-    header = next(line for line in text.splitlines() if "test acc" in line)
-    assert re.search(r"test acc\s+test loss\s+best val_acc\s+best epoch\s+overfit\s+time", header)
+    header = next(line for line in text.splitlines() if "test acc" in line and "overfit" in line)
+    assert re.search(r"test acc\s+vs ★\s+test loss\s+best epoch\s+val_acc at best\s+overfit\s+time", header)
     for run in RunStore(cli.runs_dir).runs():
         assert f"{run.metrics()['test']['accuracy']:.4f}" in text
 

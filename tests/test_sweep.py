@@ -210,10 +210,10 @@ def test_compare_formats_and_columns(cli: Cli, runs_dir: Path) -> None:
     assert table.exit_code == 0
     header = " ".join(table.stdout.splitlines()[1:3]) + " "
     assert " lr " in header and "batch_size" not in header  # only what differs
-    every = json.loads(cli("compare", "--sweep", sweep_id, "--all-columns", "--format", "json").stdout)
+    every = json.loads(cli("compare", "--sweep", sweep_id, "--all-columns", "--format", "json").stdout)["runs"]
     assert every[0]["batch_size"] == 32 and every[0]["layers.1.units"] == 128
     assert "★" in table.stdout
-    records = json.loads(cli("compare", "--sweep", sweep_id, "--format", "json", "--sort", "test_loss").stdout)
+    records = json.loads(cli("compare", "--sweep", sweep_id, "--format", "json", "--sort", "test_loss").stdout)["runs"]
     assert [r["optimizer.learning_rate"] for r in records] != [] and records[0]["test_loss"] <= records[1]["test_loss"]
     csv_out = cli("compare", "--format", "csv").stdout.splitlines()
     assert csv_out[0].startswith("run,optimizer.learning_rate,status,epochs,loss,accuracy") and len(csv_out) == 3

@@ -14,6 +14,7 @@ from fashionlab.cli.common import rendered_width
 from fashionlab.config import load_config
 from fashionlab.data import summarize
 from fashionlab.network import layer_rows
+from fashionlab.results import collect, short_id
 from fashionlab.store import RunStore
 from fashionlab.views import compare, sweeps, tables
 from tests.conftest import Cli
@@ -47,15 +48,16 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, str]:
 def test_comparison_fits_and_shows_numbers(swept: tuple[Cli, str], width: int) -> None:
     cli, sweep_id = swept
     selection = RunStore(cli.runs_dir).select(None, sweep_id, "all")
-    rows = compare.sort_rows([compare.compare_row(r) for r in selection.runs], "best_val_accuracy")
+    res = collect(selection.runs, "best_val_accuracy", selection.axes)
+    rows = res.runs
     keys = compare.compare_columns(rows, False, selection.axes)
-    table, dropped = compare.compare_table(rows, keys, "best_val_accuracy", "t", width, selection.axes)
-    values = [f"{r['test_accuracy']:.4f}" for r in rows] + [f"{r['test_loss']:.4f}" for r in rows]
-    values += [compare.short_id(r, rows) for r in rows] + ["adam", "sgd", "optimizer", "epochs"]
+    table, dropped = compare.compare_table(res, keys, "t", width, selection.axes)
+    values = [f"{r.test_accuracy:.4f}" for r in rows] + [f"{r.test_loss:.4f}" for r in rows]
+    values += [short_id(r, rows) for r in rows] + ["adam", "sgd", "optimizer", "epochs"]
     assert_complete(render(table, width), width, values)
     assert [c.key for c in dropped] == [c.key for c in dropped if c.priority >= 5]  # the important ones stay
-    wide, none_dropped = compare.compare_table(rows, keys, "best_val_accuracy", "t", None, selection.axes)
-    assert none_dropped == [] and all(r["run"] in render(wide, rendered_width(wide)) for r in rows)  # --wide: full ids
+    wide, none_dropped = compare.compare_table(res, keys, "t", None, selection.axes)
+    assert none_dropped == [] and all(r.run in render(wide, rendered_width(wide)) for r in rows)  # --wide: full ids
 
 
 def test_compare_names_what_it_left_out(swept: tuple[Cli, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,7 +66,7 @@ def test_compare_names_what_it_left_out(swept: tuple[Cli, str], monkeypatch: pyt
     result = cli("compare", "--sweep", sweep_id)
     assert result.exit_code == 0 and "…" not in result.stdout
     footer = " ".join(result.stdout.split())
-    assert "Not shown at 80 columns: status, time, epochs, last_val_acc and 6 more" in footer
+    assert "Not shown at 80 columns: status, val_acc_at_best, overfit, time and 9 more" in footer
     assert "(see them with --wide, --columns a,b,c or --format csv|md|json)" in footer
     picked = cli("compare", "--sweep", sweep_id, "--columns", "test_acc,optimizer,best_loss")
     header = " ".join(picked.stdout.splitlines()[1:3])
@@ -97,7 +99,7 @@ def test_one_run_tables_fit(swept: tuple[Cli, str], width: int) -> None:
     cli, _ = swept
     run = RunStore(cli.runs_dir).load()
     metrics = run.metrics()
-    train = tables.train_table(run.id, metrics["summary"], metrics["test"], "jax")
+    train = tables.train_table(collect([run]), metrics["summary"], "jax")
     assert_complete(render(train, width), width, [run.id, f"{metrics['test']['accuracy']:.4f}"])
     cfg = load_config(Path("configs/cnn.yaml"))
     network = tables.network_table(layer_rows(cfg), cfg, "integer", True)

@@ -189,17 +189,6 @@ def say_advice(configs: list[Any], console: Console | None = None) -> None:
         (console or err).print(line, markup=False)
 
 
-def different_losses(rows: list[dict[str, Any]]) -> None:
-    losses = sorted({str(r["config"].get("loss.name")) for r in rows if r["config"].get("loss.name")})
-    if len(losses) > 1:
-        out.print(
-            f"Note: these runs train different losses ({', '.join(losses)}); loss values of different loss "
-            "functions are not comparable, so compare accuracy.",
-            style="dim",
-            markup=False,
-        )
-
-
 def show_table(table: Any, wide: bool = False) -> None:
     """Print a Rich renderable, or a long listing that views already laid out as plain text. A wide
     table is printed at its own width (the terminal wraps its lines) rather than squeezed."""
@@ -324,65 +313,61 @@ MlflowUriOpt = Annotated[
 
 def render_comparison(runs: list[Any], view: Comparison, title: str, axes: list[str] | None = None) -> None:
     """The comparison of `runs` as a table that fits the terminal, JSON, CSV or Markdown on stdout."""
-    from fashionlab.views import groups
+    from fashionlab.results import collect
 
-    sort = view.sort  # checked when the Comparison was made, before any training
     fmt = "json" if view.as_json else view.fmt
     compare.check_format(fmt)
-    rows = compare.sort_rows([compare.compare_row(r) for r in runs], sort)
-    keys = compare.compare_columns(rows, view.all_columns, axes)
-    found = groups.settings(rows, compare.compare_columns(rows, False, axes), sort)
-    if groups.repeated(found) and not view.per_seed:
-        render_settings(found, sort, fmt, view, title)
+    res = collect(runs, view.sort, axes)  # the sort was checked when the Comparison was made, before training
+    keys = compare.compare_columns(res.runs, view.all_columns, axes)
+    if res.repeated and not view.per_seed:
+        render_settings(res, fmt, view, title, keys)
         return
     if fmt == "json":
-        emit_json(compare.compare_records(rows, keys))
-    elif fmt == "csv":
-        typer.echo(compare.records_csv(compare.compare_records(rows, keys)), nl=False)
-    elif fmt == "md":
-        typer.echo(compare.records_markdown(compare.compare_records(rows, keys)), nl=False)
+        emit_json(compare.comparison_json(res, keys))
+    elif fmt in ("csv", "md"):
+        records = compare.compare_records(res.runs, keys)
+        typer.echo((compare.records_csv if fmt == "csv" else compare.records_markdown)(records), nl=False)
     else:
         chosen = None
         if view.columns:
-            every = list(dict.fromkeys(k for r in rows for k in r["config"]))
+            every = list(dict.fromkeys(k for r in res.runs for k in r.config))
             chosen = compare.resolve_columns(view.columns, every)
             keys += [k for k in chosen if k in every and k not in keys]
         width = None if view.wide else out.width
-        table, dropped = compare.compare_table(rows, keys, sort, title, width, axes, chosen)
+        table, dropped = compare.compare_table(res, keys, title, width, axes, chosen)
         show_table(table, view.wide)
         left_out(dropped, width)
-        different_losses(rows)
-        if len(found) > 1 and not groups.repeated(found):
-            out.print(
-                "One seed per setting: differences smaller than the run-to-run spread (about 0.01 in test "
-                "accuracy for the tutorial model) cannot be judged; measure it with --repeats 3.",
-                style="dim",
-                markup=False,
-            )
+        said_findings(res)
+        out.print(compare.legend(res), style="dim", markup=False)
 
 
-def render_settings(found: list[Any], sort: str, fmt: str, view: Comparison, title: str) -> None:
+def said_findings(res: Any) -> None:
+    """Under a table: the findings a reader must not miss (different tasks or losses, chance level)."""
+    from fashionlab.views.observations import finding_text
+
+    for found in res.findings:
+        if found.kind in ("tasks_differ", "losses_differ", "chance", "confounded", "not_a_grid"):
+            out.print(finding_text(found), style="yellow", markup=False)
+
+
+def render_settings(res: Any, fmt: str, view: Comparison, title: str, keys: list[str]) -> None:
     """Runs grouped by setting: n, mean ± sd, and each setting against the best (Welch's t-test)."""
     from fashionlab.views import groups
 
     if fmt == "json":
-        emit_json(groups.grouped_records(found, sort))
+        emit_json(compare.comparison_json(res, keys, groups.grouped_records(res)))
     elif fmt in ("csv", "md"):
-        records = groups.grouped_records(found, sort, with_runs=False)
+        records = groups.grouped_records(res, with_runs=False)
         typer.echo((compare.records_csv if fmt == "csv" else compare.records_markdown)(records), nl=False)
     else:
         from fashionlab.views.fit import fit
 
         width = None if view.wide else out.width
-        table, dropped = fit(groups.grouped_columns(found, sort), width, f"{title}: one row per setting")
+        table, dropped = fit(groups.grouped_columns(res), width, f"{title}: one row per setting")
         show_table(table, view.wide)
         left_out(dropped, width, "--wide, --per-seed or --format csv|md|json")
-        out.print(
-            f"★ best mean {sort}. vs best: the difference from the best setting, Welch's t-test over the seeds; "
-            "tied: p >= 0.05, within seed noise. --per-seed shows every run.",
-            style="dim",
-            markup=False,
-        )
+        said_findings(res)
+        out.print(groups.legend(res) + " --per-seed shows every run.", style="dim", markup=False)
 
 
 def left_out(
@@ -403,7 +388,7 @@ def left_out(
 class Comparison:
     """How the user asked to see a comparison (the options every comparing command shares)."""
 
-    sort: str = "best_val_accuracy"  # a metric key: compare.check_sort's answer
+    sort: str = "test_accuracy"  # a metric key: compare.check_sort's answer
     fmt: str = "table"
     all_columns: bool = False
     wide: bool = False

@@ -101,6 +101,8 @@ def ray_options(executor: str, address: str | None, cpus: float, gpus: float) ->
 
 
 def trials_json(record: Any, runs: list[Any]) -> list[dict[str, Any]]:
+    from fashionlab.results import summary_of
+
     """Each trial of the record with its run's metrics, as `compare --format json` gives them."""
     by_id = {r.id: r for r in runs}
     out = []
@@ -108,8 +110,8 @@ def trials_json(record: Any, runs: list[Any]) -> list[dict[str, Any]]:
         data = trial.to_json()
         run = by_id.get(trial.run_id or "")
         if run is not None:
-            row = compare.compare_row(run)
-            data["metrics"] = {key: row.get(key) for key in compare.SORT_KEYS}
+            row = summary_of(run)
+            data["metrics"] = {key: row.value(key) for key in compare.SORT_KEYS}
         out.append(data)
     return out
 
@@ -132,7 +134,7 @@ def sweep(
     gpus_per_trial: GpusOpt = 0.0,
     mlflow: MlflowOpt = False,
     mlflow_uri: MlflowUriOpt = None,
-    sort: SortOpt = "best_val_accuracy",
+    sort: SortOpt = "test_accuracy",
     all_columns: AllColumnsOpt = False,
     wide: WideOpt = False,
     columns: ColumnsOpt = None,
@@ -178,16 +180,17 @@ def sweep(
         raise
     record, trial_runs = runs.sweep_runs(the_plan.sweep_id)
     log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.sweep_id, record.axes)
+    from fashionlab.results import collect
     from fashionlab.views import groups
 
+    res = collect(trial_runs, view.sort, list(the_plan.axes))
     if curves:
-        write_png(curves, groups.curves_png(trial_runs))
+        write_png(curves, groups.curves_png(trial_runs, res))
     if as_json:
         data: dict[str, Any] = {"sweep": the_plan.sweep_id, "trials": trials_json(record, trial_runs)}
-        rows = [compare.compare_row(r) for r in trial_runs]
-        found = groups.settings(rows, compare.compare_columns(rows, False, list(the_plan.axes)), view.sort)
-        if groups.repeated(found):
-            data["settings"] = groups.grouped_records(found, view.sort)
+        if res.repeated:
+            data["settings"] = groups.grouped_records(res)
+        data.update(comparisons=[c.to_json() for c in res.comparisons], findings=[f.to_json() for f in res.findings])
         emit_json(data)
     else:
         render_comparison(trial_runs, view, f"Sweep {the_plan.sweep_id}", list(the_plan.axes))
@@ -283,7 +286,7 @@ def search(
     gpus_per_trial: GpusOpt = 0.0,
     mlflow: MlflowOpt = False,
     mlflow_uri: MlflowUriOpt = None,
-    sort: SortOpt = "best_val_accuracy",
+    sort: SortOpt = "test_accuracy",
     wide: WideOpt = False,
     columns: ColumnsOpt = None,
     per_seed: PerSeedOpt = False,

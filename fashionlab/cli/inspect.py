@@ -153,7 +153,7 @@ def runs_cmd(wide: WideOpt = False, as_json: JsonOpt = False) -> None:
 def compare_cmd(
     runs: RunsArg = None,
     sweep_id: SweepOpt = None,
-    sort: SortOpt = "best_val_accuracy",
+    sort: SortOpt = "test_accuracy",
     fmt: FormatOpt = "table",
     all_columns: AllColumnsOpt = False,
     wide: WideOpt = False,
@@ -208,30 +208,44 @@ def lab_report(
         Path | None, typer.Option("--out", "-o", help="Where to write it.", show_default="report.md or report.html")
     ] = None,
     as_html: Annotated[bool, typer.Option("--html", help="One self-contained HTML file instead of Markdown.")] = False,
-    sort: SortOpt = "best_val_accuracy",
+    fmt: Annotated[
+        str, typer.Option("--format", help="md (default), html, or json: the results with every finding's numbers.")
+    ] = "md",
+    sort: SortOpt = "test_accuracy",
     epoch: Annotated[
         str, typer.Option("--epoch", help="The best run's model to evaluate and show: last (default) or best.")
     ] = "last",
 ) -> None:
     """Write a lab report: what was run, the table, curves, confusion matrix, predictions, observations.
 
+    Without --sweep or runs it has one part per sweep (and one per task for the other runs).
+
     Example: fashionlab report --sweep sweep-1a2b3c4d --out report.html --html
     """
     from fashionlab.views import report
 
     sort = compare.check_sort(sort)
-    out_file = out_file or Path("report.html" if as_html else "report.md")
-    if out_file.is_dir():
-        raise InputError(f"{out_file} is a directory; give --out a file name such as {out_file / 'report.md'}")
-    chosen = [r for r in store().select(runs, sweep_id, "all").runs if usable(r)]
+    if fmt not in ("md", "html", "json"):
+        raise InputError(f"--format {fmt} is not known; use md, html or json")
+    as_html = as_html or fmt == "html"
+    if epoch not in ("last", "best"):
+        raise InputError(f"--epoch {epoch} is not known; use last or best")
+    selection = store().select(runs, sweep_id, "all")
+    chosen = [r for r in selection.runs if usable(r)]
     if not chosen:
         from fashionlab.errors import RunError
 
         raise RunError("no run can go into the report (every one is broken, see the warnings); train one first")
+    axes = list(selection.axes or [])
+    parts = report_parts(chosen, axes) if not runs and not sweep_id else [(selection.title, chosen, axes)]
+    if fmt == "json":
+        emit_json(report.to_json(parts, sort))
+        return
+    out_file = out_file or Path("report.html" if as_html else "report.md")
+    if out_file.is_dir():
+        raise InputError(f"{out_file} is a directory; give --out a file name such as {out_file / 'report.md'}")
     csv_file = out_file.with_suffix(".csv")
-    if epoch not in ("last", "best"):
-        raise InputError(f"--epoch {epoch} is not known; use last or best")
-    sections = report.build(chosen, lambda run: _inspect(run, epoch), sort, csv_name=csv_file.name)
+    sections = report.build(parts, lambda run: _inspect(run, epoch), sort, csv_name=csv_file.name)
     try:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         (report.to_html if as_html else report.to_markdown)(sections, out_file)
@@ -244,6 +258,30 @@ def lab_report(
             "permissions or give --out another place"
         ) from None
     err.print(f"Saved {out_file} and {csv_file.name} (every column of every run)")
+
+
+def report_parts(chosen: list[Any], axes: list[str]) -> list[tuple[str, list[Any], list[str]]]:
+    """All runs, as one part per sweep (its trials, newest sweep first) and one per task for the rest."""
+    from fashionlab.results import summary_of
+
+    by_id = {r.id: r for r in chosen}
+    parts: list[tuple[str, list[Any], list[str]]] = []
+    placed: set[str] = set()
+    runs_store = store()
+    records = [r for r in map(runs_store.find_record, runs_store.sweep_ids()) if r is not None]
+    for record in sorted(records, key=lambda r: r.updated, reverse=True):
+        mine = [by_id[i] for i in record.run_ids if i in by_id and i not in placed]
+        if mine:
+            what = " ".join(record.items) or ", ".join(record.axes)
+            parts.append((f"{record.kind.capitalize()} {record.id}: {what}", mine, list(record.axes)))
+            placed.update(r.id for r in mine)
+    rest: dict[str, list[Any]] = {}
+    for run in chosen:
+        if run.id not in placed:
+            rest.setdefault(summary_of(run).task, []).append(run)
+    for task, runs in rest.items():
+        parts.append((f"Runs of {task}" if parts or len(rest) > 1 else "Runs", runs, []))
+    return parts if len(parts) > 1 else [("All runs", chosen, axes)]
 
 
 def usable(run: Any) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -102,8 +102,10 @@ def train(
     if as_json:
         emit_json({"run": result.run.id, "summary": result.summary, "test": result.test})
     else:
+        from fashionlab.results import collect
+
         backend, stopped = str(result.run.info.get("backend")), result.run.info.get("stopped_early")
-        out.print(tables.train_table(result.run.id, result.summary, result.test, backend, stopped))
+        out.print(tables.train_table(collect([result.run]), result.summary, backend, stopped))
         err.print(f"Saved {result.run.path}/")
 
 
@@ -184,11 +186,30 @@ def predict(
         from fashionlab.views import plots
 
         write_png(plot, plots.prediction_png(result))
+    chance = at_chance(chosen)
     if as_json:
-        emit_json({k: v for k, v in result.items() if k != "pixels"})
+        emit_json({**{k: v for k, v in result.items() if k != "pixels"}, "at_chance": chance is not None})
     else:
         out.print(tables.prediction_view(result, color=out.color_system is not None))
+        warn_chance(chance)
     said_latest(run or run_option, chosen)
+
+
+def at_chance(run: Any) -> str | None:
+    """The sentence that says a run's model learned nothing (its test accuracy is chance), or None."""
+    from fashionlab.results import summary_of
+    from fashionlab.results.findings import chance
+    from fashionlab.views.observations import finding_text
+
+    row = summary_of(run)
+    found = chance(row, row.name)
+    return finding_text(found[0]) if found else None
+
+
+def warn_chance(sentence: str | None) -> None:
+    if sentence:
+        err.print(f"Warning: this model is at chance, so its answers are guesses. {sentence}", style="yellow",
+                  markup=False)  # fmt: skip
 
 
 def _predict_many(
@@ -200,14 +221,16 @@ def _predict_many(
 
     chosen = pick_run(run)
     result = predict_many(chosen, index, [str(p) for p in images] if images else None, epoch)
+    chance = at_chance(chosen)
     if fmt == "json":
-        emit_json(result)
+        emit_json({**result, "at_chance": chance is not None})
     elif fmt == "csv":
         typer.echo(compare.records_csv(tables.prediction_records(result)), nl=False)
     else:
         view, dropped = tables.predictions_table(result, out.width)
         out.print(view)
         left_out(dropped, out.width, "--format csv|json")
+    warn_chance(chance)
     said_latest(run, chosen)
 
 

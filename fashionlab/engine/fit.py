@@ -19,9 +19,11 @@ from fashionlab.engine.backend import device, versions
 from fashionlab.engine.best import Weights
 from fashionlab.engine.build import build_for_training
 from fashionlab.engine.inputs import Split, prepare_data
+from fashionlab.engine.probes import DEAD_UNIT_IMAGES, dead_units
 from fashionlab.engine.programs import population_key, program
 from fashionlab.engine.recorder import (
     Diverged,
+    Finisher,
     NoHooks,
     Outcome,
     Pruner,
@@ -385,19 +387,24 @@ def _keras_callback(recorder: RunRecorder) -> Any:
     return Reporter()
 
 
-def _finisher(model: Any, split: Split, loop: Any) -> Any:
-    """What finishing a run needs from Keras: its test metrics and the saved model."""
+def _finisher(model: Any, split: Split, loop: Any) -> Finisher:
+    """What finishing a run needs from Keras: its test metrics, the saved model, and the two checks the
+    results rest on (the best epoch's model tested, dead ReLU units counted)."""
 
-    def finish(target: Target) -> dict[str, float]:
+    def evaluate() -> dict[str, float]:
         if loop is not None:
             scores = loop.evaluate(split.x_test, split.y_test_model)
         else:
             scores = model.evaluate(split.x_test, split.y_test_model, batch_size=256, verbose=0, return_dict=True)
-        with target.run.writing_model() as path:
-            model.save(path)
         return {"loss": float(scores["loss"]), "accuracy": float(scores["accuracy"])}
 
-    return finish
+    def finish(target: Target) -> dict[str, float]:
+        test = evaluate()
+        with target.run.writing_model() as path:
+            model.save(path)
+        return test
+
+    return Finisher(finish, evaluate, lambda: dead_units(model, split.x_train[:DEAD_UNIT_IMAGES]))
 
 
 def _draw_curves(run: Run) -> bytes:

@@ -21,6 +21,8 @@ from fashionlab.store import Run, RunStatus, now
 
 DIVERGED_LOSS = 1e4  # a classifier guessing uniformly scores ln(10) = 2.3; far above that, training has blown up
 
+CHANCE_MARGIN = 0.05  # test accuracy this close to 1/k: worth looking for dead units (results decide)
+
 Pruner = Callable[[dict[str, float]], bool]  # called after each epoch; True stops the training as pruned
 
 
@@ -82,7 +84,20 @@ class Target:
         return self.result is None and self.run.info.get("status") == RunStatus.RUNNING
 
 
-Finish = Callable[[Target], dict[str, float]]  # tests and saves the model; returns its test metrics
+@dataclass
+class Finisher:
+    """How a run is finished (fit.py gives Keras's): test and save the model, test the weights as they
+    are now, count the ReLU units that never fire."""
+
+    finish: Callable[[Target], dict[str, float]]  # tests and saves the model; returns its test metrics
+    evaluate: Callable[[], dict[str, float]] | None = None
+    dead_units: Callable[[], list[dict[str, Any]]] | None = None
+
+    def __call__(self, target: Target) -> dict[str, float]:
+        return self.finish(target)
+
+
+Finish = Finisher | Callable[[Target], dict[str, float]]
 Checkpoint = Callable[[Run, int], None]
 Draw = Callable[[Run], bytes]  # curves.png of a run whose history is final
 
@@ -119,6 +134,7 @@ class RunRecorder:
         self.best = BestEpoch(targets[-1].config.early_stopping, self.rows)
         self.tensorboard: Any = None  # engine.tensorboard.TensorBoardLogs, where the config asks for them
         self.stopped_early: int | None = None  # the epoch early stopping ended the training
+        self.restored_best = False  # early stopping put the best epoch's weights back
 
     def epoch_end(self, row: dict[str, float]) -> bool:
         """Record one finished epoch; True when the training must stop (diverged or pruned)."""
@@ -160,6 +176,7 @@ class RunRecorder:
             return
         self.stopped_early = epoch
         restored = stopping.restore_best and self.weights is not None and self.best.epoch != epoch
+        self.restored_best = restored
         if restored and self.weights is not None:
             arrays = self.best.arrays or self.targets[-1].run.load_best(self.weights.shapes())
             self.weights.restore(arrays)
@@ -176,13 +193,35 @@ class RunRecorder:
         run = target.run
         test = self.finish(target)
         summary = fmetrics.summarize_history(self.rows[: target.config.epochs])
-        run.write_metrics({"summary": summary, "test": test})
-        run.mark_completed({"summary": summary, "test": test})
+        found: dict[str, Any] = {"summary": summary, "test": test}
+        found.update(self.checks(target, test))
+        run.write_metrics(found)
+        run.mark_completed(found)
         if self.tensorboard is not None:
             self.tensorboard.test(run, test, len(self.rows))
         if self.draw is not None:
             save_curves(run, self.draw)
         return TrainResult(run, summary, test)
+
+    def checks(self, target: Target, test: dict[str, float]) -> dict[str, Any]:
+        """What the results rest on beyond the test: the best epoch's model tested where the run kept
+        another (`test_at_best`), and a chance-level model's dead ReLU units (`dead_units`)."""
+        found: dict[str, Any] = {}
+        finisher = self.finish if isinstance(self.finish, Finisher) else None
+        now_epoch, best = len(self.rows), self.best
+        other = best.epoch is not None and best.epoch != now_epoch and not self.restored_best
+        if finisher and finisher.evaluate and self.weights and best.arrays is not None and other:
+            current = self.weights.snapshot()
+            self.weights.restore(best.arrays)
+            try:
+                found["test_at_best"] = {"epoch": best.epoch, **finisher.evaluate()}
+            finally:
+                self.weights.restore(current)
+        k = target.config.num_classes
+        near = abs(test.get("accuracy", 0.0) - 1 / k) < CHANCE_MARGIN or abs(test.get("loss", 0.0) - math.log(k)) < 0.01
+        if finisher and finisher.dead_units and near:
+            found["dead_units"] = finisher.dead_units()
+        return found
 
     def interrupted(self) -> list[Outcome]:
         """Stopped by a signal: open runs are marked interrupted (their checkpoint keeps their epochs)."""

@@ -13,9 +13,9 @@ import importlib.util
 from typing import Any
 
 from fashionlab.config import Config
+from fashionlab.config.keys import flatten
 from fashionlab.errors import FashionlabError
 from fashionlab.store import Run
-from fashionlab.views.compare import flatten
 
 
 class TensorBoardLogs:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fashionlab.config import Config, identity_hash, load_config
+from fashionlab.config.keys import short_key
 from fashionlab.errors import ConfigError
 from fashionlab.experiments.grammar import MAX_TRIALS, parse_axes
 from fashionlab.store import Run, RunStore
-from fashionlab.views.compare import short_key
 
 
 def named(config: Config, values: dict[str, Any]) -> Config:

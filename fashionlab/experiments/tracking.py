@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fashionlab.config.keys import flatten
 from fashionlab.errors import FashionlabError
 from fashionlab.store import Run
-from fashionlab.views.compare import flatten
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "fashionlab"

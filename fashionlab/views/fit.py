@@ -79,7 +79,7 @@ def choose(cols: Sequence[Col], width: int | None) -> list[Col]:
 
 def names(cols: Sequence[Col], most: int = 4) -> str:
     """`a, b, c, d and 3 more`: the columns a footer lists."""
-    shown = [c.header.replace("-\n", "").replace("\n", "_") for c in cols]
+    shown = [c.header.replace("-\n", "").replace("\n", "_").replace(" ", "_") for c in cols]
     return ", ".join(shown[:most]) + (f" and {len(shown) - most} more" if len(shown) > most else "")
 
 

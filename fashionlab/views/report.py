@@ -16,10 +16,11 @@ from typing import Any
 
 import yaml
 
+from fashionlab.results import DEFAULT_SORT, Results, collect, sort_runs, summary_of, varying_keys
 from fashionlab.store import Run, write_atomic
 from fashionlab.views import compare as tables
 from fashionlab.views import groups, plots
-from fashionlab.views.observations import observations
+from fashionlab.views.observations import finding_text, observations
 from fashionlab.views.tables import article
 
 # The best run's test evaluation and its predictions of the first test images (the engine makes them).
@@ -33,54 +34,101 @@ class Section:
     table: list[dict[str, Any]] | None = None
     code: str | None = None
     images: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG)
+    level: int = 2  # 1: the report's title, 2: a part, 3: a section of a part
+    bullets: bool = False  # paragraphs as a list (observations)
+
+
+Group = tuple[str, list[Run], list[str]]  # a part of the report: its title, its runs, the sweep's axes
 
 
 def build(
-    runs: list[Run],
+    parts: list[Group],
     inspect: Inspect,
-    sort: str = "best_val_accuracy",
+    sort: str = DEFAULT_SORT,
     title: str = "Fashion-MNIST lab report",
     csv_name: str = "report.csv",
 ) -> list[Section]:
-    """All sections of the report; `inspect` evaluates the best run and predicts test images with it."""
-    rows = tables.sort_rows([tables.compare_row(r) for r in runs], sort)
-    keys = tables.varying_keys(rows)
-    axes = [k for k in keys if k not in ("name",)]
-    plural = "s" if len(runs) != 1 else ""
-    written = f"{len(runs)} run{plural}, written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by fashionlab."
-    sections = [Section(title, [written])]
-    differs = ", ".join(tables.short_key(k) for k in keys) if keys else "nothing (a single run)"
-    config = next(r for r in runs if r.id == rows[0]["run"]).resolved_config()
-    said = [text[0].upper() + text[1:] + "." for _, text in _advice(runs)]
-    what = Section("What was run", [f"What differs between the runs: {differs}.", *said, "The best run's full config:"])
-    what.code = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
-    sections.append(what)
-    found = groups.settings(rows, keys, sort)
-    if groups.repeated(found):
-        results = groups.grouped_cells(found, sort)
-        note = (
-            f"One row per setting (mean ± sd over its seeds), best mean {sort} first (★); vs best: Welch's "
-            f"t-test over the seeds, tied: p >= 0.05. Every column of every run: {csv_name}."
-        )
-    else:
-        results = tables.compact_records(rows, keys, sort, axes)
-        note = f"Sorted by {sort}, best first (★). Every column of every run: {csv_name}."
-    sections.append(Section("Results", [note], table=results))
-    sections.append(Section("Observations", observations(rows, keys)))
-    curves = Section(
-        "Learning curves",
-        ["Solid: training, dashed: validation; dots mark each trial's best epoch (lowest val_loss), "
-         "bars where a trial that shares its training with others ends."],
-    )  # fmt: skip
-    curves.images.append(("Learning curves", groups.curves_png(runs, sort)))
-    sections.append(curves)
-    best = next(r for r in runs if r.id == rows[0]["run"])
-    if best.has_model:
-        sections += _best_run_sections(best, inspect)
+    """All sections of the report, one part per group of runs (a sweep, or runs of one task); `inspect`
+    evaluates each part's best run and predicts test images with it."""
+    n = sum(len(runs) for _, runs, _ in parts)
+    written = f"{n} run{'s' if n != 1 else ''}, written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by fashionlab."
+    sections = [Section(title, [written, f"Every column of every run: {csv_name}."], level=1)]
+    if len(parts) == 1:
+        return sections + part(parts[0][1], inspect, sort, parts[0][2], level=2)
+    sections[0].paragraphs.append(
+        f"{len(parts)} parts, each compared on its own: "
+        + "; ".join(f"{t} ({len(r)} run{'s' if len(r) != 1 else ''})" for t, r, _ in parts)
+        + "."
+    )
+    for name, runs, axes in parts:
+        sections.append(Section(name, level=2))
+        sections += part(runs, inspect, sort, axes, level=3)
     return sections
 
 
-def _best_run_sections(best: Run, inspect: Inspect) -> list[Section]:
+def part(runs: list[Run], inspect: Inspect, sort: str, axes: list[str], level: int) -> list[Section]:
+    """One group of runs: what was run, the table, the observations, the curves, the best run's pictures.
+    Runs of different tasks (classes, image size) are split into one part each, never ranked together."""
+    res = collect(runs, sort, axes)
+    if res.of("tasks_differ"):
+        tasks: dict[str, list[Run]] = {}
+        for summary, run in zip([summary_of(r) for r in runs], runs, strict=True):
+            tasks.setdefault(summary.task, []).append(run)
+        out = [Section("Tasks", [finding_text(res.of("tasks_differ")[0])], level=level)]
+        for task, chosen in tasks.items():
+            out.append(Section(task[0].upper() + task[1:], level=level))
+            out += part(chosen, inspect, sort, axes, level + 1)
+        return out
+    return _what_was_run(res, runs, level) + _results(res, runs, level) + _pictures(res, runs, inspect, level)
+
+
+def _what_was_run(res: Results, runs: list[Run], level: int) -> list[Section]:
+    keys = list(dict.fromkeys("layers" if k.startswith("layers.") else k for k in res.keys))
+    changes = {f.numbers["to"]: ", ".join(f.numbers["changes"]) for f in res.of("architecture")}
+    named = []
+    for key in keys:
+        name = tables.short_key(key)
+        if key == "layers" and changes:
+            name += " (" + "; ".join(f"{to}: {what}" for to, what in changes.items()) + ")"
+        named.append(name)
+    differs = ", ".join(named) if named else "nothing (a single run)"
+    advice = [text[0].upper() + text[1:] + "." for _, text in _advice(runs)]
+    best = res.runs[0].run
+    config = next(r for r in runs if r.id == best).resolved_config()
+    said = [f"What differs between the runs: {differs}.", *advice, "The best run's full config:"]
+    what = Section("What was run", said, level=level)
+    what.code = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+    return [what]
+
+
+def _results(res: Results, runs: list[Run], level: int) -> list[Section]:
+    if res.repeated:
+        table, note = groups.grouped_cells(res), groups.legend(res)
+    else:
+        axes = [k for k in res.keys if k != "name"]
+        table, note = tables.compact_records(res, res.keys, axes), tables.legend(res)
+    curves = Section(
+        "Learning curves",
+        ["Solid: training, dashed: validation; dots mark each trial's best epoch (lowest val_loss), "
+         "bars where a trial that shares its training with others ends."], level=level,
+    )  # fmt: skip
+    curves.images.append(("Learning curves", groups.curves_png(runs, res)))
+    return [
+        Section("Results", [note], table=table, level=level),
+        Section("Observations", observations(res), level=level, bullets=True),
+        curves,
+    ]
+
+
+def _pictures(res: Results, runs: list[Run], inspect: Inspect, level: int) -> list[Section]:
+    best = next(r for r in runs if r.id == res.runs[0].run)
+    if not best.has_model:
+        return []
+    at_chance = res.of("chance") and res.of("chance")[0].runs == [best.id]
+    return _best_run_sections(best, inspect, level, bool(at_chance))
+
+
+def _best_run_sections(best: Run, inspect: Inspect, level: int, at_chance: bool) -> list[Section]:
     """The best run's confusion matrix and example predictions, right and wrong."""
     evaluation, predictions = inspect(best)
     worst = sorted(range(len(evaluation["class_names"])), key=lambda i: evaluation["per_class"][i]["f1"])[:2]
@@ -90,9 +138,12 @@ def _best_run_sections(best: Run, inspect: Inspect) -> list[Section]:
         [f"The model of its {evaluation.get('epoch', 'last')} epoch: test accuracy {evaluation['test_accuracy']:.4f}. "
          "The hardest classes (lowest F1) are "
          + " and ".join(f"{names[i]} ({evaluation['per_class'][i]['f1']:.3f})" for i in worst) + "."],
-        images=[("Confusion matrix", plots.confusion_png(evaluation))],
+        images=[("Confusion matrix", plots.confusion_png(evaluation))], level=level,
     )  # fmt: skip
-    examples = Section("Example predictions", ["Three test images the best run gets right and three it gets wrong."])
+    intro = "Three test images the best run gets right and three it gets wrong."
+    if at_chance:
+        intro += " This model is at chance level: its right answers are lucky guesses."
+    examples = Section("Example predictions", [intro], level=level)
     chosen = [p for p in predictions if p["correct"]][:3] + [p for p in predictions if not p["correct"]][:3]
     for pred in chosen:
         verdict = "right" if pred["correct"] else f"wrong, it is {article(pred['true_name'])}"
@@ -118,8 +169,18 @@ def _advice(runs: list[Run]) -> list[tuple[str, str]]:
 
 def full_table_csv(runs: list[Run], sort: str) -> str:
     """Every column of every run (what `compare --format csv` gives), written beside the report."""
-    rows = tables.sort_rows([tables.compare_row(r) for r in runs], sort)
-    return tables.records_csv(tables.compare_records(rows, tables.varying_keys(rows)))
+    rows = sort_runs([summary_of(r) for r in runs], sort)
+    return tables.records_csv(tables.compare_records(rows, varying_keys(rows)))
+
+
+def to_json(parts: list[Group], sort: str) -> dict[str, Any]:
+    """`report --format json`: each part's results (runs, comparisons, findings with their numbers) and
+    the observations rendered from them."""
+    out = []
+    for name, runs, axes in parts:
+        res = collect(runs, sort, axes)
+        out.append({"title": name, **res.to_json(), "observations": observations(res)})
+    return {"parts": out}
 
 
 def to_markdown(sections: list[Section], out: Path) -> None:
@@ -134,11 +195,11 @@ def to_markdown(sections: list[Section], out: Path) -> None:
     try:
         lines: list[str] = []
         n = 0
-        for i, s in enumerate(sections):
-            lines.append(("# " if i == 0 else "## ") + s.title)
+        for s in sections:
+            lines.append("#" * s.level + " " + s.title)
             lines.append("")
             for p in s.paragraphs:
-                lines += [("- " + p) if s.title == "Observations" else p, ""]
+                lines += [("- " + p) if s.bullets else p, ""]
             if s.code:
                 lines += ["```yaml", s.code.rstrip(), "```", ""]
             if s.table:

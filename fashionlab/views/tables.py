@@ -12,6 +12,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from fashionlab.results import Results
 from fashionlab.store import Run, RunStatus
 from fashionlab.views.fit import Col, choose, fit, plain
 
@@ -100,27 +101,38 @@ def network_table(rows: list[Any], config: Any, labels: str, from_logits: bool |
 
 
 def train_table(
-    run_id: str, summary: dict[str, Any], test: dict[str, float], backend: str, stopped: dict[str, Any] | None = None
+    res: Results, summary: dict[str, Any], backend: str, stopped: dict[str, Any] | None = None
 ) -> RenderableType:
-    table = Table(title=f"Run {run_id}", title_justify="left")
+    """train's summary: last and best epoch, the test, and what the results say of this one run."""
+    from fashionlab.views.observations import finding_text, one_run_noise
+
+    row = res.runs[0]
+    table = Table(title=f"Run {row.run}", title_justify="left")
     table.add_column("epoch")
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         table.add_column(key, justify="right")
-    for label, which in (("last", "last"), ("best", "best")):
+    for label, which in (("last", "last"), (f"best: lowest {row.monitor or 'val_loss'}", "best")):
         values = summary[which]
         table.add_row(
             f"{label} ({summary[f'{which}_epoch']})",
             *(fmt(values.get(k)) for k in ("loss", "accuracy", "val_loss", "val_accuracy")),
-            style="bold" if label == "best" else None,
+            style="bold" if which == "best" else None,
         )
     table.add_section()
-    table.add_row("test", fmt(test.get("loss")), fmt(test.get("accuracy")), "", "")
+    table.add_row(f"test (model of epoch {row.test.epoch})" if row.test else "test",
+                  fmt(row.test_loss), fmt(row.test_accuracy), "", "")  # fmt: skip
+    if row.test_at_best is not None:
+        table.add_row(f"test (model of epoch {row.test_at_best.epoch})", fmt(row.test_at_best.loss),
+                      fmt(row.test_at_best.accuracy), "", "")  # fmt: skip
     footer = Text(
         f"{plural(summary['epochs'], 'epoch')}, {summary['seconds_per_epoch']:.2f} s/epoch after the first "
-        f"({summary['seconds_total']:.1f} s in all) on {backend}.\n{summary['verdict']}"
+        f"({summary['seconds_total']:.1f} s in all) on {backend}."
     )
-    if summary.get("overfitting"):
-        footer.stylize("yellow", footer.plain.index("Overfitting"))
+    said = [f for f in res.findings if f.kind in ("chance", "dead_units", "overfitting")]
+    for found in said:
+        footer.append("\n" + finding_text(found), style="yellow")
+    if not said:
+        footer.append("\n" + str(summary["verdict"]))
     if stopped:
         kept = (
             f"the model of epoch {stopped['best_epoch']}, the best, was restored and tested"
@@ -128,6 +140,7 @@ def train_table(
             else "the last epoch's model was kept and tested"
         )
         footer.append(f"\nStopped early after epoch {stopped['epoch']} (no improvement for its patience); {kept}.")
+    footer.append("\n" + one_run_noise(row), style="dim")
     return Group(table, footer)
 
 

@@ -1,0 +1,162 @@
+"""From run directories to Results: each run's summary, the settings, their comparisons and the findings."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fashionlab.config.keys import flatten, layer_words, short_key
+from fashionlab.results import findings, noise
+from fashionlab.results.model import Results, RunSummary, Setting, Tested, lower_is_better
+from fashionlab.store import Run
+
+TEST_IMAGES_PER_CLASS = 1000  # Fashion-MNIST's test set: 1,000 images of each of its 10 classes
+DEFAULT_SORT = "test_accuracy"
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def summary_of(run: Run) -> RunSummary:
+    """One run's summary from its files; a broken or unfinished one has what could be read."""
+    config = run.resolved_config()
+    flat = flatten(config)
+    classes = config.get("classes")
+    k = len(classes) if isinstance(classes, list) and classes else 10
+    size = config.get("image_size")
+    image = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else (28, 28)
+    seed = config.get("seed")
+    found = RunSummary(
+        run=run.id, status=str(run.status), config=flat, seed=seed if isinstance(seed, int) else None, classes=k,
+        image=image, layers=layer_words(config.get("layers") or []),
+    )  # fmt: skip
+    cap = config.get("test_samples")
+    found.test_samples = min(k * TEST_IMAGES_PER_CLASS, cap) if isinstance(cap, int) else k * TEST_IMAGES_PER_CLASS
+    found.shared_training = [str(r) for r in run.info.get("shared_training") or []]
+    stopped = run.info.get("stopped_early") or {}
+    found.restored_epoch = stopped.get("best_epoch") if isinstance(stopped, dict) and stopped.get("restored") else None
+    try:
+        data = run.metrics() if not run.problem else {}
+        history = run.history() if not run.problem else []
+    except Exception:
+        data, history = {}, []
+    summary, test = data.get("summary") or {}, data.get("test") or {}
+    found.epochs = summary.get("epochs", run.info.get("epochs_done"))
+    found.monitor, found.best_epoch = summary.get("monitor"), summary.get("best_epoch")
+    found.last = {k: v for k, v in (summary.get("last") or {}).items() if _number(v) is not None}
+    found.at_best = {k: v for k, v in (summary.get("best") or {}).items() if _number(v) is not None}
+    found.overfitting = summary.get("overfitting")
+    found.seconds = round(summary["seconds_total"], 1) if _number(summary.get("seconds_total")) is not None else None
+    history = history[: found.epochs] if isinstance(found.epochs, int) else history
+    scored = [(row["val_accuracy"], int(row["epoch"])) for row in history if _number(row.get("val_accuracy"))]
+    if scored:
+        found.max_val_accuracy, found.max_val_accuracy_epoch = max(scored, key=lambda s: (s[0], -s[1]))
+    found.wander = noise.wander(history)
+    loss, accuracy = _number(test.get("loss")), _number(test.get("accuracy"))
+    if loss is not None and accuracy is not None:
+        kept = found.restored_epoch or summary.get("last_epoch") or found.epochs or 0
+        found.test = Tested(int(kept), loss, accuracy)
+    at_best = data.get("test_at_best") or {}
+    if isinstance(at_best, dict) and _number(at_best.get("loss")) is not None and _number(at_best.get("accuracy")):
+        found.test_at_best = Tested(int(at_best.get("epoch", 0)), float(at_best["loss"]), float(at_best["accuracy"]))
+    found.dead_units = [d for d in data.get("dead_units") or [] if isinstance(d, dict)]
+    return found
+
+
+def varying_keys(rows: list[RunSummary]) -> list[str]:
+    """Config keys whose values differ between runs, in config order (not the name: a label, not a setting)."""
+    keys: list[str] = []
+    for row in rows:
+        keys.extend(k for k in row.config if k not in keys and k != "name")
+    first = rows[0].config if rows else {}
+    return [k for k in keys if any(r.config.get(k) != first.get(k) for r in rows)]
+
+
+def sort_runs(rows: list[RunSummary], metric: str) -> list[RunSummary]:
+    """Best first: lowest for losses, epochs and time, highest otherwise; missing values last."""
+    low = lower_is_better(metric)
+    present = [r for r in rows if _number(r.value(metric)) is not None]
+    missing = [r for r in rows if r not in present]
+    return sorted(present, key=lambda r: r.value(metric) if low else -r.value(metric)) + missing
+
+
+def cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:.4g}"
+    if value is None:
+        return "-"
+    import json
+
+    return str(value) if not isinstance(value, list | dict) else json.dumps(value)
+
+
+def label_keys(keys: list[str]) -> list[str]:
+    """The keys a label names: every layer key becomes one, `layers` (said by the config's name)."""
+    out: list[str] = []
+    for key in keys:
+        name = "layers" if key.startswith("layers.") else key
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def label(row: RunSummary, keys: list[str], rows: list[RunSummary]) -> str:
+    """What sets this run apart: `optimizer=sgd, epochs=25`, `tiny-deeper`, or its short id."""
+    parts = []
+    for key in label_keys(keys):
+        parts.append(row.name if key == "layers" else f"{short_key(key)}={cell(row.config.get(key))}")
+    return ", ".join(parts) if parts else (row.name if len(rows) == 1 else short_id(row, rows))
+
+
+def short_id(row: RunSummary, rows: list[RunSummary]) -> str:
+    """A run's config hash (the end of its id), or more of the id where two runs share it."""
+    tail = row.run.rsplit("-", 1)[-1]
+    if sum(r.run.rsplit("-", 1)[-1] == tail for r in rows) == 1 and len(tail) == 8:
+        return tail
+    parts = row.run.split("-")
+    return "-".join(parts[1:2] + parts[3:]) if len(parts) > 3 else row.run
+
+
+def group_settings(rows: list[RunSummary], keys: list[str], sort: str) -> list[Setting]:
+    """Runs grouped by setting (every varying key but the seed), best first by the mean of `sort`."""
+    keys = [k for k in keys if k != "seed"]
+    by_values: dict[str, Setting] = {}
+    for row in rows:
+        values = {k: row.config.get(k) for k in keys}
+        setting = by_values.setdefault(repr(values), Setting(values))
+        setting.runs.append(row)
+    found = list(by_values.values())
+    for setting in found:
+        names = {r.name for r in setting.runs}
+        setting.label = label(setting.runs[0], keys, rows) if keys else (names.pop() if len(names) == 1 else "all runs")
+    low = lower_is_better(sort)
+    present = [s for s in found if s.mean(sort) is not None]
+    ordered = sorted(present, key=lambda s: (s.mean(sort) or 0.0) * (1 if low else -1))
+    return ordered + [s for s in found if s not in present]
+
+
+def results_of(summaries: list[RunSummary], sort: str = DEFAULT_SORT, axes: list[str] | None = None) -> Results:
+    """What these runs show, best first by `sort`."""
+    rows = sort_runs(summaries, sort)
+    keys = varying_keys(rows)
+    if axes:  # a sweep's axes first, in the order given
+        keys = [*(a for a in axes if a in keys), *(k for k in keys if k not in axes)]
+    settings = group_settings(rows, keys, sort)
+    comparisons = []
+    if settings and settings[0].mean(sort) is not None:
+        comparisons = [
+            noise.compare(other, settings[0], sort) for other in settings[1:] if other.mean(sort) is not None
+        ]
+    labels = {r.run: label(r, keys, rows) for r in rows}
+    found = Results(rows, keys, sort, settings, comparisons, [], labels)
+    found.findings = findings.all_findings(found)
+    return found
+
+
+def collect(runs: list[Run], sort: str = DEFAULT_SORT, axes: list[str] | None = None) -> Results:
+    """What these runs show: read each once, then compare them."""
+    return results_of([summary_of(r) for r in runs], sort, axes)

@@ -1,0 +1,267 @@
+"""Every sentence from evidence: the results model's findings and verdicts, recomputed here from the run
+files alone (history.csv, metrics.json, config.yaml), and every number in every observation traced back.
+
+Three labs, trained for real on small slices: an epochs sweep (one training), an optimizer sweep with 3
+seeds, and the tiny / tiny-deeper pair (different seeds: a confounded comparison), plus a dead network.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from scipy import stats
+
+from fashionlab.results import Verdict, collect
+from fashionlab.results.noise import SEED_SD, SIGNIFICANT
+from fashionlab.store import RunStore
+from tests.conftest import CONFIGS, Cli
+
+SLICE = ["train_samples=1200", "test_samples=400", "batch_size=64"]
+
+
+class RunFiles:
+    """One run read the plain way: csv, json and yaml, no fashionlab code."""
+
+    def __init__(self, path: Path) -> None:
+        self.id = path.name
+        with (path / "history.csv").open() as fh:
+            self.history = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        self.metrics = json.loads((path / "metrics.json").read_text())
+        self.config = yaml.safe_load((path / "config.yaml").read_text())
+        self.test = self.metrics["test"]
+        self.shared = json.loads((path / "run.json").read_text()).get("shared_training") or []
+        self.seconds = sum(row.get("seconds", 0.0) for row in self.history)
+
+    @property
+    def best(self) -> dict[str, float]:
+        return min(self.history, key=lambda row: row["val_loss"])
+
+    @property
+    def wander(self) -> float | None:
+        values = [row["val_accuracy"] for row in self.history]
+        return statistics.stdev(values[len(values) // 2 :]) if len(values) >= 8 else None
+
+    def numbers(self) -> set[str]:
+        """Every number this run's files hold, as the sentences print them."""
+        out: set[str] = set()
+        for row in self.history:
+            out |= {f"{v:.4f}" for v in row.values()} | {str(int(row["epoch"]))}
+        for part in (self.test, self.metrics.get("test_at_best") or {}):
+            out |= {f"{v:.4f}" for k, v in part.items() if k != "epoch"}
+        k = len(self.config.get("classes") or range(10))
+        out |= {str(k), f"{1 / k:.4f}", f"{math.log(k):.4f}", str(self.config["epochs"]), str(self.config["seed"])}
+        out |= {str(d[key]) for d in self.metrics.get("dead_units", []) for key in ("dead", "units", "layer")}
+        if self.wander is not None:  # the noise estimate's basis: the plateau's wander and the test set's size
+            out.add(f"{100 * self.wander:.2f}")
+        n = min(k * 1000, self.config.get("test_samples") or 10_000)
+        p = self.test["accuracy"]
+        return out | {f"{n:,}", f"{100 * math.sqrt(p * (1 - p) / n):.1f}"}
+
+
+def _runs(cli: Cli) -> dict[str, RunFiles]:
+    return {p.name: RunFiles(p) for p in sorted(cli.runs_dir.iterdir()) if (p / "metrics.json").is_file()}
+
+
+def _report(cli: Cli, *args: str) -> dict[str, Any]:
+    result = cli("report", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _traced(sentence: str, allowed: set[str]) -> list[str]:
+    """The numbers in `sentence` that nothing allowed explains (digits inside names and ids are skipped)."""
+    text = re.sub(r"\b[\w.-]*[a-z_][\w.-]*=[\w.-]+", "", sentence)  # key=value labels
+    text = re.sub(r"\b(Dense|Conv2D|Dropout)\([^)]*\)|layer \d+|ln \d+|1/\d+|--repeats \d|\b[0-9a-f]{8}\b", "", text)
+    found = re.findall(r"(?<![\w.])[-+]?\d+(?:\.\d+)?", text)
+    return [n for n in found if n.lstrip("+-") not in allowed]
+
+
+def _allowed(runs: dict[str, RunFiles], part: dict[str, Any]) -> set[str]:
+    """What a sentence may say: the runs' own numbers, and what the comparisons and findings derive from them
+    (each of which the tests below recompute from the same files)."""
+    out = set().union(*(r.numbers() for r in runs.values()))
+    for c in part["comparisons"]:
+        out |= {f"{abs(c['diff']):.4f}", f"{100 * abs(c['diff']):.2f}", f"{100 * c['noise']:.1f}" if c["noise"] else ""}
+        out |= {f"{c['p']:.3f}" if c["p"] is not None else "", str(c["seeds_needed"]), str(len(c["a_values"]))}
+        out |= {f"{abs(c[k]):.4f}" for k in ("low", "high") if c[k] is not None}
+        out |= {str(n) for n in c["agree"] or []}
+        out |= {f"{statistics.fmean(c[k]):.4f}" for k in ("a_values", "b_values")}
+    for f in part["findings"]:
+        for value in f["numbers"].values():
+            if isinstance(value, float):
+                out |= {f"{value:.4f}", f"{value:.1f}", f"{100 * value:.2f}"}
+            elif isinstance(value, int):
+                out.add(str(value))
+    for setting in part["settings"]:  # a setting's means, from its runs' own files
+        mine = [runs[r].test for r in setting["runs"]]
+        out |= {f"{statistics.fmean(t[k] for t in mine):.4f}" for k in ("loss", "accuracy")}
+    for r in part["runs"]:
+        if r["seconds"]:
+            out |= {f"{r['seconds']:.1f}"}
+        last = runs[r["run"]].history[-1]
+        out.add(f"{100 * (last['accuracy'] - last['val_accuracy']):.1f}")
+        out |= {str(r["epochs"]), str(r["best_epoch"])}
+    trainings: dict[frozenset[str], float] = {}  # a shared training's time counted once
+    for r in runs.values():
+        key = frozenset([r.id, *r.shared])
+        trainings[key] = max(trainings.get(key, 0.0), round(r.seconds, 1))
+    out |= {f"{sum(trainings.values()):.1f}", str(len(trainings))}
+    out |= {str(len(part["runs"])), "1", "2", "3", "5", "0.05", "95"}  # counts and the 5% and 95% of the tests
+    return out
+
+
+@pytest.fixture(scope="module")
+def epochs_lab(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    cli = Cli(tmp_path_factory.mktemp("epochs") / "runs")
+    result = cli("sweep", "epochs=3,10,16", "validation_split=0.2", *SLICE)
+    assert result.exit_code == 0, result.output
+    return cli
+
+
+@pytest.fixture(scope="module")
+def seeds_lab(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    cli = Cli(tmp_path_factory.mktemp("seeds") / "runs")
+    result = cli("sweep", "optimizer=adam,sgd", "--repeats", "3", "epochs=2", *SLICE)
+    assert result.exit_code == 0, result.output
+    return cli
+
+
+@pytest.fixture(scope="module")
+def tiny_lab(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    cli = Cli(tmp_path_factory.mktemp("tiny") / "runs")
+    for args in (["--config", "tiny", "epochs=4"], ["--config", "tiny-deeper", "seed=42", "epochs=4"]):
+        result = cli("train", *args, "train_samples=1200", "test_samples=400")
+        assert result.exit_code == 0, result.output
+    return cli
+
+
+def test_every_number_in_every_sentence_comes_from_the_run_files(
+    epochs_lab: Cli, seeds_lab: Cli, tiny_lab: Cli
+) -> None:
+    for cli in (epochs_lab, seeds_lab, tiny_lab):
+        runs = _runs(cli)
+        (part,) = _report(cli)["parts"]
+        allowed = _allowed(runs, part)
+        for sentence in part["observations"]:
+            assert not _traced(sentence, allowed), (sentence, _traced(sentence, allowed))
+            assert len(sentence) < 400, sentence
+
+
+def test_overfitting_and_the_loss_lesson_recomputed(epochs_lab: Cli) -> None:
+    runs = _runs(epochs_lab)
+    (part,) = _report(epochs_lab)["parts"]
+    longest = max(runs.values(), key=lambda r: len(r.history))
+    best, last = longest.best, longest.history[-1]
+    for finding in part["findings"]:
+        n = finding["numbers"]
+        if finding["kind"] == "overfitting":
+            assert (n["best_epoch"], n["last_epoch"]) == (int(best["epoch"]), int(last["epoch"]))
+            assert (n["val_loss_best"], n["val_loss_last"]) == pytest.approx((best["val_loss"], last["val_loss"]))
+            assert (n["loss_best"], n["loss_last"]) == pytest.approx((best["loss"], last["loss"]))
+            assert last["val_loss"] > 1.05 * best["val_loss"] and last["loss"] < best["loss"]
+            at_best = longest.metrics["test_at_best"]
+            assert at_best["epoch"] == int(best["epoch"])
+            assert (n["test_accuracy_best"], n["test_loss_best"]) == pytest.approx(
+                (at_best["accuracy"], at_best["loss"])
+            )
+            assert n["test_loss_last"] == pytest.approx(longest.test["loss"])
+        if finding["kind"] == "loss_grew":
+            ordered = sorted(runs.values(), key=lambda r: r.config["epochs"])
+            assert n["test_loss"] == pytest.approx([r.test["loss"] for r in ordered])
+            assert n["loss_ratio"] == pytest.approx(ordered[-1].test["loss"] / ordered[0].test["loss"])
+            assert n["loss_ratio"] >= 1.5
+    one = [f for f in part["findings"] if f["kind"] == "one_training"]
+    assert one and set(one[0]["runs"]) == set(runs)
+    # the 'best epoch' is the same epoch for every trial of one training, so the default sort is test accuracy
+    assert part["sort"] == "test_accuracy" and "lowest val_loss" in part["meaning"]["best_epoch"]
+    ranked = [r["test_accuracy"] for r in part["runs"]]
+    assert ranked == sorted(ranked, reverse=True)
+
+
+def test_one_seed_differences_below_the_noise_cannot_be_judged(epochs_lab: Cli) -> None:
+    runs = _runs(epochs_lab)
+    (part,) = _report(epochs_lab)["parts"]
+    for c in part["comparisons"]:
+        pair = [runs[c["a_runs"][0]], runs[c["b_runs"][0]]]
+        a, b = (r.test["accuracy"] for r in pair)
+        sd = max([SEED_SD, *(w for r in pair if (w := r.wander) is not None)])
+        binomial = max(r.test["accuracy"] * (1 - r.test["accuracy"]) / 400 for r in pair)  # test_samples=400
+        noise = 1.96 * math.sqrt(2 * (sd**2 + binomial))
+        assert c["diff"] == pytest.approx(a - b) and c["noise"] == pytest.approx(noise)
+        expected = Verdict.CANNOT_JUDGE if abs(a - b) < noise else (Verdict.BETTER if a > b else Verdict.WORSE)
+        assert c["verdict"] == expected
+        assert c["p"] is None
+    result = epochs_lab("compare")
+    assert "cannot be judged" in result.output and "--repeats 3" in result.output
+
+
+def test_several_seeds_are_better_worse_or_inconclusive_never_tied(seeds_lab: Cli) -> None:
+    runs = _runs(seeds_lab)
+    (part,) = _report(seeds_lab)["parts"]
+    (c,) = part["comparisons"]
+    a = {runs[r].config["seed"]: runs[r].test["accuracy"] for r in c["a_runs"]}
+    b = {runs[r].config["seed"]: runs[r].test["accuracy"] for r in c["b_runs"]}
+    reference = stats.ttest_ind(list(a.values()), list(b.values()), equal_var=False)
+    assert c["p"] == pytest.approx(reference.pvalue) and len(a) == len(b) == 3
+    diff = statistics.fmean(a.values()) - statistics.fmean(b.values())
+    if reference.pvalue < SIGNIFICANT:
+        assert c["verdict"] == (Verdict.BETTER if diff > 0 else Verdict.WORSE)
+    else:
+        assert c["verdict"] == Verdict.INCONCLUSIVE
+        assert c["agree"] == [sum((a[s] - b[s]) * diff > 0 for s in a), 3]
+    text = " ".join(part["observations"])
+    assert "tied" not in text and "equal" not in text
+    table = seeds_lab("compare").output
+    assert "tied" not in table and "n/a (1 seed)" not in table
+
+
+def test_tiny_against_tiny_deeper_is_a_diff_of_layers_and_flagged_confounded(tiny_lab: Cli) -> None:
+    runs = _runs(tiny_lab)
+    (part,) = _report(tiny_lab)["parts"]
+    kinds = {f["kind"]: f for f in part["findings"]}
+    seeds = sorted(r.config["seed"] for r in runs.values())
+    assert seeds == [1, 42]
+    assert kinds["architecture"]["numbers"]["changes"] == ["added Dense(16, relu) twice"]
+    assert sorted(s[0] for s in kinds["confounded"]["numbers"]["seeds"].values()) == seeds
+    text = "\n".join(part["observations"])
+    assert "tiny-deeper against tiny: added Dense(16, relu) twice." in text
+    assert "also differ in seed" in text
+    assert not any(line.startswith("Test accuracy (and test loss) by layers") for line in part["observations"])
+
+
+def test_a_dead_network_is_at_chance_everywhere(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "runs")
+    result = cli("train", "--config", str(CONFIGS / "tiny.yaml"), "seed=42", "epochs=3", "test_samples=400")
+    assert result.exit_code == 0, result.output
+    assert "learned nothing (chance level)" in result.output and "No clear overfitting" not in result.output
+    (run,) = _runs(cli).values()
+    k = len(run.config["classes"])
+    near = abs(run.test["accuracy"] - 1 / k) <= max(3 * math.sqrt(0.25 / 400), 0.005)
+    assert near or abs(run.test["loss"] - math.log(k)) < 0.01
+    dead = run.metrics["dead_units"]
+    assert dead and all(0 <= d["dead"] <= d["units"] for d in dead)
+    predicted = cli("predict", "--index", "0")
+    assert "this model is at chance" in predicted.output
+    (part,) = _report(cli)["parts"]
+    assert [f["kind"] for f in part["findings"]][:1] == ["chance"]
+
+
+def test_two_class_runs_are_told_their_own_row_of_numbers(tiny_lab: Cli) -> None:
+    text = (RunStore(tiny_lab.runs_dir).runs()[0]).path
+    result = tiny_lab("show", "--config", "tiny")
+    assert "a row of 2 numbers per image" in result.output and "row of 10" not in result.output
+    assert text.is_dir()
+
+
+def test_results_model_matches_the_json(seeds_lab: Cli) -> None:
+    res = collect(RunStore(seeds_lab.runs_dir).runs())
+    assert res.repeated and len(res.settings) == 2
+    assert res.to_json()["comparisons"][0]["verdict"] in {v.value for v in Verdict}
