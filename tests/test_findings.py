@@ -265,3 +265,9 @@ def test_results_model_matches_the_json(seeds_lab: Cli) -> None:
     res = collect(RunStore(seeds_lab.runs_dir).runs())
     assert res.repeated and len(res.settings) == 2
     assert res.to_json()["comparisons"][0]["verdict"] in {v.value for v in Verdict}
+
+
+def test_report_format_must_be_known(cli: Cli) -> None:
+    result = cli("report", "--format", "pdf")
+    assert result.exit_code != 0 and "--format pdf is not known; use md, html or json" in result.output
+    assert "Traceback" not in result.output

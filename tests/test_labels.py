@@ -109,4 +109,4 @@ def test_scores_are_not_called_probabilities(cli: Cli) -> None:
     assert "the argmax of the scores" in shown and "raw scores, not probabilities" in shown
     assert cli("train", *SMALL).exit_code == 0
     compared = " ".join(cli("compare").stdout.split())
-    assert "these runs train different losses (mean_squared_error, sparse_categorical_crossentropy)" in compared
+    assert "train different losses (mean_squared_error, sparse_categorical_crossentropy)" in compared

@@ -26,9 +26,19 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _png(fig: Figure) -> bytes:
+    """The figure as PNG bytes; matplotlib's layout warnings (a crowded legend) stay out of the terminal."""
+    import warnings
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _legend(ax: Any, entries: int) -> None:
+    """A legend inside the axes that stays readable with many entries (two columns, smaller type)."""
+    ax.legend(fontsize=7 if entries <= 8 else 6, ncol=1 if entries <= 8 else 2, loc="best", framealpha=0.8)
 
 
 def _training_groups(runs: list[Run]) -> list[list[Run]]:
@@ -108,7 +118,7 @@ def curves_png(runs: list[Run], labels: dict[str, str] | None = None) -> bytes:
         ax_acc.legend(["accuracy", "val_accuracy"], fontsize=8)
         fig.suptitle(labels.get(runs[0].id, runs[0].id), fontsize=10)
     elif groups:
-        ax_acc.legend(fontsize=7)
+        _legend(ax_acc, len(groups))
     return _png(fig)
 
 
@@ -279,5 +289,5 @@ def settings_curves_png(settings: list[tuple[str, list[Run]]]) -> bytes:
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{key}: mean over seeds ± 1 sd (solid: train, dashed: validation)", fontsize=9)
-    ax_acc.legend(fontsize=7)
+    _legend(ax_acc, len(settings))
     return _png(fig)
