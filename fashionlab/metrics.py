@@ -113,8 +113,12 @@ def welch(a: list[float], b: list[float], confidence: float = 0.95) -> dict[str,
     if np.std(a) == 0 and np.std(b) == 0:  # identical repeats: the test is undefined, the difference exact
         diff = float(np.mean(a) - np.mean(b))
         return {"diff": diff, "low": diff, "high": diff, "p": 0.0 if diff else 1.0}
-    result = stats.ttest_ind(a, b, equal_var=False)
-    interval = result.confidence_interval(confidence)
+    import warnings
+
+    with warnings.catch_warnings():  # near-identical values: scipy's precision warning, not the user's concern
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = stats.ttest_ind(a, b, equal_var=False)
+        interval = result.confidence_interval(confidence)
     return {
         "diff": float(np.mean(a) - np.mean(b)),
         "low": float(interval.low),
