@@ -107,7 +107,7 @@ def label_keys(keys: list[str]) -> list[str]:
 def label(row: RunSummary, keys: list[str], rows: list[RunSummary]) -> str:
     """What sets this run apart: `optimizer=sgd, epochs=25`, `tiny-deeper`, or its short id."""
     parts = []
-    for key in label_keys(keys):
+    for key in sorted(label_keys(keys), key=lambda k: k == "seed"):  # the seed last: optimizer=adam, seed=43
         parts.append(row.name if key == "layers" else f"{short_key(key)}={cell(row.config.get(key))}")
     return ", ".join(parts) if parts else (row.name if len(rows) == 1 else short_id(row, rows))
 

@@ -87,9 +87,11 @@ def overfitting(group: list[RunSummary], labels: dict[str, str]) -> list[Finding
         "val_loss_last": row.last["val_loss"], "loss_best": row.at_best.get("loss"), "loss_last": row.last.get("loss"),
     }  # fmt: skip
     if row.test_at_best is not None and row.test is not None:
+        spread, _ = noise.one_seed_noise([row], "test_accuracy")
         numbers.update(
             test_accuracy_best=row.test_at_best.accuracy, test_loss_best=row.test_at_best.loss,
-            test_accuracy_last=row.test.accuracy, test_loss_last=row.test.loss,
+            test_accuracy_last=row.test.accuracy, test_loss_last=row.test.loss, noise=spread,
+            accuracy_within_noise=abs(row.test_at_best.accuracy - row.test.accuracy) < (spread or 0.0),
         )  # fmt: skip
     numbers["earlier_trials"] = [labels.get(r.run, r.run) for r in group[:-1]]
     return [Finding("overfitting", [r.run for r in group], numbers, labels.get(row.run, row.run))]

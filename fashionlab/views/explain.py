@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from fashionlab.config import Config, Conv2D, Dense, Dropout, MaxPool2D, Reshape
-from fashionlab.network import LayerRow, from_logits, layer_rows, last_activation
+from fashionlab.network import LayerRow, from_logits, last_activation, layer_rows
 
 ACTIVATIONS = {
     "relu": "ReLU, max(0, x), passes positive sums on and turns negative ones into 0: without a non-linear "
@@ -49,14 +49,11 @@ def _dense(layer: Dense, before: tuple[int, ...], row: LayerRow, last: bool, con
         text += "Softmax turns the outputs into probabilities that are positive and sum to 1."
     elif act == "linear":
         logits = _from_logits(config)
-        text += (
-            "No activation: it outputs logits, raw scores where the highest wins. "
-            + (
-                "The loss is told from_logits=True and applies softmax itself, which is more exact than a softmax "
-                "layer; predict applies softmax to show probabilities."
-                if logits
-                else "The loss reads them as they are, so predict shows scores, not probabilities."
-            )
+        text += "No activation: it outputs logits, raw scores where the highest wins. " + (
+            "The loss is told from_logits=True and applies softmax itself, which is more exact than a softmax "
+            "layer; predict applies softmax to show probabilities."
+            if logits
+            else "The loss reads them as they are, so predict shows scores, not probabilities."
         )
     else:
         text += ACTIVATIONS.get(act, f"{act} is applied to each output").capitalize() + "."

@@ -61,7 +61,7 @@ def grouped_columns(res: Results) -> list[Col]:
         cols.append(Col(metric, header, 2 + i, style="bold" if metric == sort else None, cells=cells))
         if i == 0:
             cells = ["best" if j == 0 else versus_text(versus.get(s.describe())) for j, s in enumerate(groups)]
-            cols.append(Col("vs_best", f"vs best\n{HEADERS.get(sort, sort)}", 2.5, cells=cells))
+            cols.append(Col("vs_best", f"vs best\n{HEADERS.get(sort, sort)}", 2.5, cells=cells, max_width=22))
     return cols
 
 
@@ -100,10 +100,9 @@ def legend(res: Results) -> str:
     """Under a table of settings: what the star, mean ± sd and the verdicts mean."""
     name = HEADERS.get(res.sort, res.sort)
     return (
-        f"One row per setting, mean ± sd over its seeds; ★ best mean {name}. vs best: the difference from ★ "
-        "and Welch's t-test over the seeds: better or worse where p < 0.05, else inconclusive with that many "
-        "seeds (seeds agreeing: in how many of the paired seeds the difference points the same way). "
-        "val_acc at best: at the epoch of lowest val_loss; max val_acc: the highest of any epoch."
+        f"One row per setting, mean ± sd over its seeds; ★ best mean {name}. vs best: the difference from ★, "
+        "Welch's t-test over the seeds: better or worse where p < 0.05, else inconclusive with this many seeds "
+        "(k/n seeds: in how many paired seeds it points the same way). val_acc at best: at the lowest val_loss."
     )
 
 

@@ -141,8 +141,14 @@ def finding_text(found: Finding) -> str:
             text += (
                 f" Tested, the epoch-{n['best_epoch']} model scores {n['test_accuracy_best']:.4f} against "
                 f"{n['test_accuracy_last']:.4f} at the end, and test loss grew from {n['test_loss_best']:.4f} to "
-                f"{n['test_loss_last']:.4f}: the model is more confident on the images it gets wrong."
+                f"{n['test_loss_last']:.4f}"
             )
+            if n["accuracy_within_noise"] and n["test_loss_last"] > n["test_loss_best"]:
+                text += ": as often right within the noise, the model is more confident on the images it gets wrong."
+            elif n["test_accuracy_last"] < n["test_accuracy_best"]:
+                text += ": the later model is worse on the test set too."
+            else:
+                text += "."
         return text
     if found.kind == "loss_grew":
         e, acc, loss = n["epochs"], n["test_accuracy"], n["test_loss"]
