@@ -221,6 +221,47 @@ class DataSummary:
     class_names: list[str]
 
 
+TRAIN_PER_CLASS, TEST_PER_CLASS = 6000, 1000  # Fashion-MNIST: balanced, 60,000 training and 10,000 test images
+ABOUT = (
+    "Fashion-MNIST: 70,000 photos of Zalando's articles of clothing (Xiao, Rasul and Vollgraf, 2017), "
+    "28x28 grey pixels (0-255) each.",
+    "10 classes, balanced: 6,000 training and 1,000 test images of each.",
+    "Made as a drop-in replacement for MNIST's handwritten digits (same sizes and file format), and harder.",
+)
+
+
+@dataclass(frozen=True)
+class SplitCounts:
+    """How many images a config trains, validates and tests on, and where each part comes from."""
+
+    available: int  # training images of the config's classes (capped by train_samples)
+    train: int
+    validation: int
+    test: int
+    validation_split: float
+
+    def sentence(self) -> str:
+        val = (
+            f"{self.validation:,} validate (the last {100 * self.validation_split:g}% of the {self.available:,} "
+            "training images, set aside before training: part of the training set, not the test set)"
+            if self.validation
+            else "none validate (validation_split is 0)"
+        )
+        return (
+            f"Data: {self.train:,} images train, {val}, and {self.test:,} test (Fashion-MNIST's separate test "
+            "set, never trained on)."
+        )
+
+
+def split_counts(config: Any) -> SplitCounts:
+    """The counts engine.inputs.prepare_data gives `config`, without loading the images."""
+    k = config.num_classes
+    available = min(TRAIN_PER_CLASS * k, config.train_samples or TRAIN_PER_CLASS * k)
+    train = int(available * (1 - config.validation_split)) if config.validation_split > 0 else available
+    test = min(TEST_PER_CLASS * k, config.test_samples or TEST_PER_CLASS * k)
+    return SplitCounts(available, train, available - train, test, config.validation_split)
+
+
 def summarize(select: Any = None, names: list[str] | None = None) -> DataSummary:
     """Shapes, dtypes and per-class counts of both splits; `select(x, y)` picks a config's classes and
     relabels them (engine.inputs.select), `names` are then their names."""

@@ -353,13 +353,13 @@ CASES: dict[str, Case] = {
     "predict without input": Case(
         ["predict"],
         6,
-        r"give either --index N \(test images: N, A:B or A,B,C\) or --image FILE \(or a folder\)",
+        r"give one of --index N \(test images: N, A:B or A,B,C\), --image FILE \(or a folder\) or --errors N",
         needs_run=True,
     ),
     "predict with both": Case(
         ["predict", "--index", "1", "--image", "x.png"],
         6,
-        r"give either --index N \(test images: N, A:B or A,B,C\) or --image FILE \(or a folder\)",
+        r"give one of --index N \(test images: N, A:B or A,B,C\), --image FILE \(or a folder\) or --errors N",
         needs_run=True,
     ),
     "index range backwards": Case(
@@ -380,11 +380,20 @@ CASES: dict[str, Case] = {
         r"--index a:b is not an index, a range A:B or a list A,B,C of test images",
         needs_run=True,
     ),
-    "plot of many": Case(
-        ["predict", "--index", "0:3", "--plot", "{tmp}/p.png"],
+    "grid too big": Case(
+        ["predict", "--index", "0:31", "--plot", "{tmp}/p.png"],
         6,
-        r"--plot draws one prediction; give one --index N or one --image FILE",
+        r"--plot draws at most 30 images in a grid, not 31; pick fewer with --index A:B",
         needs_run=True,
+    ),
+    "index and errors": Case(
+        ["predict", "--index", "1", "--errors", "4"],
+        6,
+        r"give one of --index N \(test images: N, A:B or A,B,C\), --image FILE \(or a folder\) or --errors N",
+        needs_run=True,
+    ),
+    "data split": Case(
+        ["data", "--grid", "{tmp}/g.png", "--split", "val"], 6, r"--split val is not known; use train or test"
     ),
     "predict format": Case(
         ["predict", "--index", "0:3", "--format", "xml"],

@@ -191,7 +191,9 @@ def test_index_out_of_range(trained: Cli) -> None:
 
 def test_predict_needs_exactly_one_source(trained: Cli) -> None:
     assert_error(
-        trained("predict"), 6, "give either --index N (test images: N, A:B or A,B,C) or --image FILE (or a folder)"
+        trained("predict"),
+        6,
+        "give one of --index N (test images: N, A:B or A,B,C), --image FILE (or a folder) or --errors N",
     )
 
 

@@ -54,14 +54,17 @@ def data(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Only the config's classes, at its image size.")
     ] = None,
+    split: Annotated[str, typer.Option("--split", help="The images --grid shows: train or test.")] = "train",
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the data set: shapes, dtypes, class names and per-class counts.
+    """Show the data set: what it is, shapes, dtypes, class names and per-class counts.
 
     Example: fashionlab data --grid samples.png · fashionlab data --config tiny
     """
     from fashionlab import data as fdata
 
+    if split not in ("train", "test"):
+        raise InputError(f"--split {split} is not known; use train or test")
     if download:
         err.print(f"Downloaded and verified {fdata.download()}")
     pick, names = None, None
@@ -84,13 +87,16 @@ def data(
     if grid:
         from fashionlab.views import plots
 
-        (x, y), _ = fdata.load_data()
+        train, test = fdata.load_data()
+        x, y = train if split == "train" else test
         if pick is not None:
             x, y = pick(x, y)
         write_png(grid, plots.grid_png(x, y, names=summary.class_names))
     if as_json:
-        emit_json({"directory": summary.directory, "class_names": summary.class_names, "splits": summary.splits})
+        emit_json({"about": " ".join(fdata.ABOUT), "directory": summary.directory,
+                   "class_names": summary.class_names, "splits": summary.splits})  # fmt: skip
     else:
+        out.print("\n".join(fdata.ABOUT), markup=False)
         out.print(tables.data_table(summary))
 
 
@@ -99,9 +105,13 @@ def show(
     config: ConfigOpt = None,
     overrides: Overrides = None,
     draw: Annotated[Path | None, typer.Option("--draw", help="Draw the neurons and connections to this PNG.")] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Say in words what each layer does, with its shapes and weights.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the network: input, each layer's output shape, parameters and activation.
+    """Show the network: input, each layer's output shape, parameters and activation; --explain says
+    what each layer does and which output neuron is which class.
 
     Example: fashionlab show --config configs/tiny.yaml --draw net.png
     """
@@ -123,13 +133,18 @@ def show(
     if as_json:
         layers = [vars(r) for r in rows]
         total = sum(r.params for r in rows)
-        emit_json(
-            {"name": cfg.name, "input_shape": cfg.input_shape, "layers": layers, "total_params": total,
-             "labels": labels, "from_logits": logits}
-        )  # fmt: skip
+        found = {"name": cfg.name, "input_shape": cfg.input_shape, "layers": layers, "total_params": total,
+                 "labels": labels, "from_logits": logits}  # fmt: skip
+        if explain:
+            from fashionlab.views.explain import explain as in_words
+
+            found["explain"] = in_words(cfg)
+        emit_json(found)
     else:
         out.print(tables.network_table(rows, cfg, labels, logits))
         say_advice([cfg], out)
+        if explain:
+            out.print(tables.explain_view(cfg))
 
 
 @app.command("runs")

@@ -96,7 +96,9 @@ def train(
             sweep(items=[*(overrides or []), *extra], config=[config] if config else None, as_json=as_json)
             return
         config_note(config)
-        with TrainProgressBars(err, advice_lines([cfg])) as bars:
+        from fashionlab.data import split_counts
+
+        with TrainProgressBars(err, [*advice_lines([cfg]), split_counts(cfg).sentence()]) as bars:
             result = fit.train(cfg, store(), bars)
     log_to_mlflow(mlflow, mlflow_uri, [result.run])
     if as_json:
@@ -155,7 +157,12 @@ def predict(
         typer.Option("--run", help="The same as RUN (kept for older scripts).", shell_complete=any_part(complete_runs)),
     ] = None,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Save the image beside its probability bars to this PNG.")
+        Path | None,
+        typer.Option("--plot", help="Save the image beside its probability bars to this PNG; several: the grid."),
+    ] = None,
+    errors: Annotated[
+        int | None,
+        typer.Option("--errors", min=1, max=30, help="The N test images the model gets wrong most confidently."),
     ] = None,
     fmt: Annotated[
         str, typer.Option("--format", help="Several images: table, csv or json.", autocompletion=values(*MANY))
@@ -168,15 +175,17 @@ def predict(
     Examples: fashionlab predict --index 10 --plot pred.png · fashionlab predict RUN --index 0:100 ·
     fashionlab predict --image photos/ --format csv
     """
-    if (index is None) == (not image):
-        raise InputError("give either --index N (test images: N, A:B or A,B,C) or --image FILE (or a folder)")
+    if sum([index is not None, bool(image), errors is not None]) != 1:
+        raise InputError(
+            "give one of --index N (test images: N, A:B or A,B,C), --image FILE (or a folder) or --errors N"
+        )
     if run and run_option and run != run_option:
         raise InputError(f"RUN {run} and --run {run_option} name two runs; give one")
     if fmt not in MANY:
         raise InputError(f"--format {fmt} is not known; use {', '.join(MANY)}")
     one = re.fullmatch(r"-?\d+", index) if index is not None else image and len(image) == 1 and not image[0].is_dir()
     if not one:
-        _predict_many(run or run_option, index, image, epoch, plot, "json" if as_json else fmt)
+        _predict_many(run or run_option, index, image, epoch, plot, "json" if as_json else fmt, errors)
         return
     from fashionlab.engine.inference import predict_run
 
@@ -213,14 +222,23 @@ def warn_chance(sentence: str | None) -> None:
 
 
 def _predict_many(
-    run: str | None, index: str | None, images: list[Path] | None, epoch: str, plot: Path | None, fmt: str
-) -> None:
-    if plot:
-        raise InputError("--plot draws one prediction; give one --index N or one --image FILE")
+    run: str | None, index: str | None, images: list[Path] | None, epoch: str, plot: Path | None, fmt: str,
+    errors: int | None = None,
+) -> None:  # fmt: skip
     from fashionlab.engine.inference import predict_many
+    from fashionlab.views import plots
 
     chosen = pick_run(run)
-    result = predict_many(chosen, index, [str(p) for p in images] if images else None, epoch)
+    result = predict_many(chosen, index, [str(p) for p in images] if images else None, epoch, errors, bool(plot))
+    if plot:
+        if len(result["predictions"]) > plots.MAX_GRID:
+            raise InputError(
+                f"--plot draws at most {plots.MAX_GRID} images in a grid, not {len(result['predictions'])}; "
+                "pick fewer with --index A:B"
+            )
+        write_png(plot, plots.prediction_grid_png(result["predictions"]))
+        for row in result["predictions"]:
+            row.pop("pixels", None)
     chance = at_chance(chosen)
     if fmt == "json":
         emit_json({**result, "at_chance": chance is not None})

@@ -162,11 +162,15 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None, ep
 
 
 def predict_many(
-    run: Run, indices: str | None = None, images: list[str] | None = None, epoch: str = "last"
-) -> dict[str, Any]:
-    """Predictions for several test images (`indices`: "0:100", "3,7,9" or "12") or image files (a folder
-    counts as its PNG and JPEG files), in one batch; and the accuracy over those with a known class."""
+    run: Run, indices: str | None = None, images: list[str] | None = None, epoch: str = "last",
+    errors: int | None = None, pixels_too: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """Predictions for several test images (`indices`: "0:100", "3,7,9" or "12"), the `errors` most
+    confidently wrong test images, or image files (a folder counts as its PNG and JPEG files), in one
+    batch; and the accuracy over those with a known class. `pixels_too` keeps what the model saw."""
     config = validate(run.config(), Source(str(run.config_path), {}))
+    if errors is not None:
+        indices = ",".join(map(str, confident_errors(run, errors, epoch)))
     if images:
         files = image_files(images)
         loaded = [fdata.load_image(f) for f in files]
@@ -185,7 +189,7 @@ def predict_many(
         {
             k: v
             for k, v in _prediction(run, config, p, pixels[i], truths[i], picked[i], names[i]).items()
-            if k != "pixels"
+            if k != "pixels" or pixels_too
         }
         for i, p in enumerate(probs)
     ]
@@ -196,6 +200,21 @@ def predict_many(
 
 
 MAX_INDICES = 10_000
+
+
+def confident_errors(run: Run, n: int, epoch: str = "last") -> list[int]:
+    """The test images the model gets wrong with the highest probability on its wrong answer, most first."""
+    config, model = load_trained(run, epoch=epoch, for_training=False)
+    x_test, y_test = select(*fdata.load_test(), config)
+    if config.test_samples:
+        x_test, y_test = x_test[: config.test_samples], y_test[: config.test_samples]
+    probs = probabilities(model, config, x_test)
+    predicted = probs.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != y_test)
+    if not len(wrong):
+        raise InputError(f"run {run.id} gets every one of its {len(y_test):,} test images right; no error to show")
+    order = wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")]
+    return [int(i) for i in order[:n]]
 
 
 def parse_indices(text: str, n: int) -> list[int]:

@@ -31,12 +31,13 @@ def shape_text(shape: tuple[int, ...] | list[int]) -> str:
     return f"{shape[0]:,} numbers" if len(shape) == 1 else "x".join(str(s) for s in shape)
 
 
-def _dense(layer: Dense, before: tuple[int, ...], row: LayerRow, last: bool, config: Config) -> str:
+def _dense(layer: Dense, before: tuple[int, ...], row: LayerRow, last: bool, config: Config, told: set[str]) -> str:
     n_in, units = before[-1], layer.units
     weights = f"{n_in:,} x {units:,} weights + {units:,} biases = {row.params:,} parameters"
     if not last:
         act = layer.activation or "linear"
-        why = ACTIVATIONS.get(act, f"{act} is applied to each sum")
+        why = ACTIVATIONS.get(act, f"{act} is applied to each sum") if act not in told else f"{act} as above"
+        told.add(act)
         return (
             f"Dense({units}, {act}): {units:,} neurons, each connected to every one of the {n_in:,} inputs: "
             f"{weights}. Each neuron sums its inputs times its weights plus its bias; {why}."
@@ -71,16 +72,18 @@ def layer_sentences(config: Config) -> list[str]:
     """One or two sentences per layer, in order, with its input and output shapes and parameters."""
     rows = layer_rows(config)
     before: tuple[int, ...] = tuple(config.input_shape)
-    said = []
+    said: list[str] = []
+    told: set[str] = set()  # activations already explained
     for i, (layer, row) in enumerate(zip(config.layers, rows, strict=True)):
         last = i == len(rows) - 1 or all(r.params == 0 for r in rows[i + 1 :])
         if layer.kind == "flatten":
+            what = "image" if i == 0 or tuple(before) == tuple(config.input_shape) else "block of feature maps"
             text = (
-                f"Flatten turns each {shape_text(before)} image into one row of {math.prod(before):,} numbers, "
-                "pixel by pixel; it has no weights and learns nothing."
+                f"Flatten turns each {shape_text(before)} {what} into one row of {math.prod(before):,} numbers, "
+                "in order; it has no weights and learns nothing."
             )
         elif isinstance(layer, Dense):
-            text = _dense(layer, before, row, last, config)
+            text = _dense(layer, before, row, last, config, told)
         elif isinstance(layer, Conv2D):
             k, c = layer.kernel_size, before[-1]
             act = layer.activation or "linear"
@@ -131,5 +134,10 @@ def explain(config: Config) -> dict[str, Any]:
         "layers": layer_sentences(config),
         "classes": [f"{i} {name}" for i, name in enumerate(names)],
         "output": "Output neuron i stands for class i: " + ", ".join(f"{i} {n}" for i, n in enumerate(names)) + ".",
-        "total": f"{sum(r.params for r in rows):,} parameters in all, every one learned by training.",
+        "total": f"{sum(r.params for r in rows):,} parameters in all, learned by training"
+        + (
+            " (BatchNormalization's running statistics are averaged over batches, not trained)."
+            if any(layer.kind == "batchnorm" for layer in config.layers)
+            else "."
+        ),
     }

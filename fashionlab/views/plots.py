@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -187,6 +188,49 @@ def prediction_png(pred: dict[str, Any]) -> bytes:
     else:
         ax_bar.set_ylim(0, 1)
         ax_bar.set_ylabel("probability")
+    return _png(fig)
+
+
+GRID_COLUMNS = 3  # images per row of the prediction grid, each with its bars beside it
+MAX_GRID = 30
+
+
+def prediction_grid_png(preds: list[dict[str, Any]]) -> bytes:
+    """The TensorFlow tutorial's grid: each image with its predicted class and probability under it, and
+    its bars beside it; blue when right, red when wrong, grey when the truth is unknown."""
+    n = len(preds)
+    cols = min(GRID_COLUMNS, n)
+    rows = -(-n // cols)
+    fig = _figure(4.2 * cols, 2.1 * rows + 0.3)
+    axes = np.atleast_2d(fig.subplots(rows, 2 * cols, width_ratios=[1, 1.3] * cols, squeeze=False))
+    for k in range(rows * cols):
+        ax_img, ax_bar = axes[k // cols, 2 * (k % cols)], axes[k // cols, 2 * (k % cols) + 1]
+        ax_img.set_xticks([])
+        ax_img.set_yticks([])
+        if k >= n:
+            ax_img.set_visible(False)
+            ax_bar.set_visible(False)
+            continue
+        pred = preds[k]
+        scores = pred.get("probabilities") is None
+        values = list((pred["scores"] if scores else pred["probabilities"]).values())
+        color = "grey" if pred["correct"] is None else ("blue" if pred["correct"] else "red")
+        ax_img.imshow(np.asarray(pred["pixels"]), cmap="binary")
+        shown = pred["predicted_name"] + ("" if scores else f" {100 * max(values):.0f}%")
+        truth = f" ({pred['true_name']})" if pred["true_name"] is not None else ""
+        ax_img.set_xlabel(shown + truth, color=color, fontsize=8)
+        where = f"test image {pred['index']}" if pred.get("index") is not None else Path(str(pred["image_file"])).name
+        ax_img.set_title(where, fontsize=7, color="#555555")
+        bars = ax_bar.bar(range(len(values)), values, color="#777777")
+        bars[pred["predicted"]].set_color("red" if pred["correct"] is False else color)
+        if pred["true"] is not None:
+            bars[pred["true"]].set_color("blue")
+        ax_bar.set_xticks(range(len(values)), [str(i) for i in range(len(values))], fontsize=6)
+        ax_bar.tick_params(axis="y", labelsize=6)
+        if not scores:
+            ax_bar.set_ylim(0, 1)
+    fig.suptitle("Predicted class and probability (true class); bars: every class's probability, "
+                 "blue right, red wrong", fontsize=9)  # fmt: skip
     return _png(fig)
 
 

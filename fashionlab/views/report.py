@@ -16,10 +16,12 @@ from typing import Any
 
 import yaml
 
+from fashionlab.data import split_counts
 from fashionlab.results import DEFAULT_SORT, Results, collect, sort_runs, summary_of, varying_keys
 from fashionlab.store import Run, write_atomic
 from fashionlab.views import compare as tables
 from fashionlab.views import groups, plots
+from fashionlab.views.explain import explain
 from fashionlab.views.observations import finding_text, observations
 from fashionlab.views.tables import article
 
@@ -95,10 +97,31 @@ def _what_was_run(res: Results, runs: list[Run], level: int) -> list[Section]:
     advice = [text[0].upper() + text[1:] + "." for _, text in _advice(runs)]
     best = res.runs[0].run
     config = next(r for r in runs if r.id == best).resolved_config()
-    said = [f"What differs between the runs: {differs}.", *advice, "The best run's full config:"]
+    checked = _validated(config)
+    split = [split_counts(checked).sentence()] if checked is not None else []
+    said = [f"What differs between the runs: {differs}.", *split, *advice, "The best run's full config:"]
     what = Section("What was run", said, level=level)
     what.code = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
-    return [what]
+    if checked is None:
+        return [what]
+    words = explain(checked)
+    network = Section(
+        f"The network of the best run, layer by layer ({checked.name})",
+        [words["input"], *(f"Layer {i}: {s}" for i, s in enumerate(words["layers"])), words["output"], words["total"]],
+        level=level, bullets=True,
+    )  # fmt: skip
+    return [what, network]
+
+
+def _validated(config: dict[str, Any]) -> Any:
+    """A run's resolved config as a Config, or None where it no longer validates."""
+    from fashionlab.config import Source, validate
+    from fashionlab.errors import ConfigError
+
+    try:
+        return validate(config, Source(None, {}))
+    except ConfigError:
+        return None
 
 
 def _results(res: Results, runs: list[Run], level: int) -> list[Section]:
@@ -145,10 +168,13 @@ def _best_run_sections(best: Run, inspect: Inspect, level: int, at_chance: bool)
         intro += " This model is at chance level: its right answers are lucky guesses."
     examples = Section("Example predictions", [intro], level=level)
     chosen = [p for p in predictions if p["correct"]][:3] + [p for p in predictions if not p["correct"]][:3]
+    captions = []
     for pred in chosen:
         verdict = "right" if pred["correct"] else f"wrong, it is {article(pred['true_name'])}"
-        caption = f"Test image {pred['index']}: {pred['predicted_name']} ({verdict})"
-        examples.images.append((caption, plots.prediction_png(pred)))
+        captions.append(f"test image {pred['index']}: {pred['predicted_name']} ({verdict})")
+    examples.paragraphs.append("; ".join(captions) + ".")
+    if chosen:
+        examples.images.append(("Predictions, right (blue) and wrong (red)", plots.prediction_grid_png(chosen)))
     return [confusion, examples]
 
 

@@ -144,6 +144,21 @@ def train_table(
     return Group(table, footer)
 
 
+def explain_view(config: Any) -> RenderableType:
+    """`show --explain`: the input, each layer in words, the output neurons' classes, the total."""
+    from fashionlab.views.explain import explain
+
+    said = explain(config)
+    text = Text()
+    text.append("\nWhat each layer does\n", style="bold")
+    text.append(said["input"] + "\n")
+    for i, sentence in enumerate(said["layers"]):
+        text.append(f"{i}. ", style="bold")
+        text.append(sentence + "\n")
+    text.append(said["output"] + "\n" + said["total"])
+    return text
+
+
 def evaluate_tables(report: dict[str, Any]) -> RenderableType:
     which = report.get("epoch", "last")
     head = Text(
