@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install data browsers lint unit fast bench gpu-wheels clean
+.PHONY: demo test install data browsers lint unit fast bench gpu-wheels clean catalog
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,11 @@ unit: data browsers
 	$(BIN)/pytest -m 'slow or not slow'
 
 test: lint unit
+
+# The Spanish catalog: extract the marked messages (Babel), merge them into the .po, compile the .mo,
+# list what is untranslated (tests/test_i18n.py fails on any).
+catalog: install
+	$(BIN)/python scripts/catalog.py
 
 fast: data
 	$(BIN)/pytest

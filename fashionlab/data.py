@@ -241,16 +241,19 @@ class SplitCounts:
     validation_split: float
 
     def sentence(self) -> str:
+        from fashionlab.i18n import _
+
         val = (
-            f"{self.validation:,} validate (the last {100 * self.validation_split:g}% of the {self.available:,} "
-            "training images, set aside before training: part of the training set, not the test set)"
+            _("{n} validate (the last {percent} of the {available} training images, set aside before training: "
+              "part of the training set, not the test set)").format(
+                n=f"{self.validation:,}", percent=f"{100 * self.validation_split:g}%", available=f"{self.available:,}")
             if self.validation
-            else "none validate (validation_split is 0)"
-        )
-        return (
-            f"Data: {self.train:,} images train, {val}, and {self.test:,} test (Fashion-MNIST's separate test "
-            "set, never trained on)."
-        )
+            else _("none validate (validation_split is 0)")
+        )  # fmt: skip
+        return _(
+            "Data: {train} images train, {validation}, and {test} test (Fashion-MNIST's separate test set, never "
+            "trained on)."
+        ).format(train=f"{self.train:,}", validation=val, test=f"{self.test:,}")
 
 
 def split_counts(config: Any) -> SplitCounts:

@@ -58,6 +58,22 @@ def overfitting(history: list[dict[str, float]], best_i: int) -> tuple[bool, str
     )
 
 
+def verdict_words(summary: dict[str, Any]) -> str:
+    """The summary's overfitting verdict in the chosen language (metrics.json keeps it in English)."""
+    from fashionlab.i18n import _, language
+
+    if language() == "en" or "last" not in summary:
+        return str(summary.get("verdict", ""))
+    last, best = summary["last_epoch"], summary["best_epoch"]
+    if "val_loss" not in summary["last"]:
+        return _("No validation split, so overfitting cannot be seen (set validation_split: 0.2).")
+    if best == last:
+        return _("No overfitting: val_loss was still falling at the last epoch ({epoch}).").format(epoch=last)
+    return _(
+        "No clear overfitting: val_loss was lowest at epoch {best} and is within {rise} of that at epoch {last}."
+    ).format(best=best, rise=f"{OVERFIT_RISE:.0%}", last=last)
+
+
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 10) -> dict[str, Any]:
     """Confusion matrix (rows: true, columns: predicted) and per-class precision/recall/F1/specificity."""
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)

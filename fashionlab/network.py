@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from fashionlab.config import Config, Conv2D, Dense, Dropout, MaxPool2D, Reshape
 from fashionlab.errors import ConfigError
+from fashionlab.i18n import _
 
 NUM_CLASSES = 10
 
@@ -151,21 +152,25 @@ def advice(config: Config) -> list[tuple[str, str]]:
     said: list[tuple[str, str]] = []
     if output_kind(config) == "scores":
         last = last_activation(config)
-        layer = "no activation" if last == "linear" else f"activation {last}"
+        layer = _("no activation") if last == "linear" else _("activation {name}").format(name=last)
         said.append(
             (
                 "warning",
-                f"loss {config.loss.name} with {layer} on the last layer trains scores, not probabilities, so "
-                "predict shows scores; add activation: softmax to the last layer to get probabilities "
-                "(as the shipped config mse does)",
+                _(
+                    "loss {loss} with {layer} on the last layer trains scores, not probabilities, so predict shows "
+                    "scores; add activation: softmax to the last layer to get probabilities (as the shipped config "
+                    "mse does)"
+                ).format(loss=config.loss.name, layer=layer),
             )
         )
     if not config.loss.sparse:
         said.append(
             (
                 "note",
-                f"labels are one-hot encoded for {config.loss.name}: Keras wants a row of {config.num_classes} "
-                "numbers per image (one per class) for it, not the class number, and fashionlab converts them for you",
+                _(
+                    "labels are one-hot encoded for {loss}: Keras wants a row of {k} numbers per image (one per class) "
+                    "for it, not the class number, and fashionlab converts them for you"
+                ).format(loss=config.loss.name, k=config.num_classes),
             )
         )
     return said

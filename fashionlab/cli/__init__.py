@@ -38,8 +38,21 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version.")
     ] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            envvar="FASHIONLAB_LANG",
+            help="Write results in en or es (Spanish). Default: es where $LANG is Spanish, else en.",
+        ),
+    ] = None,
 ) -> None:
     """Train Keras classifiers on Fashion-MNIST from small YAML configs, and compare what changed."""
+    from fashionlab import i18n
+
+    if lang is not None and lang not in i18n.LANGUAGES:
+        raise typer.BadParameter(f"{lang} is not known; use {' or '.join(i18n.LANGUAGES)}", param_hint="--lang")
+    i18n.set_language(lang)
     state["debug"] = debug
     state["runs_dir"] = runs
 

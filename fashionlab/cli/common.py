@@ -181,7 +181,10 @@ def advice_lines(configs: list[Any]) -> list[str]:
     from fashionlab.network import advice
 
     said = dict.fromkeys(item for config in configs for item in advice(config))
-    return [f"{'Warning' if level == 'warning' else 'Note'}: {text}." for level, text in said]
+    from fashionlab.i18n import _
+
+    warning, note = _("Warning"), _("Note")
+    return [f"{warning if level == 'warning' else note}: {text}." for level, text in said]
 
 
 def say_advice(configs: list[Any], console: Console | None = None) -> None:

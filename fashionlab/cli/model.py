@@ -217,8 +217,10 @@ def at_chance(run: Any) -> str | None:
 
 def warn_chance(sentence: str | None) -> None:
     if sentence:
-        err.print(f"Warning: this model is at chance, so its answers are guesses. {sentence}", style="yellow",
-                  markup=False)  # fmt: skip
+        from fashionlab.i18n import _
+
+        said = _("Warning: this model is at chance, so its answers are guesses.")
+        err.print(f"{said} {sentence}", style="yellow", markup=False)
 
 
 def _predict_many(

@@ -179,6 +179,7 @@ class Comparison:
     noise: float | None = None  # one seed: differences below this cannot be told from noise
     agree: tuple[int, int] | None = None  # seeds (paired by seed value) whose difference has diff's sign, of n
     seeds_needed: int | None = None  # seeds per setting that would likely resolve a difference this size
+    basis: dict[str, Any] = field(default_factory=dict)  # one seed: what the noise estimate rests on
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from typing import Any
 
 from fashionlab import metrics
 from fashionlab.results.model import Comparison, RunSummary, Setting, Verdict, lower_is_better
@@ -31,24 +32,38 @@ def wander(history: list[dict[str, float]]) -> float | None:
     return statistics.stdev(plateau)
 
 
-def one_seed_noise(runs: list[RunSummary], metric: str) -> tuple[float | None, str]:
-    """The difference in `metric` below which two one-seed runs cannot be told apart, and why: the 95% band
-    of a difference of two runs, 1.96 x sqrt(2) x the sd of one run, from the larger of the tutorial
-    model's seed sd and how much val_accuracy wandered over the runs' plateaus, and from the test set's
-    size (a binomial sd: 100 test images alone make accuracy uncertain by about 4 points)."""
+def one_seed_noise(runs: list[RunSummary], metric: str) -> tuple[float | None, dict[str, Any]]:
+    """The difference in `metric` below which two one-seed runs cannot be told apart, and what it rests on:
+    the 95% band of a difference of two runs, 1.96 x sqrt(2) x the sd of one run, from the larger of the
+    tutorial model's seed sd and how much val_accuracy wandered over the runs' plateaus, and from the test
+    set's size (a binomial sd: 100 test images alone make accuracy uncertain by about 4 points)."""
     if "accuracy" not in metric:
-        return None, f"one seed per setting gives no noise estimate for {metric}"
+        return None, {"source": "none", "metric": metric}
     wanders = [r.wander for r in runs if r.wander is not None]
+    basis: dict[str, Any] = {"source": "seeds", "seed_spread": SEED_SPREAD}
+    sd = SEED_SD
     if wanders and max(wanders) > SEED_SD:
-        sd, basis = max(wanders), f"val_accuracy wandered ±{100 * max(wanders):.2f} points from epoch to epoch"
-    else:
-        sd, basis = SEED_SD, f"seeds of the tutorial model spread about {100 * SEED_SPREAD:.0f} point"
+        sd, basis = max(wanders), {"source": "wander", "wander": max(wanders)}
     sampled = [(r.test.accuracy * (1 - r.test.accuracy) / r.test_samples, r.test_samples)
                for r in runs if r.test is not None and r.test_samples]  # fmt: skip
     binomial, n = max(sampled, default=(0.0, 0))
     if binomial > sd**2:
-        basis += f", and {n:,} test images leave accuracy uncertain by ±{100 * math.sqrt(binomial):.1f} points"
+        basis.update(test_images=n, test_sd=math.sqrt(binomial))
     return 1.96 * math.sqrt(2 * (sd**2 + binomial)), basis
+
+
+def basis_text(basis: dict[str, Any]) -> str:
+    """What a noise estimate rests on, in words (English; views say it in the chosen language)."""
+    if basis["source"] == "none":
+        return f"one seed per setting gives no noise estimate for {basis['metric']}"
+    if basis["source"] == "wander":
+        text = f"val_accuracy wandered ±{100 * basis['wander']:.2f} points from epoch to epoch"
+    else:
+        text = f"seeds of the tutorial model spread about {100 * basis['seed_spread']:.0f} point"
+    if "test_images" in basis:
+        sd = 100 * basis["test_sd"]
+        text += f", and {basis['test_images']:,} test images leave accuracy uncertain by ±{sd:.1f} points"
+    return text
 
 
 def seeds_needed(a: list[float], b: list[float]) -> int | None:
@@ -95,7 +110,8 @@ def compare(a: Setting, b: Setting, metric: str) -> Comparison:
             found.seeds_needed = seeds_needed(mine, theirs)
             found.why = f"Welch's t-test over {n}, {metrics.p_text(test['p'])}: not below {SIGNIFICANT}"
         return found
-    found.noise, basis = one_seed_noise([*a.runs, *b.runs], metric)
+    found.noise, found.basis = one_seed_noise([*a.runs, *b.runs], metric)
+    basis = basis_text(found.basis)
     if found.noise is None or abs(diff) < found.noise:
         found.why = (
             basis if found.noise is None else f"below the noise of about {100 * found.noise:.1f} points ({basis})"

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from fashionlab.config.keys import short_key
 from fashionlab.errors import InputError
+from fashionlab.i18n import _
 from fashionlab.results import (
     Results,
     RunSummary,
@@ -107,9 +108,32 @@ def compact_records(res: Results, keys: list[str], axes: list[str] | None = None
     the verdict against the best, best epoch, overfitting, time), as formatted cells under one-line headers."""
     cols = [c for c in comparison_columns(res, keys, axes) if c.priority < 8]
     return [
-        {c.header.replace("-\n", "").replace("\n", " "): _text(c.cells[i]).strip() for c in cols}
+        {
+            header_words(c.header.replace("-\n", "").replace("\n", " ")): cell_words(_text(c.cells[i]).strip())
+            for c in cols
+        }
         for i in range(len(res.runs))
     ]
+
+
+HEADERS = ("id", "test acc", "vs ★", "test loss", "best epoch", "val_acc at best", "overfit", "time", "status",
+           "setting", "vs best test acc", "max val_acc", "n")  # fmt: skip
+
+
+def header_words(header: str) -> str:
+    """A one-line column header of a report's table in the chosen language."""
+    words = {
+        "id": _("id"), "test acc": _("test acc"), "vs ★": _("vs ★"), "test loss": _("test loss"),
+        "best epoch": _("best epoch"), "val_acc at best": _("val_acc at best"), "overfit": _("overfit"),
+        "time": _("time"), "status": _("status"), "setting": _("setting"), "vs best test acc": _("vs best test acc"),
+        "max val_acc": _("max val_acc"),
+    }  # fmt: skip
+    return words.get(header, header)
+
+
+def cell_words(value: str) -> str:
+    """yes/no and the statuses in the chosen language (numbers and ids as they are)."""
+    return {"yes": _("yes"), "no": _("no"), "completed": _("completed"), "best": _("best")}.get(value, value)
 
 
 def _text(value: Any) -> str:
@@ -174,6 +198,7 @@ DISPLAY = {
 FAILED = (RunStatus.FAILED, RunStatus.DIVERGED, RunStatus.BROKEN)
 VERDICT_CELL = {Verdict.BETTER: "better", Verdict.WORSE: "worse", Verdict.INCONCLUSIVE: "inconclusive",
                 Verdict.CANNOT_JUDGE: "cannot judge"}  # fmt: skip
+_VERDICT_WORDS = (_("better"), _("worse"), _("inconclusive"))  # marked for the catalog; translated where shown
 
 
 def metric_cell(key: str, value: Any) -> str:
@@ -199,9 +224,9 @@ def versus_cells(res: Results) -> list[str]:
         elif found is None:
             out.append("-")
         elif found.verdict == Verdict.CANNOT_JUDGE:
-            out.append("cannot judge")
+            out.append(_("cannot judge"))
         else:
-            out.append(f"{found.diff:+.4f} {VERDICT_CELL[found.verdict]}")
+            out.append(f"{found.diff:+.4f} {_(VERDICT_CELL[found.verdict])}")
     return out
 
 
@@ -247,19 +272,23 @@ SORTED_BY = {
 
 def legend(res: Results) -> str:
     """What the star, the sort and the verdicts mean, under a table of runs."""
-    said = f"★ best {SORTED_BY.get(res.sort, header_of(res.sort))}, sorted by it."
+    from fashionlab.views.observations import basis_words
+
+    sorted_by = {
+        "test_accuracy": _("test accuracy of the model each run kept"),
+        "test_loss": _("test loss of the model each run kept"),
+    }.get(res.sort, header_of(res.sort))
     monitor = next((r.monitor for r in res.runs if r.monitor), "val_loss")
-    said += f" best epoch: lowest {monitor}."
+    said = _("★ best {what}, sorted by it. best epoch: lowest {monitor}.").format(what=sorted_by, monitor=monitor)
     if not res.repeated and len(res.settings) > 1:
         noise = next((c for c in res.comparisons if c.noise is not None), None)
         if noise is not None and noise.noise is not None:
-            basis = noise.why.split("(", 1)[1].rstrip(")") if "(" in noise.why else ""
-            said += (
-                f" vs ★: with one seed per setting a difference below {100 * noise.noise:.1f} points cannot be "
-                f"judged ({basis}); --repeats 3 judges it."
-            )
+            said += " " + _(
+                "vs ★: with one seed per setting a difference below {points} points cannot be judged ({basis}); "
+                "--repeats 3 judges it."
+            ).format(points=f"{100 * noise.noise:.1f}", basis=basis_words(noise.basis))
         else:
-            said += " vs ★: one seed per setting; --repeats 3 judges the differences."
+            said += " " + _("vs ★: one seed per setting; --repeats 3 judges the differences.")
     return said
 
 

@@ -10,54 +10,64 @@ import math
 from typing import Any
 
 from fashionlab.config import Config, Conv2D, Dense, Dropout, MaxPool2D, Reshape
+from fashionlab.i18n import _
 from fashionlab.network import LayerRow, from_logits, last_activation, layer_rows
 
-ACTIVATIONS = {
-    "relu": "ReLU, max(0, x), passes positive sums on and turns negative ones into 0: without a non-linear "
-    "step like this between them, stacked Dense layers would add up to a single linear map",
-    "sigmoid": "sigmoid squashes each sum into 0..1",
-    "tanh": "tanh squashes each sum into -1..1",
-    "gelu": "GELU is a smooth ReLU: near 0 for negative sums, near x for positive ones",
-    "elu": "ELU is ReLU with a smooth negative part that tends to -1",
-    "selu": "SELU is a scaled ELU that keeps activations normalised",
-    "softplus": "softplus, log(1 + e^x), is a smooth ReLU",
-    "swish": "swish, x * sigmoid(x), is a smooth ReLU",
-    "leaky_relu": "leaky ReLU passes positive sums and keeps a small slope for negative ones",
-}
+
+def activation_words(name: str) -> str:
+    """What an activation does, in the chosen language."""
+    return {
+        "relu": _("ReLU, max(0, x), passes positive sums on and turns negative ones into 0: without a non-linear "
+                  "step like this between them, stacked Dense layers would add up to a single linear map"),
+        "sigmoid": _("sigmoid squashes each sum into 0..1"),
+        "tanh": _("tanh squashes each sum into -1..1"),
+        "gelu": _("GELU is a smooth ReLU: near 0 for negative sums, near x for positive ones"),
+        "elu": _("ELU is ReLU with a smooth negative part that tends to -1"),
+        "selu": _("SELU is a scaled ELU that keeps activations normalised"),
+        "softplus": _("softplus, log(1 + e^x), is a smooth ReLU"),
+        "swish": _("swish, x * sigmoid(x), is a smooth ReLU"),
+        "leaky_relu": _("leaky ReLU passes positive sums and keeps a small slope for negative ones"),
+    }.get(name) or _("{name} is applied to each sum").format(name=name)  # fmt: skip
 
 
 def shape_text(shape: tuple[int, ...] | list[int]) -> str:
     """(28, 28) -> 28x28; (784,) -> 784 numbers."""
-    return f"{shape[0]:,} numbers" if len(shape) == 1 else "x".join(str(s) for s in shape)
+    return _("{n} numbers").format(n=f"{shape[0]:,}") if len(shape) == 1 else "x".join(str(s) for s in shape)
 
 
 def _dense(layer: Dense, before: tuple[int, ...], row: LayerRow, last: bool, config: Config, told: set[str]) -> str:
     n_in, units = before[-1], layer.units
-    weights = f"{n_in:,} x {units:,} weights + {units:,} biases = {row.params:,} parameters"
+    weights = _("{n_in} x {units} weights + {units} biases = {params} parameters").format(
+        n_in=f"{n_in:,}", units=f"{units:,}", params=f"{row.params:,}"
+    )
     if not last:
         act = layer.activation or "linear"
-        why = ACTIVATIONS.get(act, f"{act} is applied to each sum") if act not in told else f"{act} as above"
+        why = activation_words(act) if act not in told else _("{name} as above").format(name=act)
         told.add(act)
-        return (
-            f"Dense({units}, {act}): {units:,} neurons, each connected to every one of the {n_in:,} inputs: "
-            f"{weights}. Each neuron sums its inputs times its weights plus its bias; {why}."
-        )
-    k = config.num_classes
-    text = f"Dense({units}{', ' + layer.activation if layer.activation else ''}), the output layer: "
-    text += f"one neuron per class ({k}), each connected to all {n_in:,} inputs: {weights}. "
+        return _(
+            "Dense({units}, {act}): {n} neurons, each connected to every one of the {n_in} inputs: {weights}. "
+            "Each neuron sums its inputs times its weights plus its bias; {why}."
+        ).format(units=units, act=act, n=f"{units:,}", n_in=f"{n_in:,}", weights=weights, why=why)
+    name = f"Dense({units}{', ' + layer.activation if layer.activation else ''})"
+    text = (
+        _(
+            "{name}, the output layer: one neuron per class ({k}), each connected to all {n_in} inputs: {weights}."
+        ).format(name=name, k=config.num_classes, n_in=f"{n_in:,}", weights=weights)
+        + " "
+    )
     act = last_activation(config)
     if act == "softmax":
-        text += "Softmax turns the outputs into probabilities that are positive and sum to 1."
+        text += _("Softmax turns the outputs into probabilities that are positive and sum to 1.")
     elif act == "linear":
-        logits = _from_logits(config)
-        text += "No activation: it outputs logits, raw scores where the highest wins. " + (
-            "The loss is told from_logits=True and applies softmax itself, which is more exact than a softmax "
-            "layer; predict applies softmax to show probabilities."
-            if logits
-            else "The loss reads them as they are, so predict shows scores, not probabilities."
-        )
+        text += _("No activation: it outputs logits, raw scores where the highest wins.") + " " + (
+            _("The loss is told from_logits=True and applies softmax itself, which is more exact than a softmax "
+              "layer; predict applies softmax to show probabilities.")
+            if _from_logits(config)
+            else _("The loss reads them as they are, so predict shows scores, not probabilities.")
+        )  # fmt: skip
     else:
-        text += ACTIVATIONS.get(act, f"{act} is applied to each output").capitalize() + "."
+        words = activation_words(act)
+        text += words[0].upper() + words[1:] + "."
     return text
 
 
@@ -77,43 +87,45 @@ def layer_sentences(config: Config) -> list[str]:
     for i, (layer, row) in enumerate(zip(config.layers, rows, strict=True)):
         last = i == len(rows) - 1 or all(r.params == 0 for r in rows[i + 1 :])
         if layer.kind == "flatten":
-            what = "image" if i == 0 or tuple(before) == tuple(config.input_shape) else "block of feature maps"
+            image = i == 0 or tuple(before) == tuple(config.input_shape)
             text = (
-                f"Flatten turns each {shape_text(before)} {what} into one row of {math.prod(before):,} numbers, "
-                "in order; it has no weights and learns nothing."
-            )
+                _("Flatten turns each {shape} image into one row of {n} numbers, in order; it has no weights and "
+                  "learns nothing.")
+                if image
+                else _("Flatten turns each {shape} block of feature maps into one row of {n} numbers, in order; it "
+                       "has no weights and learns nothing.")
+            ).format(shape=shape_text(before), n=f"{math.prod(before):,}")  # fmt: skip
         elif isinstance(layer, Dense):
             text = _dense(layer, before, row, last, config, told)
         elif isinstance(layer, Conv2D):
             k, c = layer.kernel_size, before[-1]
             act = layer.activation or "linear"
-            text = (
-                f"Conv2D({layer.filters}, {k}x{k}, {act}) slides {layer.filters} filters of {k}x{k}x{c} weights over "
-                f"the {shape_text(before)} input: {k}x{k}x{c} x {layer.filters} + {layer.filters} biases = "
-                f"{row.params:,} parameters, and gives {shape_text(row.output_shape)} (a map of where each "
+            text = _(
+                "Conv2D({f}, {k}x{k}, {act}) slides {f} filters of {k}x{k}x{c} weights over the {shape} input: "
+                "{k}x{k}x{c} x {f} + {f} biases = {params} parameters, and gives {out} (a map of where each "
                 "filter's pattern appears)."
-            )
+            ).format(f=layer.filters, k=k, c=c, act=act, shape=shape_text(before), params=f"{row.params:,}",
+                     out=shape_text(row.output_shape))  # fmt: skip
         elif isinstance(layer, MaxPool2D):
             p = layer.pool_size
-            text = (
-                f"MaxPool2D({p}) keeps the largest value of each {p}x{p} window: {shape_text(before)} -> "
-                f"{shape_text(row.output_shape)}, no weights."
-            )
+            text = _(
+                "MaxPool2D({p}) keeps the largest value of each {p}x{p} window: {before} -> {after}, no weights."
+            ).format(p=p, before=shape_text(before), after=shape_text(row.output_shape))
         elif isinstance(layer, Dropout):
-            text = (
-                f"Dropout({layer.rate:g}) sets a random {100 * layer.rate:g}% of its {shape_text(before)} to 0 "
-                "while training (never when testing or predicting), so the network cannot rely on any single "
-                "neuron; no weights."
-            )
+            text = _(
+                "Dropout({rate}) sets a random {percent} of its {shape} to 0 while training (never when testing or "
+                "predicting), so the network cannot rely on any single neuron; no weights."
+            ).format(rate=f"{layer.rate:g}", percent=f"{100 * layer.rate:g}%", shape=shape_text(before))
         elif layer.kind == "batchnorm":
             c = before[-1]
-            text = (
-                f"BatchNormalization rescales each of its {c:,} features to mean 0 and sd 1 over the batch, then "
-                f"applies a learned scale and shift: {row.params:,} parameters ({2 * c:,} trained, {2 * c:,} "
-                "running statistics)."
-            )
+            text = _(
+                "BatchNormalization rescales each of its {c} features to mean 0 and sd 1 over the batch, then "
+                "applies a learned scale and shift: {params} parameters ({half} trained, {half} running statistics)."
+            ).format(c=f"{c:,}", params=f"{row.params:,}", half=f"{2 * c:,}")
         elif isinstance(layer, Reshape):
-            text = f"Reshape turns {shape_text(before)} into {shape_text(row.output_shape)}; no weights."
+            text = _("Reshape turns {before} into {after}; no weights.").format(
+                before=shape_text(before), after=shape_text(row.output_shape)
+            )
         else:
             text = f"{layer.kind}: {shape_text(before)} -> {shape_text(row.output_shape)}, {row.params:,} parameters."
         said.append(text)
@@ -127,16 +139,17 @@ def explain(config: Config) -> dict[str, Any]:
     h, w = config.image_hw
     names = config.class_names
     return {
-        "input": (
-            f"Input: each image is {h}x{w} grey pixels, scaled from 0-255 to 0-1, given as "
-            f"{shape_text(tuple(config.input_shape))}."
+        "input": _("Input: each image is {h}x{w} grey pixels, scaled from 0-255 to 0-1, given as {shape}.").format(
+            h=h, w=w, shape=shape_text(tuple(config.input_shape))
         ),
         "layers": layer_sentences(config),
         "classes": [f"{i} {name}" for i, name in enumerate(names)],
-        "output": "Output neuron i stands for class i: " + ", ".join(f"{i} {n}" for i, n in enumerate(names)) + ".",
-        "total": f"{sum(r.params for r in rows):,} parameters in all, learned by training"
+        "output": _("Output neuron i stands for class i: {classes}.").format(
+            classes=", ".join(f"{i} {n}" for i, n in enumerate(names))
+        ),
+        "total": _("{n} parameters in all, learned by training").format(n=f"{sum(r.params for r in rows):,}")
         + (
-            " (BatchNormalization's running statistics are averaged over batches, not trained)."
+            _(" (BatchNormalization's running statistics are averaged over batches, not trained).")
             if any(layer.kind == "batchnorm" for layer in config.layers)
             else "."
         ),

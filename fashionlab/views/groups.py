@@ -7,6 +7,7 @@ from typing import Any
 
 from fashionlab import metrics
 from fashionlab.config.keys import short_key
+from fashionlab.i18n import _
 from fashionlab.results import Comparison, Results, Setting, Verdict, cell
 from fashionlab.views.fit import Col
 
@@ -31,13 +32,15 @@ def versus_text(found: Comparison | None) -> str:
     """The 'vs best' cell: the difference and its verdict, with p or the reason it cannot be judged."""
     if found is None:
         return "-"
+    from fashionlab.views.observations import verdict_word
+
     p = f", {metrics.p_text(found.p)}" if found.p is not None else ""
     if found.verdict == Verdict.CANNOT_JUDGE:
-        return f"{found.diff:+.4f} cannot judge (1 seed)" if found.noise is not None or found.p is None else "-"
+        return _("{diff} cannot judge (1 seed)").format(diff=f"{found.diff:+.4f}")
     if found.verdict == Verdict.INCONCLUSIVE:
-        agree = f", {found.agree[0]}/{found.agree[1]} seeds" if found.agree else ""
-        return f"{found.diff:+.4f} inconclusive{p}{agree}"
-    return f"{found.diff:+.4f} {found.verdict}{p}"
+        agree = _(", {k}/{n} seeds").format(k=found.agree[0], n=found.agree[1]) if found.agree else ""
+        return f"{found.diff:+.4f} {verdict_word(found.verdict)}{p}{agree}"
+    return f"{found.diff:+.4f} {verdict_word(found.verdict)}{p}"
 
 
 def grouped_columns(res: Results) -> list[Col]:
@@ -92,18 +95,23 @@ def grouped_records(res: Results, with_runs: bool = True) -> list[dict[str, Any]
 
 def grouped_cells(res: Results) -> list[dict[str, str]]:
     """The table of settings as formatted cells under one-line headers (for a report)."""
+    from fashionlab.views.compare import cell_words, header_words
+
     cols = grouped_columns(res)
-    return [{c.header.replace("\n", " "): str(c.cells[i]).strip() for c in cols} for i in range(len(res.settings))]
+    return [
+        {header_words(c.header.replace("\n", " ")): cell_words(str(c.cells[i]).strip()) for c in cols}
+        for i in range(len(res.settings))
+    ]
 
 
 def legend(res: Results) -> str:
     """Under a table of settings: what the star, mean ± sd and the verdicts mean."""
-    name = HEADERS.get(res.sort, res.sort)
-    return (
-        f"One row per setting, mean ± sd over its seeds; ★ best mean {name}. vs best: the difference from ★, "
+    name = _(HEADERS.get(res.sort, res.sort))
+    return _(
+        "One row per setting, mean ± sd over its seeds; ★ best mean {name}. vs best: the difference from ★, "
         "Welch's t-test over the seeds: better or worse where p < 0.05, else inconclusive with this many seeds "
         "(k/n seeds: in how many paired seeds it points the same way). val_acc at best: at the lowest val_loss."
-    )
+    ).format(name=name)
 
 
 def curves_png(runs: list[Any], res: Results | None = None) -> bytes:

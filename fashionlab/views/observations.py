@@ -5,9 +5,11 @@ its comparisons (with their verdicts) and findings (with their numbers). No verd
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
 from fashionlab import metrics
 from fashionlab.config.keys import short_key
+from fashionlab.i18n import _
 from fashionlab.results import Comparison, Finding, Results, RunSummary, Verdict, noise
 from fashionlab.results.findings import full_grid
 
@@ -25,11 +27,41 @@ def seconds(value: float) -> str:
     return f"{minutes // 60} h {minutes % 60} min"
 
 
+def basis_words(basis: dict[str, Any]) -> str:
+    """What a one-seed noise estimate rests on, in the chosen language."""
+    if basis.get("source") == "none":
+        return _("one seed per setting gives no noise estimate for {metric}").format(metric=basis["metric"])
+    if basis.get("source") == "wander":
+        text = _("val_accuracy wandered ±{points} points from epoch to epoch").format(
+            points=f"{100 * basis['wander']:.2f}"
+        )
+    else:
+        text = _("seeds of the tutorial model spread about {points} point").format(
+            points=f"{100 * basis.get('seed_spread', noise.SEED_SPREAD):.0f}"
+        )
+    if "test_images" in basis:
+        text += _(", and {n} test images leave accuracy uncertain by ±{points} points").format(
+            n=f"{basis['test_images']:,}", points=f"{100 * basis['test_sd']:.1f}"
+        )
+    return text
+
+
+def verdict_word(verdict: Verdict) -> str:
+    return {
+        Verdict.BETTER: _("better"), Verdict.WORSE: _("worse"), Verdict.INCONCLUSIVE: _("inconclusive"),
+        Verdict.CANNOT_JUDGE: _("cannot judge"),
+    }[verdict]  # fmt: skip
+
+
+def metric_words(metric: str) -> str:
+    return {"test_accuracy": _("test accuracy"), "test_loss": _("test loss")}.get(metric, metric.replace("_", " "))
+
+
 def observations(res: Results) -> list[str]:
     """The report's observations about these results."""
     done = [r for r in res.runs if r.done]
     if not done:
-        return ["No run has finished, so there is nothing to compare yet."]
+        return [_("No run has finished, so there is nothing to compare yet.")]
     notes = [winner(res)]
     notes += comparisons(res)
     notes += [text for key in res.keys if (text := effect_of(key, res))]
@@ -44,48 +76,68 @@ def winner(res: Results) -> str:
     best = res.settings[0] if res.settings else None
     if best is None or best.mean("test_accuracy") is None or res.sort != "test_accuracy":
         row = next(r for r in res.runs if r.done)
-        return f"{res.labels[row.run]}: test accuracy {row.test_accuracy:.4f}, test loss {row.test_loss:.4f}."
+        return _("{label}: test accuracy {accuracy}, test loss {loss}.").format(
+            label=res.labels[row.run], accuracy=f"{row.test_accuracy:.4f}", loss=f"{row.test_loss:.4f}"
+        )
     n = len(best.runs)
     if len(res.settings) == 1 and n == 1:
         row = best.runs[0]
         assert row.test is not None
-        return (
-            f"{best.describe()}: test accuracy {row.test.accuracy:.4f}, test loss {row.test.loss:.4f} "
-            f"(the model of epoch {row.test.epoch})."
+        return _("{label}: test accuracy {accuracy}, test loss {loss} (the model of epoch {epoch}).").format(
+            label=best.describe(),
+            accuracy=f"{row.test.accuracy:.4f}",
+            loss=f"{row.test.loss:.4f}",
+            epoch=row.test.epoch,
         )
-    seeds = f", mean of {n} seeds" if n > 1 else ""
-    first = best.runs[0]
-    restored = first.restored_epoch if n == 1 else None
-    which = f"the model of epoch {restored}, restored by early stopping" if restored else "the model of its last epoch"
-    return (
-        f"Highest test accuracy: {best.describe()}, {best.mean('test_accuracy'):.4f}{seeds} "
-        f"(test loss {best.mean('test_loss'):.4f}; {which})."
+    seeds = _(", mean of {n} seeds").format(n=n) if n > 1 else ""
+    restored = best.runs[0].restored_epoch if n == 1 else None
+    which = (
+        _("the model of epoch {epoch}, restored by early stopping").format(epoch=restored)
+        if restored
+        else _("the model of its last epoch")
     )
+    return _("Highest test accuracy: {label}, {accuracy}{seeds} (test loss {loss}; {which}).").format(
+        label=best.describe(), accuracy=f"{best.mean('test_accuracy'):.4f}", seeds=seeds,
+        loss=f"{best.mean('test_loss'):.4f}", which=which,
+    )  # fmt: skip
 
 
 def comparison_text(found: Comparison, one_training: bool) -> str:
     """One comparison as a sentence: the difference, the verdict and what it rests on."""
-    points = abs(100 * found.diff)
-    name = found.metric.replace("_", " ")
+    points = f"{abs(100 * found.diff):.2f}"
     if found.p is None:  # one seed per setting
-        way = "lower" if found.diff < 0 else "higher"
-        where = "; the same training" if one_training else ""
-        head = f"Next: {found.a}, {found.a_values[0]:.4f} ({points:.2f} points {way}{where})"
+        way = _("lower") if found.diff < 0 else _("higher")
+        where = _("; the same training") if one_training else ""
+        head = _("Next: {label}, {value} ({points} points {way}{where})").format(
+            label=found.a, value=f"{found.a_values[0]:.4f}", points=points, way=way, where=where
+        )
+        size = f"{100 * found.noise:.1f}" if found.noise is not None else "?"
+        basis = basis_words(found.basis)
         if found.verdict == Verdict.CANNOT_JUDGE:
-            return f"{head}: cannot judge with one seed, {found.why}; --repeats 3 would judge it."
-        return f"{head}: {found.verdict} than {found.b}, {found.why}."
-    seeds = f"{len(found.a_values)} seeds" if len(found.a_values) == len(found.b_values) else "their seeds"
-    text = f"{name}, {found.a} vs {found.b}: {found.diff:+.4f}"
+            return head + _(": cannot judge with one seed, below the noise of about {size} points ({basis}); "
+                            "--repeats 3 would judge it.").format(size=size, basis=basis)  # fmt: skip
+        return head + _(": {verdict} than {other}, above the noise of about {size} points ({basis}).").format(
+            verdict=verdict_word(found.verdict), other=found.b, size=size, basis=basis
+        )
+    n = len(found.a_values)
+    seeds = _("{n} seeds").format(n=n) if n == len(found.b_values) else _("their seeds")
+    text = _("{metric}, {a} vs {b}: {diff}").format(
+        metric=metric_words(found.metric), a=found.a, b=found.b, diff=f"{found.diff:+.4f}"
+    )
     if found.verdict == Verdict.INCONCLUSIVE:
-        text += f", inconclusive with {seeds} ({metrics.p_text(found.p)})"
+        text += _(", inconclusive with {seeds} ({p})").format(seeds=seeds, p=metrics.p_text(found.p))
         if found.agree:
-            way = "lower" if found.diff < 0 else "higher"
-            text += f"; {way} in {found.agree[0]} of {found.agree[1]} seeds"
+            way = _("lower") if found.diff < 0 else _("higher")
+            text += _("; {way} in {k} of {n} seeds").format(way=way, k=found.agree[0], n=found.agree[1])
         if found.seeds_needed:
-            text += f"; about {found.seeds_needed} seeds each would likely settle a difference this size"
+            text += _("; about {n} seeds each would likely settle a difference this size").format(n=found.seeds_needed)
         return text[0].upper() + text[1:] + "."
-    ci = f"95% CI {found.low:+.4f} to {found.high:+.4f}, " if found.low is not None else ""
-    text += f" ({ci}{metrics.p_text(found.p)}, {seeds}): {found.verdict}."
+    ci = (
+        _("95% CI {low} to {high}, ").format(low=f"{found.low:+.4f}", high=f"{found.high:+.4f}")
+        if found.low is not None
+        else ""
+    )
+    text += f" ({ci}{metrics.p_text(found.p)}, {seeds}): {verdict_word(found.verdict)}."
     return text[0].upper() + text[1:]
 
 
@@ -97,7 +149,7 @@ def comparisons(res: Results) -> list[str]:
         said.append(comparison_text(found, one))
     rest = len(res.comparisons) - MOST_COMPARISONS
     if rest > 0:
-        said.append(f"{rest} more setting{'s' if rest != 1 else ''} against the best: see the table's vs best column.")
+        said.append(_("{n} more settings against the best: see the table's vs best column.").format(n=rest))
     return said
 
 
@@ -121,76 +173,126 @@ def effect_of(key: str, res: Results) -> str | None:
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):  # 25, 100, 150 in order
         groups = dict(sorted(groups.items(), key=lambda item: float(item[0])))
     parts = [f"{v}: {statistics.fmean(a):.4f} ({statistics.fmean(losses[v]):.4f})" for v, a in groups.items()]
-    averaged = " averaged over the other settings" if others else ""
-    return f"Test accuracy (and test loss) by {short_key(key)}{averaged}: {', '.join(parts)}."
+    averaged = _(" averaged over the other settings") if others else ""
+    return _("Test accuracy (and test loss) by {key}{averaged}: {parts}.").format(
+        key=short_key(key), averaged=averaged, parts=", ".join(parts)
+    )
+
+
+def _overfitting(n: dict[str, Any], about: str) -> str:
+    earlier = (
+        _(" (the trials {trials} are earlier points of it)").format(trials=", ".join(n["earlier_trials"]))
+        if n["earlier_trials"]
+        else ""
+    )
+    text = _(
+        "{about} overfits{earlier}: val_loss rose from {best} at epoch {epoch} to {last} at epoch {last_epoch} "
+        "while the training loss fell from {loss_best} to {loss_last}."
+    ).format(
+        about=about, earlier=earlier, best=f"{n['val_loss_best']:.4f}", epoch=n["best_epoch"],
+        last=f"{n['val_loss_last']:.4f}", last_epoch=n["last_epoch"], loss_best=f"{n['loss_best']:.4f}",
+        loss_last=f"{n['loss_last']:.4f}",
+    )  # fmt: skip
+    if "test_accuracy_best" not in n:
+        return text
+    text += _(
+        " Tested, the epoch-{epoch} model scores {best} against {last} at the end, and test loss grew from "
+        "{loss_best} to {loss_last}"
+    ).format(
+        epoch=n["best_epoch"], best=f"{n['test_accuracy_best']:.4f}", last=f"{n['test_accuracy_last']:.4f}",
+        loss_best=f"{n['test_loss_best']:.4f}", loss_last=f"{n['test_loss_last']:.4f}",
+    )  # fmt: skip
+    if n["accuracy_within_noise"] and n["test_loss_last"] > n["test_loss_best"]:
+        return text + _(": as often right within the noise, the model is more confident on the images it gets wrong.")
+    if n["test_accuracy_last"] < n["test_accuracy_best"]:
+        return text + _(": the later model is worse on the test set too.")
+    return text + "."
 
 
 def finding_text(found: Finding) -> str:
     """A finding in one or two short sentences, every number from `found.numbers`."""
     n, about = found.numbers, found.about
     if found.kind == "overfitting":
-        earlier = (
-            f" (the trials {', '.join(n['earlier_trials'])} are earlier points of it)" if n["earlier_trials"] else ""
-        )
-        text = (
-            f"{about} overfits{earlier}: val_loss rose from {n['val_loss_best']:.4f} at epoch {n['best_epoch']} "
-            f"to {n['val_loss_last']:.4f} at epoch {n['last_epoch']} while the training loss fell from "
-            f"{n['loss_best']:.4f} to {n['loss_last']:.4f}."
-        )
-        if "test_accuracy_best" in n:
-            text += (
-                f" Tested, the epoch-{n['best_epoch']} model scores {n['test_accuracy_best']:.4f} against "
-                f"{n['test_accuracy_last']:.4f} at the end, and test loss grew from {n['test_loss_best']:.4f} to "
-                f"{n['test_loss_last']:.4f}"
-            )
-            if n["accuracy_within_noise"] and n["test_loss_last"] > n["test_loss_best"]:
-                text += ": as often right within the noise, the model is more confident on the images it gets wrong."
-            elif n["test_accuracy_last"] < n["test_accuracy_best"]:
-                text += ": the later model is worse on the test set too."
-            else:
-                text += "."
-        return text
+        return _overfitting(n, about)
     if found.kind == "loss_grew":
         e, acc, loss = n["epochs"], n["test_accuracy"], n["test_loss"]
-        return (
-            f"From {e[0]} to {e[-1]} epochs test accuracy stayed within {100 * n['accuracy_range']:.2f} points "
-            f"({acc[0]:.4f}, then {acc[-1]:.4f}) while test loss grew {n['loss_ratio']:.1f}x ({loss[0]:.4f} to "
-            f"{loss[-1]:.4f}): the longer-trained model is right about as often, but far more confident when it "
-            "is wrong, and the loss punishes confident mistakes."
-        )
+        return _(
+            "From {first} to {last} epochs test accuracy stayed within {points} points ({acc_first}, then "
+            "{acc_last}) while test loss grew {ratio}x ({loss_first} to {loss_last}): the longer-trained model is "
+            "right about as often, but far more confident when it is wrong, and the loss punishes confident mistakes."
+        ).format(
+            first=e[0], last=e[-1], points=f"{100 * n['accuracy_range']:.2f}", acc_first=f"{acc[0]:.4f}",
+            acc_last=f"{acc[-1]:.4f}", ratio=f"{n['loss_ratio']:.1f}", loss_first=f"{loss[0]:.4f}",
+            loss_last=f"{loss[-1]:.4f}",
+        )  # fmt: skip
     if found.kind == "chance":
         loss = (
-            f"; its test loss {n['test_loss']:.4f} is ln {n['classes']} = {n['ln_k']:.4f}" if n["loss_at_ln_k"] else ""
+            _("; its test loss {loss} is ln {k} = {ln_k}").format(
+                loss=f"{n['test_loss']:.4f}", k=n["classes"], ln_k=f"{n['ln_k']:.4f}"
+            )
+            if n["loss_at_ln_k"]
+            else ""
         )
-        return (
-            f"{about} learned nothing (chance level): test accuracy {n['test_accuracy']:.4f} against "
-            f"1/{n['classes']} = {n['chance']:.4f} for guessing{loss}."
+        return _(
+            "{about} learned nothing (chance level): test accuracy {accuracy} against 1/{k} = {chance} for "
+            "guessing{loss}."
+        ).format(
+            about=about, accuracy=f"{n['test_accuracy']:.4f}", k=n["classes"], chance=f"{n['chance']:.4f}", loss=loss
         )
     if found.kind == "dead_units":
-        parts = [f"{d['dead']} of the {d['units']} units of {d['words']} (layer {d['layer']})" for d in n["layers"]]
-        return f"The likely cause for {about}: {', '.join(parts)} output 0 for every training image tried (dead units)."
-    if found.kind == "architecture":
-        return f"{n['to']} against {n['from']}: {', '.join(n['changes'])}."
-    if found.kind == "confounded":
-        seeds = "; ".join(f"{k}: seed {', '.join(map(str, v))}" for k, v in n["seeds"].items())
-        return (
-            f"The settings also differ in seed ({seeds}): a difference between them mixes the effect of "
-            f"{', '.join(short_key(k) for k in _named(n['keys']))} with the seed's."
+        parts = [
+            _("{dead} of the {units} units of {layer} (layer {i})").format(
+                dead=d["dead"], units=d["units"], layer=d["words"], i=d["layer"]
+            )
+            for d in n["layers"]
+        ]
+        return _("The likely cause for {about}: {parts} output 0 for every training image tried (dead units).").format(
+            about=about, parts=", ".join(parts)
         )
+    if found.kind == "architecture":
+        return _("{to} against {base}: {changes}.").format(
+            to=n["to"], base=n["from"], changes=", ".join(change_words(c) for c in n["changes"])
+        )
+    if found.kind == "confounded":
+        seeds = "; ".join(
+            _("{setting}: seed {seeds}").format(setting=k, seeds=", ".join(map(str, v))) for k, v in n["seeds"].items()
+        )
+        return _(
+            "The settings also differ in seed ({seeds}): a difference between them mixes the effect of {keys} "
+            "with the seed's."
+        ).format(seeds=seeds, keys=", ".join(short_key(k) for k in _named(n["keys"])))
     if found.kind == "not_a_grid":
-        return (
-            f"The runs cover {n['settings']} of the {n['full_grid']} combinations of "
-            f"{', '.join(short_key(k) for k in n['keys'])}: their effects cannot be told apart."
+        return _("The runs cover {n} of the {grid} combinations of {keys}: their effects cannot be told apart.").format(
+            n=n["settings"], grid=n["full_grid"], keys=", ".join(short_key(k) for k in n["keys"])
         )
     if found.kind == "losses_differ":
-        return (
-            f"The runs train different losses ({', '.join(n['losses'])}): their loss values are not "
-            "comparable, so compare their accuracy."
-        )
+        return _(
+            "The runs train different losses ({losses}): their loss values are not comparable, so compare their "
+            "accuracy."
+        ).format(losses=", ".join(n["losses"]))
     if found.kind == "tasks_differ":
-        tasks = ", ".join(f"{len(v)} of {k}" for k, v in n["tasks"].items())
-        return f"These runs do different tasks ({tasks}): each task is ranked on its own."
+        tasks = ", ".join(_("{n} of {task}").format(n=len(v), task=task_words(k)) for k, v in n["tasks"].items())
+        return _("These runs do different tasks ({tasks}): each task is ranked on its own.").format(tasks=tasks)
     return ""
+
+
+def task_words(task: str) -> str:
+    """'10 classes of 28x28 images' in the chosen language."""
+    k, _of, size, *_rest = task.split()
+    return _("{k} classes of {size} images").format(k=k, size=size) if _of == "classes" else task
+
+
+def change_words(change: str) -> str:
+    """'added Dense(16, relu) twice' (config.keys.layers_diff) in the chosen language."""
+    verb, rest = change.split(" ", 1)
+    times = {" twice": _(" twice"), " three times": _(" three times")}
+    for english, said in times.items():
+        if rest.endswith(english):
+            rest = rest[: -len(english)] + said
+    if verb == "changed":
+        before, after = rest.split(" to ", 1)
+        return _("changed {before} to {after}").format(before=before, after=after)
+    return {"added": _("added {layers}"), "removed": _("removed {layers}")}[verb].format(layers=rest)
 
 
 def _named(keys: list[str]) -> list[str]:
@@ -204,11 +306,14 @@ def largest_gap(res: Results) -> str | None:
         return None
     gap, r = max(gaps, key=lambda g: g[0])
     if gap <= 0:
-        return "At the end every run's validation accuracy was at or above its training accuracy."
-    return (
-        f"The widest gap at the end between training and validation accuracy is {100 * gap:.1f} points "
-        f"({res.labels[r.run]}: {r.last['accuracy']:.4f} against {r.last['val_accuracy']:.4f} after epoch {r.epochs})."
-    )
+        return _("At the end every run's validation accuracy was at or above its training accuracy.")
+    return _(
+        "The widest gap at the end between training and validation accuracy is {points} points ({label}: {train} "
+        "against {val} after epoch {epoch})."
+    ).format(
+        points=f"{100 * gap:.1f}", label=res.labels[r.run], train=f"{r.last['accuracy']:.4f}",
+        val=f"{r.last['val_accuracy']:.4f}", epoch=r.epochs,
+    )  # fmt: skip
 
 
 def time_taken(res: Results) -> str:
@@ -219,17 +324,17 @@ def time_taken(res: Results) -> str:
         group = frozenset([r.run, *r.shared_training])
         trainings[group] = max(trainings.get(group, 0.0), r.seconds or 0.0)
     n = len(trainings)
-    return (
-        f"Training took {seconds(sum(trainings.values()))} in all: {n} training{'s' if n != 1 else ''} "
-        f"for {len(done)} trial{'s' if len(done) != 1 else ''}."
+    return _("Training took {time} in all: {trainings} for {trials}.").format(
+        time=seconds(sum(trainings.values())),
+        trainings=(_("1 training") if n == 1 else _("{n} trainings").format(n=n)),
+        trials=(_("1 trial") if len(done) == 1 else _("{n} trials").format(n=len(done))),
     )
 
 
 def one_run_noise(row: RunSummary) -> str:
     """Under train's summary: how large a difference from another one-seed run must be to mean anything."""
     found, basis = noise.one_seed_noise([row], "test_accuracy")
-    size = f"{100 * (found or noise.SEED_SPREAD):.1f} points"
-    return (
-        f"One seed: a difference in test accuracy from another run below about {size} cannot be judged "
-        f"({basis}); --repeats 3 measures the spread."
-    )
+    return _(
+        "One seed: a difference in test accuracy from another run below about {points} points cannot be judged "
+        "({basis}); --repeats 3 measures the spread."
+    ).format(points=f"{100 * (found or noise.SEED_SPREAD):.1f}", basis=basis_words(basis))

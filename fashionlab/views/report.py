@@ -17,13 +17,13 @@ from typing import Any
 import yaml
 
 from fashionlab.data import split_counts
+from fashionlab.i18n import _
 from fashionlab.results import DEFAULT_SORT, Results, collect, sort_runs, summary_of, varying_keys
 from fashionlab.store import Run, write_atomic
 from fashionlab.views import compare as tables
 from fashionlab.views import groups, plots
 from fashionlab.views.explain import explain
-from fashionlab.views.observations import finding_text, observations
-from fashionlab.views.tables import article
+from fashionlab.views.observations import change_words, finding_text, observations, task_words
 
 # The best run's test evaluation and its predictions of the first test images (the engine makes them).
 Inspect = Callable[[Run], tuple[dict[str, Any], list[dict[str, Any]]]]
@@ -47,21 +47,21 @@ def build(
     parts: list[Group],
     inspect: Inspect,
     sort: str = DEFAULT_SORT,
-    title: str = "Fashion-MNIST lab report",
+    title: str | None = None,
     csv_name: str = "report.csv",
 ) -> list[Section]:
     """All sections of the report, one part per group of runs (a sweep, or runs of one task); `inspect`
     evaluates each part's best run and predicts test images with it."""
-    n = sum(len(runs) for _, runs, _ in parts)
-    written = f"{n} run{'s' if n != 1 else ''}, written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by fashionlab."
-    sections = [Section(title, [written, f"Every column of every run: {csv_name}."], level=1)]
+    n = sum(len(runs) for _name, runs, _axes in parts)
+    written = _("{runs}, written {when} UTC by fashionlab.").format(
+        runs=_("1 run") if n == 1 else _("{n} runs").format(n=n), when=f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+    )
+    every = _("Every column of every run: {file}.").format(file=csv_name)
+    sections = [Section(title or _("Fashion-MNIST lab report"), [written, every], level=1)]
     if len(parts) == 1:
         return sections + part(parts[0][1], inspect, sort, parts[0][2], level=2)
-    sections[0].paragraphs.append(
-        f"{len(parts)} parts, each compared on its own: "
-        + "; ".join(f"{t} ({len(r)} run{'s' if len(r) != 1 else ''})" for t, r, _ in parts)
-        + "."
-    )
+    listed = "; ".join(f"{t} ({_('1 run') if len(r) == 1 else _('{n} runs').format(n=len(r))})" for t, r, _a in parts)
+    sections[0].paragraphs.append(_("{n} parts, each compared on its own: {parts}.").format(n=len(parts), parts=listed))
     for name, runs, axes in parts:
         sections.append(Section(name, level=2))
         sections += part(runs, inspect, sort, axes, level=3)
@@ -76,9 +76,10 @@ def part(runs: list[Run], inspect: Inspect, sort: str, axes: list[str], level: i
         tasks: dict[str, list[Run]] = {}
         for summary, run in zip([summary_of(r) for r in runs], runs, strict=True):
             tasks.setdefault(summary.task, []).append(run)
-        out = [Section("Tasks", [finding_text(res.of("tasks_differ")[0])], level=level)]
+        out = [Section(_("Tasks"), [finding_text(res.of("tasks_differ")[0])], level=level)]
         for task, chosen in tasks.items():
-            out.append(Section(task[0].upper() + task[1:], level=level))
+            words = task_words(task)
+            out.append(Section(words[0].upper() + words[1:], level=level))
             out += part(chosen, inspect, sort, axes, level + 1)
         return out
     return _what_was_run(res, runs, level) + _results(res, runs, level) + _pictures(res, runs, inspect, level)
@@ -86,28 +87,34 @@ def part(runs: list[Run], inspect: Inspect, sort: str, axes: list[str], level: i
 
 def _what_was_run(res: Results, runs: list[Run], level: int) -> list[Section]:
     keys = list(dict.fromkeys("layers" if k.startswith("layers.") else k for k in res.keys))
-    changes = {f.numbers["to"]: ", ".join(f.numbers["changes"]) for f in res.of("architecture")}
+    changes = {
+        f.numbers["to"]: ", ".join(change_words(c) for c in f.numbers["changes"]) for f in res.of("architecture")
+    }
     named = []
     for key in keys:
         name = tables.short_key(key)
         if key == "layers" and changes:
             name += " (" + "; ".join(f"{to}: {what}" for to, what in changes.items()) + ")"
+        elif key == "layers":
+            name = _("layers")
         named.append(name)
-    differs = ", ".join(named) if named else "nothing (a single run)"
+    differs = ", ".join(named) if named else _("nothing (a single run)")
     advice = [text[0].upper() + text[1:] + "." for _, text in _advice(runs)]
     best = res.runs[0].run
     config = next(r for r in runs if r.id == best).resolved_config()
     checked = _validated(config)
     split = [split_counts(checked).sentence()] if checked is not None else []
-    said = [f"What differs between the runs: {differs}.", *split, *advice, "The best run's full config:"]
-    what = Section("What was run", said, level=level)
+    said = [_("What differs between the runs: {keys}.").format(keys=differs), *split, *advice,
+            _("The best run's full config:")]  # fmt: skip
+    what = Section(_("What was run"), said, level=level)
     what.code = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
     if checked is None:
         return [what]
     words = explain(checked)
     network = Section(
-        f"The network of the best run, layer by layer ({checked.name})",
-        [words["input"], *(f"Layer {i}: {s}" for i, s in enumerate(words["layers"])), words["output"], words["total"]],
+        _("The network of the best run, layer by layer ({name})").format(name=checked.name),
+        [words["input"], *(_("Layer {i}: {text}").format(i=i, text=t) for i, t in enumerate(words["layers"])),
+         words["output"], words["total"]],
         level=level, bullets=True,
     )  # fmt: skip
     return [what, network]
@@ -131,14 +138,14 @@ def _results(res: Results, runs: list[Run], level: int) -> list[Section]:
         axes = [k for k in res.keys if k != "name"]
         table, note = tables.compact_records(res, res.keys, axes), tables.legend(res)
     curves = Section(
-        "Learning curves",
-        ["Solid: training, dashed: validation; dots mark each trial's best epoch (lowest val_loss), "
-         "bars where a trial that shares its training with others ends."], level=level,
+        _("Learning curves"),
+        [_("Solid: training, dashed: validation; dots mark each trial's best epoch (lowest val_loss), "
+         "bars where a trial that shares its training with others ends.")], level=level,
     )  # fmt: skip
-    curves.images.append(("Learning curves", groups.curves_png(runs, res)))
+    curves.images.append((_("Learning curves"), groups.curves_png(runs, res)))
     return [
-        Section("Results", [note], table=table, level=level),
-        Section("Observations", observations(res), level=level, bullets=True),
+        Section(_("Results"), [note], table=table, level=level),
+        Section(_("Observations"), observations(res), level=level, bullets=True),
         curves,
     ]
 
@@ -157,24 +164,28 @@ def _best_run_sections(best: Run, inspect: Inspect, level: int, at_chance: bool)
     worst = sorted(range(len(evaluation["class_names"])), key=lambda i: evaluation["per_class"][i]["f1"])[:2]
     names = evaluation["class_names"]
     confusion = Section(
-        f"Confusion matrix of the best run ({best.id})",
-        [f"The model of its {evaluation.get('epoch', 'last')} epoch: test accuracy {evaluation['test_accuracy']:.4f}. "
-         "The hardest classes (lowest F1) are "
-         + " and ".join(f"{names[i]} ({evaluation['per_class'][i]['f1']:.3f})" for i in worst) + "."],
-        images=[("Confusion matrix", plots.confusion_png(evaluation))], level=level,
+        _("Confusion matrix of the best run ({run})").format(run=best.id),
+        [(_("The model of its best epoch: test accuracy {accuracy}. The hardest classes (lowest F1) are {classes}.")
+          if evaluation.get("epoch") == "best" else
+          _("The model of its last epoch: test accuracy {accuracy}. The hardest classes (lowest F1) are {classes}."))
+         .format(
+                 accuracy=f"{evaluation['test_accuracy']:.4f}",
+                 classes=_(" and ").join(f"{names[i]} ({evaluation['per_class'][i]['f1']:.3f})" for i in worst))],
+        images=[(_("Confusion matrix"), plots.confusion_png(evaluation))], level=level,
     )  # fmt: skip
-    intro = "Three test images the best run gets right and three it gets wrong."
+    intro = _("Three test images the best run gets right and three it gets wrong.")
     if at_chance:
-        intro += " This model is at chance level: its right answers are lucky guesses."
-    examples = Section("Example predictions", [intro], level=level)
+        intro += _(" This model is at chance level: its right answers are lucky guesses.")
+    examples = Section(_("Example predictions"), [intro], level=level)
     chosen = [p for p in predictions if p["correct"]][:3] + [p for p in predictions if not p["correct"]][:3]
     captions = []
     for pred in chosen:
-        verdict = "right" if pred["correct"] else f"wrong, it is {article(pred['true_name'])}"
-        captions.append(f"test image {pred['index']}: {pred['predicted_name']} ({verdict})")
+        verdict = _("right") if pred["correct"] else _("wrong, it is {truth}").format(truth=pred["true_name"])
+        captions.append(_("test image {i}: {name} ({verdict})").format(i=pred["index"], name=pred["predicted_name"],
+                                                                       verdict=verdict))  # fmt: skip
     examples.paragraphs.append("; ".join(captions) + ".")
     if chosen:
-        examples.images.append(("Predictions, right (blue) and wrong (red)", plots.prediction_grid_png(chosen)))
+        examples.images.append((_("Predictions, right (blue) and wrong (red)"), plots.prediction_grid_png(chosen)))
     return [confusion, examples]
 
 

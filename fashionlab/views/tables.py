@@ -12,6 +12,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from fashionlab import metrics as fmetrics
+from fashionlab.i18n import _
 from fashionlab.results import Results
 from fashionlab.store import Run, RunStatus
 from fashionlab.views.fit import Col, choose, fit, plain
@@ -107,11 +109,12 @@ def train_table(
     from fashionlab.views.observations import finding_text, one_run_noise
 
     row = res.runs[0]
-    table = Table(title=f"Run {row.run}", title_justify="left")
-    table.add_column("epoch")
+    table = Table(title=_("Run {run}").format(run=row.run), title_justify="left")
+    table.add_column(_("epoch"))
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         table.add_column(key, justify="right")
-    for label, which in (("last", "last"), (f"best: lowest {row.monitor or 'val_loss'}", "best")):
+    best = _("best: lowest {monitor}").format(monitor=row.monitor or "val_loss")
+    for label, which in ((_("last"), "last"), (best, "best")):
         values = summary[which]
         table.add_row(
             f"{label} ({summary[f'{which}_epoch']})",
@@ -119,27 +122,31 @@ def train_table(
             style="bold" if which == "best" else None,
         )
     table.add_section()
-    table.add_row(f"test (model of epoch {row.test.epoch})" if row.test else "test",
+    tested = _("test (model of epoch {epoch})")
+    table.add_row(tested.format(epoch=row.test.epoch) if row.test else _("test"),
                   fmt(row.test_loss), fmt(row.test_accuracy), "", "")  # fmt: skip
     if row.test_at_best is not None:
-        table.add_row(f"test (model of epoch {row.test_at_best.epoch})", fmt(row.test_at_best.loss),
+        table.add_row(tested.format(epoch=row.test_at_best.epoch), fmt(row.test_at_best.loss),
                       fmt(row.test_at_best.accuracy), "", "")  # fmt: skip
     footer = Text(
-        f"{plural(summary['epochs'], 'epoch')}, {summary['seconds_per_epoch']:.2f} s/epoch after the first "
-        f"({summary['seconds_total']:.1f} s in all) on {backend}."
-    )
+        _("{epochs}, {per} s/epoch after the first ({total} s in all) on {backend}.").format(
+            epochs=_("1 epoch") if summary["epochs"] == 1 else _("{n} epochs").format(n=summary["epochs"]),
+            per=f"{summary['seconds_per_epoch']:.2f}", total=f"{summary['seconds_total']:.1f}", backend=backend,
+        )
+    )  # fmt: skip
     said = [f for f in res.findings if f.kind in ("chance", "dead_units", "overfitting")]
     for found in said:
         footer.append("\n" + finding_text(found), style="yellow")
     if not said:
-        footer.append("\n" + str(summary["verdict"]))
+        footer.append("\n" + fmetrics.verdict_words(summary))
     if stopped:
         kept = (
-            f"the model of epoch {stopped['best_epoch']}, the best, was restored and tested"
+            _("the model of epoch {epoch}, the best, was restored and tested").format(epoch=stopped["best_epoch"])
             if stopped.get("restored")
-            else "the last epoch's model was kept and tested"
+            else _("the last epoch's model was kept and tested")
         )
-        footer.append(f"\nStopped early after epoch {stopped['epoch']} (no improvement for its patience); {kept}.")
+        footer.append("\n" + _("Stopped early after epoch {epoch} (no improvement for its patience); {kept}.").format(
+            epoch=stopped["epoch"], kept=kept))  # fmt: skip
     footer.append("\n" + one_run_noise(row), style="dim")
     return Group(table, footer)
 
@@ -160,21 +167,23 @@ def explain_view(config: Any) -> RenderableType:
 
 
 def evaluate_tables(report: dict[str, Any]) -> RenderableType:
-    which = report.get("epoch", "last")
+    which = _("best") if report.get("epoch") == "best" else _("last")
     head = Text(
-        f"Run {report['run']}, model of its {which} epoch: test loss {report['test_loss']:.4f}, "
-        f"accuracy {report['test_accuracy']:.4f} on {report['samples']:,} test images"
-    )
-    per = Table(title="Per class", title_justify="left")
-    per.add_column("class")
-    for col in ("precision", "recall", "f1", "specificity", "support"):
+        _("Run {run}, model of its {which} epoch: test loss {loss}, accuracy {accuracy} on {n} test images").format(
+            run=report["run"], which=which, loss=f"{report['test_loss']:.4f}",
+            accuracy=f"{report['test_accuracy']:.4f}", n=f"{report['samples']:,}",
+        )
+    )  # fmt: skip
+    per = Table(title=_("Per class"), title_justify="left")
+    per.add_column(_("class"))
+    for col in (_("precision"), _("recall"), "f1", _("specificity"), _("support")):
         per.add_column(col, justify="right")
     for name, row in zip(report["class_names"], report["per_class"], strict=True):
         per.add_row(name, *(fmt(row[k]) for k in ("precision", "recall", "f1", "specificity")), str(row["support"]))
     per.add_section()
     macro = report["macro"]
     per.add_row(
-        "macro avg",
+        _("macro avg"),
         *(fmt(macro[k]) for k in ("precision", "recall", "f1", "specificity")),
         str(report["samples"]),
         style="bold",
@@ -185,13 +194,13 @@ def evaluate_tables(report: dict[str, Any]) -> RenderableType:
         pad_edge=False,
         padding=(0, 0),  # 10 count columns fit 80 columns with counts up to 9999
     )
-    cm.add_column("true \\ predicted ", no_wrap=True)
+    cm.add_column(_("true \\ predicted "), no_wrap=True)
     for i in range(len(report["class_names"])):
         cm.add_column(str(i), justify="right", min_width=5, no_wrap=True)
     for i, row in enumerate(report["confusion_matrix"]):
         cells = (f"[bold]{v}[/bold]" if i == j else (str(v) if v else "[dim]0[/dim]") for j, v in enumerate(row))
         cm.add_row(f"{i} {report['class_names'][i]}", *cells)
-    cm_title = Text("Confusion matrix (rows: true class, columns: predicted class by number)", style="italic")
+    cm_title = Text(_("Confusion matrix (rows: true class, columns: predicted class by number)"), style="italic")
     return Group(head, per, cm_title, cm)
 
 
@@ -235,19 +244,24 @@ def prediction_view(pred: dict[str, Any], color: bool = True, width: int = 30) -
             Text("█" * filled + "·" * (width - filled), style=style or "dim"),
             Text(f"{p:7.3f}{mark}" if scores else f"{p:6.1%}{mark}", style=style),
         )
-    what = "scores" if scores else "probabilities"
+    what = _("scores") if scores else _("probabilities")
     shown = "" if scores else f" ({max(values.values()):.1%})"
-    line = f"Predicted {pred['predicted_name']}{shown}: class {pred['predicted']}, the argmax of the {what}"
+    line = _("Predicted {name}{shown}: class {i}, the argmax of the {what}").format(
+        name=pred["predicted_name"], shown=shown, i=pred["predicted"], what=what
+    )
     if pred["true"] is not None:
-        line += f"; true label {pred['true_name']}: {'right' if pred['correct'] else 'wrong'}."
-        source = f"test image {pred['index']}"
+        line += _("; true label {name}: {verdict}.").format(
+            name=pred["true_name"], verdict=_("right") if pred["correct"] else _("wrong")
+        )
+        source = _("test image {i}").format(i=pred["index"])
     else:
         line += "."
-        source = str(pred["image_file"]) + (" (inverted to a dark background)" if pred["inverted"] else "")
-    parts: list[RenderableType] = [Text(f"Run {pred['run']}, {source}"), image_text(pred["pixels"], color), bars]
+        source = str(pred["image_file"]) + (_(" (inverted to a dark background)") if pred["inverted"] else "")
+    head = Text(_("Run {run}, {source}").format(run=pred["run"], source=source))
+    parts: list[RenderableType] = [head, image_text(pred["pixels"], color), bars]
     parts.append(Text(line, style="bold"))
     if scores:
-        parts.append(Text("These are the network's raw scores, not probabilities: its last layer has no softmax."))
+        parts.append(Text(_("These are the network's raw scores, not probabilities: its last layer has no softmax.")))
     return Group(*parts)
 
 
