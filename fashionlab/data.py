@@ -222,12 +222,18 @@ class DataSummary:
 
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 6000, 1000  # Fashion-MNIST: balanced, 60,000 training and 10,000 test images
-ABOUT = (
-    "Fashion-MNIST: 70,000 photos of Zalando's articles of clothing (Xiao, Rasul and Vollgraf, 2017), "
-    "28x28 grey pixels (0-255) each.",
-    "10 classes, balanced: 6,000 training and 1,000 test images of each.",
-    "Made as a drop-in replacement for MNIST's handwritten digits (same sizes and file format), and harder.",
-)
+
+
+def about() -> list[str]:
+    """What Fashion-MNIST is, in three lines (in the chosen language)."""
+    from fashionlab.i18n import _
+
+    return [
+        _("Fashion-MNIST: 70,000 photos of Zalando's articles of clothing (Xiao, Rasul and Vollgraf, 2017), "
+          "28x28 grey pixels (0-255) each."),
+        _("10 classes, balanced: 6,000 training and 1,000 test images of each."),
+        _("Made as a drop-in replacement for MNIST's handwritten digits (same sizes and file format), and harder."),
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -93,10 +93,10 @@ def data(
             x, y = pick(x, y)
         write_png(grid, plots.grid_png(x, y, names=summary.class_names))
     if as_json:
-        emit_json({"about": " ".join(fdata.ABOUT), "directory": summary.directory,
+        emit_json({"about": " ".join(fdata.about()), "directory": summary.directory,
                    "class_names": summary.class_names, "splits": summary.splits})  # fmt: skip
     else:
-        out.print("\n".join(fdata.ABOUT), markup=False)
+        out.print("\n".join(fdata.about()), markup=False)
         out.print(tables.data_table(summary))
 
 
