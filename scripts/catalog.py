@@ -20,8 +20,9 @@ def main() -> int:
     pybabel = [sys.executable, "-m", "babel.messages.frontend"]
     subprocess.run([*pybabel, "extract", "-F", "babel.cfg", "-k", "_", "--no-location", "--sort-output",
                     "-o", str(pot), "fashionlab"], cwd=ROOT, check=True)  # fmt: skip
-    subprocess.run([*pybabel, "update", "-i", str(pot), "-d", "fashionlab/locale", "-D", "fashionlab",
-                    "-l", "es", "--no-fuzzy-matching", "--ignore-obsolete", "-w", "100"], cwd=ROOT, check=True)  # fmt: skip
+    merge = ["update", "-i", str(pot), "-d", "fashionlab/locale", "-D", "fashionlab", "-l", "es",
+             "--no-fuzzy-matching", "--ignore-obsolete", "-w", "100"]  # fmt: skip
+    subprocess.run([*pybabel, *merge], cwd=ROOT, check=True)
     subprocess.run([*pybabel, "compile", "-d", "fashionlab/locale", "-D", "fashionlab"], cwd=ROOT, check=True)
     with PO.open("rb") as fh:
         missing = [m.id for m in read_po(fh) if m.id and not m.string]
