@@ -102,3 +102,11 @@ def test_prediction_grid_and_the_most_confident_errors(trained: Cli, tmp_path: P
     wrong = [max(r["probabilities"].values()) for r in every if not r["correct"]]
     assert confidence[0] >= max(wrong) - 1e-6  # none of the first 200 is wronger than the worst found
     assert trained("predict", "--errors", "3", "--plot", str(tmp_path / "errors.png")).exit_code == 0
+
+
+def test_evaluate_names_the_most_confused_pairs(trained: Cli) -> None:
+    report = json.loads(trained("evaluate", "--json").stdout)
+    cm, names = report["confusion_matrix"], report["class_names"]
+    count, i, j = max((cm[a][b], a, b) for a in range(10) for b in range(10) if a != b)
+    said = " ".join(trained("evaluate").stdout.split())
+    assert f"Most confused: {names[i]} taken for {names[j]} {count} times" in said

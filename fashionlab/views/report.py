@@ -24,6 +24,7 @@ from fashionlab.views import compare as tables
 from fashionlab.views import groups, plots
 from fashionlab.views.explain import explain
 from fashionlab.views.observations import change_words, finding_text, observations, task_words
+from fashionlab.views.tables import most_confused
 
 # The best run's test evaluation and its predictions of the first test images (the engine makes them).
 Inspect = Callable[[Run], tuple[dict[str, Any], list[dict[str, Any]]]]
@@ -170,7 +171,8 @@ def _best_run_sections(best: Run, inspect: Inspect, level: int, at_chance: bool)
           _("The model of its last epoch: test accuracy {accuracy}. The hardest classes (lowest F1) are {classes}."))
          .format(
                  accuracy=f"{evaluation['test_accuracy']:.4f}",
-                 classes=_(" and ").join(f"{names[i]} ({evaluation['per_class'][i]['f1']:.3f})" for i in worst))],
+                 classes=_(" and ").join(f"{names[i]} ({evaluation['per_class'][i]['f1']:.3f})" for i in worst)),
+         most_confused(evaluation)],
         images=[(_("Confusion matrix"), plots.confusion_png(evaluation))], level=level,
     )  # fmt: skip
     intro = _("Three test images the best run gets right and three it gets wrong.")

@@ -166,6 +166,20 @@ def explain_view(config: Any) -> RenderableType:
     return text
 
 
+def most_confused(report: dict[str, Any], n: int = 3) -> str:
+    """The n pairs of classes the model mixes up most often, from the confusion matrix, in words."""
+    cm, names = report["confusion_matrix"], report["class_names"]
+    pairs = sorted(((cm[i][j], i, j) for i in range(len(cm)) for j in range(len(cm)) if i != j and cm[i][j]),
+                   reverse=True)[:n]  # fmt: skip
+    if not pairs:
+        return _("No test image was confused with another class.")
+    said = "; ".join(
+        _("{true} taken for {predicted} {count} times").format(true=names[i], predicted=names[j], count=count)
+        for count, i, j in pairs
+    )
+    return _("Most confused: {pairs}.").format(pairs=said)
+
+
 def evaluate_tables(report: dict[str, Any]) -> RenderableType:
     which = _("best") if report.get("epoch") == "best" else _("last")
     head = Text(
@@ -201,7 +215,7 @@ def evaluate_tables(report: dict[str, Any]) -> RenderableType:
         cells = (f"[bold]{v}[/bold]" if i == j else (str(v) if v else "[dim]0[/dim]") for j, v in enumerate(row))
         cm.add_row(f"{i} {report['class_names'][i]}", *cells)
     cm_title = Text(_("Confusion matrix (rows: true class, columns: predicted class by number)"), style="italic")
-    return Group(head, per, cm_title, cm)
+    return Group(head, per, cm_title, cm, Text(most_confused(report)))
 
 
 SHADES = " .:-=+*#%@"  # dark to light, for terminals without colour
