@@ -62,13 +62,28 @@ def _init_worker(threads: int) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
     os.environ.update(thread_env(threads))
     stop_on_signals(second_ctrl_c_stops=False)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked since its start (_start): now handled
+
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _start(worker: Any) -> None:
+    """Start a worker process with Ctrl-C and SIGTERM blocked: it inherits the mask, so a signal that
+    comes while Python starts and imports (before _init_worker installs the handlers) waits for them
+    instead of printing a KeyboardInterrupt traceback from multiprocessing's spawn_main."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        worker.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _work(tasks: Any, results: Any, threads: int, runs_dir: str, log_id: str) -> None:
     """A worker process: train the groups it is handed until told to stop (None) or stopped by a signal."""
-    _init_worker(threads)
     send = functools.partial(_send, results)
     try:
+        _init_worker(threads)  # a signal that came while it started is raised here, as Interrupted
         while (task := tasks.get()) is not None:
             index, group = task
             results.put(("took", index, os.getpid()))
@@ -171,7 +186,7 @@ class _Pool:
         stopped = False
         try:
             for worker in self.workers:
-                worker.start()
+                _start(worker)
                 self.hand_out()
             while self.busy:
                 message = self._next()
@@ -208,7 +223,7 @@ class _Pool:
                 index = self.working.pop(worker.pid or -1, None)
                 if self.waiting:  # groups are left to train: a new worker takes its place
                     replacement = self.new_worker()
-                    replacement.start()
+                    _start(replacement)
                     self.workers.append(replacement)
                 if index is not None:
                     return ("done", index, _died(self.groups[index], self.store, worker.pid or -1, worker.exitcode))
