@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -31,6 +32,16 @@ class Cli:
 
     def __call__(self, *args: str, env: dict[str, str] | None = None) -> Result:
         return self.runner.invoke(app, ["--runs-dir", str(self.runs_dir), *args], env={"COLUMNS": "220", **(env or {})})
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """Each test starts in English: a command run in-process with --lang es leaves its language set."""
+    from fashionlab import i18n
+
+    i18n.set_language("en")
+    yield
+    i18n.set_language("en")
 
 
 @pytest.fixture

@@ -110,3 +110,19 @@ def test_evaluate_names_the_most_confused_pairs(trained: Cli) -> None:
     count, i, j = max((cm[a][b], a, b) for a in range(10) for b in range(10) if a != b)
     said = " ".join(trained("evaluate").stdout.split())
     assert f"Most confused: {names[i]} taken for {names[j]} {count} times" in said
+
+
+def test_explain_reshape_and_a_grid_of_photos_without_truth(trained: Cli, tmp_path: Path) -> None:
+    reshaped = explain(
+        load_config(None, ["layers=[{reshape: {target_shape: [28, 28, 1]}}, flatten, {dense: {units: 10}}]"])
+    )
+    assert reshaped["layers"][0] == "Reshape turns 28x28 into 28x28x1; no weights."
+    from fashionlab.data import load_data
+
+    _, (x_test, _) = load_data()
+    for i in range(4):
+        Image.fromarray(255 - x_test[i]).resize((56, 56)).save(tmp_path / f"photo{i}.png")
+    grid = tmp_path / "photos.png"
+    result = trained("predict", "--image", str(tmp_path), "--plot", str(grid))
+    assert result.exit_code == 0, result.output
+    assert Image.open(grid).size[0] > 1000

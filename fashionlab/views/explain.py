@@ -87,7 +87,7 @@ def layer_sentences(config: Config) -> list[str]:
     for i, (layer, row) in enumerate(zip(config.layers, rows, strict=True)):
         last = i == len(rows) - 1 or all(r.params == 0 for r in rows[i + 1 :])
         if layer.kind == "flatten":
-            image = i == 0 or tuple(before) == tuple(config.input_shape)
+            image = all(earlier.kind in ("reshape", "dropout", "batchnorm") for earlier in config.layers[:i])
             text = (
                 _("Flatten turns each {shape} image into one row of {n} numbers, in order; it has no weights and "
                   "learns nothing.")

@@ -272,4 +272,6 @@ def to_html(sections: list[Section], out: Path) -> None:
         {**vars(s), "images": [(caption, base64.b64encode(png).decode()) for caption, png in s.images]}
         for s in sections
     ]
-    write_atomic(out, env.get_template("report.html.j2").render(sections=encoded))
+    from fashionlab.i18n import language
+
+    write_atomic(out, env.get_template("report.html.j2").render(sections=encoded, lang=language()))
