@@ -114,3 +114,12 @@ def test_curves_of_settings_have_bands(repeated: tuple[Cli, str], tmp_path: Path
     assert cli("curves", "--sweep", sweep_id, "--out", str(banded)).exit_code == 0
     assert cli("curves", "--sweep", sweep_id, "--per-seed", "--out", str(per_seed)).exit_code == 0
     assert banded.stat().st_size > 10_000 and banded.read_bytes() != per_seed.read_bytes()
+
+
+def test_train_repeats_keeps_tensorboard_and_mlflow(cli: Cli, runs_dir: Path, tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = cli("train", "--repeats", "2", "--tensorboard", "--mlflow", "--mlflow-uri", uri, *TINY)
+    assert result.exit_code == 0, result.output
+    runs = RunStore(runs_dir).runs()
+    assert len(runs) == 2 and all(r.info["config"]["tensorboard"] is True for r in runs)
+    assert "Logged 2 runs to MLflow" in " ".join(result.stderr.split())

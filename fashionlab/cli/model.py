@@ -93,7 +93,9 @@ def train(
             from fashionlab.cli.experiments import sweep
 
             extra = [f"repeats={repeats}"] if repeats else []
-            sweep(items=[*(overrides or []), *extra], config=[config] if config else None, as_json=as_json)
+            extra += ["tensorboard=true"] if tensorboard else []
+            sweep(items=[*(overrides or []), *extra], config=[config] if config else None, as_json=as_json,
+                  mlflow=mlflow, mlflow_uri=mlflow_uri)  # fmt: skip
             return
         config_note(config)
         from fashionlab.data import split_counts
