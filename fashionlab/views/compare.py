@@ -196,9 +196,6 @@ DISPLAY = {
     "best_loss": ("loss\nat best", 16.0),
 }
 FAILED = (RunStatus.FAILED, RunStatus.DIVERGED, RunStatus.BROKEN)
-VERDICT_CELL = {Verdict.BETTER: "better", Verdict.WORSE: "worse", Verdict.INCONCLUSIVE: "inconclusive",
-                Verdict.CANNOT_JUDGE: "cannot judge"}  # fmt: skip
-_VERDICT_WORDS = (_("better"), _("worse"), _("inconclusive"))  # marked for the catalog; translated where shown
 
 
 def metric_cell(key: str, value: Any) -> str:
@@ -214,6 +211,8 @@ def header_of(metric: str) -> str:
 
 def versus_cells(res: Results) -> list[str]:
     """Each run's verdict against the starred one on the sort metric (one seed per setting)."""
+    from fashionlab.views.observations import verdict_word
+
     by_run = {run: c for c in res.comparisons for run in c.a_runs}
     best = res.best
     out = []
@@ -226,7 +225,7 @@ def versus_cells(res: Results) -> list[str]:
         elif found.verdict == Verdict.CANNOT_JUDGE:
             out.append(_("cannot judge"))
         else:
-            out.append(f"{found.diff:+.4f} {_(VERDICT_CELL[found.verdict])}")
+            out.append(f"{found.diff:+.4f} {verdict_word(found.verdict)}")
     return out
 
 
