@@ -271,3 +271,22 @@ def test_report_format_must_be_known(cli: Cli) -> None:
     result = cli("report", "--format", "pdf")
     assert result.exit_code != 0 and "--format pdf is not known; use md, html or json" in result.output
     assert "Traceback" not in result.output
+
+
+def test_runs_of_different_tasks_are_never_ranked_together() -> None:
+    from fashionlab.results import RunSummary, Tested, results_of
+    from fashionlab.views.compare import legend
+    from fashionlab.views.observations import observations
+
+    rows = [
+        RunSummary("a", "completed", {"name": "tutorial"}, seed=42, test=Tested(5, 0.35, 0.87), test_samples=10_000),
+        RunSummary("b", "completed", {"name": "tiny", "classes": "[Sneaker, Ankle boot]"}, seed=1, classes=2,
+                   image=(5, 5), test=Tested(3, 0.2, 0.95), test_samples=2_000),
+    ]  # fmt: skip
+    res = results_of(rows)
+    assert res.comparisons == [] and [f.kind for f in res.findings] == ["tasks_differ"]
+    assert observations(res) == [
+        "These runs do different tasks (1 of 2 classes of 5x5 images, 1 of 10 classes of 28x28 images): their "
+        "numbers are not comparable across tasks."
+    ]
+    assert legend(res).startswith("Sorted by test accuracy of the model each run kept, but no ★")

@@ -106,8 +106,12 @@ def label_keys(keys: list[str]) -> list[str]:
 
 def label(row: RunSummary, keys: list[str], rows: list[RunSummary]) -> str:
     """What sets this run apart: `optimizer=sgd, epochs=25`, `tiny-deeper`, or its short id."""
+    named = label_keys(keys)
+    names = {r.name for r in rows}
+    if len([k for k in named if k != "seed"]) > 3 and len(names) == len({r.setting() for r in rows}):
+        return row.name  # configs that differ in many keys: their names say it shorter
     parts = []
-    for key in sorted(label_keys(keys), key=lambda k: k == "seed"):  # the seed last: optimizer=adam, seed=43
+    for key in sorted(named, key=lambda k: k == "seed"):  # the seed last: optimizer=adam, seed=43
         parts.append(row.name if key == "layers" else f"{short_key(key)}={cell(row.config.get(key))}")
     return ", ".join(parts) if parts else (row.name if len(rows) == 1 else short_id(row, rows))
 
@@ -147,7 +151,8 @@ def results_of(summaries: list[RunSummary], sort: str = DEFAULT_SORT, axes: list
         keys = [*(a for a in axes if a in keys), *(k for k in keys if k not in axes)]
     settings = group_settings(rows, keys, sort)
     comparisons = []
-    if settings and settings[0].mean(sort) is not None:
+    one_task = len({r.task for r in rows}) == 1  # runs of different tasks are not compared with each other
+    if one_task and settings and settings[0].mean(sort) is not None:
         comparisons = [
             noise.compare(other, settings[0], sort) for other in settings[1:] if other.mean(sort) is not None
         ]

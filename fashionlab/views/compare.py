@@ -234,7 +234,7 @@ def comparison_columns(
 ) -> list[Col]:
     """Columns of the comparison, each with its cells and priority: id, what differs, status, metrics."""
     rows, sort = res.runs, res.sort
-    best = res.best.run if res.best else None
+    best = res.best.run if res.best and not res.of("tasks_differ") else None  # no ranking across tasks
     mark = ["★ " if r.run == best else "  " for r in rows]
     ids = [r.run if wide else short_id(r, rows) for r in rows]
     cols = [Col("run", "run" if wide else "id", 1.0, "left", cells=[m + i for m, i in zip(mark, ids, strict=True)])]
@@ -259,7 +259,7 @@ def comparison_columns(
 
 
 def row_styles(res: Results) -> list[str | None]:
-    best = res.best.run if res.best else None
+    best = res.best.run if res.best and not res.of("tasks_differ") else None
     return ["bold green" if r.run == best else ("red" if r.status in FAILED else None) for r in res.runs]
 
 
@@ -279,6 +279,10 @@ def legend(res: Results) -> str:
     }.get(res.sort, header_of(res.sort))
     monitor = next((r.monitor for r in res.runs if r.monitor), "val_loss")
     said = _("★ best {what}, sorted by it. best epoch: lowest {monitor}.").format(what=sorted_by, monitor=monitor)
+    if res.of("tasks_differ"):
+        return _("Sorted by {what}, but no ★: the runs do different tasks. best epoch: lowest {monitor}.").format(
+            what=sorted_by, monitor=monitor
+        )
     if not res.repeated and len(res.settings) > 1:
         noise = next((c for c in res.comparisons if c.noise is not None), None)
         if noise is not None and noise.noise is not None:

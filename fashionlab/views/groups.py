@@ -48,7 +48,7 @@ def grouped_columns(res: Results) -> list[Col]:
     groups, sort = res.settings, res.sort
     keys = list(groups[0].values) if groups else []
     versus = {c.a: c for c in res.comparisons}
-    star = ["★ " if i == 0 else "  " for i in range(len(groups))]
+    star = ["★ " if i == 0 and not res.of("tasks_differ") else "  " for i in range(len(groups))]
     if keys:
         first = Col(keys[0], short_key(keys[0]), 0, "left",
                     cells=[m + cell(s.values[keys[0]]) for m, s in zip(star, groups, strict=True)])  # fmt: skip
@@ -63,7 +63,8 @@ def grouped_columns(res: Results) -> list[Col]:
         cells = [_spread(s, metric) for s in groups]
         cols.append(Col(metric, header, 2 + i, style="bold" if metric == sort else None, cells=cells))
         if i == 0:
-            cells = ["best" if j == 0 else versus_text(versus.get(s.describe())) for j, s in enumerate(groups)]
+            top = "-" if res.of("tasks_differ") else _("best")
+            cells = [top if j == 0 else versus_text(versus.get(s.describe())) for j, s in enumerate(groups)]
             cols.append(Col("vs_best", f"vs best\n{HEADERS.get(sort, sort)}", 2.5, cells=cells, max_width=22))
     return cols
 
@@ -107,6 +108,8 @@ def grouped_cells(res: Results) -> list[dict[str, str]]:
 def legend(res: Results) -> str:
     """Under a table of settings: what the star, mean ± sd and the verdicts mean."""
     name = _(HEADERS.get(res.sort, res.sort))
+    if res.of("tasks_differ"):
+        return _("One row per setting, mean ± sd over its seeds; no ★ and no vs best: the runs do different tasks.")
     return _(
         "One row per setting, mean ± sd over its seeds; ★ best mean {name}. vs best: the difference from ★, "
         "Welch's t-test over the seeds: better or worse where p < 0.05, else inconclusive with this many seeds "

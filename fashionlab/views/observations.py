@@ -62,6 +62,8 @@ def observations(res: Results) -> list[str]:
     done = [r for r in res.runs if r.done]
     if not done:
         return [_("No run has finished, so there is nothing to compare yet.")]
+    if res.of("tasks_differ"):  # nothing is ranked across tasks (the report splits them into parts)
+        return [finding_text(f) for f in res.findings if f.kind in ("tasks_differ", "chance", "dead_units")]
     notes = [winner(res)]
     notes += comparisons(res)
     notes += [text for key in res.keys if (text := effect_of(key, res))]
@@ -272,14 +274,18 @@ def finding_text(found: Finding) -> str:
         ).format(losses=", ".join(n["losses"]))
     if found.kind == "tasks_differ":
         tasks = ", ".join(_("{n} of {task}").format(n=len(v), task=task_words(k)) for k, v in n["tasks"].items())
-        return _("These runs do different tasks ({tasks}): each task is ranked on its own.").format(tasks=tasks)
+        return _("These runs do different tasks ({tasks}): their numbers are not comparable across tasks.").format(
+            tasks=tasks
+        )
     return ""
 
 
 def task_words(task: str) -> str:
     """'10 classes of 28x28 images' in the chosen language."""
-    k, _of, size, *_rest = task.split()
-    return _("{k} classes of {size} images").format(k=k, size=size) if _of == "classes" else task
+    import re
+
+    found = re.fullmatch(r"(\d+) classes of (\S+) images", task)
+    return _("{k} classes of {size} images").format(k=found[1], size=found[2]) if found else task
 
 
 def change_words(change: str) -> str:
