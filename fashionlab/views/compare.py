@@ -21,7 +21,6 @@ from fashionlab.results import (
     Verdict,
     cell,
     collect,
-    label,
     short_id,
     varying_keys,
 )
@@ -93,11 +92,6 @@ def check_format(fmt: str) -> None:
         raise InputError(f"`format` {fmt} is not known; use {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
 
 
-def settings_label(row: RunSummary, keys: list[str], rows: list[RunSummary]) -> str:
-    """What sets this run apart: `optimizer=sgd, epochs=25`, its config's name, or its short id."""
-    return label(row, keys, rows)
-
-
 def run_labels(runs: list[Run]) -> dict[str, str]:
     """Each run's label among these runs (for legends)."""
     return collect(runs).labels
@@ -114,10 +108,6 @@ def compact_records(res: Results, keys: list[str], axes: list[str] | None = None
         }
         for i in range(len(res.runs))
     ]
-
-
-HEADERS = ("id", "test acc", "vs ★", "test loss", "best epoch", "val_acc at best", "overfit", "time", "status",
-           "setting", "vs best test acc", "max val_acc", "n")  # fmt: skip
 
 
 def header_words(header: str) -> str:
