@@ -13,8 +13,8 @@ import importlib.util
 from typing import Any
 
 from fashionlab.config import Config
-from fashionlab.config.keys import flatten
 from fashionlab.errors import FashionlabError
+from fashionlab.keys import flatten
 from fashionlab.store import Run
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fashionlab.config import Config, identity_hash, load_config
-from fashionlab.config.keys import short_key
 from fashionlab.errors import ConfigError
 from fashionlab.experiments.grammar import MAX_TRIALS, parse_axes
+from fashionlab.keys import short_key
 from fashionlab.store import Run, RunStore
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fashionlab.config.keys import flatten
 from fashionlab.errors import FashionlabError
+from fashionlab.keys import flatten
 from fashionlab.store import Run
 
 DEFAULT_URI = "sqlite:///mlflow.db"

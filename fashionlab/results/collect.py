@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fashionlab.config.keys import flatten, layer_words, short_key
+from fashionlab.keys import flatten, layer_words, short_key
 from fashionlab.results import findings, noise
 from fashionlab.results.model import Results, RunSummary, Setting, Tested, lower_is_better
 from fashionlab.store import Run

@@ -134,7 +134,7 @@ def loss_grew(res: Results) -> list[Finding]:
 
 def architecture(res: Results) -> list[Finding]:
     """Settings whose layers differ, each against the first one's layers."""
-    from fashionlab.config.keys import layers_diff
+    from fashionlab.keys import layers_diff
 
     if not any(k.startswith("layers.") for k in res.keys) or len(res.settings) < 2:
         return []

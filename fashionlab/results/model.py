@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from fashionlab.config.keys import short_key
+from fashionlab.keys import short_key
 
 LAST = ("loss", "accuracy", "val_loss", "val_accuracy")
 LOWER_IS_BETTER = ("loss", "seconds", "epoch")

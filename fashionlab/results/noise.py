@@ -13,7 +13,6 @@ import math
 import statistics
 from typing import Any
 
-from fashionlab import metrics
 from fashionlab.results.model import Comparison, RunSummary, Setting, Verdict, lower_is_better
 
 SIGNIFICANT = 0.05  # p below this: a difference, not seed noise
@@ -88,6 +87,8 @@ def agreeing(a: Setting, b: Setting, metric: str, diff: float) -> tuple[int, int
 
 def compare(a: Setting, b: Setting, metric: str) -> Comparison:
     """Setting `a` against `b` on `metric`."""
+    from fashionlab import metrics  # numpy and scipy: not for --help or the tables' import
+
     mine, theirs = a.numbers(metric), b.numbers(metric)
     diff = (statistics.fmean(mine) - statistics.fmean(theirs)) if mine and theirs else math.nan
     direction = Verdict.BETTER if (diff < 0) == lower_is_better(metric) else Verdict.WORSE

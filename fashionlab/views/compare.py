@@ -12,9 +12,9 @@ from typing import Any
 from rich.console import RenderableType
 from rich.text import Text
 
-from fashionlab.config.keys import short_key
 from fashionlab.errors import InputError
 from fashionlab.i18n import _
+from fashionlab.keys import short_key
 from fashionlab.results import (
     Results,
     RunSummary,

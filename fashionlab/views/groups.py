@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from fashionlab import metrics
-from fashionlab.config.keys import short_key
 from fashionlab.i18n import _
+from fashionlab.keys import short_key
 from fashionlab.results import Comparison, Results, Setting, Verdict, cell
 from fashionlab.views.fit import Col
 

@@ -8,8 +8,8 @@ import statistics
 from typing import Any
 
 from fashionlab import metrics
-from fashionlab.config.keys import short_key
 from fashionlab.i18n import _
+from fashionlab.keys import short_key
 from fashionlab.results import Comparison, Finding, Results, RunSummary, Verdict, noise
 from fashionlab.results.findings import full_grid
 

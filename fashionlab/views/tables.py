@@ -12,7 +12,6 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from fashionlab import metrics as fmetrics
 from fashionlab.i18n import _
 from fashionlab.results import Results
 from fashionlab.store import Run, RunStatus
@@ -138,7 +137,9 @@ def train_table(
     for found in said:
         footer.append("\n" + finding_text(found), style="yellow")
     if not said:
-        footer.append("\n" + fmetrics.verdict_words(summary))
+        from fashionlab import metrics
+
+        footer.append("\n" + metrics.verdict_words(summary))
     if stopped:
         kept = (
             _("the model of epoch {epoch}, the best, was restored and tested").format(epoch=stopped["best_epoch"])

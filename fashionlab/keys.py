@@ -1,4 +1,7 @@
-"""A config as flat dotted keys (`optimizer.name`), their short names (`lr`), and layers in words."""
+"""A config as flat dotted keys (`optimizer.name`), their short names (`lr`), and layers in words.
+
+A module of its own beside config/, so the tables and --help do not import pydantic's schema with it.
+"""
 
 from __future__ import annotations
 
