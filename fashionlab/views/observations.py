@@ -289,7 +289,7 @@ def task_words(task: str) -> str:
 
 
 def change_words(change: str) -> str:
-    """'added Dense(16, relu) twice' (config.keys.layers_diff) in the chosen language."""
+    """'added Dense(16, relu) twice' (keys.layers_diff) in the chosen language."""
     verb, rest = change.split(" ", 1)
     times = {" twice": _(" twice"), " three times": _(" three times")}
     for english, said in times.items():
