@@ -151,10 +151,6 @@ class Setting:
         found = self.numbers(metric)
         return statistics.fmean(found) if found else None
 
-    @property
-    def seeds(self) -> list[int | None]:
-        return [r.seed for r in self.runs]
-
     def describe(self) -> str:
         return self.label or ", ".join(f"{short_key(k)}={v}" for k, v in self.values.items()) or "all runs"
 

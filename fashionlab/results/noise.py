@@ -51,20 +51,6 @@ def one_seed_noise(runs: list[RunSummary], metric: str) -> tuple[float | None, d
     return 1.96 * math.sqrt(2 * (sd**2 + binomial)), basis
 
 
-def basis_text(basis: dict[str, Any]) -> str:
-    """What a noise estimate rests on, in words (English; views say it in the chosen language)."""
-    if basis["source"] == "none":
-        return f"one seed per setting gives no noise estimate for {basis['metric']}"
-    if basis["source"] == "wander":
-        text = f"val_accuracy wandered ±{100 * basis['wander']:.2f} points from epoch to epoch"
-    else:
-        text = f"seeds of the tutorial model spread about {100 * basis['seed_spread']:.0f} point"
-    if "test_images" in basis:
-        sd = 100 * basis["test_sd"]
-        text += f", and {basis['test_images']:,} test images leave accuracy uncertain by ±{sd:.1f} points"
-    return text
-
-
 def seeds_needed(a: list[float], b: list[float]) -> int | None:
     """Seeds per setting that would likely (80%) show a difference this size at p < 0.05."""
     if len(a) < 2 or len(b) < 2:
@@ -112,12 +98,11 @@ def compare(a: Setting, b: Setting, metric: str) -> Comparison:
             found.why = f"Welch's t-test over {n}, {metrics.p_text(test['p'])}: not below {SIGNIFICANT}"
         return found
     found.noise, found.basis = one_seed_noise([*a.runs, *b.runs], metric)
-    basis = basis_text(found.basis)
-    if found.noise is None or abs(diff) < found.noise:
-        found.why = (
-            basis if found.noise is None else f"below the noise of about {100 * found.noise:.1f} points ({basis})"
-        )
-        return found
-    found.verdict, found.why = direction, f"above the noise of about {100 * found.noise:.1f} points"
-    found.why += f" ({basis})"
+    if found.noise is None:
+        found.why = f"one seed per setting gives no noise estimate for {metric}"
+    elif abs(diff) < found.noise:
+        found.why = f"below the noise of about {100 * found.noise:.1f} points (its basis: `basis`)"
+    else:
+        found.verdict = direction
+        found.why = f"above the noise of about {100 * found.noise:.1f} points (its basis: `basis`)"
     return found
