@@ -16,7 +16,7 @@ _API = {
     "CLASS_NAMES": "fashionlab.data",
     "load_data": "fashionlab.data",
     "RunStore": "fashionlab.store",
-    "train": "fashionlab.engine.fit",
+    "train": "fashionlab.experiments.trials:train_run",
     "expand": "fashionlab.experiments.plan",
     "run_sweep": "fashionlab.experiments.sweep",
 }
@@ -25,5 +25,6 @@ __all__ = [*_API, "__version__"]
 
 def __getattr__(name: str) -> Any:
     if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
+        module, _, attr = _API[name].partition(":")
+        return getattr(importlib.import_module(module), attr or name)
     raise AttributeError(f"module 'fashionlab' has no attribute {name!r}")

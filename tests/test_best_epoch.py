@@ -30,7 +30,7 @@ def test_best_epoch_model_equals_a_run_stopped_there(cli: Cli, runs_dir: Path) -
     assert cli("train", "epochs=4", *DATA).exit_code == 0
     (run,) = RunStore(runs_dir).runs()
     best_epoch = run.metrics()["summary"]["best_epoch"]
-    assert run.info["best_weights_epoch"] == best_epoch  # the same epoch the summary calls best
+    assert run.info.best_weights_epoch == best_epoch  # the same epoch the summary calls best
     best = json.loads(cli("evaluate", run.id, "--epoch", "best", "--json").stdout)
     assert best["epoch"] == f"best ({best_epoch})"
     assert cli("train", f"epochs={best_epoch}", *DATA).exit_code == 0
@@ -48,7 +48,7 @@ def test_early_stopping_stops_and_restores_the_best(cli: Cli, runs_dir: Path) ->
     result = cli("train", "epochs=8", *DATA, *STOP)
     assert result.exit_code == 0, result.output
     (run,) = RunStore(runs_dir).runs()
-    stopped = run.info["stopped_early"]
+    stopped = run.info.stopped_early
     assert len(run.history()) == stopped["epoch"] < 8 and stopped["restored"] == (
         stopped["best_epoch"] != stopped["epoch"]
     )
@@ -63,25 +63,25 @@ def test_early_stopping_stops_and_restores_the_best(cli: Cli, runs_dir: Path) ->
 def test_early_stopping_in_a_shared_epoch_sweep(cli: Cli, runs_dir: Path, epochs: str) -> None:
     result = cli("sweep", f"epochs={epochs}", *DATA, *STOP, "--jobs", "1")
     assert result.exit_code == 0, result.output
-    runs = sorted(RunStore(runs_dir).runs(), key=lambda r: r.info["config"]["epochs"])
+    runs = sorted(RunStore(runs_dir).runs(), key=lambda r: r.info.config["epochs"])
     assert [r.status for r in runs] == ["completed", "completed"]
     short, long = runs
-    assert len(short.history()) == 2 and len(long.history()) == long.info["stopped_early"]["epoch"] < 8
+    assert len(short.history()) == 2 and len(long.history()) == long.info.stopped_early["epoch"] < 8
 
 
 def test_early_stopping_survives_an_interrupt(tmp_path: Path) -> None:
     """Interrupted after epoch 1 and resumed: the same stop, the same best epoch, the same test numbers."""
-    from fashionlab.engine import fit
+    from fashionlab.experiments import trials as fit
     from tests.test_reliability import StopAfter, strip
 
     cfg = load_config(None, ["epochs=8", *DATA, *STOP])
-    whole = fit.train(cfg, tmp_path / "whole")
+    whole = fit.train_run(cfg, tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
-        fit.train(cfg, tmp_path / "cut", StopAfter(1))
+        fit.train_run(cfg, tmp_path / "cut", StopAfter(1))
     (run,) = RunStore(tmp_path / "cut").runs()
-    resumed = fit.resume(run)
+    resumed = fit.resume_run(run)
     assert strip(resumed.run.history()) == strip(whole.run.history())
-    assert resumed.run.info["stopped_early"] == whole.run.info["stopped_early"]
+    assert resumed.run.info.stopped_early == whole.run.info.stopped_early
     assert resumed.test == whole.test
 
 

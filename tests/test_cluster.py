@@ -72,12 +72,12 @@ def test_ray_sweep_matches_local_sweep(tmp_path: Path) -> None:
     assert local("sweep", "--jobs", "1", *ITEMS).exit_code == 0
     result = remote("sweep", "--executor", "ray", "--cpus-per-trial", "1", *ITEMS)
     assert result.exit_code == 0, result.output
-    by_hash = lambda d: {r.info["config_hash"]: r for r in RunStore(d).runs()}  # noqa: E731
+    by_hash = lambda d: {r.info.config_hash: r for r in RunStore(d).runs()}  # noqa: E731
     here, there = by_hash(tmp_path / "local"), by_hash(tmp_path / "ray")
     assert here.keys() == there.keys() and len(here) == 4
     for h, run in there.items():
-        assert run.info["executor"] == "ray" and run.status == "completed"
-        assert run.info["command"] == here[h].info["command"]  # the launching command, not the Ray worker's
+        assert run.info.executor == "ray" and run.status == "completed"
+        assert run.info.command == here[h].info.command  # the launching command, not the Ray worker's
         assert strip(run.history()) == strip(here[h].history())
         assert run.metrics()["test"] == here[h].metrics()["test"]
         assert sorted(p.name for p in run.path.iterdir()) == sorted(p.name for p in here[h].path.iterdir())
@@ -101,4 +101,4 @@ def test_ray_search(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     trials = json.loads(result.stdout)["trials"]
     assert [t["status"] for t in trials] == ["completed"] * 3
-    assert all(r.info["executor"] == "ray" for r in RunStore(tmp_path / "runs").runs())
+    assert all(r.info.executor == "ray" for r in RunStore(tmp_path / "runs").runs())

@@ -25,7 +25,7 @@ names = {"/jax/compilation_cache/compile_requests_use_cache": "requests",
          "/jax/compilation_cache/cache_misses": "compiled", "/jax/compilation_cache/cache_hits": "from_cache"}
 monitoring.register_event_listener(lambda name, **kw: names.get(name) and counts.__setitem__(names[name], counts[names[name]] + 1))
 from fashionlab.config import load_config
-from fashionlab.engine.fit import train
+from fashionlab.experiments.trials import train_run as train
 out = []
 for i, overrides in enumerate(sys.argv[2:]):
     before = dict(counts)

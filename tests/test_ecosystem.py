@@ -92,7 +92,7 @@ def test_export(trained: Cli, tmp_path: Path, fmt: str) -> None:
         (entry,) = [m for m in model.metadata if m.name == b"fashionlab"]
         meta = json.loads(bytes(model.buffers[entry.buffer].data))
     assert json.loads(meta["class_names"])[:2] == ["T-shirt/top", "Trouser"]
-    assert meta["fashionlab_config_hash"] == run.info["config_hash"] and meta["fashionlab_run"] == run.id
+    assert meta["fashionlab_config_hash"] == run.info.config_hash and meta["fashionlab_run"] == run.id
 
 
 def _runs_standalone_in_onnxruntime(trained: Cli, target: Path) -> dict[str, str]:
@@ -166,7 +166,7 @@ def test_tensorboard_logs_every_epoch(cli: Cli, runs_dir: Path) -> None:
         assert "epoch_loss" in events.Tags()["tensors"]  # TF2 summaries are stored as tensors
         assert [e.step for e in events.Tensors("epoch_loss")] == [0, 1, 2]
     # the option is not part of the trial's identity: it changes no number
-    assert run.info["config"]["tensorboard"] is True
+    assert run.info.config["tensorboard"] is True
 
 
 def test_tensorboard_gives_each_trial_of_a_shared_training_its_logs_and_hparams(cli: Cli, runs_dir: Path) -> None:
@@ -178,7 +178,7 @@ def test_tensorboard_gives_each_trial_of_a_shared_training_its_logs_and_hparams(
     runs = RunStore(runs_dir).runs()
     assert len(runs) == 2
     for run in runs:
-        epochs = run.info["config"]["epochs"]
+        epochs = run.info.config["epochs"]
         train = EventAccumulator(str(run.tensorboard_dir / "train"))
         train.Reload()
         logged = [float(tensor_value(e)) for e in train.Tensors("epoch_loss")]

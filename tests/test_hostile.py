@@ -238,7 +238,7 @@ def test_a_killed_sweep_worker_fails_its_trial_and_the_others_finish(tmp_path: P
                 break
         time.sleep(0.05)
     assert victim is not None
-    os.kill(int(victim.info["pid"]), signal.SIGKILL)
+    os.kill(int(victim.info.pid), signal.SIGKILL)
     _, stderr = sweep.communicate(timeout=180)
     assert sweep.returncode == 1, stderr
     assert "Traceback" not in stderr and "RuntimeError" not in stderr

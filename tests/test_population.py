@@ -4,14 +4,21 @@ the history and test metrics of a separate run with its seed, on the CPU."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fashionlab.config import load_config
-from fashionlab.engine.fit import train, train_population
+from fashionlab.engine.fit import TrainPlan
 from fashionlab.engine.programs import population_key
+from fashionlab.experiments.trials import train_run as train
+from fashionlab.experiments.trials import trained
 from fashionlab.store import RunStore
 from tests.conftest import Cli, StopAfter
+
+
+def train_population(members: list[Any], runs: Path, hooks: Any = None, continue_runs: bool = False) -> list[Any]:
+    return trained(TrainPlan(members, RunStore(runs), hooks, continue_runs=continue_runs))
 
 
 def strip(history: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -38,7 +45,7 @@ def test_a_population_of_3_equals_3_separate_runs(tmp_path: Path, config: str | 
         for row_got, row_want in zip(got, want, strict=True):
             assert row_got == pytest.approx(row_want, rel=rel)
         assert outcome.test == pytest.approx(alone.test, rel=rel)
-        assert outcome.run.info["population"] == 3 and outcome.run.status == "completed"
+        assert outcome.run.info.population == 3 and outcome.run.status == "completed"
     assert len(RunStore(tmp_path / "population").runs()) == 3
 
 
@@ -47,7 +54,7 @@ def test_a_diverged_member_does_not_stop_the_others(tmp_path: Path) -> None:
     members = [load_config(None, [*base, "lr=0.01"]), load_config(None, [*base, "lr=50"])]
     first, _ = train_population(members, tmp_path / "runs")
     assert first.run.status == "completed" and len(first.run.history()) == 3
-    runs = {r.info["config"]["optimizer"]["learning_rate"]: r for r in RunStore(tmp_path / "runs").runs()}
+    runs = {r.info.config["optimizer"]["learning_rate"]: r for r in RunStore(tmp_path / "runs").runs()}
     assert runs[50.0].status == "diverged" and len(runs[50.0].history()) == 1
 
 
@@ -63,7 +70,7 @@ def test_an_interrupted_population_resumes_exactly_in_its_own_runs(tmp_path: Pat
     resumed = train_population(members, runs, continue_runs=True)
     assert {r.id for r in RunStore(runs).runs()} == {r.id for r in cut}  # continued in place
     for done, alone in zip(resumed, whole, strict=True):
-        assert done.run.info["resumed"][-1]["from_epoch"] == 2
+        assert done.run.info.resumed[-1]["from_epoch"] == 2
         assert strip(done.run.history()) == strip(alone.run.history()) and done.test == alone.test
 
 
@@ -75,11 +82,11 @@ def test_sweep_population_on_trains_one_program_and_gives_the_numbers_of_off(tmp
     assert "8 to train in 4 trainings" in said and "train together as 1 population" in said
     assert on("sweep", "--population", "on", *items).exit_code == 0
     assert off("sweep", "--population", "off", "--jobs", "1", *items).exit_code == 0
-    together = {r.info["config_hash"]: r for r in RunStore(tmp_path / "on").runs()}
-    apart = {r.info["config_hash"]: r for r in RunStore(tmp_path / "off").runs()}
+    together = {r.info.config_hash: r for r in RunStore(tmp_path / "on").runs()}
+    apart = {r.info.config_hash: r for r in RunStore(tmp_path / "off").runs()}
     assert together.keys() == apart.keys() and len(together) == 8
     for key, run in together.items():
-        assert run.info["population"] == 4 and "population" not in apart[key].info  # run.json says which
+        assert run.info.population == 4 and apart[key].info.population is None  # run.json says which
         for got, want in zip(strip(run.history()), strip(apart[key].history()), strict=True):
             assert got == pytest.approx(want, rel=1e-5)
     auto = Cli(tmp_path / "auto")("sweep", "--dry-run", *items)  # auto on this CPU: off

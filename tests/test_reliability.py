@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fashionlab.config import load_config
-from fashionlab.engine import fit as ftrain
+from fashionlab.experiments import trials as ftrain
 from fashionlab.store import RunStore
 from tests.conftest import Cli, StopAfter
 
@@ -51,12 +51,12 @@ def wait_for_epochs(runs: Path, n: int, timeout: float = 120) -> None:
 @pytest.mark.parametrize("config", [None, "configs/cnn.yaml"], ids=["tutorial", "cnn-with-dropout"])
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path: Path, config: str | None) -> None:
     cfg = load_config(config, ["train_samples=600", "test_samples=200", "epochs=4"])
-    whole = ftrain.train(cfg, tmp_path / "whole")
+    whole = ftrain.train_run(cfg, tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
-        ftrain.train(cfg, tmp_path / "cut", StopAfter(2))
+        ftrain.train_run(cfg, tmp_path / "cut", StopAfter(2))
     (run,) = RunStore(tmp_path / "cut").runs()
-    assert run.status == "interrupted" and len(run.history()) == 2 and run.info["checkpoint_epoch"] == 2
-    resumed = ftrain.resume(run)
+    assert run.status == "interrupted" and len(run.history()) == 2 and run.info.checkpoint_epoch == 2
+    resumed = ftrain.resume_run(run)
     assert strip(resumed.run.history()) == strip(whole.run.history())
     assert resumed.test == whole.test
     assert not (run.path / "checkpoint.npz").exists()  # the finished run keeps model.keras only
@@ -65,12 +65,14 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path: Path, config: s
 def test_a_checkpoint_says_its_own_epoch(tmp_path: Path) -> None:
     """Killed between writing checkpoint.npz and run.json's checkpoint_epoch: resume trusts the file."""
     cfg = load_config(None, ["train_samples=600", "test_samples=200", "epochs=3"])
-    whole = ftrain.train(cfg, tmp_path / "whole")
+    whole = ftrain.train_run(cfg, tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
-        ftrain.train(cfg, tmp_path / "cut", StopAfter(2))
+        ftrain.train_run(cfg, tmp_path / "cut", StopAfter(2))
     (run,) = RunStore(tmp_path / "cut").runs()
-    run.update(checkpoint_epoch=1)  # run.json one epoch behind the checkpoint file, as after such a kill
-    resumed = ftrain.resume(RunStore(tmp_path / "cut").read(run.id))
+    info = json.loads((run.path / "run.json").read_text())
+    (run.path / "run.json").write_text(json.dumps({**info, "checkpoint_epoch": 1}))  # run.json one epoch behind the
+    # checkpoint file, as after such a kill
+    resumed = ftrain.resume_run(RunStore(tmp_path / "cut").read(run.id))
     assert strip(resumed.run.history()) == strip(whole.run.history()) and resumed.test == whole.test
 
 
@@ -85,14 +87,14 @@ def test_ctrl_c_marks_interrupted_and_keeps_history(tmp_path: Path) -> None:
     (run,) = RunStore(runs).runs()
     assert run.status == "interrupted"
     # history.csv is written before the checkpoint, so at most the last epoch lacks one (resume redoes it)
-    assert len(run.history()) >= 2 and run.info["checkpoint_epoch"] in (len(run.history()) - 1, len(run.history()))
+    assert len(run.history()) >= 2 and run.info.checkpoint_epoch in (len(run.history()) - 1, len(run.history()))
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.013, 0.05, 0.11])
 def test_kill_9_at_any_point_then_resume_gives_identical_metrics(tmp_path: Path, delay: float) -> None:
     """kill -9 shortly after an epoch ends (while history, run.json and the checkpoint are written)."""
     args = ["epochs=4", *SLICE]
-    whole = ftrain.train(load_config(None, args), tmp_path / "whole")
+    whole = ftrain.train_run(load_config(None, args), tmp_path / "whole")
     runs = tmp_path / "runs"
     proc = fashionlab(runs, "train", *args)
     wait_for_epochs(runs, 1)
@@ -125,7 +127,7 @@ def test_divergence_is_one_line_and_marks_the_run(cli: Cli, runs_dir: Path) -> N
     assert lines[-1].startswith("Error: run ") and "diverged: loss exploded to " in lines[-1]
     assert lines[-1].endswith("lower the learning rate (e.g. lr=0.001) or use an adaptive optimizer such as adam")
     (run,) = RunStore(runs_dir).runs()
-    assert run.status == "diverged" and run.info["error"].startswith("loss exploded to")
+    assert run.status == "diverged" and run.info.error.startswith("loss exploded to")
     assert len(run.history()) == 1  # stopped at the first bad epoch
 
 
@@ -146,7 +148,7 @@ def test_two_sweeps_and_a_train_at_once_never_clobber(tmp_path: Path) -> None:
     assert trained_here == 4  # each sweep says what it trained itself, not what another trained for it
     all_runs = RunStore(runs).runs()
     assert all(r.status == "completed" for r in all_runs)
-    sweep_hashes = [r.info["config_hash"] for r in all_runs if r.info["config"]["optimizer"].get("learning_rate")]
+    sweep_hashes = [r.info.config_hash for r in all_runs if r.info.config["optimizer"].get("learning_rate")]
     assert len(sweep_hashes) == len(set(sweep_hashes)) == 4  # lr 0.001..0.004: each trained exactly once
     assert len(all_runs) == 5  # plus the plain train
     records = [json.loads(p.read_text()) for p in (runs / "sweeps").glob("*.json")]
@@ -235,17 +237,17 @@ def test_a_signal_stops_a_parallel_sweep_at_once_and_records_exactly_what_happen
     assert len(started_runs(runs)) == 2  # no trial started after the signal
     for trial in record["trials"][:2]:
         run = RunStore(runs).read(trial["run_id"])
-        assert run.status == run.info["status"] == "interrupted"  # said so on disk, not inferred from a dead pid
+        assert run.status == run.info.status == "interrupted"  # said so on disk, not inferred from a dead pid
 
 
 def test_rerun_of_an_interrupted_sweep_continues_each_trial_in_its_own_run(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     proc = fashionlab(runs, *SWEEP, "epochs=25", start_new_session=True)
     wait_for(lambda: len(started_runs(runs)) == 2 and all(
-        int(RunStore(runs).read(p.name).info.get("checkpoint_epoch") or 0) >= 2 for p in started_runs(runs)))  # fmt: skip
+        int(RunStore(runs).read(p.name).info.checkpoint_epoch or 0) >= 2 for p in started_runs(runs)))  # fmt: skip
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=90)
-    stopped = {r.id: int(r.info["checkpoint_epoch"]) for r in RunStore(runs).runs() if r.status == "interrupted"}
+    stopped = {r.id: int(r.info.checkpoint_epoch) for r in RunStore(runs).runs() if r.status == "interrupted"}
     assert len(stopped) == 2
     again = Cli(runs)(*SWEEP, "epochs=25")
     assert again.exit_code == 0, again.output
@@ -256,7 +258,7 @@ def test_rerun_of_an_interrupted_sweep_continues_each_trial_in_its_own_run(tmp_p
     assert len(after) == 4 and all(r.status == "completed" and len(r.history()) == 25 for r in after)
     for run in after:
         if run.id in stopped:
-            assert run.info["resumed"][-1]["from_epoch"] == stopped[run.id]  # not from epoch 0
+            assert run.info.resumed[-1]["from_epoch"] == stopped[run.id]  # not from epoch 0
 
 
 def _kill_9_after_first_metrics(runs: Path, *args: str) -> None:
@@ -276,7 +278,7 @@ def test_kill_9_after_the_first_metrics_then_rerun_trains_no_trial_twice(tmp_pat
     before = {
         p.name: (p / "model.keras").stat().st_mtime_ns for p in started_runs(runs) if (p / "model.keras").exists()
     }
-    checkpoints = {r.id: int(r.info.get("checkpoint_epoch") or 0) for r in RunStore(runs).runs()}
+    checkpoints = {r.id: int(r.info.checkpoint_epoch or 0) for r in RunStore(runs).runs()}
     again = Cli(runs)("sweep", "--jobs", "1", *axes, "train_samples=1000", "test_samples=100")
     assert again.exit_code == 0, again.output
     after = RunStore(runs).runs()
@@ -285,8 +287,8 @@ def test_kill_9_after_the_first_metrics_then_rerun_trains_no_trial_twice(tmp_pat
         if run.id in before:  # its model was saved before the kill: finished, not trained again
             assert (run.path / "model.keras").stat().st_mtime_ns == before[run.id]
         elif run.id in checkpoints:  # continued from its checkpoint
-            assert run.info["resumed"][-1]["from_epoch"] == checkpoints[run.id]
-        assert len(run.history()) == run.info["config"]["epochs"]
+            assert run.info.resumed[-1]["from_epoch"] == checkpoints[run.id]
+        assert len(run.history()) == run.info.config["epochs"]
 
 
 def test_a_run_is_completed_before_its_curves_are_drawn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -296,10 +298,10 @@ def test_a_run_is_completed_before_its_curves_are_drawn(tmp_path: Path, monkeypa
         raise RuntimeError("no fonts")
 
     monkeypatch.setattr(plots, "curves_png", broken)
-    result = ftrain.train(load_config(None, ["epochs=1", "train_samples=300", "test_samples=100"]), tmp_path / "runs")
+    result = ftrain.train_run(load_config(None, ["epochs=1", "train_samples=300", "test_samples=100"]), tmp_path / "runs")
     run = RunStore(tmp_path / "runs").read(result.run.id)
     assert run.status == "completed" and run.has_model and not (run.path / "curves.png").exists()
-    assert run.info["curves_error"] == "RuntimeError: no fonts"
+    assert run.info.curves_error == "RuntimeError: no fonts"
     monkeypatch.undo()
     drawn = Cli(tmp_path / "runs")("curves", run.id, "--out", str(tmp_path / "c.png"))
     assert drawn.exit_code == 0 and (tmp_path / "c.png").stat().st_size > 1000
@@ -311,5 +313,5 @@ def test_disk_full_while_saving_the_model_leaves_no_temporary_file(tmp_path: Pat
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 7 and "Traceback" not in stderr
     (run,) = RunStore(runs).runs()
-    assert run.info["status"] == "failed" and not run.has_model
+    assert run.info.status == "failed" and not run.has_model
     assert [p.name for p in run.path.iterdir() if p.name.startswith(".")] == []  # no .model.tmp.keras, no .tmp

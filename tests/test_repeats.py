@@ -53,12 +53,12 @@ def test_grouped_numbers_equal_the_runs(repeated: tuple[Cli, str]) -> None:
     cli, sweep_id = repeated
     records = json.loads(cli("compare", "--sweep", sweep_id, "--format", "json").stdout)["settings"]
     runs = RunStore(cli.runs_dir).runs()
-    assert sorted(r.info["seed"] for r in runs) == [42, 42, 43, 43]
+    assert sorted(r.info.seed for r in runs) == [42, 42, 43, 43]
     by_optimizer: dict[str, list[dict[str, float]]] = {}
     for run in runs:
         summary = run.metrics()
         values = {"test": summary["test"]["accuracy"], "val": summary["summary"]["best"]["val_accuracy"]}
-        by_optimizer.setdefault(run.info["config"]["optimizer"]["name"], []).append(values)
+        by_optimizer.setdefault(run.info.config["optimizer"]["name"], []).append(values)
     assert [r["n"] for r in records] == [2, 2]
     for record in records:
         mine = by_optimizer[record["optimizer.name"]]
@@ -102,7 +102,7 @@ def test_a_sweep_over_seed_is_the_same_thing() -> None:
 def test_train_repeats_and_the_one_seed_note(cli: Cli, runs_dir: Path) -> None:
     result = cli("train", "--repeats", "2", *TINY)
     assert result.exit_code == 0, result.output
-    assert sorted(r.info["seed"] for r in RunStore(runs_dir).runs()) == [42, 43]
+    assert sorted(r.info.seed for r in RunStore(runs_dir).runs()) == [42, 43]
     assert "one row per setting" in result.stdout
     single = cli("sweep", "optimizer=adam,sgd", *TINY)
     assert "with one seed per setting a difference below" in " ".join(single.stdout.split())
@@ -121,5 +121,5 @@ def test_train_repeats_keeps_tensorboard_and_mlflow(cli: Cli, runs_dir: Path, tm
     result = cli("train", "--repeats", "2", "--tensorboard", "--mlflow", "--mlflow-uri", uri, *TINY)
     assert result.exit_code == 0, result.output
     runs = RunStore(runs_dir).runs()
-    assert len(runs) == 2 and all(r.info["config"]["tensorboard"] is True for r in runs)
+    assert len(runs) == 2 and all(r.info.config["tensorboard"] is True for r in runs)
     assert "Logged 2 runs to MLflow" in " ".join(result.stderr.split())

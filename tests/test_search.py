@@ -124,7 +124,7 @@ def test_an_interrupted_search_trial_continues_in_its_own_run(tmp_path: Path) ->
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     again = RunStore(runs).read(cut.id)
-    assert again.status == "completed" and again.info["resumed"][-1]["from_epoch"] == at  # not from epoch 0
+    assert again.status == "completed" and again.info.resumed[-1]["from_epoch"] == at  # not from epoch 0
     assert all(r.status == "completed" for r in RunStore(runs).runs())  # nothing left orphaned
     trials = json.loads(done.stdout)["trials"]
     assert sum(t["status"] == "completed" for t in trials) == 2

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fashionlab.config import load_config
-from fashionlab.engine.fit import train
+from fashionlab.experiments.trials import train_run as train
 from fashionlab.errors import ConfigError
 from fashionlab.experiments import grammar
 from fashionlab.experiments import plan as fplan
@@ -107,7 +107,7 @@ def test_epochs_trained_once_match_separate_runs(runs_dir: Path) -> None:
     assert not result.failed
     _, runs = RunStore(runs_dir).sweep_runs(plan.sweep_id)
     assert [len(r.history()) for r in runs] == [1, 3]
-    assert runs[0].info["shared_training"] == [runs[1].id]
+    assert runs[0].info.shared_training == [runs[1].id]
     separate = train(load_config(None, ["epochs=1", *TINY]), runs_dir / "separate")
     assert strip(runs[0].history()) == strip(separate.run.history())
     assert runs[0].metrics()["test"] == separate.test
@@ -168,7 +168,7 @@ def test_jobs_2_gives_the_same_results_as_jobs_1(tmp_path: Path) -> None:
     assert serial("sweep", *items).exit_code == 0
     result = parallel("sweep", "--jobs", "2", *items)
     assert result.exit_code == 0, result.output
-    by_hash = lambda d: {r.info["config_hash"]: strip(r.history()) for r in RunStore(d).runs()}  # noqa: E731
+    by_hash = lambda d: {r.info.config_hash: strip(r.history()) for r in RunStore(d).runs()}  # noqa: E731
     assert by_hash(tmp_path / "serial") == by_hash(tmp_path / "parallel")
 
 
@@ -191,7 +191,7 @@ def test_killed_sweep_finishes_only_missing_trials(tmp_path: Path) -> None:
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before = {r.info["config_hash"]: r.id for r in RunStore(runs).runs() if r.status == "completed"}
+    done_before = {r.info.config_hash: r.id for r in RunStore(runs).runs() if r.status == "completed"}
     assert 1 <= len(done_before) < 4
     rerun = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]

@@ -14,14 +14,15 @@ import yaml
 
 from fashionlab.config import load_config
 from fashionlab.engine import build as fbuild
-from fashionlab.engine import fit as ftrain
+from fashionlab.experiments import trials as ftrain
+from fashionlab.engine.outcomes import Diverged
 from fashionlab.metrics import classification_report, summarize_history
 from fashionlab.store import RunStore
 from tests.conftest import CONFIGS, SMALL
 
 
 def test_run_directory_holds_everything(runs_dir: Path) -> None:
-    result = ftrain.train(load_config(None, SMALL), runs_dir)
+    result = ftrain.train_run(load_config(None, SMALL), runs_dir)
     files = sorted(p.name for p in result.run.path.iterdir())
     assert files == [
         "best.weights.npz", "config.yaml", "curves.png", "history.csv", "metrics.json", "model.keras", "run.json"
@@ -42,9 +43,9 @@ def test_run_directory_holds_everything(runs_dir: Path) -> None:
 
 
 def test_same_config_and_seed_give_the_same_numbers(runs_dir: Path) -> None:
-    a = ftrain.train(load_config(None, SMALL), runs_dir)
-    b = ftrain.train(load_config(None, SMALL), runs_dir)
-    c = ftrain.train(load_config(None, [*SMALL, "seed=7"]), runs_dir)
+    a = ftrain.train_run(load_config(None, SMALL), runs_dir)
+    b = ftrain.train_run(load_config(None, SMALL), runs_dir)
+    c = ftrain.train_run(load_config(None, [*SMALL, "seed=7"]), runs_dir)
     strip = lambda run: [{k: v for k, v in row.items() if k != "seconds"} for row in run.history()]  # noqa: E731
     assert strip(a.run) == strip(b.run)
     assert a.test == b.test
@@ -61,53 +62,53 @@ def assert_same_history(a: list[dict[str, float]], b: list[dict[str, float]]) ->
 
 def test_keras_steps_per_execution_does_not_change_results(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = load_config(None, [*SMALL, "fused_loop=false"])
-    fast = ftrain.train(config, runs_dir)
-    assert fast.run.info["loop"] == "keras.fit"
+    fast = ftrain.train_run(config, runs_dir)
+    assert fast.run.info.loop == "keras.fit"
     monkeypatch.setattr(fbuild, "MAX_STEPS_PER_EXECUTION", 1)
-    slow = ftrain.train(config, runs_dir)
+    slow = ftrain.train_run(config, runs_dir)
     assert_same_history(fast.run.history(), slow.run.history())
 
 
 def test_fused_block_size_does_not_change_results(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fashionlab.engine import fused
+    from fashionlab.engine import loop as fused
 
-    blocks = ftrain.train(load_config(None, SMALL), runs_dir)
-    assert blocks.run.info["loop"] == "fused"
+    blocks = ftrain.train_run(load_config(None, SMALL), runs_dir)
+    assert blocks.run.info.loop == "fused"
     monkeypatch.setattr(fused, "CALLS_PER_EPOCH", 10_000)  # one step per call
-    steps = ftrain.train(load_config(None, SMALL), runs_dir)
+    steps = ftrain.train_run(load_config(None, SMALL), runs_dir)
     assert_same_history(blocks.run.history(), steps.run.history())
 
 
 def test_fused_loop_learns_as_well_as_keras_fit(runs_dir: Path) -> None:
     """Same model, data and epochs: the fused loop (own shuffling) and keras.fit reach the same quality."""
     common = ["train_samples=3000", "test_samples=1000", "epochs=3"]
-    fused = ftrain.train(load_config(None, common), runs_dir)
-    keras_fit = ftrain.train(load_config(None, [*common, "fused_loop=false"]), runs_dir)
+    fused = ftrain.train_run(load_config(None, common), runs_dir)
+    keras_fit = ftrain.train_run(load_config(None, [*common, "fused_loop=false"]), runs_dir)
     assert fused.test["accuracy"] > 0.75 and keras_fit.test["accuracy"] > 0.75
     assert abs(fused.test["accuracy"] - keras_fit.test["accuracy"]) < 0.04
 
 
 @pytest.mark.parametrize("name", ["mse", "sgd", "deeper"])
 def test_other_losses_and_optimizers_train(runs_dir: Path, name: str) -> None:
-    result = ftrain.train(load_config(CONFIGS / f"{name}.yaml", SMALL), runs_dir)
+    result = ftrain.train_run(load_config(CONFIGS / f"{name}.yaml", SMALL), runs_dir)
     assert result.run.status == "completed" and 0.0 <= result.test["accuracy"] <= 1.0
 
 
 def test_categorical_crossentropy_gets_one_hot_labels(runs_dir: Path) -> None:
-    result = ftrain.train(load_config(None, [*SMALL, "loss=categorical_crossentropy"]), runs_dir)
+    result = ftrain.train_run(load_config(None, [*SMALL, "loss=categorical_crossentropy"]), runs_dir)
     assert result.test["accuracy"] > 0.5
 
 
 def test_cnn_trains(runs_dir: Path) -> None:
-    result = ftrain.train(
+    result = ftrain.train_run(
         load_config(CONFIGS / "cnn.yaml", ["train_samples=300", "test_samples=100", "epochs=1"]), runs_dir
     )
     assert result.run.status == "completed"
 
 
 def test_divergence_marks_the_run(runs_dir: Path) -> None:
-    with pytest.raises(ftrain.Diverged, match=r"diverged: loss exploded to .* in epoch 1; lower the learning rate"):
-        ftrain.train(load_config(None, [*SMALL, "optimizer=sgd", "lr=50"]), runs_dir)
+    with pytest.raises(Diverged, match=r"diverged: loss exploded to .* in epoch 1; lower the learning rate"):
+        ftrain.train_run(load_config(None, [*SMALL, "optimizer=sgd", "lr=50"]), runs_dir)
     (run,) = RunStore(runs_dir).runs()
     assert run.status == "diverged" and len(run.history()) == 1
 
@@ -122,7 +123,7 @@ def test_tensorflow_backend_trains_in_its_own_process(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout)
     (run,) = RunStore(tmp_path / "runs").runs()
-    assert run.info["backend"] == "tensorflow" and "tensorflow" in run.info["versions"]
+    assert run.info.backend == "tensorflow" and "tensorflow" in run.info.versions
     assert out["test"]["accuracy"] > 0.5
 
 

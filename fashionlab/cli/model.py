@@ -79,12 +79,12 @@ def train(
     """
     if resume and (config or overrides):
         raise InputError("--resume takes the run's own config; leave out --config and overrides")
-    from fashionlab.engine import fit
+    from fashionlab.experiments.trials import resume_run, train_run
 
     if resume:
         run = store().load(resume)
         with TrainProgressBars(err) as bars:
-            result = fit.resume(run, bars)
+            result = resume_run(run, bars)
     else:
         from fashionlab.config import load_config
 
@@ -101,14 +101,14 @@ def train(
         from fashionlab.data import split_counts
 
         with TrainProgressBars(err, [*advice_lines([cfg]), split_counts(cfg).sentence()]) as bars:
-            result = fit.train(cfg, store(), bars)
+            result = train_run(cfg, store(), bars)
     log_to_mlflow(mlflow, mlflow_uri, [result.run])
     if as_json:
         emit_json({"run": result.run.id, "summary": result.summary, "test": result.test})
     else:
         from fashionlab.results import collect
 
-        backend, stopped = str(result.run.info.get("backend")), result.run.info.get("stopped_early")
+        backend, stopped = str(result.run.info.backend), result.run.info.stopped_early
         out.print(tables.train_table(collect([result.run]), result.summary, backend, stopped))
         err.print(f"Saved {result.run.path}/")
 

@@ -21,7 +21,7 @@ from fashionlab.config.schema import (
     suggest,
 )
 from fashionlab.config.shipped import find_config, shipped
-from fashionlab.config.validate import identity_hash, json_schema, load_config, validate
+from fashionlab.config.validate import identity_hash, json_schema, load_config, run_config, validate
 from fashionlab.config.yaml_lines import Source, parse_value, read_yaml
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "parse_value",
     "read_yaml",
     "resolve_key",
+    "run_config",
     "shipped",
     "split_override",
     "suggest",

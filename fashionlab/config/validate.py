@@ -6,7 +6,7 @@ import copy
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -148,3 +148,15 @@ def json_schema() -> dict[str, Any]:
         **schema,
         "required": ["layers"],
     }
+
+
+class _RunLike(Protocol):
+    @property
+    def config_path(self) -> Any: ...
+
+    def config(self) -> dict[str, Any]: ...
+
+
+def run_config(run: _RunLike) -> Config:
+    """A run's config.yaml read back as a Config (what it was trained with), its problems said as its."""
+    return validate(run.config(), Source(str(run.config_path), {}))

@@ -10,7 +10,7 @@ import numpy as np
 
 from fashionlab import data as fdata
 from fashionlab import metrics as fmetrics
-from fashionlab.config import Config, Source, validate
+from fashionlab.config import Config, run_config
 from fashionlab.engine.backend import use_backend
 from fashionlab.engine.inputs import encode_labels, resize, select, test_images_for, to_model_input
 from fashionlab.errors import FashionlabError, InputError, RunError, StorageError
@@ -26,8 +26,8 @@ def load_trained(
     model comes without its loss and optimizer (enough to predict, and quicker to load)."""
     if epoch not in ("last", "best"):
         raise InputError(f"`epoch` {epoch} is not known; use last or best")
-    config = validate(run.config(), Source(str(run.config_path), {}))
-    use_backend(backend or str(run.info.get("backend", config.backend)))
+    config = run_config(run)
+    use_backend(backend or run.info.backend or config.backend)
     import keras
 
     model_file = run.model_path.name
@@ -99,7 +99,7 @@ def evaluate_run(run: Run, epoch: str = "last") -> dict[str, Any]:
     report = fmetrics.classification_report(y_test, probs.argmax(axis=1), config.num_classes)
     report.update(run=run.id, test_loss=float(scores["loss"]), test_accuracy=float(scores["accuracy"]))
     report["class_names"] = config.class_names
-    report["epoch"] = "last" if epoch == "last" else f"best ({run.info.get('best_weights_epoch')})"
+    report["epoch"] = "last" if epoch == "last" else f"best ({run.info.best_weights_epoch})"
     report["samples"] = len(y_test)
     return report
 
@@ -145,7 +145,7 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None, ep
         raise InputError("give either `index` N (a test image) or `image` FILE")
     true: int | None = None
     inverted = False
-    config = validate(run.config(), Source(str(run.config_path), {}))
+    config = run_config(run)
     if index is not None:
         x_test, y_test = select(*fdata.load_test(), config)
         if not 0 <= index < len(x_test):
@@ -168,7 +168,7 @@ def predict_many(
     """Predictions for several test images (`indices`: "0:100", "3,7,9" or "12"), the `errors` most
     confidently wrong test images, or image files (a folder counts as its PNG and JPEG files), in one
     batch; and the accuracy over those with a known class. `pixels_too` keeps what the model saw."""
-    config = validate(run.config(), Source(str(run.config_path), {}))
+    config = run_config(run)
     if errors is not None:
         indices = ",".join(map(str, confident_errors(run, errors, epoch)))
     if images:
@@ -351,7 +351,7 @@ def export_metadata(run: Run, config: Config) -> dict[str, str]:
     kind = output_kind(config)
     return {
         "class_names": json.dumps(config.class_names),
-        "fashionlab_config_hash": str(run.info.get("config_hash", config.hash())),
+        "fashionlab_config_hash": run.info.config_hash or config.hash(),
         "fashionlab_run": run.id,
         "input": f"uint8 images shaped (n, {config.image_hw[0]}, {config.image_hw[1]}), 0-255, light clothing on black",
         "output": "raw scores per class" if kind == "scores" else "probabilities per class, in class_names order",

@@ -18,7 +18,7 @@ from fashionlab.keys import flatten
 from fashionlab.store import Run
 
 
-class TensorBoardLogs:
+class TensorBoardWriters:
     """One pair of writers (train, validation) per run, and its HParams written once."""
 
     def __init__(self, runs: list[tuple[Config, Run]]) -> None:

@@ -136,17 +136,17 @@ def _died(group: list[dict[str, Any]], store: RunStore, pid: int, exitcode: int 
     """The outcomes of a group whose worker process died: its runs failed (each keeps its checkpoint, so
     a rerun of the sweep continues it), and trials that had no run yet failed too."""
     from fashionlab.config import Source, validate
-    from fashionlab.store import RunStatus, now
+    from fashionlab.store import RunStatus
 
     how = f"killed by {signal.Signals(-exitcode).name}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
     error = f"its worker process (pid {pid}) died, {how}; rerun the sweep to continue it from its checkpoint"
-    runs = {str(r.info.get("config_hash")): r for r in store.runs() if r.info.get("pid") == pid}
+    runs = {str(r.info.config_hash): r for r in store.runs() if r.info.pid == pid}
     outcomes = []
     for data in group:
         config_hash = validate(data, Source(None, {})).hash()
         run = runs.get(config_hash)
-        if run is not None and run.info.get("status") == RunStatus.RUNNING:
-            run.update(status=RunStatus.FAILED, ended=now(), error=error)
+        if run is not None and run.info.status == RunStatus.RUNNING:
+            run.mark_failed(error)
         status = run.status if run is not None and run.status == RunStatus.COMPLETED else RunStatus.FAILED
         outcomes.append(
             TrialOutcome(

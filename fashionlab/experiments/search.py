@@ -256,7 +256,9 @@ def _search_here(
     done_runs: dict[str, Run], hooks: SweepHooks | None, n_trials: int,
 ) -> int:  # fmt: skip
     """Ask/tell one trial at a time in this process, pruning between epochs; returns how many trained."""
-    from fashionlab.engine.fit import RunStopped, train_group
+    from fashionlab.engine.fit import TrainPlan
+    from fashionlab.engine.outcomes import RunStopped
+    from fashionlab.experiments.trials import trained as train_and_draw
 
     states = _optuna().trial.TrialState
     trained = 0
@@ -265,9 +267,9 @@ def _search_here(
         if config is not None:
             label = f"t{trial.number}"
             try:
-                (outcome,) = train_group(
+                (outcome,) = train_and_draw(TrainPlan(
                     [config], store, _TrialHooks(hooks, label), _pruner(trial, plan.metric), continue_runs=True
-                )
+                ))  # fmt: skip
             except Interrupted as stop:
                 if stop.outcomes and isinstance(stop.outcomes[0], RunStopped):
                     record.status, record.run_id = RunStatus.INTERRUPTED, stop.outcomes[0].run_id
@@ -320,7 +322,7 @@ def _settle(
         value = _objective(run.metrics(), plan.metric)
         storage.set_trial_state_values(stale._trial_id, states.COMPLETE, [value])
         record.status, record.run_id, record.value = RunStatus.COMPLETED, run.id, value
-        record.hash = str(run.info.get("config_hash"))
+        record.hash = str(run.info.config_hash)
     else:  # asked again first, so its interrupted run continues in place (and it counts once)
         storage.set_trial_user_attr(stale._trial_id, INTERRUPTED, True)
         storage.set_trial_state_values(stale._trial_id, states.FAIL)

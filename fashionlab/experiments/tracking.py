@@ -84,8 +84,8 @@ def _parent(
     """The sweep's parent run (made once): its axes as params, its best trial's test metrics."""
     if group in earlier:
         return earlier[group]
-    starts = [t for r in runs if (t := _ms(r.info.get("started")))]
-    ends = [t for r in runs if (t := _ms(r.info.get("ended")))]
+    starts = [t for r in runs if (t := _ms(r.info.started))]
+    ends = [t for r in runs if (t := _ms(r.info.ended))]
     parent = client.create_run(experiment, start_time=min(starts, default=None), run_name=group,
                                tags={"fashionlab.sweep": group}).info.run_id  # fmt: skip
     for key, values in (axes or {}).items():
@@ -102,15 +102,15 @@ def _parent(
 
 
 def _log_one(mlflow: Any, client: Any, experiment: str, run: Run, parent: str | None) -> str:
-    config = run.info.get("config") or run.config()
+    config = run.info.config or run.config()
     tags = {
         "fashionlab.run": run.id,
         "fashionlab.status": str(run.status),
-        "fashionlab.backend": str(run.info.get("backend")),
-        "fashionlab.config_hash": str(run.info.get("config_hash")),
+        "fashionlab.backend": str(run.info.backend),
+        "fashionlab.config_hash": str(run.info.config_hash),
         **({"mlflow.parentRunId": parent} if parent else {}),
     }
-    started = _ms(run.info.get("started"))
+    started = _ms(run.info.started)
     run_id = client.create_run(experiment, start_time=started, tags=tags, run_name=run.id).info.run_id
     params = {k: ("null" if v is None else v) for k, v in flatten(config).items()}
     client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:500]) for k, v in params.items()])
@@ -119,7 +119,7 @@ def _log_one(mlflow: Any, client: Any, experiment: str, run: Run, parent: str | 
         client.log_artifact(run_id, str(path))
     if run.status == "completed" and run.has_model:
         _log_model(mlflow, run, run_id)
-    client.set_terminated(run_id, STATUS.get(str(run.status), "FAILED"), end_time=_ms(run.info.get("ended")))
+    client.set_terminated(run_id, STATUS.get(str(run.status), "FAILED"), end_time=_ms(run.info.ended))
     return str(run_id)
 
 

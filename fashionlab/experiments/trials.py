@@ -8,11 +8,15 @@ import contextlib
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fashionlab.config import Config, Source, identity_hash, validate
 from fashionlab.errors import FashionlabError, Interrupted
 from fashionlab.store import RunStatus, RunStore, TrialOutcome
+
+if TYPE_CHECKING:
+    from fashionlab.engine.outcomes import Pruner
 
 
 class SweepHooks(Protocol):
@@ -106,20 +110,18 @@ def run_group(
 
 
 def train_configs(
-    configs: list[Config], store: RunStore, hooks: Forward, log_id: str, command: str | None = None
-) -> list[TrialOutcome]:
-    """Train configs that share a group; every failure becomes an outcome, never an exception.
+    configs: list[Config], store: RunStore, hooks: Forward, log_id: str, command: str | None = None,
+    pruner: Pruner | None = None,
+) -> list[TrialOutcome]:  # fmt: skip
+    """Train configs that share a group (or a population); every failure becomes an outcome, never an exception.
 
     An interrupted or failed earlier run of a config continues in place (a rerun of an interrupted sweep);
     a signal raises Interrupted carrying the outcomes of the trials that had started.
     """
-    from fashionlab.engine.fit import train_group, train_population
+    from fashionlab.engine.fit import TrainPlan
 
     try:
-        if len({c.group_key() for c in configs}) > 1:  # a population: trials of one program, trained together
-            results = train_population(configs, store, hooks, command=command, continue_runs=True)
-        else:
-            results = train_group(configs, store, hooks, command=command, continue_runs=True)
+        results = trained(TrainPlan(configs, store, hooks, pruner, command, continue_runs=True))
     except Interrupted as stop:
         stop.outcomes = [_outcome(c, r) for c, r in zip(configs, stop.outcomes or [], strict=False) if r is not None]
         raise
@@ -132,9 +134,55 @@ def train_configs(
     return [_outcome(c, r) for c, r in zip(configs, results, strict=True)]
 
 
+def trained(plan: Any) -> list[Any]:
+    """engine.fit.train(plan), then the curves of every run it completed (also when interrupted): drawn
+    here, by a view, after the engine returned."""
+    from fashionlab.engine.fit import train
+
+    try:
+        outcomes = train(plan)
+    except Interrupted as stop:
+        draw_curves([o for o in stop.outcomes or [] if o is not None])
+        raise
+    draw_curves(outcomes)
+    return outcomes
+
+
+def draw_curves(outcomes: list[Any]) -> None:
+    """curves.png of each completed run; a failure leaves `curves_error` in run.json (`fashionlab curves`
+    draws it later) and the run completed: a picture must not undo a finished training."""
+    from fashionlab.engine.outcomes import TrainResult
+    from fashionlab.views import plots
+
+    for outcome in outcomes:
+        if isinstance(outcome, TrainResult):
+            try:
+                outcome.run.write_curves(plots.curves_png([outcome.run]))
+            except Exception as exc:
+                outcome.run.record_curves_error(f"{exc.__class__.__name__}: {exc}".splitlines()[0])
+
+
+def train_run(config: Config, runs: Path | str | RunStore, hooks: Any = None) -> Any:
+    """Train one config into a new run with its curves; its TrainResult, or the error that stopped it."""
+    from fashionlab.engine.fit import TrainPlan
+    from fashionlab.engine.outcomes import completed
+
+    (outcome,) = trained(TrainPlan.of(config, runs, hooks))
+    return completed(outcome)
+
+
+def resume_run(run: Any, hooks: Any = None) -> Any:
+    """Continue an interrupted or failed run from its last finished epoch (see engine.fit); its TrainResult."""
+    from fashionlab.engine.fit import TrainPlan
+    from fashionlab.engine.outcomes import completed
+
+    (outcome,) = trained(TrainPlan([], RunStore(run.path.parent), hooks, resume=run))
+    return completed(outcome)
+
+
 def _outcome(config: Config, result: Any) -> TrialOutcome:
     """A training's TrainResult or RunStopped as the trial's outcome."""
-    from fashionlab.engine.fit import RunStopped
+    from fashionlab.engine.outcomes import RunStopped
 
     if isinstance(result, RunStopped):
         return TrialOutcome(config.hash(), result.status, result.run_id, error=str(result))

@@ -34,8 +34,8 @@ def summary_of(run: Run) -> RunSummary:
     )  # fmt: skip
     cap = config.get("test_samples")
     found.test_samples = min(k * TEST_IMAGES_PER_CLASS, cap) if isinstance(cap, int) else k * TEST_IMAGES_PER_CLASS
-    found.shared_training = [str(r) for r in run.info.get("shared_training") or []]
-    stopped = run.info.get("stopped_early") or {}
+    found.shared_training = [str(r) for r in run.info.shared_training or []]
+    stopped = run.info.stopped_early or {}
     found.restored_epoch = stopped.get("best_epoch") if isinstance(stopped, dict) and stopped.get("restored") else None
     try:
         data = run.metrics() if not run.problem else {}
@@ -43,7 +43,7 @@ def summary_of(run: Run) -> RunSummary:
     except Exception:
         data, history = {}, []
     summary, test = data.get("summary") or {}, data.get("test") or {}
-    found.epochs = summary.get("epochs", run.info.get("epochs_done"))
+    found.epochs = summary.get("epochs", run.info.epochs_done)
     found.monitor, found.best_epoch = summary.get("monitor"), summary.get("best_epoch")
     found.last = {k: v for k, v in (summary.get("last") or {}).items() if _number(v) is not None}
     found.at_best = {k: v for k, v in (summary.get("best") or {}).items() if _number(v) is not None}

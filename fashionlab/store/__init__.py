@@ -5,12 +5,14 @@ outcomes and sweep/search records with their one reader and writer.
 """
 
 from fashionlab.store.files import cache_dir, default_runs_dir, write_atomic
+from fashionlab.store.info import RunInfo
 from fashionlab.store.records import SweepRecord, TrialOutcome
 from fashionlab.store.run import Run, RunStatus, now, read_run
 from fashionlab.store.store import RunStore, Selection
 
 __all__ = [
     "Run",
+    "RunInfo",
     "RunStatus",
     "RunStore",
     "Selection",

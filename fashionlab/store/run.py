@@ -19,6 +19,7 @@ import yaml
 
 from fashionlab.errors import RunError
 from fashionlab.store import files
+from fashionlab.store.info import RunInfo, metrics_problem
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,7 +57,7 @@ class Run:
     """A run directory, read lazily."""
 
     path: Path
-    info: dict[str, Any] = field(default_factory=dict)
+    info: RunInfo = field(default_factory=RunInfo)
     problem: str | None = None  # set when the directory is broken
 
     @property
@@ -68,18 +69,18 @@ class Run:
         if self.problem:
             return RunStatus.BROKEN
         try:
-            status = RunStatus(str(self.info.get("status", "broken")))
+            status = RunStatus(str(self.info.status or "broken"))
         except ValueError:
             return RunStatus.BROKEN
-        if status == RunStatus.RUNNING and self.info.get("host") == socket.gethostname():
-            pid = self.info.get("pid")
+        if status == RunStatus.RUNNING and self.info.host == socket.gethostname():
+            pid = self.info.pid
             if isinstance(pid, int) and not _pid_alive(pid):
                 return RunStatus.INTERRUPTED
         return status
 
     @property
     def name(self) -> str:
-        return str(self.info.get("name", "?"))
+        return self.info.name or "?"
 
     @property
     def config_path(self) -> Path:
@@ -96,7 +97,7 @@ class Run:
 
     def resolved_config(self) -> dict[str, Any]:
         """The config as run.json caches it, else config.yaml, else {} (for tables of broken runs)."""
-        config = self.info.get("config")
+        config = self.info.config
         if isinstance(config, dict):
             return config
         try:
@@ -114,7 +115,7 @@ class Run:
 
     def metrics(self) -> dict[str, Any]:
         """metrics.json; run.json keeps a copy (and the only one for pruned or diverged runs), read first."""
-        cached = self.info.get("metrics")
+        cached = self.info.metrics
         if isinstance(cached, dict):
             return cached
         try:
@@ -149,9 +150,30 @@ class Run:
 
     # ---------------------------------------------------------------- writing
 
-    def update(self, **changes: Any) -> None:
-        self.info.update(changes)
-        files.write_json(self.path / files.RUN_INFO, self.info)
+    def _save(self, **changes: Any) -> None:
+        """Change fields of run.json and write it whole (atomically): every transition below goes through here."""
+        self.info.change(**changes)
+        files.write_json(self.path / files.RUN_INFO, self.info.to_json())
+
+    def record_epochs(self, rows: list[dict[str, Any]]) -> None:
+        """The history so far (this run's prefix of its training) and how many epochs are done."""
+        self.write_history(rows)
+        self._save(epochs_done=int(rows[-1]["epoch"]) if rows else 0)
+
+    def record_stopped_early(self, epoch: int, best_epoch: int | None, restored: bool) -> None:
+        self._save(stopped_early={"epoch": epoch, "best_epoch": best_epoch, "restored": restored})
+
+    def record_shared_training(self, run_ids: list[str]) -> None:
+        """The other runs fed by the same training (configs that differ only in epochs)."""
+        self._save(shared_training=run_ids)
+
+    def record_curves_error(self, error: str) -> None:
+        """curves.png could not be drawn; the run stays completed (`fashionlab curves` draws it later)."""
+        self._save(curves_error=error)
+
+    def record_landed(self, run_id: str, host: str) -> None:
+        """Written here from a Ray worker's packed directory, under this store's id."""
+        self._save(id=run_id, trained_on=host, executor="ray")
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
         files.write_atomic(self.path / files.HISTORY, files.history_csv(rows))
@@ -174,14 +196,29 @@ class Run:
 
     def mark_completed(self, metrics: dict[str, Any]) -> None:
         """Completed, once its model and metrics.json are durable (pictures come after, and may be redrawn)."""
-        self.update(status=RunStatus.COMPLETED, ended=now(), metrics=metrics)
+        self._save(status=RunStatus.COMPLETED, ended=now(), metrics=metrics)
         self.remove_checkpoint()
+
+    def mark_interrupted(self) -> None:
+        """Stopped by a signal; its checkpoint keeps its epochs for a rerun or --resume."""
+        self._save(status=RunStatus.INTERRUPTED, ended=now())
+
+    def mark_failed(self, error: str) -> None:
+        """The training raised (or its worker died): the first line of the error, for `runs` and `show`."""
+        self._save(status=RunStatus.FAILED, ended=now(), error=error)
+
+    def mark_pruned(self, error: str, partial: dict[str, Any]) -> None:
+        """A search's pruner stopped it; `partial` is the summary of its history (no test)."""
+        self._save(status=RunStatus.PRUNED, ended=now(), error=error, metrics=partial)
+
+    def mark_diverged(self, reason: str, partial: dict[str, Any]) -> None:
+        self._save(status=RunStatus.DIVERGED, ended=now(), error=reason, metrics=partial)
 
     def reopen(self, epoch: int) -> list[dict[str, float]]:
         """Continue this interrupted or failed run from `epoch` (its checkpoint's, or 0); its history to then."""
         history = self.history()[:epoch]
-        resumed = [*self.info.get("resumed", []), {"at": now(), "from_epoch": epoch}]
-        self.update(
+        resumed = [*(self.info.resumed or []), {"at": now(), "from_epoch": epoch}]
+        self._save(
             status=RunStatus.RUNNING, pid=os.getpid(), ended=None, error=None, epochs_done=epoch, resumed=resumed
         )
         self.write_history(history)
@@ -232,7 +269,7 @@ class Run:
     def save_checkpoint(self, arrays: list[np.ndarray], epoch: int) -> None:
         """The full training state after `epoch`, written atomically (a few ms for the tutorial model)."""
         self._write_arrays(files.CHECKPOINT, arrays, epoch)
-        self.update(checkpoint_epoch=epoch)
+        self._save(checkpoint_epoch=epoch)
 
     def checkpoint_epoch(self) -> int:
         """The epoch the checkpoint holds, as the file itself says (run.json may lag it by an epoch when a
@@ -243,7 +280,7 @@ class Run:
         path = self.path / files.CHECKPOINT
         try:
             if npz_headers(path).get("epoch", ((0,), ""))[0] != ():
-                return int(self.info.get("checkpoint_epoch") or 0)  # written before the file said it
+                return int(self.info.checkpoint_epoch or 0)  # written before the file said it
             with files.open_regular(path, files.MAX_ARRAYS) as fh, np.load(fh) as data:
                 epoch = int(data["epoch"])
         except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
@@ -264,7 +301,7 @@ class Run:
     def save_best(self, arrays: list[np.ndarray], epoch: int) -> None:
         """The weights of the best epoch so far (the model's variables without the optimizer's)."""
         self._write_arrays(files.BEST_WEIGHTS, arrays, epoch)
-        self.update(best_weights_epoch=epoch)
+        self._save(best_weights_epoch=epoch)
 
     def load_best(self, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
         """The best epoch's weights."""
@@ -297,45 +334,6 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
     return found
 
 
-# run.json's fields that other code reads, with the type each must have (None is allowed for every one).
-_INFO_TYPES: dict[str, type | tuple[type, ...]] = {
-    "status": str, "started": str, "ended": str, "name": str, "config_hash": str, "pid": int, "host": str,
-    "command": str, "config": dict, "metrics": dict, "epochs_done": int, "checkpoint_epoch": int,
-    "best_weights_epoch": int, "resumed": list, "shared_training": list, "error": str, "backend": str,
-}  # fmt: skip
-
-
-def metrics_problem(metrics: Any, where: str) -> str | None:
-    """What is wrong with the shape of a metrics dict (metrics.json, or run.json's copy), or None."""
-    if not isinstance(metrics, dict):
-        return f"{where} is not an object"
-    for part in ("summary", "test"):
-        value = metrics.get(part)
-        if value is not None and not isinstance(value, dict):
-            return f"{where}.{part} is {type(value).__name__}, not an object"
-    summary = metrics.get("summary") or {}
-    for part in ("last", "best"):
-        value = summary.get(part)
-        if value is not None and not isinstance(value, dict):
-            return f"{where}.summary.{part} is {type(value).__name__}, not an object"
-    for name, values in [("test", metrics.get("test") or {}), *((p, summary.get(p) or {}) for p in ("last", "best"))]:
-        for key, number in values.items():
-            if number is not None and (isinstance(number, bool) or not isinstance(number, int | float)):
-                return f"{where} {name} {key} is {number!r}, not a number"
-    return None
-
-
-def info_problem(info: dict[str, Any]) -> str | None:
-    """What is wrong with run.json's fields (a hand edit, another program), or None: such a run is broken."""
-    for key, kind in _INFO_TYPES.items():
-        value = info.get(key)
-        if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
-            return f"{files.RUN_INFO} field {key} is {value!r}, not {getattr(kind, '__name__', kind)}"
-    if info.get("metrics") is not None:
-        return metrics_problem(info["metrics"], f"{files.RUN_INFO} field metrics")
-    return None
-
-
 def read_run(path: Path) -> Run:
     """A Run from its directory; a broken one comes back with `problem` set instead of raising."""
     try:
@@ -343,8 +341,8 @@ def read_run(path: Path) -> Run:
         if not isinstance(info, dict):
             raise ValueError(f"{files.RUN_INFO} is not an object")
     except FileNotFoundError:
-        return Run(path, {}, f"{files.RUN_INFO} is missing")
+        return Run(path, RunInfo(), f"{files.RUN_INFO} is missing")
     except (OSError, ValueError) as exc:
-        return Run(path, {}, f"{files.RUN_INFO} is unreadable ({exc})")
-    problem = info_problem(info)
-    return Run(path, info, problem) if problem else Run(path, info)
+        return Run(path, RunInfo(), f"{files.RUN_INFO} is unreadable ({exc})")
+    parsed, problem = RunInfo.parse(info)
+    return Run(path, parsed, problem)

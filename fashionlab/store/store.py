@@ -18,6 +18,7 @@ from typing import Any
 
 from fashionlab.errors import Busy, FashionlabError, RunError, RunNotFound, StorageError
 from fashionlab.store import files
+from fashionlab.store.info import RunInfo
 from fashionlab.store.records import SweepRecord
 from fashionlab.store.run import Run, RunStatus, now, read_run
 
@@ -70,7 +71,7 @@ class RunStore:
                 except FileExistsError:
                     continue
                 os.rename(making, self.root / run_id)
-                return Run(self.root / run_id, info)
+                return Run(self.root / run_id, RunInfo.parse(info)[0])
             raise StorageError(f"no free run id for {base} in {self.root}")
         finally:
             shutil.rmtree(making, ignore_errors=True)
@@ -139,9 +140,9 @@ class RunStore:
         done: dict[str, Run] = {}
         for run in self.runs():
             if run.status == RunStatus.COMPLETED and run.has_model:
-                done[str(run.info.get("config_hash"))] = run
-                old = rehash and run.info.get("hash_scheme") != HASH_SCHEME and isinstance(run.info.get("config"), dict)
-                if old and rehash and (today := rehash(run.info["config"])) is not None:
+                done[str(run.info.config_hash)] = run
+                old = rehash and run.info.hash_scheme != HASH_SCHEME and isinstance(run.info.config, dict)
+                if old and rehash and run.info.config and (today := rehash(run.info.config)) is not None:
                     done[today] = run
         return done
 
@@ -150,7 +151,7 @@ class RunStore:
         found: dict[str, Run] = {}
         for run in self.runs():
             if run.status in (RunStatus.INTERRUPTED, RunStatus.FAILED):
-                found[str(run.info.get("config_hash"))] = run
+                found[str(run.info.config_hash)] = run
         return found
 
     def check_writable(self) -> None:
@@ -333,6 +334,6 @@ class RunStore:
             for name, data in contents.items():
                 if name != files.RUN_INFO:
                     files.write_atomic(self.root / target_id / name, data)
-            run = Run(self.root / target_id, json.loads(contents.get(files.RUN_INFO, b"{}")))
-            run.update(id=target_id, trained_on=host, executor="ray")
+            run = Run(self.root / target_id, RunInfo.parse(json.loads(contents.get(files.RUN_INFO, b"{}")))[0])
+            run.record_landed(target_id, host)
         return renamed

@@ -47,7 +47,7 @@ def _training_groups(runs: list[Run]) -> list[list[Run]]:
     groups: list[list[Run]] = []
     placed: dict[str, list[Run]] = {}
     for run in runs:
-        shared = [placed[i] for i in run.info.get("shared_training") or [] if i in placed]
+        shared = [placed[i] for i in run.info.shared_training or [] if i in placed]
         if shared:
             shared[0].append(run)
             placed[run.id] = shared[0]

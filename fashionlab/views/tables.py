@@ -305,11 +305,11 @@ def run_row(run: Run) -> dict[str, Any]:
         row["problem"] = str(exc).split(": ", 1)[-1]
     summary, test = metrics.get("summary", {}), metrics.get("test", {})
     row.update(
-        epochs=run.info.get("epochs_done", summary.get("epochs")),
+        epochs=run.info.epochs_done if run.info.epochs_done is not None else summary.get("epochs"),
         val_accuracy=summary.get("best", {}).get("val_accuracy"),
         test_accuracy=test.get("accuracy"),
-        backend=run.info.get("backend"),
-        started=run.info.get("started"),
+        backend=run.info.backend,
+        started=run.info.started,
     )
     return row
 
