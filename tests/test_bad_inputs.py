@@ -398,7 +398,7 @@ CASES: dict[str, Case] = {
     "predict format": Case(
         ["predict", "--index", "0:3", "--format", "xml"],
         6,
-        r"--format xml is not known; use table, csv, json",
+        r"--format xml is not known; use table, csv or json",
         needs_run=True,
     ),
     "empty image folder": Case(

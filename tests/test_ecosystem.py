@@ -276,7 +276,7 @@ def test_mlflow_logs_runs_grouped_by_sweep(
         assert [m.step for m in history] == [1, 2]
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"model.keras", "curves.png", "config.yaml", "history.csv"} <= artifacts
-        start, end = (datetime.fromisoformat(run.info[k]).timestamp() * 1000 for k in ("started", "ended"))
+        start, end = (datetime.fromisoformat(getattr(run.info, k)).timestamp() * 1000 for k in ("started", "ended"))
         assert abs(child.info.start_time - start) < 1000 and abs(child.info.end_time - end) < 1000  # real times
         assert child.info.status == "FINISHED"
     assert parents[0].data.params["lr"] == "0.001,0.01"  # the sweep's axes

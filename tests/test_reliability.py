@@ -299,7 +299,9 @@ def test_a_run_is_completed_before_its_curves_are_drawn(tmp_path: Path, monkeypa
         raise RuntimeError("no fonts")
 
     monkeypatch.setattr(plots, "curves_png", broken)
-    result = ftrain.train_run(load_config(None, ["epochs=1", "train_samples=300", "test_samples=100"]), tmp_path / "runs")
+    result = ftrain.train_run(
+        load_config(None, ["epochs=1", "train_samples=300", "test_samples=100"]), tmp_path / "runs"
+    )
     run = RunStore(tmp_path / "runs").read(result.run.id)
     assert run.status == "completed" and run.has_model and not (run.path / "curves.png").exists()
     assert run.info.curves_error == "RuntimeError: no fonts"

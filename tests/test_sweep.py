@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from fashionlab.config import load_config
-from fashionlab.experiments.trials import train_run as train
 from fashionlab.errors import ConfigError
 from fashionlab.experiments import grammar
 from fashionlab.experiments import plan as fplan
 from fashionlab.experiments.sweep import run_sweep
+from fashionlab.experiments.trials import train_run as train
 from fashionlab.store import RunStore
 from tests.conftest import CONFIGS, SMALL, Cli
 

@@ -14,8 +14,8 @@ import yaml
 
 from fashionlab.config import load_config
 from fashionlab.engine import build as fbuild
-from fashionlab.experiments import trials as ftrain
 from fashionlab.engine.outcomes import Diverged
+from fashionlab.experiments import trials as ftrain
 from fashionlab.metrics import classification_report, summarize_history
 from fashionlab.store import RunStore
 from tests.conftest import CONFIGS, SMALL

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from fashionlab import compat
 from fashionlab.cli.common import app, state, version_callback
 from fashionlab.errors import stop_requested
 
@@ -88,7 +89,6 @@ def _exit_without_teardown(code: int) -> None:
     for non-daemon threads, run atexit handlers, flush) and then os._exit. Tearing down JAX, XLA and
     Keras module by module takes ~0.5 s after every train, predict or evaluate (BENCHMARKS.md);
     skipping it loses nothing, since every file fashionlab writes is closed before the command returns."""
-    import atexit
     import threading
 
     backend = sys.modules.get("fashionlab.engine.backend")
@@ -102,7 +102,7 @@ def _exit_without_teardown(code: int) -> None:
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()
-    atexit._run_exitfuncs()
+    compat.run_exit_handlers()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -16,19 +16,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
-from typer.core import TyperCommand, TyperOption
+from typer.core import TyperCommand
 
-try:  # typer >= 0.24 carries its own click
-    from typer._click.exceptions import NoSuchOption
-except ImportError:  # pragma: no cover
-    from click.exceptions import NoSuchOption  # type: ignore[assignment]
-
-from fashionlab import __version__
-from fashionlab.errors import ConfigError, FashionlabError, Interrupted, raise_if_stopped, stop_on_signals
+from fashionlab import __version__, compat
+from fashionlab.errors import ConfigError, FashionlabError, InputError, Interrupted, raise_if_stopped, stop_on_signals
 from fashionlab.store import RunStore, default_runs_dir, write_atomic
 from fashionlab.views import compare
 
@@ -79,13 +74,23 @@ def handle_errors(fn: F) -> F:
 
 
 class HintingCommand(TyperCommand):
-    """A command whose "No such option: --epochs" says how config keys are set (epochs=5)."""
+    """A command whose "No such option: --epochs" says how config keys are set (epochs=5), and whose
+    choices (Literal types: Typer validates, completes and lists them in --help) are refused in one line,
+    as every other bad input is: `Error: --split val is not known; use train or test` (exit code 6)."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         given_args = list(args)  # the parser consumes its list
         try:
             return super().parse_args(ctx, args)
-        except NoSuchOption as exc:
+        except compat.bad_parameter() as exc:
+            choices = compat.choices_of(exc.param)
+            if not choices or not getattr(exc.param, "opts", None):
+                raise
+            option = exc.param.opts[0]
+            given = _after(given_args, option) or "?"
+            err.print(f"Error: {option} {given} is not known; use {either(list(choices))}", markup=False)
+            raise typer.Exit(InputError.exit_code) from None
+        except compat.no_such_option() as exc:
             name = exc.option_name.split("=")[0]
             key = name.lstrip("-").replace("-", "_")
             if key in config_keys():
@@ -93,6 +98,11 @@ class HintingCommand(TyperCommand):
                 exc.message = f"No such option: {name}. Config keys are set as key=value: {key}={given}"
                 exc.possibilities = None
             raise
+
+
+def either(words: list[str]) -> str:
+    """a, b or c"""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def _after(args: list[str], option: str) -> str | None:
@@ -112,19 +122,7 @@ def config_keys() -> set[str]:
     return {*Config.model_fields, *SHORT_NAMES, "momentum", "units", "learning_rate"}
 
 
-def _no_type_for_flags() -> None:
-    """Help shows no `<bool>` beside an on/off flag (typer >= 0.24 labels every option with its type)."""
-    original = getattr(TyperOption, "display_type_rich", None)
-    if original is None:
-        return
-
-    def display_type_rich(self: Any, ctx: Any) -> str | None:
-        return None if getattr(self, "is_flag", False) else original(self, ctx)
-
-    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
-
-
-_no_type_for_flags()
+compat.hide_flag_types()
 
 
 class App(typer.Typer):
@@ -299,18 +297,26 @@ SortOpt = Annotated[
         autocompletion=values(*compare.SORT_KEYS),
     ),
 ]
-FormatOpt = Annotated[
-    str, typer.Option("--format", help="table, csv, md or json.", autocompletion=values("table", "csv", "md", "json"))
-]
+RAY, TRACKING, ADVANCED = "Ray (--executor ray)", "Tracking", "Advanced"  # --help's panels below the options
+FormatOpt = Annotated[Literal["table", "csv", "md", "json"], typer.Option("--format", help="How to show them.")]
 AllColumnsOpt = Annotated[
     bool, typer.Option("--all-columns", help="Show every config key, not just those that differ.")
 ]
 MlflowOpt = Annotated[
-    bool, typer.Option("--mlflow", help="Also log the run(s) to MLflow: params, per-epoch metrics, figures, model.")
+    bool,
+    typer.Option(
+        "--mlflow",
+        help="Also log the run(s) to MLflow: params, per-epoch metrics, figures, model.",
+        rich_help_panel=TRACKING,
+    ),
 ]
 MlflowUriOpt = Annotated[
     str | None,
-    typer.Option("--mlflow-uri", help="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db."),
+    typer.Option(
+        "--mlflow-uri",
+        help="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db.",
+        rich_help_panel=TRACKING,
+    ),
 ]
 
 

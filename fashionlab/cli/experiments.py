@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 from fashionlab.cli.common import (
+    ADVANCED,
+    RAY,
     AllColumnsOpt,
     ColumnsOpt,
     Comparison,
@@ -30,7 +32,6 @@ from fashionlab.cli.common import (
     say_advice,
     show_table,
     store,
-    values,
     write_png,
 )
 from fashionlab.errors import InputError
@@ -48,32 +49,38 @@ SweepItems = Annotated[
     ),
 ]
 PopulationOpt = Annotated[
-    str,
+    Literal["auto", "on", "off"],
     typer.Option(
         "--population",
         help="Train the trials of one program (they differ in seed, lr or epochs) together, one compiled "
-        "program: on, off, or auto (on where JAX runs on a GPU or TPU; on a CPU it is slower).",
-        autocompletion=values("auto", "on", "off"),
+        "program; auto: on where JAX runs on a GPU or TPU (on a CPU it is slower).",
+        rich_help_panel=ADVANCED,
     ),
 ]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="List the trials and what is already done; train nothing.")]
-# what experiments.search.METRICS accepts (not imported here: that would import pydantic for --help)
-SEARCH_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss")
 ExecutorOpt = Annotated[
-    str,
+    Literal["local", "ray"],
     typer.Option(
-        "--executor",
-        help="local (processes on this machine) or ray (Ray tasks, local or a cluster).",
-        autocompletion=values("local", "ray"),
+        "--executor", help="local: processes on this machine; ray: Ray tasks, local or a cluster.", rich_help_panel=RAY
     ),
 ]
 AddressOpt = Annotated[
     str | None,
-    typer.Option("--address", help="Ray cluster to join (ray start --head prints it). Default: a local Ray."),
+    typer.Option(
+        "--address", help="Ray cluster to join (ray start --head prints it). Default: a local Ray.", rich_help_panel=RAY
+    ),
 ]
-CpusOpt = Annotated[float, typer.Option("--cpus-per-trial", min=0.01, help="Ray: CPUs each trial declares.")]
+CpusOpt = Annotated[
+    float, typer.Option("--cpus-per-trial", min=0.01, help="Ray: CPUs each trial declares.", rich_help_panel=RAY)
+]
 GpusOpt = Annotated[
-    float, typer.Option("--gpus-per-trial", min=0.0, help="Ray: GPUs each trial declares; 0.25 puts four on one GPU.")
+    float,
+    typer.Option(
+        "--gpus-per-trial",
+        min=0.0,
+        help="Ray: GPUs each trial declares; 0.25 puts four on one GPU.",
+        rich_help_panel=RAY,
+    ),
 ]
 JobsOpt = Annotated[
     int,
@@ -89,8 +96,6 @@ JobsOpt = Annotated[
 
 def ray_options(executor: str, address: str | None, cpus: float, gpus: float) -> Any:
     """RayOptions for --executor ray, None for local; a bad combination is an InputError."""
-    if executor not in ("local", "ray"):
-        raise InputError(f"--executor {executor} is not known; use local or ray")
     if executor == "local":
         if address:
             raise InputError("--address needs --executor ray")
@@ -202,8 +207,6 @@ def sweep(
 def populations_wanted(choice: str) -> bool:
     """--population: on, off, or auto (on where JAX has a GPU or TPU; a CUDA or TPU plugin is looked for
     first, so a CPU machine does not import JAX to find out)."""
-    if choice not in ("auto", "on", "off"):
-        raise InputError(f"--population {choice} is not known; use auto, on or off")
     if choice != "auto":
         return choice == "on"
     import importlib.util
@@ -266,19 +269,15 @@ def search(
     config: ConfigOpt = None,
     trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Trials the study should hold in the end.")] = 20,
     metric: Annotated[
-        str,
-        typer.Option("--metric", help="What to optimise (best-epoch value).", autocompletion=values(*SEARCH_METRICS)),
+        Literal["val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss"],
+        typer.Option("--metric", help="What to optimise (best-epoch value)."),
     ] = "val_accuracy",
     prune: Annotated[
-        str,
-        typer.Option(
-            "--prune",
-            help="Stop unpromising trials at epoch ends: none, median or hyperband.",
-            autocompletion=values("none", "median", "hyperband"),
-        ),
+        Literal["none", "median", "hyperband"],
+        typer.Option("--prune", help="Stop unpromising trials at epoch ends."),
     ] = "none",
     sampler: Annotated[
-        str, typer.Option("--sampler", help="tpe (default) or random.", autocompletion=values("tpe", "random"))
+        Literal["tpe", "random"], typer.Option("--sampler", help="How Optuna picks the next trial.")
     ] = "tpe",
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -54,7 +54,7 @@ def data(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Only the config's classes, at its image size.")
     ] = None,
-    split: Annotated[str, typer.Option("--split", help="The images --grid shows: train or test.")] = "train",
+    split: Annotated[Literal["train", "test"], typer.Option("--split", help="The images --grid shows.")] = "train",
     as_json: JsonOpt = False,
 ) -> None:
     """Show the data set: what it is, shapes, dtypes, class names and per-class counts.
@@ -63,8 +63,6 @@ def data(
     """
     from fashionlab import data as fdata
 
-    if split not in ("train", "test"):
-        raise InputError(f"--split {split} is not known; use train or test")
     if download:
         err.print(f"Downloaded and verified {fdata.download()}")
     pick, names = None, None
@@ -224,11 +222,12 @@ def lab_report(
     ] = None,
     as_html: Annotated[bool, typer.Option("--html", help="One self-contained HTML file instead of Markdown.")] = False,
     fmt: Annotated[
-        str, typer.Option("--format", help="md (default), html, or json: the results with every finding's numbers.")
+        Literal["md", "html", "json"],
+        typer.Option("--format", help="md (default), html, or json: the results with every finding's numbers."),
     ] = "md",
     sort: SortOpt = "test_accuracy",
     epoch: Annotated[
-        str, typer.Option("--epoch", help="The best run's model to evaluate and show: last (default) or best.")
+        Literal["last", "best"], typer.Option("--epoch", help="The best run's model to evaluate and show.")
     ] = "last",
 ) -> None:
     """Write a lab report: what was run, the table, curves, confusion matrix, predictions, observations.
@@ -240,11 +239,7 @@ def lab_report(
     from fashionlab.views import report
 
     sort = compare.check_sort(sort)
-    if fmt not in ("md", "html", "json"):
-        raise InputError(f"--format {fmt} is not known; use md, html or json")
     as_html = as_html or fmt == "html"
-    if epoch not in ("last", "best"):
-        raise InputError(f"--epoch {epoch} is not known; use last or best")
     selection = store().select(runs, sweep_id, "all")
     chosen = [r for r in selection.runs if usable(r)]
     if not chosen:

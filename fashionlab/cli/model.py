@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -29,7 +29,6 @@ from fashionlab.cli.common import (
     pick_run,
     said_latest,
     store,
-    values,
     write_png,
 )
 from fashionlab.errors import InputError
@@ -37,15 +36,13 @@ from fashionlab.views import compare, tables
 from fashionlab.views.progress import TrainProgressBars
 
 EpochOpt = Annotated[
-    str,
+    Literal["last", "best"],
     typer.Option(
         "--epoch",
         help="Which epoch's model: last (default: the model as training ended) or best (lowest val_loss, or "
         "early stopping's monitor; its weights are kept beside the model).",
-        autocompletion=values("last", "best"),
     ),
 ]
-MANY = ("table", "csv", "json")  # predict's formats for several images
 
 
 @app.command()
@@ -167,7 +164,7 @@ def predict(
         typer.Option("--errors", min=1, max=30, help="The N test images the model gets wrong most confidently."),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="Several images: table, csv or json.", autocompletion=values(*MANY))
+        Literal["table", "csv", "json"], typer.Option("--format", help="How several images are shown.")
     ] = "table",
     as_json: JsonOpt = False,
 ) -> None:
@@ -183,8 +180,6 @@ def predict(
         )
     if run and run_option and run != run_option:
         raise InputError(f"RUN {run} and --run {run_option} name two runs; give one")
-    if fmt not in MANY:
-        raise InputError(f"--format {fmt} is not known; use {', '.join(MANY)}")
     one = re.fullmatch(r"-?\d+", index) if index is not None else image and len(image) == 1 and not image[0].is_dir()
     if not one:
         _predict_many(run or run_option, index, image, epoch, plot, "json" if as_json else fmt, errors)
@@ -261,10 +256,7 @@ def export(
     run: RunArg = None,
     epoch: EpochOpt = "last",
     fmt: Annotated[
-        str,
-        typer.Option(
-            "--format", help="savedmodel, onnx or tflite.", autocompletion=values("savedmodel", "onnx", "tflite")
-        ),
+        Literal["savedmodel", "onnx", "tflite"], typer.Option("--format", help="What to export it as.")
     ] = "savedmodel",
     out_path: Annotated[
         Path | None, typer.Option("--out", "-o", help="Where to write it. Default: inside the run.")

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 
+from fashionlab import compat
 from fashionlab.errors import FashionlabError, raise_if_stopped, signals_deferred
 from fashionlab.store import cache_dir
 
@@ -53,10 +54,7 @@ def use_backend(name: str) -> None:
     if name != "tensorflow":
         # Keras probes for TensorFlow (seeding, saving) whenever it is installed, which costs ~3 s of
         # import on a JAX or torch run that never uses it. Tell Keras's lazy loader it is absent.
-        from keras.src.utils import module_utils
-
-        if module_utils.tensorflow.module is None:
-            module_utils.tensorflow._available = False
+        compat.keras_without_tensorflow()
     global loaded
     loaded = True
     raise_if_stopped()  # a signal that landed in JAX's garbage-collector callback while it loaded
@@ -71,14 +69,8 @@ def _import_keras_without_sklearn() -> None:
     pandas to accept DataFrames as input (~0.2 s), matplotlib.pyplot for its image gallery (~0.4 s).
     fashionlab uses none of them through Keras; importing them later in this process works as usual
     (curves.png imports matplotlib's Figure only when it draws; mlflow and optuna import pandas)."""
-    hidden = [name for name in UNUSED_BY_KERAS_HERE if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` raise ImportError
-    try:
+    with compat.modules_hidden(UNUSED_BY_KERAS_HERE):
         import keras  # noqa: F401
-    finally:
-        for name in hidden:
-            del sys.modules[name]
 
 
 def _compilation_cache() -> None:

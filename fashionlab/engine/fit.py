@@ -25,7 +25,7 @@ from fashionlab.engine.backend import device, versions
 from fashionlab.engine.best import Weights
 from fashionlab.engine.build import build_for_training
 from fashionlab.engine.inputs import Split, prepare_data
-from fashionlab.engine.outcomes import Outcome, Pruner, TrainingHooks, TrainResult, completed
+from fashionlab.engine.outcomes import Outcome, Pruner, RunStopped, TrainingHooks, TrainResult, completed
 from fashionlab.engine.probes import DEAD_UNIT_IMAGES, dead_units
 from fashionlab.engine.programs import population_key, program
 from fashionlab.engine.tensorboard import require_tensorflow
@@ -33,7 +33,7 @@ from fashionlab.errors import Interrupted, RunError
 from fashionlab.network import check_trainable
 from fashionlab.store import Run, RunStatus, RunStore, read_run
 
-__all__ = ["TrainPlan", "completed", "train"]
+__all__ = ["RunStopped", "TrainPlan", "completed", "train"]
 
 
 @dataclass
@@ -99,6 +99,7 @@ def _resume(plan: TrainPlan, run: Run) -> Outcome:
     plan.earlier = {config.hash(): run}
     if run.training_saved:
         return _completed(run)
+    run.checkpoint_epoch()  # a checkpoint that is not this run's is refused before anything is written
     with plan.runs.exclusive(f"run-{run.id}", f"run {run.id}"):  # two --resume never share it
         if read_run(run.path).status == RunStatus.COMPLETED:
             raise RunError(f"run {run.id} is completed; only interrupted or failed runs can be resumed")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fashionlab import compat
 from fashionlab.config import Source, validate
 from fashionlab.errors import FashionlabError
 from fashionlab.experiments.executors import Dispatch, Record, thread_env
@@ -52,7 +53,7 @@ def connect(options: RayOptions) -> Any:
     if ray.is_initialized():
         return ray
     if not options.address:  # read when Ray was imported, which may have been before this call
-        ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
+        compat.ray_single_machine(ray)
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if options.address and options.address != "auto":
         _check_reachable(options.address)

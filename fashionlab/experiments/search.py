@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fashionlab import compat
 from fashionlab.config import Config, Override, identity_hash, load_config, split_override
 from fashionlab.errors import ConfigError, FashionlabError, InputError, Interrupted
 from fashionlab.experiments import ray_executor
@@ -256,8 +257,7 @@ def _search_here(
     done_runs: dict[str, Run], hooks: SweepHooks | None, n_trials: int,
 ) -> int:  # fmt: skip
     """Ask/tell one trial at a time in this process, pruning between epochs; returns how many trained."""
-    from fashionlab.engine.fit import TrainPlan
-    from fashionlab.engine.outcomes import RunStopped
+    from fashionlab.engine.fit import RunStopped, TrainPlan
     from fashionlab.experiments.trials import trained as train_and_draw
 
     states = _optuna().trial.TrialState
@@ -267,9 +267,8 @@ def _search_here(
         if config is not None:
             label = f"t{trial.number}"
             try:
-                (outcome,) = train_and_draw(TrainPlan(
-                    [config], store, _TrialHooks(hooks, label), _pruner(trial, plan.metric), continue_runs=True
-                ))  # fmt: skip
+                pruner = _pruner(trial, plan.metric)
+                (outcome,) = train_and_draw(TrainPlan([config], store, _TrialHooks(hooks, label), pruner, None, True))
             except Interrupted as stop:
                 if stop.outcomes and isinstance(stop.outcomes[0], RunStopped):
                     record.status, record.run_id = RunStatus.INTERRUPTED, stop.outcomes[0].run_id
@@ -320,12 +319,12 @@ def _settle(
     run = done_runs.get(config.hash()) if config is not None and len(values) == len(plan.spaces) else None
     if run is not None:
         value = _objective(run.metrics(), plan.metric)
-        storage.set_trial_state_values(stale._trial_id, states.COMPLETE, [value])
+        storage.set_trial_state_values(compat.optuna_trial_id(stale), states.COMPLETE, [value])
         record.status, record.run_id, record.value = RunStatus.COMPLETED, run.id, value
         record.hash = str(run.info.config_hash)
     else:  # asked again first, so its interrupted run continues in place (and it counts once)
-        storage.set_trial_user_attr(stale._trial_id, INTERRUPTED, True)
-        storage.set_trial_state_values(stale._trial_id, states.FAIL)
+        storage.set_trial_user_attr(compat.optuna_trial_id(stale), INTERRUPTED, True)
+        storage.set_trial_state_values(compat.optuna_trial_id(stale), states.FAIL)
         if config is not None and len(values) == len(plan.spaces):
             study.enqueue_trial(stale.params)
     records[stale.number] = record

@@ -1,0 +1,183 @@
+"""Every use of another package's private API, in one place, each checked against the versions it was
+written for (tests/test_compat.py has a test per use).
+
+A use outside its tested versions falls back to what the package does on its own (slower, or a noisier
+help page, never wrong); `fashionlab doctor`-style checks can list them with `untested()`. Each function
+imports what it touches inside itself, so importing this module costs nothing (it is the one module
+outside engine/ and cli/ allowed to import Keras, Ray, Optuna and Typer: tests/test_layout.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from importlib import metadata
+from typing import Any
+
+# use -> (distribution, lowest tested version, first major version not tested)
+TESTED: dict[str, tuple[str, tuple[int, ...], int]] = {
+    "typer.no_such_option": ("typer", (0, 24), 1),  # typer._click.exceptions.NoSuchOption
+    "typer.flag_types": ("typer", (0, 24), 1),  # TyperOption.display_type_rich
+    "typer.choices": ("typer", (0, 25), 1),  # TyperOption.get_runtime_param().annotation
+    "keras.tensorflow_absent": ("keras", (3, 10), 4),  # keras.src.utils.module_utils.tensorflow._available
+    "ray.no_cluster": ("ray", (2, 40), 3),  # ray._private.ray_constants.ENABLE_RAY_CLUSTER
+    "optuna.trial_id": ("optuna", (4, 0), 6),  # FrozenTrial._trial_id, for storage calls
+    "atexit.run": ("python", (3, 11), 4),  # atexit._run_exitfuncs
+}
+
+
+def _version(distribution: str) -> tuple[int, ...] | None:
+    if distribution == "python":
+        return tuple(sys.version_info[:2])
+    try:
+        text = metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(c for c in piece if c.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def supported(use: str) -> bool:
+    """Whether the installed version of the package is one `use` was written and tested for."""
+    distribution, lowest, major_after = TESTED[use]
+    found = _version(distribution)
+    return found is not None and lowest <= found and found[0] < major_after
+
+
+def untested() -> list[str]:
+    """The uses whose package is installed at a version outside the tested range."""
+    return [use for use, (dist, _, _) in TESTED.items() if _version(dist) is not None and not supported(use)]
+
+
+# ---------------------------------------------------------------------------------------------- typer
+
+
+def no_such_option() -> Any:
+    """Click's NoSuchOption as Typer raises it (typer >= 0.24 carries its own click)."""
+    if supported("typer.no_such_option"):
+        with contextlib.suppress(ImportError):
+            from typer._click.exceptions import NoSuchOption
+
+            return NoSuchOption
+    from click.exceptions import NoSuchOption as ClickNoSuchOption
+
+    return ClickNoSuchOption
+
+
+def bad_parameter() -> Any:
+    """Click's BadParameter as Typer raises it (an invalid choice among them)."""
+    if supported("typer.no_such_option"):
+        with contextlib.suppress(ImportError):
+            from typer._click.exceptions import BadParameter
+
+            return BadParameter
+    from click.exceptions import BadParameter as ClickBadParameter
+
+    return ClickBadParameter
+
+
+def choices_of(param: Any) -> list[str] | None:
+    """The values a Literal- or Enum-typed parameter takes, from the annotation Typer coerces it by (its
+    click type carries none since typer 0.25 validates with pydantic); None for any other parameter."""
+    import enum
+    import typing
+
+    if not supported("typer.choices"):
+        return None
+    try:
+        annotation = param.get_runtime_param().annotation
+    except Exception:
+        return None
+    if typing.get_origin(annotation) is typing.Literal:
+        return [str(value) for value in typing.get_args(annotation)]
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return [str(member.value) for member in annotation]
+    return None
+
+
+def hide_flag_types() -> bool:
+    """Help shows no `<bool>` beside an on/off flag (typer >= 0.24 labels every option with its type).
+    True when done; an untested Typer keeps its own labels."""
+    from typer.core import TyperOption
+
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or not supported("typer.flag_types"):
+        return False
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else original(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- keras
+
+
+def keras_without_tensorflow() -> bool:
+    """Tell Keras's lazy loader TensorFlow is absent: Keras probes for it (seeding, saving) whenever it
+    is installed, ~3 s of import on a JAX or torch run that never uses it. True when done."""
+    if not supported("keras.tensorflow_absent"):
+        return False
+    from keras.src.utils import module_utils
+
+    lazy = getattr(module_utils, "tensorflow", None)
+    if lazy is None or not hasattr(lazy, "_available") or getattr(lazy, "module", None) is not None:
+        return False
+    lazy._available = False
+    return True
+
+
+@contextlib.contextmanager
+def modules_hidden(names: tuple[str, ...]) -> Iterator[None]:
+    """Inside the block, `import name` raises ImportError for each of `names` not yet imported (the
+    import system's documented None entry in sys.modules); afterwards they import as usual."""
+    hidden = [name for name in names if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in hidden:
+            sys.modules.pop(name, None)
+
+
+# ------------------------------------------------------------------------------------------ ray, optuna
+
+
+def ray_single_machine(ray: Any) -> bool:
+    """A local Ray instance listens on loopback only: Ray's own switch, read when Ray was imported (the
+    environment variable RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 covers an import after this)."""
+    if not supported("ray.no_cluster"):
+        return False
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is None or not hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        return False
+    constants.ENABLE_RAY_CLUSTER = False
+    return True
+
+
+def optuna_trial_id(trial: Any) -> int:
+    """The storage id of a FrozenTrial (what Optuna's storage methods take; its public API has none)."""
+    if not supported("optuna.trial_id") or not hasattr(trial, "_trial_id"):
+        found = _version("optuna")
+        raise RuntimeError(f"this Optuna ({found}) is not one fashionlab was tested with; use optuna 4 or 5")
+    return int(trial._trial_id)
+
+
+# ---------------------------------------------------------------------------------------------- python
+
+
+def run_exit_handlers() -> None:
+    """What Python's exit runs of atexit (handlers registered by fashionlab's libraries), before an
+    os._exit that skips the teardown of JAX's modules."""
+    import atexit
+
+    if supported("atexit.run") and hasattr(atexit, "_run_exitfuncs"):
+        atexit._run_exitfuncs()
