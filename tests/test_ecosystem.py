@@ -62,10 +62,12 @@ def test_shell_completion_of_run_ids(trained: Cli) -> None:
 
 
 def test_the_cli_offers_the_metrics_search_takes() -> None:
-    from fashionlab.cli.experiments import SEARCH_METRICS
+    from typing import get_args
+
+    from fashionlab.cli.experiments import SearchMetric
     from fashionlab.experiments.search import METRICS
 
-    assert SEARCH_METRICS == METRICS
+    assert get_args(SearchMetric) == METRICS
 
 
 @pytest.mark.parametrize("fmt", ["savedmodel", "onnx", "tflite"])
@@ -150,7 +152,7 @@ def test_export_names_the_missing_package(trained: Cli, tmp_path: Path) -> None:
 def test_export_unknown_format(trained: Cli) -> None:
     result = trained("export", "--format", "pickle")
     assert (
-        result.exit_code == 6 and result.stderr == "Error: --format pickle is not known; use savedmodel, onnx, tflite\n"
+        result.exit_code == 6 and result.stderr == "Error: --format pickle is not known; use savedmodel, onnx or tflite\n"
     )
 
 

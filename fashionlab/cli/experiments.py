@@ -57,6 +57,8 @@ PopulationOpt = Annotated[
         rich_help_panel=ADVANCED,
     ),
 ]
+# what experiments.search.METRICS accepts (not imported here: that would import pydantic for --help)
+SearchMetric = Literal["val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss"]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="List the trials and what is already done; train nothing.")]
 ExecutorOpt = Annotated[
     Literal["local", "ray"],
@@ -269,7 +271,7 @@ def search(
     config: ConfigOpt = None,
     trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Trials the study should hold in the end.")] = 20,
     metric: Annotated[
-        Literal["val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss"],
+        SearchMetric,
         typer.Option("--metric", help="What to optimise (best-epoch value)."),
     ] = "val_accuracy",
     prune: Annotated[
