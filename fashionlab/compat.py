@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from importlib import metadata
 from typing import Any
 
 # use -> (distribution, lowest tested version, first major version not tested)
@@ -30,10 +29,16 @@ TESTED: dict[str, tuple[str, tuple[int, ...], int]] = {
 def _version(distribution: str) -> tuple[int, ...] | None:
     if distribution == "python":
         return tuple(sys.version_info[:2])
-    try:
-        text = metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
+    loaded = getattr(sys.modules.get(distribution), "__version__", None)  # no metadata lookup for what is loaded
+    if isinstance(loaded, str):
+        text = loaded
+    else:
+        from importlib import metadata
+
+        try:
+            text = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            return None
     parts = []
     for piece in text.split(".")[:3]:
         digits = "".join(c for c in piece if c.isdigit())

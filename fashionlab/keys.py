@@ -84,3 +84,25 @@ def _counted(verb: str, items: list[str]) -> list[str]:
         n = items.count(item)
         out.append(f"{verb} {item}{times.get(n, f' {n} times')}")
     return out
+
+
+# The metric columns of comparison tables: (key in a run's summary, header, group); any key sorts rows.
+METRIC_COLUMNS = [
+    # key in the summary, header, group
+    ("epochs", "epochs", ""),
+    ("loss", "loss", "last"),
+    ("accuracy", "acc", "last"),
+    ("val_loss", "val_loss", "last"),
+    ("val_accuracy", "val_acc", "last"),
+    ("best_epoch", "epoch", "best"),
+    ("best_loss", "loss", "best"),
+    ("best_accuracy", "acc", "best"),
+    ("best_val_loss", "val_loss", "best"),
+    ("best_val_accuracy", "val_acc", "best"),
+    ("max_val_accuracy", "max val_acc", ""),
+    ("test_loss", "loss", "test"),
+    ("test_accuracy", "acc", "test"),
+    ("overfitting", "overfit", ""),
+    ("seconds", "time (s)", ""),
+]
+SORT_KEYS = [key for key, _, _ in METRIC_COLUMNS]

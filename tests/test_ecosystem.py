@@ -152,7 +152,8 @@ def test_export_names_the_missing_package(trained: Cli, tmp_path: Path) -> None:
 def test_export_unknown_format(trained: Cli) -> None:
     result = trained("export", "--format", "pickle")
     assert (
-        result.exit_code == 6 and result.stderr == "Error: --format pickle is not known; use savedmodel, onnx or tflite\n"
+        result.exit_code == 6
+        and result.stderr == "Error: --format pickle is not known; use savedmodel, onnx or tflite\n"
     )
 
 

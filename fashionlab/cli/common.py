@@ -24,8 +24,8 @@ from typer.core import TyperCommand
 
 from fashionlab import __version__, compat
 from fashionlab.errors import ConfigError, FashionlabError, InputError, Interrupted, raise_if_stopped, stop_on_signals
+from fashionlab.keys import SORT_KEYS
 from fashionlab.store import RunStore, default_runs_dir, write_atomic
-from fashionlab.views import compare
 
 F = TypeVar("F", bound=Callable[..., Any])
 PIPE_WIDTH = 220  # tables piped to a file or another program are not squeezed to 80 columns
@@ -293,8 +293,8 @@ SortOpt = Annotated[
     str,
     typer.Option(
         "--sort",
-        help=f"Order rows by this metric, best first: {', '.join(compare.SORT_KEYS)}.",
-        autocompletion=values(*compare.SORT_KEYS),
+        help=f"Order rows by this metric, best first: {', '.join(SORT_KEYS)}.",
+        autocompletion=values(*SORT_KEYS),
     ),
 ]
 RAY, TRACKING, ADVANCED = "Ray (--executor ray)", "Tracking", "Advanced"  # --help's panels below the options
@@ -323,6 +323,7 @@ MlflowUriOpt = Annotated[
 def render_comparison(runs: list[Any], view: Comparison, title: str, axes: list[str] | None = None) -> None:
     """The comparison of `runs` as a table that fits the terminal, JSON, CSV or Markdown on stdout."""
     from fashionlab.results import collect
+    from fashionlab.views import compare
 
     fmt = "json" if view.as_json else view.fmt
     compare.check_format(fmt)
@@ -361,7 +362,7 @@ def said_findings(res: Any) -> None:
 
 def render_settings(res: Any, fmt: str, view: Comparison, title: str, keys: list[str]) -> None:
     """Runs grouped by setting: n, mean ± sd, and each setting against the best (Welch's t-test)."""
-    from fashionlab.views import groups
+    from fashionlab.views import compare, groups
 
     if fmt == "json":
         emit_json(compare.comparison_json(res, keys, groups.grouped_records(res)))

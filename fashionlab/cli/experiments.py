@@ -35,9 +35,6 @@ from fashionlab.cli.common import (
     write_png,
 )
 from fashionlab.errors import InputError
-from fashionlab.views import compare, sweeps
-from fashionlab.views.progress import SweepProgressBars
-from fashionlab.views.tables import plural
 
 SweepItems = Annotated[
     list[str] | None,
@@ -59,6 +56,7 @@ PopulationOpt = Annotated[
 ]
 # what experiments.search.METRICS accepts (not imported here: that would import pydantic for --help)
 SearchMetric = Literal["val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss"]
+CurvesOpt = Annotated[Path | None, typer.Option("--curves", help="Save the learning curves of all trials to this PNG.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="List the trials and what is already done; train nothing.")]
 ExecutorOpt = Annotated[
     Literal["local", "ray"],
@@ -108,9 +106,10 @@ def ray_options(executor: str, address: str | None, cpus: float, gpus: float) ->
 
 
 def trials_json(record: Any, runs: list[Any]) -> list[dict[str, Any]]:
+    """Each trial of the record with its run's metrics, as `compare --format json` gives them."""
+    from fashionlab.keys import SORT_KEYS
     from fashionlab.results import summary_of
 
-    """Each trial of the record with its run's metrics, as `compare --format json` gives them."""
     by_id = {r.id: r for r in runs}
     out = []
     for trial in record.trials:
@@ -118,7 +117,7 @@ def trials_json(record: Any, runs: list[Any]) -> list[dict[str, Any]]:
         run = by_id.get(trial.run_id or "")
         if run is not None:
             row = summary_of(run)
-            data["metrics"] = {key: row.value(key) for key in compare.SORT_KEYS}
+            data["metrics"] = {key: row.value(key) for key in SORT_KEYS}
         out.append(data)
     return out
 
@@ -146,9 +145,7 @@ def sweep(
     wide: WideOpt = False,
     columns: ColumnsOpt = None,
     per_seed: PerSeedOpt = False,
-    curves: Annotated[
-        Path | None, typer.Option("--curves", help="Save the learning curves of all trials to this PNG.")
-    ] = None,
+    curves: CurvesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the grid of configs x axes, then one comparison table.
@@ -160,7 +157,8 @@ def sweep(
     fashionlab sweep --config configs/adam.yaml optimizer=adam,sgd,rmsprop lr=0.001,0.01
     """
     from fashionlab.experiments import plan
-    from fashionlab.experiments.sweep import run_sweep
+    from fashionlab.experiments import sweep as sweeping
+    from fashionlab.views import compare, progress, sweeps
 
     view = Comparison(compare.check_sort(sort), "table", all_columns, wide, columns, per_seed=per_seed)
     ray_options(executor, address, cpus_per_trial, gpus_per_trial)  # a bad executor is refused, dry run or not
@@ -180,8 +178,9 @@ def sweep(
     err.print(sweeps.preview_sentence(ahead))
     chosen = pick_executor(executor, address, cpus_per_trial, gpus_per_trial, jobs, len(ahead.groups))
     try:
-        with SweepProgressBars(err, len(the_plan.trials), done=len(the_plan.trials) - len(ahead.pending)) as bars:
-            result = run_sweep(the_plan, runs, fail_fast=fail_fast, hooks=bars, executor=chosen, ahead=ahead)
+        done = len(the_plan.trials) - len(ahead.pending)
+        with progress.SweepProgressBars(err, len(the_plan.trials), done=done) as bars:
+            result = sweeping.run_sweep(the_plan, runs, fail_fast=fail_fast, hooks=bars, executor=chosen, ahead=ahead)
     except KeyboardInterrupt:
         err.print(sweeps.interrupted_sentence(runs.find_record(the_plan.sweep_id)))
         raise
@@ -243,6 +242,8 @@ def pick_executor(executor: str, address: str | None, cpus: float, gpus: float, 
 
 
 def sweep_sentence(result: Any, record: Path, ahead: Any) -> str:
+    from fashionlab.views.tables import plural
+
     n, failed = len(result.plan.trials), len(result.failed)
     unfinished = ahead.unfinished.items()
     continued = sum(1 for h, r in unfinished if (o := result.outcomes.get(h)) and o.completed and o.run_id == r.id)
@@ -299,6 +300,8 @@ def search(
     optimizer=choice(adam,sgd) --trials 30 --prune median
     """
     from fashionlab.experiments import search as fsearch
+    from fashionlab.views import compare, sweeps
+    from fashionlab.views.progress import SweepProgressBars
 
     view = Comparison(compare.check_sort(sort), "table", False, wide, columns, per_seed=per_seed)
     config_note(config)

@@ -37,7 +37,6 @@ from fashionlab.cli.common import (
 )
 from fashionlab.errors import ConfigError, InputError
 from fashionlab.store import write_atomic
-from fashionlab.views import compare, tables
 
 
 @app.command()
@@ -62,6 +61,7 @@ def data(
     Example: fashionlab data --grid samples.png · fashionlab data --config tiny
     """
     from fashionlab import data as fdata
+    from fashionlab.views import tables
 
     if download:
         err.print(f"Downloaded and verified {fdata.download()}")
@@ -115,6 +115,7 @@ def show(
     """
     from fashionlab.config import load_config
     from fashionlab.network import from_logits, layer_rows
+    from fashionlab.views import tables
 
     config_note(config)
     cfg = load_config(config, overrides or [])
@@ -151,6 +152,8 @@ def runs_cmd(wide: WideOpt = False, as_json: JsonOpt = False) -> None:
 
     Example: fashionlab runs --json
     """
+    from fashionlab.views import tables
+
     rows = [tables.run_row(r) for r in store().runs()]
     if as_json:
         emit_json(rows)
@@ -180,6 +183,8 @@ def compare_cmd(
 
     Example: fashionlab compare --sweep sweep-1a2b3c4d --sort test_acc --format md
     """
+    from fashionlab.views import compare
+
     view = Comparison(compare.check_sort(sort), fmt, all_columns, wide, columns, as_json, per_seed)
     chosen = store().select(runs, sweep_id, "all")
     render_comparison(chosen.runs, view, chosen.title, chosen.axes)
@@ -201,7 +206,7 @@ def curves(
 
     Example: fashionlab curves 20261127-0142 20261127-0150 --out both.png
     """
-    from fashionlab.views import groups, plots
+    from fashionlab.views import compare, groups, plots
 
     chosen = store().select(runs, sweep_id, "latest").runs
     if not any(r.history() for r in chosen):
@@ -236,7 +241,7 @@ def lab_report(
 
     Example: fashionlab report --sweep sweep-1a2b3c4d --out report.html --html
     """
-    from fashionlab.views import report
+    from fashionlab.views import compare, report
 
     sort = compare.check_sort(sort)
     as_html = as_html or fmt == "html"
@@ -324,6 +329,7 @@ def configs(as_json: JsonOpt = False) -> None:
     Example: fashionlab train --config adam epochs=5
     """
     from fashionlab.config.shipped import description, shipped
+    from fashionlab.views import tables
 
     found = [{"name": p.stem, "description": description(p), "path": str(p)} for p in shipped()]
     if as_json:

@@ -32,8 +32,6 @@ from fashionlab.cli.common import (
     write_png,
 )
 from fashionlab.errors import InputError
-from fashionlab.views import compare, tables
-from fashionlab.views.progress import TrainProgressBars
 
 EpochOpt = Annotated[
     Literal["last", "best"],
@@ -74,6 +72,9 @@ def train(
 
     Example: fashionlab train --config configs/adam.yaml epochs=5 lr=0.001
     """
+    from fashionlab.views import tables
+    from fashionlab.views.progress import TrainProgressBars
+
     if resume and (config or overrides):
         raise InputError("--resume takes the run's own config; leave out --config and overrides")
     from fashionlab.experiments.trials import resume_run, train_run
@@ -122,6 +123,7 @@ def evaluate(
     Example: fashionlab evaluate --plot confusion.png
     """
     from fashionlab.engine.inference import evaluate_run
+    from fashionlab.views import tables
 
     result = evaluate_run(chosen := pick_run(run), epoch)
     if plot:
@@ -174,6 +176,8 @@ def predict(
     Examples: fashionlab predict --index 10 --plot pred.png · fashionlab predict RUN --index 0:100 ·
     fashionlab predict --image photos/ --format csv
     """
+    from fashionlab.views import tables
+
     if sum([index is not None, bool(image), errors is not None]) != 1:
         raise InputError(
             "give one of --index N (test images: N, A:B or A,B,C), --image FILE (or a folder) or --errors N"
@@ -225,7 +229,7 @@ def _predict_many(
     errors: int | None = None,
 ) -> None:  # fmt: skip
     from fashionlab.engine.inference import predict_many
-    from fashionlab.views import plots
+    from fashionlab.views import compare, plots, tables
 
     chosen = pick_run(run)
     result = predict_many(chosen, index, [str(p) for p in images] if images else None, epoch, errors, bool(plot))

@@ -15,8 +15,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from fashionlab.errors import RunError
 from fashionlab.store import files
 from fashionlab.store.info import RunInfo, metrics_problem
@@ -87,6 +85,8 @@ class Run:
         return self.path / files.CONFIG
 
     def config(self) -> dict[str, Any]:
+        import yaml
+
         try:
             data = yaml.safe_load(files.read_text(self.config_path, files.MAX_CONFIG))
         except (OSError, ValueError, yaml.YAMLError) as exc:

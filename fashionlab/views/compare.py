@@ -14,7 +14,7 @@ from rich.text import Text
 
 from fashionlab.errors import InputError
 from fashionlab.i18n import _
-from fashionlab.keys import short_key
+from fashionlab.keys import METRIC_COLUMNS, SORT_KEYS, short_key
 from fashionlab.results import (
     Results,
     RunSummary,
@@ -28,25 +28,6 @@ from fashionlab.store import Run, RunStatus
 from fashionlab.views.fit import Col, choose, fit, plain
 from fashionlab.views.tables import PLAIN_ABOVE, STATUS_STYLE
 
-METRIC_COLUMNS = [
-    # key in the summary, header, group
-    ("epochs", "epochs", ""),
-    ("loss", "loss", "last"),
-    ("accuracy", "acc", "last"),
-    ("val_loss", "val_loss", "last"),
-    ("val_accuracy", "val_acc", "last"),
-    ("best_epoch", "epoch", "best"),
-    ("best_loss", "loss", "best"),
-    ("best_accuracy", "acc", "best"),
-    ("best_val_loss", "val_loss", "best"),
-    ("best_val_accuracy", "val_acc", "best"),
-    ("max_val_accuracy", "max val_acc", ""),
-    ("test_loss", "loss", "test"),
-    ("test_accuracy", "acc", "test"),
-    ("overfitting", "overfit", ""),
-    ("seconds", "time (s)", ""),
-]
-SORT_KEYS = [key for key, _, _ in METRIC_COLUMNS]
 FORMATS = ("table", "csv", "md", "json")
 
 
