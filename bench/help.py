@@ -51,7 +51,8 @@ def main() -> None:
     print(f"{'command':42} {'best s':>8} {'median s':>9} {'x bare':>7}")
     for name, seconds in times.items():
         base = bare_cmd if "command0" in name or "sweep" in name else bare
-        print(f"{name:42} {min(seconds):8.3f} {statistics.median(seconds):9.3f} {statistics.median(seconds) / base:7.2f}")
+        median = statistics.median(seconds)
+        print(f"{name:42} {min(seconds):8.3f} {median:9.3f} {median / base:7.2f}")
 
 
 if __name__ == "__main__":

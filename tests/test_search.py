@@ -96,7 +96,7 @@ def test_search_errors(cli: Cli, runs_dir: Path) -> None:
     assert result.stderr == "Error: a search needs at least one axis to search, e.g. lr=loguniform(1e-4,1e-1)\n"
     result = cli("search", "lr=loguniform(1e-4,1e-1)", "--metric", "f1")
     assert result.exit_code == 6 and result.stderr.startswith(
-        "Error: --metric f1 is not known; use one of val_accuracy"
+        "Error: --metric f1 is not known; use val_accuracy, val_loss,"
     )
     result = cli("search", "lr=loguniform(1e-4,1e-1)", "--prune", "median", "--executor", "ray")
     assert result.exit_code == 6

@@ -60,7 +60,8 @@ def train(plan: TrainPlan) -> list[Outcome]:
     a signal raises Interrupted, whose `outcomes` say what became of each config (None: never started)."""
     if plan.resume is not None:
         return [_resume(plan, plan.resume)]
-    plan.earlier = plan.runs.unfinished_by_hash() if plan.continue_runs else {}
+    hashes = {c.hash() for c in plan.configs}
+    plan.earlier = plan.runs.unfinished_by_hash(plan.runs.runs_with_hash(hashes)) if plan.continue_runs else {}
     members = _members(plan.configs)
     outcomes = _saved(plan.configs, plan.earlier)
     todo = [left for m in members if (left := [c for c in m if c.hash() not in outcomes])]

@@ -1,5 +1,8 @@
-"""Where a sweep's groups train: in this process, in worker processes (LocalExecutor), or as Ray tasks
-(experiments/ray.py). Each executor runs groups, forwards their events and records their outcomes.
+"""Where the groups of a sweep or search train: in this process, in worker processes (LocalExecutor), or
+as Ray tasks (experiments/ray_executor.py). Each executor takes groups from a source as it has room for
+them (a sweep's list, or a search asking Optuna for the next trial only when a slot is free), trains
+each with run_group (its locks, its check for runs trained meanwhile), forwards their events and records
+their outcomes.
 """
 
 from __future__ import annotations
@@ -12,22 +15,39 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fashionlab.errors import Interrupted, stop_on_signals
 from fashionlab.experiments.trials import Event, run_group
 from fashionlab.store import RunStore, TrialOutcome
 
-Record = Callable[[list[TrialOutcome]], bool]  # records outcomes; True when one of them did not complete
+
+@dataclass
+class Group:
+    """Trials trained by one training (or one population): their resolved configs, a label for progress."""
+
+    label: str
+    configs: list[dict[str, Any]]
+    pruner: Any = None  # a search's, asked after each epoch (in this process only)
+
+
+GroupSource = Callable[[], "Group | None"]  # the next group to train; None: no more
+Record = Callable[[Group, list[TrialOutcome]], bool]  # records a group's outcomes; True when one did not complete
 Dispatch = Callable[[Event], None]
+
+
+def groups_of(groups: list[Group]) -> GroupSource:
+    """A source that hands out a fixed list of groups (a sweep's)."""
+    left = iter(groups)
+    return lambda: next(left, None)
 
 
 class Executor(Protocol):
     def run(
-        self, groups: list[list[dict[str, Any]]], store: RunStore, log_id: str, record: Record, dispatch: Dispatch,
-        fail_fast: bool,
-    ) -> bool:  # fmt: skip
-        """Train every group (each a list of resolved configs); True when it stopped early (fail_fast)."""
+        self, source: GroupSource, store: RunStore, log_id: str, record: Record, dispatch: Dispatch, fail_fast: bool
+    ) -> bool:
+        """Train every group the source gives; True when it stopped early (fail_fast)."""
         ...
 
 
@@ -88,7 +108,7 @@ def _work(tasks: Any, results: Any, threads: int, runs_dir: str, log_id: str) ->
             index, group = task
             results.put(("took", index, os.getpid()))
             try:
-                outcomes = run_group(group, runs_dir, f"g{index}", send, log_id)
+                outcomes = run_group(group.configs, runs_dir, group.label, send, log_id)
             except Interrupted as stop:
                 results.put(("done", index, stop.outcomes or []))
                 return
@@ -116,23 +136,25 @@ class LocalExecutor:
         self.jobs = jobs
 
     def run(
-        self, groups: list[list[dict[str, Any]]], store: RunStore, log_id: str, record: Record, dispatch: Dispatch,
-        fail_fast: bool,
-    ) -> bool:  # fmt: skip
-        if self.jobs > 1 and len(groups) > 1:
-            return _Pool(self.jobs, groups, store, log_id).run(record, dispatch, fail_fast)
-        for i, group in enumerate(groups):
+        self, source: GroupSource, store: RunStore, log_id: str, record: Record, dispatch: Dispatch, fail_fast: bool
+    ) -> bool:
+        if self.jobs > 1:  # worker processes: the groups are handed out from a list (a sweep's)
+            groups = list(iter(source, None))
+            if len(groups) > 1:
+                return _Pool(self.jobs, groups, store, log_id).run(record, dispatch, fail_fast)
+            source = groups_of(groups)
+        while (group := source()) is not None:
             try:
-                outcomes = run_group(group, str(store.root), f"g{i}", dispatch, log_id)
+                outcomes = run_group(group.configs, str(store.root), group.label, dispatch, log_id, pruner=group.pruner)
             except Interrupted as stop:
-                record(stop.outcomes or [])
+                record(group, stop.outcomes or [])
                 raise
-            if record(outcomes) and fail_fast:
+            if record(group, outcomes) and fail_fast:
                 return True
         return False
 
 
-def _died(group: list[dict[str, Any]], store: RunStore, pid: int, exitcode: int | None) -> list[TrialOutcome]:
+def _died(group: Group, store: RunStore, pid: int, exitcode: int | None) -> list[TrialOutcome]:
     """The outcomes of a group whose worker process died: its runs failed (each keeps its checkpoint, so
     a rerun of the sweep continues it), and trials that had no run yet failed too."""
     from fashionlab.config import Source, validate
@@ -142,7 +164,7 @@ def _died(group: list[dict[str, Any]], store: RunStore, pid: int, exitcode: int 
     error = f"its worker process (pid {pid}) died, {how}; rerun the sweep to continue it from its checkpoint"
     runs = {str(r.info.config_hash): r for r in store.runs() if r.info.pid == pid}
     outcomes = []
-    for data in group:
+    for data in group.configs:
         config_hash = validate(data, Source(None, {})).hash()
         run = runs.get(config_hash)
         if run is not None and run.info.status == RunStatus.RUNNING:
@@ -161,7 +183,7 @@ class _Pool:
 
     STOP_GRACE_S = 60  # how long stopped workers get to mark their runs before they are killed
 
-    def __init__(self, jobs: int, groups: list[list[dict[str, Any]]], store: RunStore, log_id: str) -> None:
+    def __init__(self, jobs: int, groups: list[Group], store: RunStore, log_id: str) -> None:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")
@@ -200,7 +222,7 @@ class _Pool:
                     continue
                 self.working = {pid: i for pid, i in self.working.items() if i != message[1]}
                 self.busy -= 1
-                if record(message[2]) and fail_fast:
+                if record(self.groups[message[1]], message[2]) and fail_fast:
                     stopped = True
                     self.waiting.clear()
                 self.hand_out()
@@ -245,14 +267,14 @@ class _Pool:
                 break
             if message[0] == "done":
                 self.busy -= 1
-                record(message[2])
+                record(self.groups[message[1]], message[2])
         while True:  # outcomes sent just before the workers exited
             try:
                 message = self.results.get(timeout=0.05)
             except Exception:  # Empty, or a message cut short
                 break
             if message[0] == "done":
-                record(message[2])
+                record(self.groups[message[1]], message[2])
 
     def _close(self) -> None:
         """Every worker gone: told to stop when idle, killed when it does not within seconds."""

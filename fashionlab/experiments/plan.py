@@ -141,10 +141,11 @@ class Preview:
 def preview(plan: Plan, store: RunStore, populations: bool = False) -> Preview:
     """What a sweep of `plan` would train now: the trials without a completed run, in their groups (with
     `populations`, the groups of one program merged into one group each, trained together)."""
-    done = store.completed_by_hash(identity_hash)
+    every = store.runs()  # the one scan of the runs folder a sweep makes
+    done = store.completed_by_hash(identity_hash, every)
     pending = [t for t in plan.trials if t.hash not in done]
     shared, separate = plan.epochs_cost(pending)
-    earlier = store.unfinished_by_hash()
+    earlier = store.unfinished_by_hash(every)
     unfinished = {t.hash: earlier[t.hash] for t in pending if t.hash in earlier}
     groups = plan.groups(pending)
     merged = merge_populations(groups) if populations else groups

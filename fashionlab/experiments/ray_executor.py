@@ -20,7 +20,7 @@ from typing import Any
 from fashionlab import compat
 from fashionlab.config import Source, validate
 from fashionlab.errors import FashionlabError
-from fashionlab.experiments.executors import Dispatch, Record, thread_env
+from fashionlab.experiments.executors import Dispatch, GroupSource, Record, thread_env
 from fashionlab.experiments.trials import run_group
 from fashionlab.store import RunStatus, RunStore, TrialOutcome
 from fashionlab.store.store import launch_command
@@ -136,29 +136,40 @@ def lost_task(error: Exception, configs: list[dict[str, Any]]) -> list[TrialOutc
 
 
 class RayExecutor:
-    """Every group as a Ray task; each is landed and recorded as it finishes."""
+    """Every group as a Ray task; each is landed and recorded as it finishes.
 
-    def __init__(self, options: RayOptions) -> None:
+    A sweep's groups are all submitted at once (Ray queues them); with `as_slots_free` (a search) a group
+    is asked of the source only when the cluster has a free slot, so each trial's proposal knows the
+    results of those before it.
+    """
+
+    def __init__(self, options: RayOptions, as_slots_free: bool = False) -> None:
         self.options = options
+        self.as_slots_free = as_slots_free
 
     def run(
-        self, groups: list[list[dict[str, Any]]], store: RunStore, log_id: str, record: Record, dispatch: Dispatch,
-        fail_fast: bool,
-    ) -> bool:  # fmt: skip
+        self, source: GroupSource, store: RunStore, log_id: str, record: Record, dispatch: Dispatch, fail_fast: bool
+    ) -> bool:
         ray = connect(self.options)
-        task = make_task(ray, self.options, {c.get("backend") for g in groups for c in g})
+        first = [] if self.as_slots_free else list(iter(source, None))
+        task = make_task(ray, self.options, {c.get("backend") for g in first for c in g.configs})
         command = launch_command()  # the user's, not the Ray worker's, goes into each run.json
-        pending = {task.remote(group, f"g{i}", command): group for i, group in enumerate(groups)}
+        slots = max(1, int(ray.cluster_resources().get("CPU", 1) // self.options.cpus_per_trial))
+        pending = {task.remote(g.configs, g.label, command): g for g in first}
+        while self.as_slots_free and len(pending) < slots and (group := source()) is not None:
+            pending[task.remote(group.configs, group.label, command)] = group
         while pending:
             (ready,), _ = ray.wait(list(pending), num_returns=1)
             group = pending.pop(ready)
             try:
                 outcomes, packed, host = ray.get(ready)
             except Exception as exc:
-                outcomes, packed, host = lost_task(exc, group), {}, ""
+                outcomes, packed, host = lost_task(exc, group.configs), {}, ""
             land(store, outcomes, packed, host)
-            if record(outcomes) and fail_fast:
+            if record(group, outcomes) and fail_fast:
                 for ref in pending:
                     ray.cancel(ref)
                 return True
+            while self.as_slots_free and len(pending) < slots and (group := source()) is not None:
+                pending[task.remote(group.configs, group.label, command)] = group
         return False

@@ -18,13 +18,13 @@ from typing import Any
 
 from fashionlab import compat
 from fashionlab.config import Config, Override, identity_hash, load_config, split_override
-from fashionlab.errors import ConfigError, FashionlabError, InputError, Interrupted
+from fashionlab.errors import ConfigError, FashionlabError, InputError
 from fashionlab.experiments import ray_executor
 from fashionlab.experiments.grammar import Distribution, parse_space
 from fashionlab.experiments.plan import named
 from fashionlab.experiments.trials import SweepHooks
 from fashionlab.store import Run, RunStatus, RunStore, SweepRecord, TrialOutcome
-from fashionlab.store.store import MOVE_STUDY, launch_command
+from fashionlab.store.store import MOVE_STUDY
 
 METRICS = ("val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "test_loss")
 PRUNERS = ("none", "median", "hyperband")
@@ -126,24 +126,6 @@ class SearchResult:
         return dict(sorted(counts.items()))
 
 
-class _TrialHooks:
-    """A trial's training hooks, shown as a one-trial group of the search's display."""
-
-    def __init__(self, hooks: SweepHooks | None, label: str) -> None:
-        self.hooks, self.label = hooks, label
-
-    def start(self, run_id: str, epochs: int, steps: int) -> None:
-        if self.hooks:
-            self.hooks.group_start(self.label, 1, epochs, steps)
-
-    def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None:
-        pass
-
-    def epoch(self, row: dict[str, float]) -> None:
-        if self.hooks:
-            self.hooks.epoch(self.label, row)
-
-
 def _pruner(trial: Any, metric: str) -> Any:
     """Reports each epoch to Optuna; True when its pruner says to stop the trial."""
 
@@ -243,52 +225,71 @@ def _run_search(plan: SearchPlan, store: RunStore, n_trials: int, hooks: SweepHo
         t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and not t.user_attrs.get(INTERRUPTED)
     ]
     todo = max(0, n_trials - len(finished))
-    if ray is not None:
-        result.new = _search_on_ray(study, plan, store, todo, records, done_runs, hooks, ray)
-    else:
-        result.new = _search_here(study, plan, store, todo, records, done_runs, hooks, n_trials)
+    from fashionlab.experiments.executors import LocalExecutor
+
+    executor = ray_executor.RayExecutor(ray, as_slots_free=True) if ray is not None else LocalExecutor(1)
+    result.new = _search(study, plan, store, todo, records, done_runs, hooks, executor, n_trials)
     result.trials = [records[n] for n in sorted(records)]
     _write_record(store, plan, records, n_trials, "completed")
     return result
 
 
-def _search_here(
+def _search(
     study: Any, plan: SearchPlan, store: RunStore, todo: int, records: dict[int, TrialOutcome],
-    done_runs: dict[str, Run], hooks: SweepHooks | None, n_trials: int,
+    done_runs: dict[str, Run], hooks: SweepHooks | None, executor: Any, n_trials: int,
 ) -> int:  # fmt: skip
-    """Ask/tell one trial at a time in this process, pruning between epochs; returns how many trained."""
-    from fashionlab.engine.fit import RunStopped, TrainPlan
-    from fashionlab.experiments.trials import trained as train_and_draw
+    """Ask/tell through the sweep's executor (in this process, pruning between epochs, or Ray tasks with
+    several trials in flight): a trial is asked of the study only when the executor has room for it, so
+    its proposal knows every result before it. Returns how many trials trained."""
+    from fashionlab.experiments.executors import Group
 
     states = _optuna().trial.TrialState
-    trained = 0
-    for _ in range(todo):
-        trial, record, config = _ask(study, plan, done_runs)
-        if config is not None:
-            label = f"t{trial.number}"
-            try:
-                pruner = _pruner(trial, plan.metric)
-                (outcome,) = train_and_draw(TrainPlan([config], store, _TrialHooks(hooks, label), pruner, None, True))
-            except Interrupted as stop:
-                if stop.outcomes and isinstance(stop.outcomes[0], RunStopped):
-                    record.status, record.run_id = RunStatus.INTERRUPTED, stop.outcomes[0].run_id
-                    records[trial.number] = record
-                    _write_record(store, plan, records, n_trials, "interrupted")
-                raise
-            trained += 1
-            if isinstance(outcome, RunStopped):
-                study.tell(trial, state=states.PRUNED if outcome.status == RunStatus.PRUNED else states.FAIL)
-                record.status, record.run_id, record.error = outcome.status, outcome.run_id, str(outcome)
-            else:
-                record.value = _objective({"summary": outcome.summary, "test": outcome.test}, plan.metric)
-                study.tell(trial, record.value)
-                record.status, record.run_id = RunStatus.COMPLETED, outcome.run.id
-                done_runs[config.hash()] = outcome.run
-        records[trial.number] = record
+    asked: dict[str, tuple[Any, TrialOutcome, Config]] = {}
+    left, trained = [todo], [0]
+
+    def next_group() -> Group | None:
+        while left[0] > 0:
+            left[0] -= 1
+            trial, record, config = _ask(study, plan, done_runs)
+            if config is not None:
+                asked[label := f"t{trial.number}"] = (trial, record, config)
+                pruner = _pruner(trial, plan.metric) if plan.prune != "none" else None
+                return Group(label, [config.resolved()], pruner)
+            records[trial.number] = record  # told already: a config error, or a config trained before
+            _said(record)
+        return None
+
+    def _said(record: TrialOutcome) -> None:
         if hooks:
             hooks.trial_done(record)
         _write_record(store, plan, records, n_trials, "running")
-    return trained
+
+    def tell(group: Group, outcomes: list[TrialOutcome]) -> bool:
+        trial, record, config = asked.pop(group.label)
+        outcome = outcomes[0] if outcomes else TrialOutcome(config.hash(), RunStatus.INTERRUPTED)
+        record.status, record.run_id = outcome.status, outcome.run_id
+        records[trial.number] = record
+        if outcome.status == RunStatus.INTERRUPTED:  # left running in the study: the next search settles it
+            _write_record(store, plan, records, n_trials, "interrupted")
+            return True
+        trained[0] += 1
+        if outcome.completed and outcome.run_id:
+            run = store.read(outcome.run_id)
+            record.value = _objective(run.metrics(), plan.metric)
+            study.tell(trial, record.value)
+            done_runs[config.hash()] = run
+        else:
+            record.error = outcome.error
+            study.tell(trial, state=states.PRUNED if outcome.status == RunStatus.PRUNED else states.FAIL)
+        _said(record)
+        return not outcome.completed
+
+    def dispatch(event: Any) -> None:
+        if hooks:
+            event.deliver(hooks)
+
+    executor.run(next_group, store, plan.search_id, tell, dispatch, False)
+    return trained[0]
 
 
 def _values(plan: SearchPlan, params: dict[str, Any]) -> dict[str, Any]:
@@ -371,52 +372,6 @@ def _ask(study: Any, plan: SearchPlan, done_runs: dict[str, Run]) -> tuple[Any, 
         record.status, record.run_id, record.reused = RunStatus.COMPLETED, earlier.id, True
         return trial, record, None
     return trial, record, config
-
-
-def _search_on_ray(
-    study: Any, plan: SearchPlan, store: RunStore, todo: int, records: dict[int, TrialOutcome],
-    done_runs: dict[str, Run], hooks: SweepHooks | None, options: Any,
-) -> int:  # fmt: skip
-    """Ask/tell with several trials in flight as Ray tasks; returns how many were trained."""
-    states = _optuna().trial.TrialState
-    ray = ray_executor.connect(options)
-    task = ray_executor.make_task(ray, options, {plan.base.backend})
-    slots = max(1, int(ray.cluster_resources().get("CPU", 1) // options.cpus_per_trial))
-    in_flight: dict[Any, tuple[Any, TrialOutcome, Config]] = {}
-    trained = 0
-    while todo > 0 or in_flight:
-        while todo > 0 and len(in_flight) < slots:
-            todo -= 1
-            trial, record, config = _ask(study, plan, done_runs)
-            if config is None:  # told already: a config error, or a config trained before
-                records[trial.number] = record
-                continue
-            in_flight[task.remote([config.resolved()], f"t{trial.number}", launch_command())] = (trial, record, config)
-        if not in_flight:
-            continue
-        (ready,), _ = ray.wait(list(in_flight), num_returns=1)
-        trial, record, config = in_flight.pop(ready)
-        trained += 1
-        try:
-            outcomes, packed, host = ray.get(ready)
-        except Exception as exc:  # a lost worker: the trial failed, the search goes on
-            outcomes, packed, host = ray_executor.lost_task(exc, [config.resolved()]), {}, ""
-        ray_executor.land(store, outcomes, packed, host)
-        (outcome,) = outcomes
-        record.status, record.run_id = outcome.status, outcome.run_id
-        if outcome.completed and outcome.run_id:
-            run = store.read(outcome.run_id)
-            record.value = _objective(run.metrics(), plan.metric)
-            study.tell(trial, record.value)
-            done_runs[config.hash()] = run
-        else:
-            record.error = outcome.error
-            study.tell(trial, state=states.FAIL)
-        records[trial.number] = record
-        if hooks:
-            hooks.trial_done(record)
-        _write_record(store, plan, records, len(records), "running")
-    return trained
 
 
 def _objective(metrics: dict[str, Any], metric: str) -> float:

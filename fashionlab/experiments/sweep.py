@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fashionlab.experiments.executors import Executor, LocalExecutor
+from fashionlab.experiments.executors import Executor, Group, LocalExecutor, groups_of
 from fashionlab.experiments.plan import Plan, Preview, preview
 from fashionlab.experiments.trials import Event, SweepHooks
 from fashionlab.store import RunStatus, RunStore, SweepRecord, TrialOutcome
@@ -84,7 +84,7 @@ def run_sweep(
             result.skipped.append(trial.hash)
     store.write_record(sweep_record(plan, result.outcomes, "running"))
 
-    def record(outcomes: list[TrialOutcome]) -> bool:
+    def record(group: Group, outcomes: list[TrialOutcome]) -> bool:
         for outcome in outcomes:
             assert outcome.hash is not None
             result.outcomes[outcome.hash] = outcome
@@ -99,10 +99,10 @@ def run_sweep(
         if hooks:
             event.deliver(hooks)
 
-    groups = [[t.config.resolved() for t in g] for g in ahead.groups]
+    groups = [Group(f"g{i}", [t.config.resolved() for t in g]) for i, g in enumerate(ahead.groups)]
     try:
         run = executor or LocalExecutor(jobs)
-        result.stopped_early = run.run(groups, store, plan.sweep_id, record, dispatch, fail_fast)
+        result.stopped_early = run.run(groups_of(groups), store, plan.sweep_id, record, dispatch, fail_fast)
     except KeyboardInterrupt:
         store.write_record(sweep_record(plan, result.outcomes, "interrupted"))
         raise

@@ -79,8 +79,9 @@ class Forward:
 
 
 def run_group(
-    config_dicts: list[dict[str, Any]], runs_dir: str, label: str, send: Any, log_id: str, command: str | None = None
-) -> list[TrialOutcome]:
+    config_dicts: list[dict[str, Any]], runs_dir: str, label: str, send: Any, log_id: str, command: str | None = None,
+    pruner: Pruner | None = None,
+) -> list[TrialOutcome]:  # fmt: skip
     """Train one group of trials (in this process or a worker); report each trial's outcome.
 
     `send` is a callable or a queue that takes the progress events; `log_id` names the folder for the
@@ -91,8 +92,9 @@ def run_group(
     with contextlib.ExitStack() as locks:  # a population holds several groups: each locked, in one order
         for key in sorted({c.group_key() for c in configs}):
             locks.enter_context(store.lock(key))
-        # Another sweep may have trained (some of) these while this one waited for the lock.
-        done = store.completed_by_hash(identity_hash)
+        # Another sweep may have trained (some of) these while this one waited for the lock: their runs
+        # are read (only those whose ids name these configs), not the whole folder.
+        done = store.completed_by_hash(identity_hash, store.runs_with_hash({c.hash() for c in configs}))
         outcomes = [
             TrialOutcome(c.hash(), RunStatus.COMPLETED, done[c.hash()].id, skipped=True)  # trained by another sweep
             for c in configs
@@ -102,7 +104,7 @@ def run_group(
         if todo:
             forward = Forward(label, len(todo), send if callable(send) else send.put)
             try:
-                outcomes += train_configs(todo, store, forward, log_id, command)
+                outcomes += train_configs(todo, store, forward, log_id, command, pruner)
             except Interrupted as stop:
                 stop.outcomes = outcomes + (stop.outcomes or [])
                 raise

@@ -107,6 +107,17 @@ class RunStore:
     def read(self, run_id: str) -> Run:
         return read_run(self.root / run_id)
 
+    def runs_with_hash(self, hashes: set[str]) -> list[Run]:
+        """The runs whose id names one of these config hashes (`{time}-{name}-{hash}`, a landed copy `-N`),
+        read without reading every other run: the check a group makes under its lock."""
+        if not self.root.is_dir():
+            return []
+        wanted = [
+            p for p in sorted(self.root.iterdir())
+            if p.is_dir() and not p.name.startswith((".", files.SWEEPS)) and _names_hash(p.name, hashes)
+        ]  # fmt: skip
+        return [read_run(p) for p in wanted]
+
     def load(self, ref: str | None = None, need_model: bool = False) -> Run:
         """A run by id, unique prefix or substring, or the latest completed one when ref is None or 'latest'."""
         runs = self.runs()
@@ -132,13 +143,13 @@ class RunStore:
             )
         return run
 
-    def completed_by_hash(self, rehash: Rehash | None = None) -> dict[str, Run]:
-        """The newest completed run of each config hash: the trials a sweep can skip.
+    def completed_by_hash(self, rehash: Rehash | None = None, runs: list[Run] | None = None) -> dict[str, Run]:
+        """The newest completed run of each config hash (of `runs`, else of every run): what a sweep skips.
 
         `rehash` gives a run hashed by an older scheme (no `hash_scheme` in run.json) today's hash too.
         """
         done: dict[str, Run] = {}
-        for run in self.runs():
+        for run in self.runs() if runs is None else runs:
             if run.status == RunStatus.COMPLETED and run.has_model:
                 done[str(run.info.config_hash)] = run
                 old = rehash and run.info.hash_scheme != HASH_SCHEME and isinstance(run.info.config, dict)
@@ -146,10 +157,11 @@ class RunStore:
                     done[today] = run
         return done
 
-    def unfinished_by_hash(self) -> dict[str, Run]:
-        """The newest interrupted or failed run of each config hash: what a rerun continues in place."""
+    def unfinished_by_hash(self, runs: list[Run] | None = None) -> dict[str, Run]:
+        """The newest interrupted or failed run of each config hash (of `runs`, else of every run): what a
+        rerun continues in place."""
         found: dict[str, Run] = {}
-        for run in self.runs():
+        for run in self.runs() if runs is None else runs:
             if run.status in (RunStatus.INTERRUPTED, RunStatus.FAILED):
                 found[str(run.info.config_hash)] = run
         return found
@@ -337,3 +349,8 @@ class RunStore:
             run = Run(self.root / target_id, RunInfo.parse(json.loads(contents.get(files.RUN_INFO, b"{}")))[0])
             run.record_landed(target_id, host)
         return renamed
+
+
+def _names_hash(run_id: str, hashes: set[str]) -> bool:
+    parts = run_id.split("-")
+    return any(part in hashes for part in parts[-2:])
