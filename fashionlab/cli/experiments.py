@@ -94,6 +94,11 @@ JobsOpt = Annotated[
 ]
 
 
+def written(result: Any) -> tuple[Any, list[Any]]:
+    """A finished sweep's or search's record and its trials' runs (read once, at its end)."""
+    return result.record, result.runs
+
+
 def ray_options(executor: str, address: str | None, cpus: float, gpus: float) -> Any:
     """RayOptions for --executor ray, None for local; a bad combination is an InputError."""
     if executor == "local":
@@ -184,7 +189,7 @@ def sweep(
     except KeyboardInterrupt:
         err.print(sweeps.interrupted_sentence(runs.find_record(the_plan.sweep_id)))
         raise
-    record, trial_runs = runs.sweep_runs(the_plan.sweep_id)
+    record, trial_runs = written(result)
     log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.sweep_id, record.axes)
     from fashionlab.results import collect
     from fashionlab.views import groups
@@ -316,7 +321,7 @@ def search(
     except KeyboardInterrupt:
         err.print(sweeps.interrupted_sentence(runs.find_record(the_plan.search_id)))
         raise
-    record, trial_runs = runs.sweep_runs(the_plan.search_id)
+    record, trial_runs = written(result)
     log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.search_id, record.axes)
     if as_json:
         best = result.best.to_json() if result.best else None

@@ -109,6 +109,8 @@ class SearchResult:
     plan: SearchPlan
     trials: list[TrialOutcome] = field(default_factory=list)
     new: int = 0  # trials trained by this call
+    record: SweepRecord | None = None  # as written at the end, with
+    runs: list[Run] = field(default_factory=list)  # its trials' runs, in trial order: what the CLI renders
 
     @property
     def best(self) -> TrialOutcome | None:
@@ -231,6 +233,7 @@ def _run_search(plan: SearchPlan, store: RunStore, n_trials: int, hooks: SweepHo
     result.new = _search(study, plan, store, todo, records, done_runs, hooks, executor, n_trials)
     result.trials = [records[n] for n in sorted(records)]
     _write_record(store, plan, records, n_trials, "completed")
+    result.record, result.runs = store.sweep_runs(plan.search_id)
     return result
 
 

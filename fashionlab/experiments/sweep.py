@@ -16,7 +16,7 @@ from pathlib import Path
 from fashionlab.experiments.executors import Executor, Group, LocalExecutor, groups_of
 from fashionlab.experiments.plan import Plan, Preview, preview
 from fashionlab.experiments.trials import Event, SweepHooks
-from fashionlab.store import RunStatus, RunStore, SweepRecord, TrialOutcome
+from fashionlab.store import Run, RunStatus, RunStore, SweepRecord, TrialOutcome
 
 
 @dataclass
@@ -25,6 +25,8 @@ class SweepResult:
     outcomes: dict[str, TrialOutcome] = field(default_factory=dict)  # by trial hash
     skipped: list[str] = field(default_factory=list)
     stopped_early: bool = False
+    record: SweepRecord | None = None  # as written at the end, with
+    runs: list[Run] = field(default_factory=list)  # its trials' runs, in trial order: what the CLI renders
 
     @property
     def run_ids(self) -> list[str]:
@@ -107,4 +109,5 @@ def run_sweep(
         store.write_record(sweep_record(plan, result.outcomes, "interrupted"))
         raise
     store.write_record(sweep_record(plan, result.outcomes, result.state))
+    result.record, result.runs = store.sweep_runs(plan.sweep_id)
     return result
