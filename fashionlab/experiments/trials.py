@@ -82,11 +82,15 @@ def run_group(
     config_dicts: list[dict[str, Any]], runs_dir: str, label: str, send: Any, log_id: str, command: str | None = None,
     pruner: Pruner | None = None,
 ) -> list[TrialOutcome]:  # fmt: skip
-    """Train one group of trials (in this process or a worker); report each trial's outcome.
+    """Train one group of trials (in this process or a worker); each trial's outcome, never an exception
+    but a signal (Interrupted, carrying the outcomes of the trials that had started).
 
-    `send` is a callable or a queue that takes the progress events; `log_id` names the folder for the
-    log of a training that fails before its runs exist.
+    The group's locks are held throughout; a config with an interrupted or failed earlier run continues in
+    it (a rerun of an interrupted sweep). `send` is a callable or a queue that takes the progress events;
+    `log_id` names the folder for the log of a training that fails before its runs exist.
     """
+    from fashionlab.engine.fit import TrainPlan, train
+
     store = RunStore(runs_dir)
     configs = [validate(d, Source(None, {})) for d in config_dicts]
     with contextlib.ExitStack() as locks:  # a population holds several groups: each locked, in one order
@@ -95,45 +99,29 @@ def run_group(
         # Another sweep may have trained (some of) these while this one waited for the lock: their runs
         # are read (only those whose ids name these configs), not the whole folder.
         done = store.completed_by_hash(identity_hash, store.runs_with_hash({c.hash() for c in configs}))
-        outcomes = [
-            TrialOutcome(c.hash(), RunStatus.COMPLETED, done[c.hash()].id, skipped=True)  # trained by another sweep
-            for c in configs
-            if c.hash() in done
-        ]
+        outcomes = [TrialOutcome(c.hash(), RunStatus.COMPLETED, done[c.hash()].id, skipped=True) for c in configs
+                    if c.hash() in done]  # fmt: skip  # trained by another sweep
         todo = [c for c in configs if c.hash() not in done]
-        if todo:
-            forward = Forward(label, len(todo), send if callable(send) else send.put)
-            try:
-                outcomes += train_configs(todo, store, forward, log_id, command, pruner)
-            except Interrupted as stop:
-                stop.outcomes = outcomes + (stop.outcomes or [])
-                raise
-    return outcomes
-
-
-def train_configs(
-    configs: list[Config], store: RunStore, hooks: Forward, log_id: str, command: str | None = None,
-    pruner: Pruner | None = None,
-) -> list[TrialOutcome]:  # fmt: skip
-    """Train configs that share a group (or a population); every failure becomes an outcome, never an exception.
-
-    An interrupted or failed earlier run of a config continues in place (a rerun of an interrupted sweep);
-    a signal raises Interrupted carrying the outcomes of the trials that had started.
-    """
-    from fashionlab.engine.fit import TrainPlan
-
-    try:
-        results = trained(TrainPlan(configs, store, hooks, pruner, command, continue_runs=True))
-    except Interrupted as stop:
-        stop.outcomes = [_outcome(c, r) for c, r in zip(configs, stop.outcomes or [], strict=False) if r is not None]
-        raise
-    except Exception as exc:  # before any run directory existed: data, backend, config problems
-        log = store.log_path(log_id, hooks.label)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(traceback.format_exc())
-        message = str(exc) if isinstance(exc, FashionlabError) else f"{exc.__class__.__name__}: {exc}"
-        return [TrialOutcome(c.hash(), RunStatus.FAILED, None, error=message, log=str(log)) for c in configs]
-    return [_outcome(c, r) for c, r in zip(configs, results, strict=True)]
+        if not todo:
+            return outcomes
+        forward = Forward(label, len(todo), send if callable(send) else send.put)
+        try:
+            results = train(TrainPlan(todo, store, forward, pruner, command, continue_runs=True))
+        except Interrupted as stop:
+            draw_curves([r for r in stop.outcomes or [] if r is not None])
+            started = [_outcome(c, r) for c, r in zip(todo, stop.outcomes or [], strict=False) if r is not None]
+            stop.outcomes = outcomes + started
+            raise
+        except Exception as exc:  # before any run directory existed: data, backend, config problems
+            log = store.log_path(log_id, label)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc())
+            message = str(exc) if isinstance(exc, FashionlabError) else f"{exc.__class__.__name__}: {exc}"
+            return outcomes + [
+                TrialOutcome(c.hash(), RunStatus.FAILED, None, error=message, log=str(log)) for c in todo
+            ]
+    draw_curves(results)
+    return outcomes + [_outcome(c, r) for c, r in zip(todo, results, strict=True)]
 
 
 def trained(plan: Any) -> list[Any]:
