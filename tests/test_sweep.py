@@ -191,6 +191,11 @@ def test_killed_sweep_finishes_only_missing_trials(tmp_path: Path) -> None:
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # its workers stop on their own (SIGTERM from the kernel when it died): a worker finishing a run's
+    # model and metrics completes it first, so the count is taken once no run is still running
+    deadline = time.time() + 60
+    while time.time() < deadline and any(r.status == "running" for r in RunStore(runs).runs()):
+        time.sleep(0.1)
     done_before = {r.info.config_hash: r.id for r in RunStore(runs).runs() if r.status == "completed"}
     assert 1 <= len(done_before) < 4
     rerun = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fashionlab.errors import Busy, FashionlabError, RunError, RunNotFound, StorageError
+from fashionlab.errors import Busy, FashionlabError, RunError, RunNotFound, StorageError, signals_deferred
 from fashionlab.store import files
 from fashionlab.store.info import RunInfo
 from fashionlab.store.records import SweepRecord
@@ -66,11 +66,12 @@ class RunStore:
                 run_id = base if n == 1 else f"{base}-{n}"
                 info["id"] = run_id
                 files.write_json(making / files.RUN_INFO, info)
-                try:
-                    (self.root / run_id).mkdir()  # claims the id; the rename below replaces the empty folder
-                except FileExistsError:
-                    continue
-                os.rename(making, self.root / run_id)
+                with signals_deferred():  # a signal between the claim and the rename would leave it empty
+                    try:
+                        (self.root / run_id).mkdir()  # claims the id; the rename below replaces the empty folder
+                    except FileExistsError:
+                        continue
+                    os.rename(making, self.root / run_id)
                 return Run(self.root / run_id, RunInfo.parse(info)[0])
             raise StorageError(f"no free run id for {base} in {self.root}")
         finally:
