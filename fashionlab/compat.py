@@ -19,6 +19,7 @@ TESTED: dict[str, tuple[str, tuple[int, ...], int]] = {
     "typer.no_such_option": ("typer", (0, 24), 1),  # typer._click.exceptions.NoSuchOption
     "typer.flag_types": ("typer", (0, 24), 1),  # TyperOption.display_type_rich
     "typer.choices": ("typer", (0, 25), 1),  # TyperOption.get_runtime_param().annotation
+    "typer.bash_words": ("typer", (0, 24), 1),  # typer._completion_classes.BashComplete.get_completion_args
     "keras.tensorflow_absent": ("keras", (3, 10), 4),  # keras.src.utils.module_utils.tensorflow._available
     "ray.no_cluster": ("ray", (2, 40), 3),  # ray._private.ray_constants.ENABLE_RAY_CLUSTER
     "optuna.trial_id": ("optuna", (4, 0), 6),  # FrozenTrial._trial_id, for storage calls
@@ -120,6 +121,93 @@ def hide_flag_types() -> bool:
 
     TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
     return True
+
+
+def bash_words_at_equals() -> bool:
+    """Bash completion of words holding `=` (every sweep run id, every key=value): bash splits the words it
+    passes at each character of COMP_WORDBREAKS, `=` among them, so `tutorial-optimizer=ad` reaches the
+    program as three words and its answer replaces only `ad`. This joins the words back before completing
+    and answers with what follows the last `=` typed. True when installed."""
+    if not supported("typer.bash_words"):
+        return False
+    try:
+        from typer._click.shell_completion import add_completion_class
+        from typer._completion_classes import BashComplete
+    except ImportError:
+        return False
+
+    class JoinedBashComplete(BashComplete):  # type: ignore[misc]
+        def get_completion_args(self) -> tuple[list[str], str]:
+            import os
+
+            words, cword = join_at_equals(os.environ["COMP_WORDS"], int(os.environ["COMP_CWORD"]))
+            self._typed = words[cword] if cword < len(words) else ""
+            self._raw_current = _raw_word(os.environ["COMP_WORDS"], int(os.environ["COMP_CWORD"]))
+            return words[1:cword], self._typed
+
+        def complete(self) -> str:
+            args, incomplete = self.get_completion_args()
+            values = [item.value for item in self.get_completions(args, incomplete)]
+            return "\n".join(bash_replies(values, incomplete, self._raw_current))
+
+    import typer.completion
+
+    original = typer.completion.completion_init  # Typer registers its shells again as it builds the command
+
+    def completion_init() -> None:
+        original()
+        add_completion_class(JoinedBashComplete, "bash")
+
+    typer.completion.completion_init = completion_init
+    add_completion_class(JoinedBashComplete, "bash")
+    return True
+
+
+def _raw_word(comp_words: str, cword: int) -> str:
+    from typer._click.shell_completion import split_arg_string
+
+    words = split_arg_string(comp_words)
+    return words[cword] if cword < len(words) else ""
+
+
+def join_at_equals(comp_words: str, cword: int) -> tuple[list[str], int]:
+    """Bash's words (split at `=`) joined back into the command's words, and the index of the word being
+    completed among them: `a = b` becomes `a=b`."""
+    from typer._click.shell_completion import split_arg_string
+
+    raw = split_arg_string(comp_words)
+    words: list[str] = []
+    current = len(raw)  # past the end: a new word
+    glue = False  # the last word ends with `=`: the next one is part of it
+    for i, word in enumerate(raw):
+        if words and (word == "=" or glue):
+            words[-1] += word
+        else:
+            words.append(word)
+        glue = word == "=" or (glue and word.endswith("="))
+        if i == cword:
+            current = len(words) - 1
+    if cword >= len(raw):  # a new word, unless the last one ends with `=` (its value is being started)
+        current = len(words) - 1 if glue and raw else len(words)
+    return words, current
+
+
+def bash_replies(values: list[str], typed: str, raw_current: str) -> list[str]:
+    """The completions as bash inserts them: bash replaces only the piece after the last `=` (or the `=`
+    itself when that is the piece), so each reply starts there. A value of `--option=value` is the value
+    alone (click completes after the option's `=`); replies that do not begin with what was typed before
+    the last `=` (a match in the middle of an id) cannot be inserted and are left out."""
+    if "=" not in typed:
+        return values
+    cut = typed.rfind("=") + 1
+    option = typed.partition("=")[0] + "=" if typed.startswith("-") else ""
+    lead = "=" if raw_current == "=" else ""
+    out = []
+    for value in values:
+        word = value if value.startswith(typed[:cut]) else option + value
+        if word.startswith(typed[:cut]):
+            out.append(lead + word[cut:])
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- keras

@@ -43,6 +43,22 @@ def test_typer_flags_show_no_type_in_help() -> None:
     assert "BOOLEAN" not in line.upper() and "<bool>" not in line
 
 
+def test_bash_words_split_at_equals_are_joined_and_replies_start_after_the_last_equals() -> None:
+    # bash's words for `evaluate tutorial-lr=0.001,optimizer=ad` (COMP_WORDBREAKS holds `=`), and for `--sort=`
+    assert compat.join_at_equals("fashionlab evaluate tutorial-lr = 0.001,optimizer = ad", 6) == (
+        ["fashionlab", "evaluate", "tutorial-lr=0.001,optimizer=ad"],
+        2,
+    )
+    assert compat.join_at_equals("fashionlab compare --sort =", 3) == (["fashionlab", "compare", "--sort="], 2)
+    assert compat.join_at_equals("fashionlab evaluate x", 3) == (["fashionlab", "evaluate", "x"], 3)
+    ids = ["tutorial-lr=0.001,optimizer=adam", "tutorial-lr=0.001,optimizer=sgd", "other-optimizer=adam"]
+    assert compat.bash_replies(ids, "tutorial-lr=0.001,optimizer=ad", "ad") == ["adam", "sgd"]  # click filters later
+    assert compat.bash_replies(["test_loss"], "--sort=te", "te") == ["test_loss"]
+    assert compat.bash_replies(["test_loss"], "--sort=", "=") == ["=test_loss"]
+    assert compat.bash_replies(ids, "tutorial", "tutorial") == ids
+    assert compat.bash_words_at_equals()  # installed over Typer's own bash completion (tests/test_ecosystem.py)
+
+
 def test_keras_is_told_tensorflow_is_absent_and_hidden_modules_import_afterwards() -> None:
     out = run_python(
         "import sys\n"

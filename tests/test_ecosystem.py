@@ -61,6 +61,57 @@ def test_shell_completion_of_run_ids(trained: Cli) -> None:
     assert complete("fashionlab sweep --executor ") == ["local", "ray"]
 
 
+def _bash_completes(line: str, runs_dir: Path, cwd: Path) -> list[str]:
+    """What bash puts on the line for `line` + TAB, run through the completion script fashionlab installs:
+    bash splits the words at COMP_WORDBREAKS (`=` and `:` among them) as readline does, and each reply
+    replaces the last piece."""
+    exe = Path(sys.executable).parent / "fashionlab"
+    env = {**os.environ, "FASHIONLAB_RUNS": str(runs_dir), "PATH": f"{exe.parent}:{os.environ['PATH']}"}
+    script = subprocess.run([str(exe)], env={**env, "_FASHIONLAB_COMPLETE": "source_bash"}, capture_output=True,
+                            text=True, timeout=60).stdout  # fmt: skip
+    assert "complete -o default -F" in script
+    split = (
+        'line=$1; words=(); cur=""; for ((i=0; i<${#line}; i++)); do c=${line:i:1};'
+        ' if [[ $c == " " ]]; then [[ -n $cur ]] && words+=("$cur"); cur="";'
+        ' elif [[ $COMP_WORDBREAKS == *"$c"* ]]; then [[ -n $cur ]] && words+=("$cur"); words+=("$c"); cur="";'
+        ' else cur+=$c; fi; done; words+=("$cur"); if [[ ${#cur} == 0 && ${words[-2]} == "=" ]]; then unset "words[-1]"; fi;'
+        ' COMP_WORDS=("${words[@]}"); COMP_CWORD=$(( ${#words[@]} - 1 )); COMP_LINE=$line; COMP_POINT=${#line};'
+        ' _fashionlab_completion fashionlab; for r in "${COMPREPLY[@]}"; do'
+        ' prefix=${line%"${words[-1]}"}; echo "$prefix$r"; done'
+    )
+    done = subprocess.run(["bash", "--norc", "-c", f"{script}\n{split}", "bash", line], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_bash_completes_words_holding_equals_and_shipped_config_names(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    store = RunStore(runs)
+    adam = store.create("tutorial-optimizer=adam", "0123abcd", "name: x\n", {}).id
+    store.create("tutorial-optimizer=sgd", "4567ef01", "name: x\n", {})
+    # bash hands `tutorial-optimizer=ad` over as three words; the line comes back with the whole id
+    assert _bash_completes(f"fashionlab evaluate {adam[:16]}tutorial-optimizer=ad", runs, tmp_path) == [
+        f"fashionlab evaluate {adam}"
+    ]
+    assert _bash_completes(f"fashionlab predict --run={adam[:36]}", runs, tmp_path) == [
+        f"fashionlab predict --run={adam}"
+    ]
+    assert _bash_completes("fashionlab compare --sort=test_a", runs, tmp_path) == [
+        "fashionlab compare --sort=test_accuracy"
+    ]
+    (tmp_path / "mine.yaml").write_text("layers: [flatten]\n")
+    (tmp_path / "notes.txt").write_text("")
+    assert _bash_completes("fashionlab train --config ad", runs, tmp_path) == ["fashionlab train --config adam"]
+    offered = _bash_completes("fashionlab sweep --config ", runs, tmp_path)
+    assert {
+        "fashionlab sweep --config tutorial",
+        "fashionlab sweep --config cnn",
+        "fashionlab sweep --config mine.yaml",
+    } <= set(offered)
+    assert "fashionlab sweep --config notes.txt" not in offered
+
+
 def test_the_cli_offers_the_metrics_search_takes() -> None:
     from typing import get_args
 

@@ -60,9 +60,17 @@ def test_search_with_median_pruning(cli: Cli, runs_dir: Path) -> None:
     assert len(statuses) == 9 and set(statuses) <= {"completed", "pruned", "diverged"}
     assert "pruned" in statuses  # lr near 1e-5 or 1 cannot keep up with the median
     pruned = [r for r in RunStore(runs_dir).runs() if r.status == "pruned"]
-    assert pruned and all(0 < len(r.history()) < 3 for r in pruned)  # stopped at an epoch boundary, history kept
+    # stopped at an epoch boundary after the warm-up epoch and before the last, history kept
+    assert pruned and all(len(r.history()) == 2 for r in pruned)
     assert data["best"]["value"] == max(t["value"] for t in data["trials"] if t["status"] == "completed")
-    assert (runs_dir / "sweeps" / f"{data['search']}.db").is_file()
+    db = runs_dir / "sweeps" / f"{data['search']}.db"
+    assert db.is_file()
+    import optuna  # the study as Optuna's own client (and its dashboard) reads it: each trial names its run folder
+
+    study = optuna.load_study(study_name=data["search"], storage=f"sqlite:///{db}")
+    by_number = {t["number"]: t["run_id"] for t in data["trials"]}
+    assert {t.number: t.user_attrs.get("fashionlab_run") for t in study.trials} == by_number
+    assert all((runs_dir / run).is_dir() for run in by_number.values() if run)
     table = cli("compare", "--sweep", data["search"])
     assert table.exit_code == 0 and "pruned" in table.stdout
 

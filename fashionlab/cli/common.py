@@ -123,6 +123,8 @@ def config_keys() -> set[str]:
 
 
 compat.hide_flag_types()
+if os.environ.get("_FASHIONLAB_COMPLETE", "").endswith("bash"):  # only while bash asks for completions
+    compat.bash_words_at_equals()
 
 
 class App(typer.Typer):
@@ -231,6 +233,25 @@ def complete_runs(incomplete: str) -> list[str]:
     return [r.id for r in store().runs() if r.id.startswith(incomplete) or incomplete in r.id]
 
 
+def complete_configs(ctx: Any, param: Any, incomplete: str) -> list[str]:
+    """--config: the shipped configs by name (`--config adam`), then the YAML files and folders here."""
+    from fashionlab.config.shipped import shipped
+
+    names = [p.stem for p in shipped() if p.stem.startswith(incomplete)]
+    folder, _, start = incomplete.rpartition("/")
+    base = Path(folder or ".")
+    try:
+        found = sorted(base.iterdir()) if base.is_dir() else []
+    except OSError:
+        found = []
+    local = [
+        (f"{folder}/" if folder else "") + p.name + ("/" if p.is_dir() else "")
+        for p in found
+        if p.name.startswith(start) and not p.name.startswith(".") and (p.is_dir() or p.suffix in (".yaml", ".yml"))
+    ]
+    return names + [p for p in local if p not in names]
+
+
 def complete_sweeps(incomplete: str) -> list[str]:
     return [n for n in store().sweep_ids() if incomplete in n]
 
@@ -263,7 +284,12 @@ def version_callback(value: bool) -> None:
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="YAML config (see configs/). Default: the TensorFlow tutorial model."),
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML config (see configs/). Default: the TensorFlow tutorial model.",
+        shell_complete=complete_configs,
+    ),
 ]
 Overrides = Annotated[
     list[str] | None,

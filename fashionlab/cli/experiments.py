@@ -22,6 +22,7 @@ from fashionlab.cli.common import (
     SortOpt,
     WideOpt,
     app,
+    complete_configs,
     config_note,
     emit_json,
     err,
@@ -131,7 +132,10 @@ def trials_json(record: Any, runs: list[Any]) -> list[dict[str, Any]]:
 def sweep(
     items: SweepItems = None,
     config: Annotated[
-        list[Path] | None, typer.Option("--config", "-c", help="A config file; repeat to make configs an axis.")
+        list[Path] | None,
+        typer.Option(
+            "--config", "-c", help="A config file; repeat to make configs an axis.", shell_complete=complete_configs
+        ),
     ] = None,
     jobs: JobsOpt = 0,
     repeats: RepeatsOpt = None,

@@ -22,6 +22,7 @@ from fashionlab.cli.common import (
     WideOpt,
     any_part,
     app,
+    complete_configs,
     complete_runs,
     config_note,
     emit_json,
@@ -51,7 +52,10 @@ def data(
         bool, typer.Option("--check", help="Only verify the data; exit 0 if it is there and intact.")
     ] = False,
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Only the config's classes, at its image size.")
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Only the config's classes, at its image size.", shell_complete=complete_configs
+        ),
     ] = None,
     split: Annotated[Literal["train", "test"], typer.Option("--split", help="The images --grid shows.")] = "train",
     as_json: JsonOpt = False,

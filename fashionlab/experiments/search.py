@@ -30,6 +30,8 @@ METRICS = ("val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "tes
 PRUNERS = ("none", "median", "hyperband")
 SAMPLERS = ("tpe", "random")
 INTERRUPTED = "fashionlab_interrupted"  # user attr of a trial a killed search left running: asked again
+RUN_ATTR = "fashionlab_run"  # user attr: the trial's run id (its folder in the runs directory), for the dashboard
+WARMUP_EPOCHS = 1  # the median pruner never stops a trial at its first epoch
 
 
 @dataclass
@@ -192,7 +194,8 @@ def _configure(study: Any, plan: SearchPlan) -> None:
     )
     study.pruner = {
         "none": optuna.pruners.NopPruner(),
-        "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+        # steps are epoch numbers from 1, and Optuna prunes from step n_warmup_steps on
+        "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=WARMUP_EPOCHS + 1),
         "hyperband": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=plan.base.epochs),
     }[plan.prune]
 
@@ -272,6 +275,8 @@ def _search(
         outcome = outcomes[0] if outcomes else TrialOutcome(config.hash(), RunStatus.INTERRUPTED)
         record.status, record.run_id = outcome.status, outcome.run_id
         records[trial.number] = record
+        if outcome.run_id:
+            trial.set_user_attr(RUN_ATTR, outcome.run_id)
         if outcome.status == RunStatus.INTERRUPTED:  # left running in the study: the next search settles it
             _write_record(store, plan, records, n_trials, "interrupted")
             return True
@@ -323,6 +328,7 @@ def _settle(
     run = done_runs.get(config.hash()) if config is not None and len(values) == len(plan.spaces) else None
     if run is not None:
         value = _objective(run.metrics(), plan.metric)
+        storage.set_trial_user_attr(compat.optuna_trial_id(stale), RUN_ATTR, run.id)
         storage.set_trial_state_values(compat.optuna_trial_id(stale), states.COMPLETE, [value])
         record.status, record.run_id, record.value = RunStatus.COMPLETED, run.id, value
         record.hash = str(run.info.config_hash)
@@ -370,6 +376,7 @@ def _ask(study: Any, plan: SearchPlan, done_runs: dict[str, Run]) -> tuple[Any, 
     record.hash = config.hash()
     earlier = done_runs.get(config.hash())
     if earlier is not None:  # the sampler proposed a config trained before: reuse its run
+        trial.set_user_attr(RUN_ATTR, earlier.id)
         record.value = _objective(earlier.metrics(), plan.metric)
         study.tell(trial, record.value)
         record.status, record.run_id, record.reused = RunStatus.COMPLETED, earlier.id, True
