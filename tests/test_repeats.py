@@ -123,3 +123,16 @@ def test_train_repeats_keeps_tensorboard_and_mlflow(cli: Cli, runs_dir: Path, tm
     runs = RunStore(runs_dir).runs()
     assert len(runs) == 2 and all(r.info.config["tensorboard"] is True for r in runs)
     assert "Logged 2 runs to MLflow" in " ".join(result.stderr.split())
+
+
+def test_repeats_whose_every_run_diverged_have_no_best(cli: Cli, runs_dir: Path) -> None:
+    result = cli("train", "--repeats", "2", "optimizer=sgd", "lr=1e6", *TINY, "--json")
+    assert result.exit_code == 1
+    (setting,) = json.loads(result.stdout)["settings"]
+    assert setting["vs_best"] is None and setting["test_accuracy_mean"] is None  # no test number: nothing is best
+    table = cli("compare")
+    said = " ".join(table.stdout.split())
+    assert table.exit_code == 0 and "★ all runs" not in said and " all runs 2 - - - " in said  # no star, no 'best'
+    assert "no ★ and no vs best: no setting has a test acc (its runs diverged or failed)" in said
+    stderr = " ".join(result.stderr.split())
+    assert "0 of 2 trials completed (0 were already done), 2 diverged (a rerun trains them the same way" in stderr

@@ -140,7 +140,11 @@ def test_failed_trial_carries_on_and_fail_fast_stops(cli: Cli, runs_dir: Path) -
     result = cli("sweep", "optimizer=sgd", "lr=50,0.01", "epochs=1", *TINY)
     assert result.exit_code == 1
     assert "diverged" in result.stdout and "completed" in result.stdout
-    assert "1 of 2 trials completed" in result.stderr and "rerun the same command to retry them" in result.stderr
+    said = " ".join(result.stderr.split())
+    assert "1 of 2 trials completed (0 were already done), 1 diverged (a rerun trains it the same way: lower the " \
+        "learning rate)" in said  # fmt: skip
+    (diverged,) = [r for r in RunStore(runs_dir).runs() if r.status == "diverged"]
+    assert said.count(diverged.id) == 1 and f"Trial {diverged.id} diverged: loss " in said  # the run named once
     statuses = sorted(r.status for r in RunStore(runs_dir).runs())
     assert statuses == ["completed", "diverged"]
     record = json.loads(next((runs_dir / "sweeps").glob("*.json")).read_text())

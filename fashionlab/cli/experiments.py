@@ -250,6 +250,25 @@ def pick_executor(executor: str, address: str | None, cpus: float, gpus: float, 
     return executors.LocalExecutor(jobs or executors.default_jobs(trainings))
 
 
+def did_not(failed: list[Any]) -> str:
+    """The trials that did not complete, by what a rerun does for them: a diverged trial diverges again
+    (same seed, same config), an interrupted one continues, a failed one is tried again."""
+    from fashionlab.store import RunStatus
+
+    diverged = sum(1 for o in failed if o.status == RunStatus.DIVERGED)
+    interrupted = sum(1 for o in failed if o.status == RunStatus.INTERRUPTED)
+    other = len(failed) - diverged - interrupted
+    parts = []
+    if diverged:
+        parts.append(f"{diverged} diverged (a rerun trains {'it' if diverged == 1 else 'them'} the same way: "
+                     "lower the learning rate)")  # fmt: skip
+    if interrupted:
+        parts.append(f"{interrupted} interrupted (rerun the same command to continue)")
+    if other:
+        parts.append(f"{other} failed (rerun the same command to retry {'it' if other == 1 else 'them'})")
+    return "".join(", " + p for p in parts)
+
+
 def sweep_sentence(result: Any, record: Path, ahead: Any) -> str:
     from fashionlab.views.tables import plural
 
@@ -262,7 +281,7 @@ def sweep_sentence(result: Any, record: Path, ahead: Any) -> str:
         + " already done"
         + (f", {continued} continued {'its' if continued == 1 else 'their'} interrupted run" if continued else "")
         + ")"
-        + (f", {failed} did not: rerun the same command to retry them" if failed else "")
+        + did_not(result.failed)
         + (" (stopped at the first failure: --fail-fast)" if result.stopped_early else "")
         + f". Record: {record}"
     )

@@ -214,6 +214,14 @@ class Results:
     def best(self) -> RunSummary | None:
         return self.runs[0] if self.runs and self.runs[0].value(self.sort) is not None else None
 
+    @property
+    def best_setting(self) -> Setting | None:
+        """The first setting, where it has a number to be best on (not one whose every run diverged or
+        failed) and the runs are of one task."""
+        if not self.settings or self.of("tasks_differ") or not self.settings[0].numbers(self.sort):
+            return None
+        return self.settings[0]
+
     def of(self, kind: str) -> list[Finding]:
         return [f for f in self.findings if f.kind == kind]
 

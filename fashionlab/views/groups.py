@@ -48,7 +48,8 @@ def grouped_columns(res: Results) -> list[Col]:
     groups, sort = res.settings, res.sort
     keys = list(groups[0].values) if groups else []
     versus = {c.a: c for c in res.comparisons}
-    star = ["★ " if i == 0 and not res.of("tasks_differ") else "  " for i in range(len(groups))]
+    ranked = res.best_setting is not None
+    star = ["★ " if i == 0 and ranked else "  " for i in range(len(groups))]
     if keys:
         first = Col(keys[0], short_key(keys[0]), 0, "left",
                     cells=[m + cell(s.values[keys[0]]) for m, s in zip(star, groups, strict=True)])  # fmt: skip
@@ -63,7 +64,7 @@ def grouped_columns(res: Results) -> list[Col]:
         cells = [_spread(s, metric) for s in groups]
         cols.append(Col(metric, header, 2 + i, style="bold" if metric == sort else None, cells=cells))
         if i == 0:
-            top = "-" if res.of("tasks_differ") else _("best")
+            top = _("best") if ranked else "-"
             cells = [top if j == 0 else versus_text(versus.get(s.describe())) for j, s in enumerate(groups)]
             cols.append(Col("vs_best", f"vs best\n{HEADERS.get(sort, sort)}", 2.5, cells=cells, max_width=22))
     return cols
@@ -84,7 +85,7 @@ def grouped_records(res: Results, with_runs: bool = True) -> list[dict[str, Any]
                            f"{metric}_min": min(found) if found else None,
                            f"{metric}_max": max(found) if found else None})  # fmt: skip
         test = versus.get(setting.describe())
-        record["vs_best"] = "best" if i == 0 else (str(test.verdict) if test else None)
+        record["vs_best"] = ("best" if res.best_setting else None) if i == 0 else (str(test.verdict) if test else None)
         for key in ("diff", "low", "high", "p", "seeds_needed"):
             record[f"vs_best_{key}"] = getattr(test, key) if test else None
         record["vs_best_agree"] = list(test.agree) if test and test.agree else None
@@ -110,6 +111,11 @@ def legend(res: Results) -> str:
     name = _(HEADERS.get(res.sort, res.sort))
     if res.of("tasks_differ"):
         return _("One row per setting, mean ± sd over its seeds; no ★ and no vs best: the runs do different tasks.")
+    if res.best_setting is None:
+        return _(
+            "One row per setting, mean ± sd over its seeds; no ★ and no vs best: no setting has a {name} "
+            "(its runs diverged or failed)."
+        ).format(name=name)
     return _(
         "One row per setting, mean ± sd over its seeds; ★ best mean {name}. vs best: the difference from ★, "
         "Welch's t-test over the seeds: better or worse where p < 0.05, else inconclusive with this many seeds "

@@ -105,4 +105,6 @@ class SweepProgressBars(_Bars):
         if outcome.status == RunStatus.PRUNED:
             self.console.print(f"Trial {outcome.run_id} pruned ({outcome.values or ''})")
         elif not outcome.completed:
-            self.console.print(f"Trial {outcome.label} {outcome.status}: {outcome.error}")
+            said = f"run {outcome.run_id} {outcome.status}: "  # the error names its run already: say it once
+            error = (outcome.error or "").removeprefix(said)
+            self.console.print(f"Trial {outcome.label} {outcome.status}: {error}")
