@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps 'tflite-support==0.4.4'  # TFLite's metadata reader for the tests; its pins (protobuf<4) fight TensorFlow's
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -22,8 +22,27 @@ class LayerRow:
     activation: str
 
 
+class WindowTooLarge(ConfigError):
+    """A conv2d kernel or a pooling window larger than its input (with padding valid): no output."""
+
+    def __init__(self, index: int, kind: str, key: str, problem: str) -> None:
+        super().__init__(f"layers.{index}.{kind}.{key}: {problem}")
+        self.index, self.kind, self.key, self.problem = index, kind, key, problem
+
+
 def _conv_out(size: int, kernel: int, stride: int, padding: str) -> int:
     return math.ceil(size / stride) if padding == "same" else (size - kernel) // stride + 1
+
+
+def _window_fits(index: int, layer: Conv2D | MaxPool2D, h: int, w: int) -> None:
+    key, size = ("kernel_size", layer.kernel_size) if isinstance(layer, Conv2D) else ("pool_size", layer.pool_size)
+    if layer.padding == "valid" and size > min(h, w):
+        what = "kernel" if isinstance(layer, Conv2D) else "window"
+        raise WindowTooLarge(
+            index, layer.kind, key,
+            f"a {size}x{size} {what} does not fit its {h}x{w} input (no output is left); use a {key} of at "
+            f"most {min(h, w)}, or padding: same",
+        )  # fmt: skip
 
 
 def layer_rows(config: Config) -> list[LayerRow]:
@@ -49,6 +68,7 @@ def layer_rows(config: Config) -> list[LayerRow]:
                     "set input_shape: [28, 28, 1] or put '- reshape: {target_shape: [28, 28, 1]}' before it"
                 )
             h, w, c = shape
+            _window_fits(i, layer, h, w)
             k, s = layer.kernel_size, layer.strides
             shape = (_conv_out(h, k, s, layer.padding), _conv_out(w, k, s, layer.padding), layer.filters)
             params = k * k * c * layer.filters + layer.filters
@@ -56,6 +76,7 @@ def layer_rows(config: Config) -> list[LayerRow]:
         elif isinstance(layer, MaxPool2D):
             if len(shape) != 3:
                 raise ConfigError(f"{where} needs input of shape (height, width, channels) but gets {list(shape)}")
+            _window_fits(i, layer, shape[0], shape[1])
             p, s = layer.pool_size, layer.strides or layer.pool_size
             shape = (_conv_out(shape[0], p, s, layer.padding), _conv_out(shape[1], p, s, layer.padding), shape[2])
         elif layer.kind == "batchnorm":

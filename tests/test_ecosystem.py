@@ -9,56 +9,106 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from fashionlab.store import RunStore
-from tests.conftest import CONFIGS, ROOT, Cli
+from tests.conftest import CONFIGS, Cli
+
+TUTORIAL = {"layers": ["flatten", {"dense": {"units": 128, "activation": "relu"}}, {"dense": {"units": 10}}]}
+ACCEPTED = {  # a config with each optional block, as the validator takes it
+    "optimizer name": {"optimizer": "sgd"},
+    "optimizer with its arguments": {"optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9, "nesterov": True}},
+    "loss by alias, with arguments": {"loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}},
+    "loss with label smoothing": {"loss": {"name": "categorical_crossentropy", "label_smoothing": 0.1}},
+    "early stopping": {"early_stopping": {"patience": 3, "monitor": "val_accuracy", "restore_best": False}},
+    "classes by name and number": {"classes": ["Shirt", "T-shirt/top", 0 + 2]},
+    "image size": {"image_size": [14, 14], "input_shape": [14, 14]},
+    "bare layers": {"layers": ["flatten", "dropout", "batchnorm", {"dropout": {"rate": 0.5}}, {"dense": {"units": 10}}]},
+    "conv layers": {"input_shape": [28, 28, 1], "layers": [{"conv2d": {"filters": 8, "kernel_size": 28}}, "flatten",
+                                                           {"dense": {"units": 10}}]},
+    "everything else": {"name": "x", "seed": 7, "backend": "torch", "epochs": 3, "batch_size": 64, "tensorboard": True,
+                        "validation_split": 0, "train_samples": 100, "test_samples": 10, "repeats": 2,
+                        "metrics": ["accuracy"], "fused_loop": False},
+}  # fmt: skip
+REFUSED = {  # each value the validator refuses that a schema can express
+    "learning rate -1": {"optimizer": {"name": "adam", "learning_rate": -1}},
+    "learning rate fast": {"optimizer": {"name": "adam", "learning_rate": "fast"}},
+    "an argument of another optimizer": {"optimizer": {"name": "adam", "momentum": 0.9}},
+    "momentum 1": {"optimizer": {"name": "sgd", "momentum": 1}},
+    "unknown optimizer": {"optimizer": "adamm"},
+    "unknown loss": {"loss": "crossentropy"},
+    "label smoothing 2": {"loss": {"name": "categorical_crossentropy", "label_smoothing": 2}},
+    "loss axis 0": {"loss": {"name": "categorical_crossentropy", "axis": 0}},
+    "misspelt class": {"classes": ["Shirt", "Tshirt"]},
+    "class 10": {"classes": [0, 10]},
+    "one class": {"classes": ["Shirt"]},
+    "misspelt activation": {"layers": ["flatten", {"dense": {"units": 10, "activation": "rellu"}}]},
+    "unknown layer": {"layers": ["flaten", {"dense": {"units": 10}}]},
+    "unknown layer key": {"layers": ["flatten", {"dense": {"unit": 10}}]},
+    "dense without units": {"layers": ["flatten", "dense"]},
+    "dropout rate 1": {"layers": ["flatten", {"dropout": {"rate": 1}}, {"dense": {"units": 10}}]},
+    "no layers": {"layers": []},
+    "early stopping patience 0": {"early_stopping": {"patience": 0}},
+    "early stopping on f1": {"early_stopping": {"monitor": "f1"}},
+    "unknown key": {"epoch": 3},
+    "epochs 0": {"epochs": 0},
+    "epochs true": {"epochs": True},
+    "validation split 1": {"validation_split": 1},
+    "unknown backend": {"backend": "numpy"},
+    "metric f1": {"metrics": ["f1"]},
+    "image size of one number": {"image_size": [14]},
+    "name with a space": {"name": "my run"},
+}
 
 
-def test_schema_is_committed_and_every_config_points_at_it(cli: Cli) -> None:
+def test_schema_is_generated_and_as_strict_as_the_validator(cli: Cli) -> None:
     import jsonschema
+
+    from fashionlab.config import validate
+    from fashionlab.config.yaml_lines import Source
+    from fashionlab.errors import ConfigError
 
     result = cli("schema")
     assert result.exit_code == 0
     schema = json.loads(result.stdout)
-    assert json.loads((ROOT / "fashionlab.schema.json").read_text()) == schema, (
-        "run: fashionlab schema > fashionlab.schema.json"
+    assert json.loads((CONFIGS / "fashionlab.schema.json").read_text()) == schema, (
+        "run: fashionlab schema > configs/fashionlab.schema.json"
     )
-    validator = jsonschema.Draft202012Validator(schema)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)  # resolves every $ref: a dangling one raises here
     for path in sorted(CONFIGS.glob("*.yaml")):
-        assert path.read_text().splitlines()[0] == "# yaml-language-server: $schema=../fashionlab.schema.json"
+        assert path.read_text().splitlines()[0] == "# yaml-language-server: $schema=fashionlab.schema.json"
         assert list(validator.iter_errors(yaml.safe_load(path.read_text()))) == [], path.name
-    errors = [e.message for e in validator.iter_errors({"layers": ["flaten", {"dense": {"unit": 3}}], "epoch": 3})]
-    assert "Additional properties are not allowed ('epoch' was unexpected)" in errors
-    assert len(errors) == 3
+    for what, change in ACCEPTED.items():
+        config = {**TUTORIAL, **change}
+        validate(config, Source(None, {}))
+        assert list(validator.iter_errors(config)) == [], what
+    for what, change in REFUSED.items():
+        config = {**TUTORIAL, **change}
+        with pytest.raises(ConfigError):
+            validate(config, Source(None, {}))
+        assert list(validator.iter_errors(config)), f"the schema accepts {what}, which the validator refuses"
 
 
-def test_shell_completion_of_run_ids(trained: Cli) -> None:
-    (run,) = RunStore(trained.runs_dir).runs()
-    exe = Path(sys.executable).parent / "fashionlab"
-    env = {
-        **os.environ, "FASHIONLAB_RUNS": str(trained.runs_dir), "_FASHIONLAB_COMPLETE": "complete_bash",
-        "COMP_WORDS": f"fashionlab evaluate {run.id[:8]}", "COMP_CWORD": "2",
-    }  # fmt: skip
-    done = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=60)
-    assert run.id in done.stdout.split()
-    env["COMP_WORDS"], env["COMP_CWORD"] = "fashionlab predict --run ", "3"
-    assert run.id in subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=60).stdout.split()
-    assert "--install-completion" in Cli(trained.runs_dir)("--help").stdout
+def test_the_shipped_configs_point_at_a_schema_inside_the_package() -> None:
+    import fashionlab
 
-    def complete(words: str) -> list[str]:
-        asked = {**env, "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))}
-        return subprocess.run([str(exe)], env=asked, capture_output=True, text=True, timeout=60).stdout.split()
+    folder = Path(fashionlab.__file__).parent / "configs"
+    for path in sorted(folder.glob("*.yaml")):
+        target = path.read_text().splitlines()[0].split("$schema=")[1]
+        assert (folder / target).is_file(), path
 
-    assert run.id in complete(f"fashionlab evaluate {run.config_path.parent.name[-12:-3]}")  # any unique part
-    assert complete("fashionlab compare --format c") == ["csv"]
-    assert complete("fashionlab compare --sort test") == ["test_loss", "test_accuracy"]
-    assert complete("fashionlab export --format ") == ["savedmodel", "onnx", "tflite"]
-    assert complete("fashionlab evaluate --epoch b") == ["best"]
-    assert complete("fashionlab search --sampler r") == ["random"]
-    assert complete("fashionlab sweep --executor ") == ["local", "ray"]
+
+def test_a_kernel_larger_than_its_image_is_refused_by_the_validator(cli: Cli) -> None:
+    result = cli("show", "--config", "cnn", "layers.0.conv2d.kernel_size=40")
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith(
+        "layers.0.conv2d.kernel_size: a 40x40 kernel does not fit its 28x28 input (no output is left); use a "
+        "kernel_size of at most 28, or padding: same"
+    )
 
 
 def _bash_completes(line: str, runs_dir: Path, cwd: Path) -> list[str]:
@@ -132,20 +182,55 @@ def test_export(trained: Cli, tmp_path: Path, fmt: str) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == str(target)
     (run,) = RunStore(trained.runs_dir).runs()
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     if fmt == "savedmodel":
         assert (target / "saved_model.pb").is_file()
         meta = json.loads((target / "fashionlab.json").read_text())
+        assert (target / "labels.txt").read_text().splitlines() == names
     elif fmt == "onnx":
         meta = _runs_standalone_in_onnxruntime(trained, target)
+        meta["class_names"] = json.loads(meta["class_names"])  # ONNX metadata holds strings: a JSON list
     else:
-        from tensorflow.lite.tools import flatbuffer_utils
-
-        assert target.read_bytes()[4:8] == b"TFL3"
-        model = flatbuffer_utils.read_model(str(target))
-        (entry,) = [m for m in model.metadata if m.name == b"fashionlab"]
-        meta = json.loads(bytes(model.buffers[entry.buffer].data))
-    assert json.loads(meta["class_names"])[:2] == ["T-shirt/top", "Trouser"]
+        meta = _tflite_as_android_reads_it(trained, target, names)
+    assert meta["class_names"] == names
     assert meta["fashionlab_config_hash"] == run.info.config_hash and meta["fashionlab_run"] == run.id
+
+
+def _tflite_as_android_reads_it(trained: Cli, target: Path, names: list[str]) -> dict[str, Any]:
+    """TFLite's own metadata reader (tflite-support, as Android's Task Library and ML Model Binding read
+    it): the output tensor's TENSOR_AXIS_LABELS file packed into the model; the model still runs."""
+    import numpy as np
+    from tensorflow.lite.tools import flatbuffer_utils
+    from tensorflow_lite_support.metadata.python import metadata as tflite_metadata
+
+    from fashionlab.data import load_test
+
+    assert target.read_bytes()[4:8] == b"TFL3"
+    shown = tflite_metadata.MetadataDisplayer.with_model_file(str(target))
+    assert shown.get_packed_associated_file_list() == ["labels.txt"]
+    assert shown.get_associated_file_buffer("labels.txt").decode().splitlines() == names
+    described = json.loads(shown.get_metadata_json())
+    (output,) = described["subgraph_metadata"][0]["output_tensor_metadata"]
+    assert output["name"] == "probabilities"
+    assert output["associated_files"] == [
+        {"name": "labels.txt", "description": "the class names, in the order of the output's scores",
+         "type": "TENSOR_AXIS_LABELS"}
+    ]  # fmt: skip
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(target))
+    evaluated = json.loads(trained("evaluate", "--json").stdout)
+    x, y = (a[: evaluated["samples"]] for a in load_test())
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    probs = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    assert float((probs.argmax(axis=1) == y).mean()) == pytest.approx(evaluated["test_accuracy"], abs=1e-6)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    model = flatbuffer_utils.read_model(str(target))
+    (entry,) = [m for m in model.metadata if m.name == b"fashionlab"]
+    return dict(json.loads(bytes(model.buffers[entry.buffer].data)))
 
 
 def _runs_standalone_in_onnxruntime(trained: Cli, target: Path) -> dict[str, str]:
@@ -162,7 +247,8 @@ def _runs_standalone_in_onnxruntime(trained: Cli, target: Path) -> dict[str, str
     evaluated = json.loads(trained("evaluate", "--json").stdout)
     x, y = (a[: evaluated["samples"]] for a in load_test())
     (probs,) = session.run(None, {session.get_inputs()[0].name: x})
-    assert session.get_inputs()[0].type == "tensor(uint8)"
+    assert session.get_inputs()[0].type == "tensor(uint8)" and session.get_inputs()[0].name == "image"
+    assert [o.name for o in session.get_outputs()] == ["probabilities"]
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert float((probs.argmax(axis=1) == y).mean()) == pytest.approx(evaluated["test_accuracy"], abs=1e-6)
     return {p.key: p.value for p in model.metadata_props}

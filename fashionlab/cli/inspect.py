@@ -383,7 +383,7 @@ def cache(
 def schema() -> None:
     """Print the config's JSON Schema, for editors that complete and check YAML keys.
 
-    Example: fashionlab schema > fashionlab.schema.json  (configs/ point at it on their first line)
+    Example: fashionlab schema > fashionlab.schema.json  (shipped configs point at the copy beside them)
     """
     from fashionlab.config import json_schema
 

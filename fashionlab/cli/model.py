@@ -270,7 +270,7 @@ def export(
 
     Example: fashionlab export --format onnx --out model.onnx
     """
-    from fashionlab.engine.inference import export_run
+    from fashionlab.engine.export import export_run
 
     target = export_run(chosen := pick_run(run), fmt, out_path, epoch)
     said_latest(run, chosen)

@@ -19,12 +19,15 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    GetJsonSchemaHandler,
     PositiveInt,
     Tag,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from fashionlab._catalog import ACTIVATIONS, LOSSES, OPTIMIZERS
 
@@ -67,7 +70,7 @@ def choice(kind: str, options: list[str]) -> Any:
             )
         return value
 
-    return Annotated[str, AfterValidator(check)]
+    return Annotated[str, AfterValidator(check), WithJsonSchema({"type": "string", "enum": list(options)})]
 
 
 if TYPE_CHECKING:
@@ -98,6 +101,25 @@ class Layer(BaseModel):
 
     def args(self) -> dict[str, Any]:
         return self.model_dump()
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """`- flatten` (a layer whose settings all have defaults) or `- dense: {units: 128}`."""
+        found = handler(core)
+        target = handler.resolve_ref_schema(found)
+        args = {k: v for k, v in target.items() if k not in ("title", "description")}
+        for prop in args.get("properties", {}).values():
+            prop.pop("title", None)
+        bare = not args.get("required")
+        wrapped = {
+            "type": "object",
+            "properties": {cls.kind: {"anyOf": [args, {"type": "null"}]} if bare else args},
+            "required": [cls.kind],
+            "additionalProperties": False,
+        }
+        target.clear()
+        target.update({"anyOf": [{"const": cls.kind}, wrapped]} if bare else wrapped)
+        return found
 
 
 class Flatten(Layer):
@@ -195,6 +217,22 @@ class Optimizer(BaseModel):
         out = {k: v for k, v in self.model_dump().items() if k != "name" and v is not None}
         return out
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """`optimizer: adam`, or one optimizer's name with only its own arguments, in their ranges."""
+        found = handler(core)
+        target = handler.resolve_ref_schema(found)
+        learning_rate = {k: v for k, v in target["properties"]["learning_rate"].items() if k != "title"}
+        forms: list[dict[str, Any]] = [target["properties"]["name"]]
+        for name, allowed in OPTIMIZERS.items():
+            props = {"name": {"const": name}, "learning_rate": learning_rate}
+            props.update({key: _argument_schema(key, default) for key, default in allowed.items() if key not in props})
+            forms.append({"type": "object", "properties": props, "required": ["name"], "additionalProperties": False})
+        description = target.get("description")
+        target.clear()
+        target.update({"description": description, "anyOf": forms})
+        return found
+
 
 # The ranges Keras's optimizers take their arguments in (outside them Keras trains nonsense or fails mid-run).
 _FRACTIONS = {"beta_1", "beta_2", "rho", "momentum", "ema_momentum"}  # in [0, 1)
@@ -219,6 +257,22 @@ def _argument_problem(key: str, value: Any, default: object) -> str | None:
     if key.endswith(("weight_decay", "_strength", "initial_accumulator_value")) and value < 0:
         return "should be 0 or more"
     return None
+
+
+def _argument_schema(key: str, default: object) -> dict[str, Any]:
+    """The JSON Schema of an optimizer argument: the ranges `_argument_problem` checks."""
+    if isinstance(default, bool):
+        return {"type": "boolean"}
+    if key in _COUNTS:
+        return {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]}
+    number: dict[str, Any] = {"type": "number"}
+    if key in _FRACTIONS:
+        number.update(minimum=0, exclusiveMaximum=1)
+    elif key in _POSITIVE:
+        number.update(exclusiveMinimum=0)
+    elif key.endswith(("weight_decay", "_strength", "initial_accumulator_value")):
+        number.update(minimum=0)
+    return {"anyOf": [number, {"type": "null"}]}
 
 
 def canonical_optimizer(args: dict[str, Any]) -> dict[str, Any]:
@@ -265,6 +319,25 @@ class Loss(BaseModel):
             )  # fmt: skip
         return self
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """`loss: mse` or `loss: {name: ..., label_smoothing: 0.1}`: the names (aliases too) and the
+        arguments `_arguments` checks."""
+        found = handler(core)
+        target = handler.resolve_ref_schema(found)
+        names = {"type": "string", "enum": [*SUPPORTED_LOSSES, *LOSS_ALIASES]}
+        props = {
+            "name": names,
+            "from_logits": {"anyOf": [{"type": "boolean"}, {"type": "null"}]},
+            "label_smoothing": {"type": "number", "minimum": 0, "maximum": 1},
+            "axis": {"enum": [-1, 1]},
+        }
+        description = target.get("description")
+        target.clear()
+        target.update({"description": description, "anyOf": [names, {"type": "object", "properties": props,
+                                                                      "required": ["name"]}]})  # fmt: skip
+        return found
+
     @property
     def sparse(self) -> bool:
         """Integer labels (True) or one-hot labels (False)."""
@@ -283,6 +356,15 @@ class EarlyStopping(BaseModel):
     @property
     def lower_is_better(self) -> bool:
         return "loss" in self.monitor
+
+
+def _class_items(schema: dict[str, Any]) -> None:
+    """`classes` in the JSON Schema: Fashion-MNIST's class names or numbers 0-9, each once."""
+    from fashionlab.data import CLASS_NAMES
+
+    items = {"anyOf": [{"type": "string", "enum": CLASS_NAMES},
+                       {"type": "integer", "minimum": 0, "maximum": len(CLASS_NAMES) - 1}]}  # fmt: skip
+    schema["anyOf"] = [{"type": "array", "items": items, "minItems": 2, "uniqueItems": True}, {"type": "null"}]
 
 
 class Config(BaseModel):
@@ -306,7 +388,7 @@ class Config(BaseModel):
     test_samples: PositiveInt | None = Field(None, le=10000)  # None: all 10,000
     early_stopping: EarlyStopping | None = None  # None: train every epoch
     repeats: int = Field(1, ge=1, le=100)  # seeds per setting (seed, seed+1, ...): differences judged against them
-    classes: list[str | int] | None = Field(None, min_length=2)  # a subset (names or 0-9), relabelled 0..k-1
+    classes: list[str | int] | None = Field(None, min_length=2, json_schema_extra=_class_items)  # names or 0-9
     image_size: list[PositiveInt] | None = Field(None, min_length=2, max_length=2)  # [h, w]: images resized
 
     @field_validator("epochs", "batch_size", "seed", "repeats", mode="before")
@@ -354,6 +436,23 @@ class Config(BaseModel):
                 "too_few_images", "{n} training images with validation_split {split} leave {left}; {fix}",
                 {"split": self.validation_split, "n": f"{n:,}", "left": left, "fix": fix, "key": key},
             )  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
+    def _windows_fit(self) -> Config:
+        """Every conv2d kernel and pooling window fits the image it slides over (Keras would make a layer
+        of negative size); the network's other checks come before training (network.check_trainable)."""
+        from fashionlab.errors import ConfigError
+        from fashionlab.network import WindowTooLarge, layer_rows
+
+        try:
+            layer_rows(self)
+        except WindowTooLarge as exc:
+            raise PydanticCustomError(
+                "layer_shape", "{problem}", {"problem": exc.problem, "at": ("layers", exc.index, exc.kind, exc.key)}
+            ) from None
+        except ConfigError:
+            pass
         return self
 
     @property

@@ -10,13 +10,10 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from fashionlab._catalog import ACTIVATIONS, OPTIMIZERS
 from fashionlab.config.overrides import Override, apply_overrides
 from fashionlab.config.schema import (
     DEFAULT_CONFIG,
     LAYER_TYPES,
-    LOSS_ALIASES,
-    SUPPORTED_LOSSES,
     Config,
     suggest,
 )
@@ -52,6 +49,9 @@ def _problem(err: Any, source: Source) -> str:
         )
     elif kind in ("bad_argument", "too_few_images") or kind == "unknown_argument":
         loc = loc + (ctx["key"],)
+        msg = err["msg"]
+    elif kind == "layer_shape":
+        loc = tuple(ctx["at"])
         msg = err["msg"]
     elif kind == "union_tag_invalid":
         msg = f"unknown layer '{ctx['tag']}'{suggest(str(ctx['tag']), list(LAYER_TYPES))}"
@@ -100,53 +100,12 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str | Overri
 
 
 def json_schema() -> dict[str, Any]:
-    """The config's JSON Schema in the shape the YAML is written (`- flatten`, `- dense: {...}`)."""
-    schema = Config.model_json_schema()
-    schema.pop("$defs", None)
-    args: dict[str, Any] = {}
-    for kind, cls in LAYER_TYPES.items():
-        layer = cls.model_json_schema()
-        layer.pop("title", None)
-        for prop in layer.get("properties", {}).values():
-            prop.pop("title", None)
-            if prop.get("anyOf") and {"type": "string"} in prop["anyOf"]:  # activation
-                prop["anyOf"] = [{"enum": ACTIVATIONS}, {"type": "null"}]
-        args[kind] = layer
-    bare = [k for k, cls in LAYER_TYPES.items() if not any(f.is_required() for f in cls.model_fields.values())]
-    wrapped = [
-        {
-            "type": "object",
-            "properties": {k: a if k not in bare else {"anyOf": [a, {"type": "null"}]}},
-            "required": [k],
-            "additionalProperties": False,
-        }
-        for k, a in args.items()
-    ]
-    layer_item = {"anyOf": [{"enum": bare}, *wrapped]}
-    optimizer_args: dict[str, Any] = {arg: {} for name in OPTIMIZERS for arg in OPTIMIZERS[name]}
-    props = schema["properties"]
-    props["layers"] = {"type": "array", "minItems": 1, "items": layer_item, "description": "Keras layers, in order"}
-    optimizer_object = {
-        "type": "object",
-        "properties": {"name": {"enum": list(OPTIMIZERS)}, **optimizer_args},
-        "required": ["name"],
-        "additionalProperties": False,
-    }
-    props["optimizer"] = {"anyOf": [{"enum": list(OPTIMIZERS)}, optimizer_object]}
-    loss_names = SUPPORTED_LOSSES + list(LOSS_ALIASES)
-    loss_object = {
-        "type": "object",
-        "properties": {"name": {"enum": loss_names}, "from_logits": {"type": ["boolean", "null"]}},
-        "required": ["name"],
-    }
-    props["loss"] = {"anyOf": [{"enum": loss_names}, loss_object]}
-    for prop in props.values():
-        prop.pop("title", None)
+    """The config's JSON Schema, as pydantic generates it from the models (each part says its own YAML
+    shape: `- flatten`, `- dense: {...}`, `optimizer: adam`), for editors and the jsonschema package."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "fashionlab experiment config",
-        **schema,
-        "required": ["layers"],
+        **Config.model_json_schema(),
     }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from fashionlab import metrics as fmetrics
 from fashionlab.config import Config, run_config
 from fashionlab.engine.backend import use_backend
 from fashionlab.engine.inputs import encode_labels, resize, select, test_images_for, to_model_input
-from fashionlab.errors import FashionlabError, InputError, RunError, StorageError
+from fashionlab.errors import InputError, RunError
 from fashionlab.network import output_kind
 from fashionlab.store import Run
 
@@ -261,124 +260,3 @@ def image_files(paths: list[str]) -> list[Path]:
     if len(found) > MAX_INDICES:
         raise InputError(f"{len(found)} images given; at most {MAX_INDICES} at once")
     return found
-
-
-EXPORT_FORMATS = {  # fashionlab name: (Keras export format, file suffix, package a user may need)
-    "savedmodel": ("tf_saved_model", "", "tensorflow-cpu"),
-    "onnx": ("onnx", ".onnx", "onnx tf2onnx"),
-    "tflite": ("litert", ".tflite", "tensorflow-cpu (or ai-edge-litert)"),
-}
-
-
-def export_run(run: Run, fmt: str, out: Path | None = None, epoch: str = "last") -> Path:
-    """Export the run's model with Keras's model.export, standing alone: it takes raw uint8 images as the
-    data set has them and returns probabilities (where the model gives logits or probabilities), and
-    it carries its class names and config hash (ONNX and TFLite metadata; fashionlab.json in a
-    SavedModel). A missing package is named in the error."""
-    if fmt not in EXPORT_FORMATS:
-        raise InputError(f"`format` {fmt} is not known; use {', '.join(EXPORT_FORMATS)}")
-    target = out or run.export_path(fmt, EXPORT_FORMATS[fmt][1])
-    if target.exists():
-        raise InputError(f"{target} already exists; remove it or give another `out`")
-    # The exporters are TensorFlow's: load the (backend-independent) model on TensorFlow when it is here.
-    backend = "tensorflow" if importlib.util.find_spec("tensorflow") else None
-    config, model = load_trained(run, backend, epoch)
-    model(np.zeros((1, *config.input_shape), dtype=np.float32))  # exporters need a model that has been called
-    try:
-        _export(_standalone(model, config), target, fmt, export_metadata(run, config))
-    except BaseException:
-        _remove(target)  # no half-written export
-        raise
-    return target
-
-
-def _remove(target: Path) -> None:
-    import shutil
-
-    if target.is_dir():
-        shutil.rmtree(target, ignore_errors=True)
-    else:
-        target.unlink(missing_ok=True)
-
-
-def _export(standalone: Any, target: Path, fmt: str, metadata: dict[str, str]) -> None:
-    """model.export into `target`, then the metadata; the failures a user can fix as one line."""
-    keras_format, _, package = EXPORT_FORMATS[fmt]
-    try:
-        standalone.export(str(target), format=keras_format, verbose=False)
-        _write_metadata(target, fmt, metadata)
-    except (ImportError, ModuleNotFoundError) as exc:
-        raise FashionlabError(
-            f"exporting to {fmt} needs a package that is not installed ({exc}); pip install {package}"
-        ) from None
-    except OSError as exc:  # a full disk or a folder that cannot be written
-        raise StorageError(
-            f"exporting run {metadata['fashionlab_run']} to {fmt} failed: cannot write {target} "
-            f"({exc.strerror or exc}); free space or give `out` another place"
-        ) from None
-    except Exception as exc:  # Keras and the converters raise many kinds
-        if "File too large" in str(exc) or "No space left" in str(exc):  # TensorFlow's own words for it
-            raise StorageError(
-                f"exporting run {metadata['fashionlab_run']} to {fmt} failed: cannot write {target} (disk full); "
-                "free space or give `out` another place"
-            ) from None
-        raise FashionlabError(
-            f"exporting run {metadata['fashionlab_run']} to {fmt} failed: {exc.__class__.__name__}: "
-            f"{str(exc).splitlines()[0]}"
-        ) from None
-
-
-def _standalone(model: Any, config: Config) -> Any:
-    """The model behind the data set's own input (uint8 pixels, 0-255) and, for logits, a softmax."""
-    import keras
-
-    raw = keras.Input(shape=config.image_hw, dtype="uint8", name="image")
-    pixels = keras.ops.reshape(keras.ops.divide(keras.ops.cast(raw, "float32"), 255.0), (-1, *config.input_shape))
-    outputs = pixels
-    for layer in model.layers:  # the model's own layers, not the model (its name, from the config's, may
-        outputs = layer(outputs)  # hold characters TensorFlow's exporters refuse as a scope name)
-    if output_kind(config) == "logits":
-        outputs = keras.ops.softmax(outputs)
-    standalone = keras.Model(raw, outputs, name="fashionlab")
-    standalone(np.zeros((1, *config.image_hw), dtype=np.uint8))  # exporters need a model that has been called
-    return standalone
-
-
-def export_metadata(run: Run, config: Config) -> dict[str, str]:
-    """What an exported model says about itself."""
-    import json
-
-    kind = output_kind(config)
-    return {
-        "class_names": json.dumps(config.class_names),
-        "fashionlab_config_hash": run.info.config_hash or config.hash(),
-        "fashionlab_run": run.id,
-        "input": f"uint8 images shaped (n, {config.image_hw[0]}, {config.image_hw[1]}), 0-255, light clothing on black",
-        "output": "raw scores per class" if kind == "scores" else "probabilities per class, in class_names order",
-    }
-
-
-def _write_metadata(target: Path, fmt: str, metadata: dict[str, str]) -> None:
-    import json
-
-    if fmt == "onnx":
-        import onnx
-
-        model = onnx.load(str(target))
-        for key, value in metadata.items():
-            model.metadata_props.add(key=key, value=value)
-        onnx.save(model, str(target))
-    elif fmt == "tflite":
-        from tensorflow.lite.python import schema_py_generated as schema
-        from tensorflow.lite.tools import flatbuffer_utils
-
-        model = flatbuffer_utils.read_model(str(target))
-        buffer = schema.BufferT()
-        buffer.data = list(json.dumps(metadata).encode())
-        model.buffers.append(buffer)
-        entry = schema.MetadataT()
-        entry.name, entry.buffer = "fashionlab", len(model.buffers) - 1
-        model.metadata = [*(model.metadata or []), entry]
-        flatbuffer_utils.write_model(model, str(target))
-    else:
-        (target / "fashionlab.json").write_text(json.dumps(metadata, indent=2) + "\n")
