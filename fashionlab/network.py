@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fashionlab.config import Config, Conv2D, Dense, Dropout, MaxPool2D, Reshape
+from fashionlab.config import Config, Conv2D, Dense, Dropout
+from fashionlab.config.layers import output_shapes
 from fashionlab.errors import ConfigError
 from fashionlab.i18n import _
 
@@ -22,72 +23,24 @@ class LayerRow:
     activation: str
 
 
-class WindowTooLarge(ConfigError):
-    """A conv2d kernel or a pooling window larger than its input (with padding valid): no output."""
-
-    def __init__(self, index: int, kind: str, key: str, problem: str) -> None:
-        super().__init__(f"layers.{index}.{kind}.{key}: {problem}")
-        self.index, self.kind, self.key, self.problem = index, kind, key, problem
-
-
-def _conv_out(size: int, kernel: int, stride: int, padding: str) -> int:
-    return math.ceil(size / stride) if padding == "same" else (size - kernel) // stride + 1
-
-
-def _window_fits(index: int, layer: Conv2D | MaxPool2D, h: int, w: int) -> None:
-    key, size = ("kernel_size", layer.kernel_size) if isinstance(layer, Conv2D) else ("pool_size", layer.pool_size)
-    if layer.padding == "valid" and size > min(h, w):
-        what = "kernel" if isinstance(layer, Conv2D) else "window"
-        raise WindowTooLarge(
-            index, layer.kind, key,
-            f"a {size}x{size} {what} does not fit its {h}x{w} input (no output is left); use a {key} of at "
-            f"most {min(h, w)}, or padding: same",
-        )  # fmt: skip
-
-
 def layer_rows(config: Config) -> list[LayerRow]:
     """Each layer's output shape (without the batch axis), parameter count and activation.
 
     Matches Keras's own model.summary() (tests/test_model.py checks every shipped config).
     """
-    shape = tuple(config.input_shape)
+    shapes = output_shapes(config.layers, config.input_shape)
     rows: list[LayerRow] = []
-    for i, layer in enumerate(config.layers):
+    for layer, before, shape in zip(config.layers, [tuple(config.input_shape), *shapes], shapes, strict=False):
         params, activation = 0, "-"
-        where = f"layers.{i} ({layer.kind})"
-        if layer.kind == "flatten":
-            shape = (math.prod(shape),)
-        elif isinstance(layer, Dense):
-            params = shape[-1] * layer.units + layer.units
-            shape = shape[:-1] + (layer.units,)
+        if isinstance(layer, Dense):
+            params = before[-1] * layer.units + layer.units
             activation = layer.activation or "linear"
         elif isinstance(layer, Conv2D):
-            if len(shape) != 3:
-                raise ConfigError(
-                    f"{where} needs input of shape (height, width, channels) but gets {list(shape)}; "
-                    "set input_shape: [28, 28, 1] or put '- reshape: {target_shape: [28, 28, 1]}' before it"
-                )
-            h, w, c = shape
-            _window_fits(i, layer, h, w)
-            k, s = layer.kernel_size, layer.strides
-            shape = (_conv_out(h, k, s, layer.padding), _conv_out(w, k, s, layer.padding), layer.filters)
-            params = k * k * c * layer.filters + layer.filters
+            k = layer.kernel_size
+            params = k * k * before[-1] * layer.filters + layer.filters
             activation = layer.activation or "linear"
-        elif isinstance(layer, MaxPool2D):
-            if len(shape) != 3:
-                raise ConfigError(f"{where} needs input of shape (height, width, channels) but gets {list(shape)}")
-            _window_fits(i, layer, shape[0], shape[1])
-            p, s = layer.pool_size, layer.strides or layer.pool_size
-            shape = (_conv_out(shape[0], p, s, layer.padding), _conv_out(shape[1], p, s, layer.padding), shape[2])
         elif layer.kind == "batchnorm":
             params = 4 * shape[-1]
-        elif isinstance(layer, Reshape):
-            if math.prod(layer.target_shape) != math.prod(shape):
-                raise ConfigError(
-                    f"{where}: cannot reshape {list(shape)} ({math.prod(shape)} values) "
-                    f"into {layer.target_shape} ({math.prod(layer.target_shape)} values)"
-                )
-            shape = tuple(layer.target_shape)
         elif isinstance(layer, Dropout):
             activation = f"dropout {layer.rate:g}"
         rows.append(LayerRow(layer.kind, shape, params, activation))

@@ -23,6 +23,7 @@ from rich.console import Console
 from typer.core import TyperCommand
 
 from fashionlab import __version__, compat
+from fashionlab.cli.completion import any_part, complete_configs, complete_runs, complete_sweeps, values
 from fashionlab.errors import ConfigError, FashionlabError, InputError, Interrupted, raise_if_stopped, stop_on_signals
 from fashionlab.keys import SORT_KEYS
 from fashionlab.store import RunStore, default_runs_dir, write_atomic
@@ -228,54 +229,6 @@ def write_png(path: Path, data: bytes) -> None:
     err.print(f"Saved {path}")
 
 
-def complete_runs(incomplete: str) -> list[str]:
-    """Shell completion for run ids (typer calls it; it reads run.json files only)."""
-    return [r.id for r in store().runs() if r.id.startswith(incomplete) or incomplete in r.id]
-
-
-def complete_configs(ctx: Any, param: Any, incomplete: str) -> list[str]:
-    """--config: the shipped configs by name (`--config adam`), then the YAML files and folders here."""
-    from fashionlab.config.shipped import shipped
-
-    names = [p.stem for p in shipped() if p.stem.startswith(incomplete)]
-    folder, _, start = incomplete.rpartition("/")
-    base = Path(folder or ".")
-    try:
-        found = sorted(base.iterdir()) if base.is_dir() else []
-    except OSError:
-        found = []
-    local = [
-        (f"{folder}/" if folder else "") + p.name + ("/" if p.is_dir() else "")
-        for p in found
-        if p.name.startswith(start) and not p.name.startswith(".") and (p.is_dir() or p.suffix in (".yaml", ".yml"))
-    ]
-    return names + [p for p in local if p not in names]
-
-
-def complete_sweeps(incomplete: str) -> list[str]:
-    return [n for n in store().sweep_ids() if incomplete in n]
-
-
-def any_part(complete: Callable[[str], list[str]]) -> Callable[[Any, Any, str], list[str]]:
-    """Completion that may match anywhere in an id, as the commands accept any unique part. Typer's
-    `autocompletion` keeps only the values that start with what was typed, so this is click's
-    `shell_complete`, which typer still passes on (marked deprecated, without a replacement)."""
-
-    def shell_complete(ctx: Any, param: Any, incomplete: str) -> list[str]:
-        return complete(incomplete)
-
-    return shell_complete
-
-
-def values(*choices: str) -> Callable[[str], list[str]]:
-    """Shell completion for an option's values: those that start with what was typed."""
-
-    def complete(incomplete: str) -> list[str]:
-        return [c for c in choices if c.startswith(incomplete)]
-
-    return complete
-
-
 def version_callback(value: bool) -> None:
     if value:
         typer.echo(f"fashionlab {__version__}")
@@ -289,6 +242,12 @@ ConfigOpt = Annotated[
         "-c",
         help="YAML config (see configs/). Default: the TensorFlow tutorial model.",
         shell_complete=complete_configs,
+    ),
+]
+ConfigsOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--config", "-c", help="A config file; repeat to make configs an axis.", shell_complete=complete_configs
     ),
 ]
 Overrides = Annotated[

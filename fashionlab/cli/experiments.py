@@ -14,6 +14,7 @@ from fashionlab.cli.common import (
     ColumnsOpt,
     Comparison,
     ConfigOpt,
+    ConfigsOpt,
     JsonOpt,
     MlflowOpt,
     MlflowUriOpt,
@@ -22,7 +23,6 @@ from fashionlab.cli.common import (
     SortOpt,
     WideOpt,
     app,
-    complete_configs,
     config_note,
     emit_json,
     err,
@@ -131,12 +131,7 @@ def trials_json(record: Any, runs: list[Any]) -> list[dict[str, Any]]:
 @app.command()
 def sweep(
     items: SweepItems = None,
-    config: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--config", "-c", help="A config file; repeat to make configs an axis.", shell_complete=complete_configs
-        ),
-    ] = None,
+    config: ConfigsOpt = None,
     jobs: JobsOpt = 0,
     repeats: RepeatsOpt = None,
     population: PopulationOpt = "auto",

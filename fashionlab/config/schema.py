@@ -6,30 +6,42 @@ closest known option for a misspelt one.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
-    Discriminator,
     Field,
     GetJsonSchemaHandler,
     PositiveInt,
-    Tag,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
-from fashionlab._catalog import ACTIVATIONS, LOSSES, OPTIMIZERS
+from fashionlab._catalog import LOSSES, OPTIMIZERS
+from fashionlab.config.layers import (  # noqa: F401  (re-exported: config's public names)
+    LAYER_TYPES,
+    AnyLayer,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPool2D,
+    Reshape,
+    ShapeError,
+    WindowTooLarge,
+    choice,
+    output_shapes,
+    suggest,
+)
 
 BACKENDS = ("jax", "tensorflow", "torch")
 UNSUPPORTED_LOSSES = {"ctc": "needs sequence labels", "circle": "needs embedding labels"}
@@ -49,143 +61,12 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 
-def suggest(word: str, options: list[str] | tuple[str, ...]) -> str:
-    """'; did you mean 'x'?' when a close match exists, else the list of what is allowed."""
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean '{close[0]}'?"
-    shown = ", ".join(str(o) for o in options[:12]) + (", ..." if len(options) > 12 else "")
-    return f"; allowed: {shown}"
-
-
-def choice(kind: str, options: list[str]) -> Any:
-    """A string type restricted to `options`, whose error names the closest option."""
-
-    def check(value: str) -> str:
-        if value not in options:
-            raise PydanticCustomError(
-                "unknown_choice",
-                "unknown {kind} '{value}'{hint}",
-                {"kind": kind, "value": value, "hint": suggest(value, options)},
-            )
-        return value
-
-    return Annotated[str, AfterValidator(check), WithJsonSchema({"type": "string", "enum": list(options)})]
-
-
 if TYPE_CHECKING:
-    Activation = str
     OptimizerName = str
     LossName = str
 else:
-    Activation = choice("activation", ACTIVATIONS)
     OptimizerName = choice("optimizer", list(OPTIMIZERS))
     LossName = choice("loss", SUPPORTED_LOSSES)
-
-
-class Layer(BaseModel):
-    """A layer entry: `- flatten` or `- dense: {units: 128, activation: relu}`."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    kind: ClassVar[str]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _unwrap(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return {}
-        if isinstance(value, dict) and list(value) == [cls.kind]:
-            inner = value[cls.kind]
-            return {} if inner is None else inner
-        return value
-
-    def args(self) -> dict[str, Any]:
-        return self.model_dump()
-
-    @classmethod
-    def __get_pydantic_json_schema__(cls, core: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        """`- flatten` (a layer whose settings all have defaults) or `- dense: {units: 128}`."""
-        found = handler(core)
-        target = handler.resolve_ref_schema(found)
-        args = {k: v for k, v in target.items() if k not in ("title", "description")}
-        for prop in args.get("properties", {}).values():
-            prop.pop("title", None)
-        bare = not args.get("required")
-        wrapped = {
-            "type": "object",
-            "properties": {cls.kind: {"anyOf": [args, {"type": "null"}]} if bare else args},
-            "required": [cls.kind],
-            "additionalProperties": False,
-        }
-        target.clear()
-        target.update({"anyOf": [{"const": cls.kind}, wrapped]} if bare else wrapped)
-        return found
-
-
-class Flatten(Layer):
-    kind = "flatten"
-
-
-class Dense(Layer):
-    kind = "dense"
-    units: PositiveInt = Field(le=1_000_000)  # neurons in the layer; the last layer needs one per class (10)
-    activation: Activation | None = None  # None on the last layer: logits, from_logits inferred
-
-
-class Dropout(Layer):
-    kind = "dropout"
-    rate: float = Field(0.2, ge=0.0, lt=1.0)  # fraction of inputs zeroed while training
-
-
-class Conv2D(Layer):
-    kind = "conv2d"
-    filters: PositiveInt = Field(le=100_000)
-    kernel_size: PositiveInt = 3
-    strides: PositiveInt = 1
-    padding: Literal["valid", "same"] = "valid"
-    activation: Activation | None = None
-
-
-class MaxPool2D(Layer):
-    kind = "maxpool2d"
-    pool_size: PositiveInt = 2
-    strides: PositiveInt | None = None  # None: same as pool_size
-    padding: Literal["valid", "same"] = "valid"
-
-
-class BatchNorm(Layer):
-    kind = "batchnorm"
-    momentum: float = Field(0.99, gt=0.0, lt=1.0)
-    epsilon: float = Field(0.001, gt=0.0)
-
-
-class Reshape(Layer):
-    kind = "reshape"
-    target_shape: list[PositiveInt] = Field(min_length=1)
-
-
-LAYER_TYPES: dict[str, type[Layer]] = {
-    cls.kind: cls for cls in (Flatten, Dense, Dropout, Conv2D, MaxPool2D, BatchNorm, Reshape)
-}
-
-
-def _layer_tag(value: Any) -> str | None:
-    if isinstance(value, Layer):
-        return value.kind
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and len(value) == 1:
-        return str(next(iter(value)))
-    return None
-
-
-if TYPE_CHECKING:
-    AnyLayer = Layer
-else:
-    AnyLayer = Annotated[
-        Union[tuple(Annotated[cls, Tag(kind)] for kind, cls in LAYER_TYPES.items())],  # noqa: UP007
-        Discriminator(_layer_tag),
-    ]
 
 
 class Optimizer(BaseModel):
@@ -442,16 +323,13 @@ class Config(BaseModel):
     def _windows_fit(self) -> Config:
         """Every conv2d kernel and pooling window fits the image it slides over (Keras would make a layer
         of negative size); the network's other checks come before training (network.check_trainable)."""
-        from fashionlab.errors import ConfigError
-        from fashionlab.network import WindowTooLarge, layer_rows
-
         try:
-            layer_rows(self)
+            output_shapes(self.layers, self.input_shape)
         except WindowTooLarge as exc:
             raise PydanticCustomError(
                 "layer_shape", "{problem}", {"problem": exc.problem, "at": ("layers", exc.index, exc.kind, exc.key)}
             ) from None
-        except ConfigError:
+        except ShapeError:
             pass
         return self
 
