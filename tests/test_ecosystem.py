@@ -309,6 +309,47 @@ def test_tensorboard_logs_every_epoch(cli: Cli, runs_dir: Path) -> None:
     assert run.info.config["tensorboard"] is True
 
 
+def test_tensorboard_on_a_finished_sweep_writes_its_logs_from_history(cli: Cli, runs_dir: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    items = ["--jobs", "1", "lr=0.001,0.002", "epochs=2", "train_samples=300", "test_samples=100"]
+    assert cli("sweep", *items).exit_code == 0
+    again = cli("sweep", *items, "tensorboard=true")
+    assert again.exit_code == 0, again.output
+    said = " ".join(again.stderr.split())
+    assert "2 already done" in said
+    assert (
+        f"Wrote TensorBoard logs from their history for 2 trials trained before without them (tensorboard --logdir {runs_dir})"
+        in said
+    )
+    for run in RunStore(runs_dir).runs():
+        events = EventAccumulator(str(run.path / "tensorboard" / "validation"))
+        events.Reload()
+        assert [e.step for e in events.Tensors("epoch_loss")] == [0, 1]
+        assert [e.step for e in events.Tensors("test_accuracy")] == [1]
+    third = cli("sweep", *items, "tensorboard=true")
+    assert "Wrote TensorBoard" not in third.stderr  # written once
+
+
+@pytest.mark.parametrize(
+    "uri, says",
+    [
+        ("file:///tmp/fashionlab-mlruns", "MLflow 3 refuses the file store file:///tmp/fashionlab-mlruns (kept in "
+         "maintenance mode): set MLFLOW_ALLOW_FILE_STORE=true to log there anyway, or use a database such as "
+         "sqlite:///mlflow.db (the default)"),
+        ("http://127.0.0.1:9", "cannot log to MLflow at http://127.0.0.1:9: no MLflow tracking server answers there; "
+         "check --mlflow-uri (or MLFLOW_TRACKING_URI)"),
+        ("nosuch://somewhere", "cannot log to MLflow at nosuch://somewhere: "),
+    ],
+)  # fmt: skip
+def test_a_bad_mlflow_uri_is_refused_before_training(cli: Cli, runs_dir: Path, uri: str, says: str) -> None:
+    result = cli("train", "--mlflow", "--mlflow-uri", uri, "epochs=1", "train_samples=300", "test_samples=100")
+    assert result.exit_code == 1
+    assert len([x for x in result.stderr.strip().splitlines() if x.startswith("Error:")]) == 1
+    assert says in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
+    assert not runs_dir.exists() or not RunStore(runs_dir).runs()  # nothing trained
+
+
 def test_tensorboard_gives_each_trial_of_a_shared_training_its_logs_and_hparams(cli: Cli, runs_dir: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
@@ -419,16 +460,87 @@ def test_mlflow_logs_runs_grouped_by_sweep(
         start, end = (datetime.fromisoformat(getattr(run.info, k)).timestamp() * 1000 for k in ("started", "ended"))
         assert abs(child.info.start_time - start) < 1000 and abs(child.info.end_time - end) < 1000  # real times
         assert child.info.status == "FINISHED"
-    assert parents[0].data.params["lr"] == "0.001,0.01"  # the sweep's axes
+    assert parents[0].data.tags["fashionlab.axis.lr"] == "0.001,0.01"  # the sweep's axes
+    assert children[0].data.params["optimizer.beta_1"] == "0.9"  # adam's defaults, written out
+    assert children[0].data.tags["mlflow.user"] and children[0].data.tags["mlflow.source.name"].startswith("fashionlab")
     best = max(ours.values(), key=lambda r: r.metrics()["test"]["accuracy"])
     assert parents[0].data.tags["fashionlab.best_run"] == best.id
     assert parents[0].data.metrics["best_test_accuracy"] == pytest.approx(best.metrics()["test"]["accuracy"])
     models = client.search_logged_models(experiment_ids=[experiment.experiment_id])
     assert sorted(m.source_run_id for m in models) == sorted(c.info.run_id for c in children)
-    mlflow.set_tracking_uri(uri)
-    loaded = mlflow.pyfunc.load_model(models[0].model_uri)  # the Keras flavor, with signature and example
-    assert loaded.metadata.signature is not None and loaded.metadata.saved_input_example_info is not None
     again = cli("sweep", "--jobs", "1", "lr=0.001,0.01", "epochs=2", "train_samples=600", "test_samples=100",
                 "--mlflow", "--mlflow-uri", uri)  # fmt: skip
     assert "Logged 0 runs to MLflow" in again.stderr and "(2 logged before, left as they were)" in again.stderr
     assert len(client.search_runs([experiment.experiment_id])) == 3  # nothing logged twice
+    wider = cli("sweep", "--jobs", "1", "lr=0.001,0.01,0.003", "epochs=2", "train_samples=600", "test_samples=100",
+                "--mlflow", "--mlflow-uri", uri)  # fmt: skip
+    assert "Logged 1 run to MLflow" in wider.stderr
+    logged = client.search_runs([experiment.experiment_id])
+    (parent,) = [r for r in logged if "fashionlab.sweep" in r.data.tags]  # the extended sweep keeps its parent
+    assert parent.info.run_id == parents[0].info.run_id and parent.data.tags["fashionlab.axis.lr"] == "0.001,0.01,0.003"
+    assert sum(r.data.tags.get("mlflow.parentRunId") == parent.info.run_id for r in logged) == 3
+    _serves_raw_images(trained_model=models[0].model_uri, uri=uri, tmp_path=tmp_path)
+
+
+def _serves_raw_images(trained_model: str, uri: str, tmp_path: Path) -> None:
+    """The logged model as its users load it: mlflow.pyfunc in a fresh process on two Keras backends, and
+    `mlflow models serve` answering the first request; uint8 images in, probabilities out, floats refused."""
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    import numpy as np
+
+    from fashionlab.data import load_test
+
+    x = load_test()[0][:4]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    code = (
+        "import json, sys, numpy as np, mlflow\n"
+        f"m = mlflow.pyfunc.load_model({trained_model!r})\n"
+        "x = np.array(json.loads(sys.stdin.read()), dtype=np.uint8)\n"
+        "import keras\n"
+        "print(json.dumps({'backend': keras.backend.backend(), 'p': m.predict(x).tolist(),"
+        " 'names': m.metadata.metadata['class_names']}))\n"
+        "try:\n    m.predict(x.astype('float64'))\nexcept Exception as exc:\n    print('refused', type(exc).__name__)\n"
+    )
+    answers = {}
+    for backend in ("jax", "tensorflow"):
+        done = subprocess.run([sys.executable, "-c", code], input=json.dumps(x.tolist()), capture_output=True,
+                              text=True, timeout=300, env={**env, "KERAS_BACKEND": backend}, cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        first, refused = done.stdout.strip().splitlines()[-2:]
+        answers[backend] = json.loads(first)
+        assert answers[backend]["backend"] == backend and refused.startswith("refused")
+    assert answers["jax"]["names"][:2] == ["T-shirt/top", "Trouser"]
+    probs = np.array(answers["jax"]["p"])
+    assert probs.shape == (4, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert np.allclose(probs, answers["tensorflow"]["p"], atol=1e-5)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    exe = Path(sys.executable).parent / "mlflow"
+    env["PATH"] = f"{exe.parent}:{env['PATH']}"  # as in an activated environment: it starts uvicorn from there
+    server = subprocess.Popen([str(exe), "models", "serve", "-m", trained_model, "--env-manager", "local",
+                               "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.time() < deadline and server.poll() is None, "mlflow models serve did not start"
+                time.sleep(0.5)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", method="POST",
+                                         data=json.dumps({"inputs": x.tolist()}).encode(),
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=60) as answer:  # the first request, answered
+            assert answer.status == 200
+            served = np.array(json.loads(answer.read())["predictions"])
+        assert np.allclose(served, probs, atol=1e-5)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -408,6 +408,14 @@ ColumnsOpt = Annotated[
 ]
 
 
+def check_tracking(enabled: bool, uri: str | None) -> None:
+    """--mlflow: the tracking URI is tried before anything trains (a bad one is refused in one line)."""
+    if enabled:
+        from fashionlab.experiments import tracking
+
+        tracking.check_uri(uri or tracking.default_uri())
+
+
 def log_to_mlflow(
     enabled: bool, uri: str | None, runs: list[Any], group: str | None = None, axes: dict[str, Any] | None = None
 ) -> None:

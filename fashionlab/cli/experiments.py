@@ -23,6 +23,7 @@ from fashionlab.cli.common import (
     SortOpt,
     WideOpt,
     app,
+    check_tracking,
     config_note,
     emit_json,
     err,
@@ -180,6 +181,7 @@ def sweep(
             left_out(dropped, out.width, "--wide or --json")
         return
     err.print(sweeps.preview_sentence(ahead))
+    check_tracking(mlflow, mlflow_uri)
     chosen = pick_executor(executor, address, cpus_per_trial, gpus_per_trial, jobs, len(ahead.groups))
     try:
         done = len(the_plan.trials) - len(ahead.pending)
@@ -279,7 +281,16 @@ def sweep_sentence(result: Any, record: Path, ahead: Any) -> str:
         + did_not(result.failed)
         + (" (stopped at the first failure: --fail-fast)" if result.stopped_early else "")
         + f". Record: {record}"
+        + tensorboard_written(result.tensorboard_written, record.parent.parent)
     )
+
+
+def tensorboard_written(runs: list[Any], root: Path) -> str:
+    n = len(runs)
+    if not n:
+        return ""
+    return (f"\nWrote TensorBoard logs from their history for {n} trial{'s' if n != 1 else ''} trained before "
+            f"without them (tensorboard --logdir {root})")  # fmt: skip
 
 
 @app.command()
@@ -332,6 +343,7 @@ def search(
     ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
     runs = store()
     fsearch.check_search(the_plan, runs, ray)
+    check_tracking(mlflow, mlflow_uri)
     err.print(sweeps.search_start_sentence(the_plan, trials))
     try:
         with SweepProgressBars(err, trials) as bars:

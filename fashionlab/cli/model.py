@@ -19,6 +19,7 @@ from fashionlab.cli.common import (
     advice_lines,
     any_part,
     app,
+    check_tracking,
     complete_runs,
     config_note,
     emit_json,
@@ -96,6 +97,7 @@ def train(
                   mlflow=mlflow, mlflow_uri=mlflow_uri)  # fmt: skip
             return
         config_note(config)
+        check_tracking(mlflow, mlflow_uri)
         from fashionlab.data import split_counts
 
         with TrainProgressBars(err, [*advice_lines([cfg]), split_counts(cfg).sentence()]) as bars:

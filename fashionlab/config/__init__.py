@@ -19,6 +19,7 @@ from fashionlab.config.schema import (
     Optimizer,
     Reshape,
     suggest,
+    with_defaults,
 )
 from fashionlab.config.shipped import find_config, shipped
 from fashionlab.config.validate import identity_hash, json_schema, load_config, run_config, validate
@@ -53,4 +54,5 @@ __all__ = [
     "split_override",
     "suggest",
     "validate",
+    "with_defaults",
 ]

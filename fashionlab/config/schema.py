@@ -156,6 +156,18 @@ def _argument_schema(key: str, default: object) -> dict[str, Any]:
     return {"anyOf": [number, {"type": "null"}]}
 
 
+def with_defaults(resolved: dict[str, Any]) -> dict[str, Any]:
+    """A resolved config with its optimizer's arguments left at Keras's defaults written out (the
+    learning rate adam trains with when none is given), for trackers that compare runs by their values."""
+    out = dict(resolved)
+    optimizer = dict(out.get("optimizer") or {})
+    for key, default in OPTIMIZERS.get(str(optimizer.get("name")), {}).items():
+        if default is not None:
+            optimizer.setdefault(key, default)
+    out["optimizer"] = optimizer
+    return out
+
+
 def canonical_optimizer(args: dict[str, Any]) -> dict[str, Any]:
     """`{name, **args}` without the arguments at their Keras default, numbers as the default's type."""
     defaults = OPTIMIZERS.get(str(args.get("name")), {})

@@ -50,6 +50,19 @@ def export_run(run: Run, fmt: str, out: Path | None = None, epoch: str = "last")
     return target
 
 
+def standalone_for_serving(run: Run, target: Path) -> tuple[dict[str, Any], np.ndarray]:
+    """The run's standalone model (as exported: uint8 images in, probabilities out) saved as a .keras
+    file at `target`, with its metadata and an input example (its first three test images, uint8)."""
+    from fashionlab.engine.inputs import test_images_for
+
+    config, model = load_trained(run, None, "last")
+    model(np.zeros((1, *config.input_shape), dtype=np.float32))
+    _standalone(model, config).save(str(target))
+    images, _ = test_images_for(config)
+    metadata = {**export_metadata(run, config), "keras_backend": config.backend}
+    return metadata, np.ascontiguousarray(images[:3], dtype=np.uint8)
+
+
 def _remove(target: Path) -> None:
     import shutil
 

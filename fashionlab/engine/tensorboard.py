@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from fashionlab.config import Config
+from fashionlab.config import Config, with_defaults
 from fashionlab.errors import FashionlabError
 from fashionlab.keys import flatten
 from fashionlab.store import Run
@@ -71,10 +71,28 @@ def require_tensorflow() -> None:
 
 
 def hparams(config: Config) -> dict[str, bool | int | float | str]:
-    """The config as HParams: every setting a trial can differ in, flattened (`optimizer.learning_rate`)."""
+    """The config as HParams: every setting a trial can differ in, flattened (`optimizer.learning_rate`),
+    the optimizer's arguments left at their defaults included."""
     out: dict[str, bool | int | float | str] = {}
-    for key, value in flatten(config.resolved()).items():
+    for key, value in flatten(with_defaults(config.resolved())).items():
         if key in ("name", "tensorboard"):
             continue
         out[key] = value if isinstance(value, bool | int | float | str) else ("null" if value is None else str(value))
     return out
+
+
+def write_from_history(run: Run) -> None:
+    """A finished run's TensorBoard logs from its history.csv and metrics.json, as the callback would have
+    written them while it trained (for a run trained before without tensorboard: true)."""
+    from fashionlab.config import run_config
+
+    writers = TensorBoardWriters([(run_config(run), run)])
+    try:
+        rows = run.history()
+        for row in rows:
+            writers.epoch(run, {k: float(v) for k, v in row.items()})
+        test = run.metrics().get("test") or {}
+        if test and rows:
+            writers.test(run, {k: float(v) for k, v in test.items() if isinstance(v, int | float)}, len(rows))
+    finally:
+        writers.close()

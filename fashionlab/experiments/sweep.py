@@ -27,6 +27,7 @@ class SweepResult:
     stopped_early: bool = False
     record: SweepRecord | None = None  # as written at the end, with
     runs: list[Run] = field(default_factory=list)  # its trials' runs, in trial order: what the CLI renders
+    tensorboard_written: list[Run] = field(default_factory=list)  # done before: TensorBoard logs written now
 
     @property
     def run_ids(self) -> list[str]:
@@ -110,4 +111,19 @@ def run_sweep(
         raise
     store.write_record(sweep_record(plan, result.outcomes, result.state))
     result.record, result.runs = store.sweep_runs(plan.sweep_id)
+    wanted = {t.hash for t in plan.trials if t.config.tensorboard}
+    earlier = [ahead.done[h] for h in result.skipped if h in wanted and h in ahead.done]
+    result.tensorboard_written = tensorboard_afterwards(earlier)
     return result
+
+
+def tensorboard_afterwards(runs: list[Run]) -> list[Run]:
+    """TensorBoard logs, from their history, for completed runs trained before without them (a sweep rerun
+    with tensorboard=true finds its trials done: it logs them instead of saying nothing)."""
+    todo = [r for r in runs if not r.tensorboard_dir.is_dir()]
+    if todo:
+        from fashionlab.engine.tensorboard import write_from_history
+
+        for run in todo:
+            write_from_history(run)
+    return todo

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fashionlab.config import with_defaults
 from fashionlab.errors import FashionlabError
 from fashionlab.keys import flatten
 from fashionlab.store import Run
@@ -37,9 +38,46 @@ def _mlflow(uri: str) -> Any:
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stderr is for fashionlab's own bars
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(EXPERIMENT)
     return mlflow
+
+
+def check_uri(uri: str) -> None:
+    """Refuse, before anything trains, a tracking URI MLflow cannot log to: a file: store MLflow 3 keeps
+    in maintenance mode (it refuses it unless told), a scheme it does not know, a database it cannot
+    open, a server that does not answer (asked once, without MLflow's minutes of retries)."""
+    from urllib.parse import urlparse
+
+    scheme = urlparse(uri).scheme
+    if scheme in ("", "file") and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("true", "1"):
+        raise FashionlabError(
+            f"MLflow 3 refuses the file store {uri} (kept in maintenance mode): set MLFLOW_ALLOW_FILE_STORE=true "
+            f"to log there anyway, or use a database such as {DEFAULT_URI} (the default)"
+        )
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
+    try:
+        with quiet():
+            _mlflow(uri)
+    except FashionlabError:
+        raise
+    except Exception as exc:  # MLflow's, SQLAlchemy's and requests' errors for a URI that does not work
+        text = str(exc)
+        if any(word in text for word in ("NewConnectionError", "Connection refused", "Max retries", "timed out")):
+            first = "no MLflow tracking server answers there"
+        else:
+            first = (text.strip().splitlines() or [exc.__class__.__name__])[0][:300]
+        raise FashionlabError(
+            f"cannot log to MLflow at {uri}: {first}; check `mlflow_uri` (or MLFLOW_TRACKING_URI)"
+        ) from None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 STATUS = {"completed": "FINISHED", "interrupted": "KILLED", "running": "RUNNING"}  # else FAILED
@@ -53,21 +91,35 @@ class Logged:
 
 def log_runs(runs: list[Run], uri: str, group: str | None = None, axes: dict[str, Any] | None = None) -> Logged:
     """Log each run not logged before (found by its `fashionlab.run` tag) with its real start and end,
-    per-epoch metrics, artifacts and its model (MLflow's Keras flavor, with a signature); a sweep or
-    search is a parent run with its axes as params and its best trial's metrics."""
+    per-epoch metrics, artifacts and its model (a pyfunc that serves raw images); a sweep or search is
+    one parent run with its axes as tags and its best trial's metrics. A sweep extended with more values
+    keeps the parent of the sweep it extends (one whose trials are all among its own)."""
     mlflow = _mlflow(uri)
     client = mlflow.tracking.MlflowClient(uri)
     experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
-    earlier = {r.data.tags.get("fashionlab.run") or r.data.tags.get("fashionlab.sweep"): r.info.run_id
-               for r in client.search_runs([experiment], max_results=50_000)}  # fmt: skip
-    parent = _parent(client, experiment, earlier, runs, group, axes) if group else None
+    found = client.search_runs([experiment], max_results=50_000)
+    earlier = {r.data.tags["fashionlab.run"]: r.info.run_id for r in found if "fashionlab.run" in r.data.tags}
+    parent = _parent(client, experiment, found, runs, group) if group else None
     ids, new = [], 0
     for run in runs:
         if run.id not in earlier:
             earlier[run.id] = _log_one(mlflow, client, experiment, run, parent)
             new += 1
         ids.append(earlier[run.id])
+    if parent:
+        _summarise(client, parent, runs, axes or {})
     return Logged(ids, new)
+
+
+def source_tags(command: str | None) -> dict[str, str]:
+    """MLflow's own tags for who ran what (its UI's User and Source columns)."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return {"mlflow.user": user, "mlflow.source.type": "LOCAL", "mlflow.source.name": command or "fashionlab"}
 
 
 def _ms(stamp: Any) -> int | None:
@@ -78,27 +130,45 @@ def _ms(stamp: Any) -> int | None:
         return None
 
 
-def _parent(
-    client: Any, experiment: str, earlier: dict[str, str], runs: list[Run], group: str, axes: dict[str, Any] | None
-) -> str:
-    """The sweep's parent run (made once): its axes as params, its best trial's test metrics."""
-    if group in earlier:
-        return earlier[group]
+def _parent(client: Any, experiment: str, found: list[Any], runs: list[Run], group: str) -> str:
+    """The sweep's parent run: the one logged for it before, else the parent of a sweep it extends (every
+    child of that parent is one of its runs), else a new one."""
+    ours = {r.id for r in runs}
+    children: dict[str, set[str]] = {}
+    for r in found:
+        if "fashionlab.run" in r.data.tags and "mlflow.parentRunId" in r.data.tags:
+            children.setdefault(r.data.tags["mlflow.parentRunId"], set()).add(r.data.tags["fashionlab.run"])
+    parents = [r for r in found if "fashionlab.sweep" in r.data.tags]
+    for r in parents:
+        if r.data.tags["fashionlab.sweep"] == group:
+            return str(r.info.run_id)
+    for r in parents:
+        if children.get(r.info.run_id) and children[r.info.run_id] <= ours:  # extended: same parent, renamed
+            client.set_tag(r.info.run_id, "fashionlab.sweep", group)
+            client.set_tag(r.info.run_id, "fashionlab.extends", r.data.tags["fashionlab.sweep"])
+            client.set_tag(r.info.run_id, "mlflow.runName", group)
+            return str(r.info.run_id)
     starts = [t for r in runs if (t := _ms(r.info.started))]
-    ends = [t for r in runs if (t := _ms(r.info.ended))]
-    parent = client.create_run(experiment, start_time=min(starts, default=None), run_name=group,
-                               tags={"fashionlab.sweep": group}).info.run_id  # fmt: skip
-    for key, values in (axes or {}).items():
-        client.log_param(parent, key, ",".join(map(str, values)) if isinstance(values, list) else str(values))
+    command = next((r.info.command for r in runs if r.info.command), None)
+    tags = {"fashionlab.sweep": group, **source_tags(command)}
+    return str(
+        client.create_run(experiment, start_time=min(starts, default=None), run_name=group, tags=tags).info.run_id
+    )
+
+
+def _summarise(client: Any, parent: str, runs: list[Run], axes: dict[str, Any]) -> None:
+    """The parent's axes (tags, so an extended sweep can widen them), its best trial and end time."""
+    for key, values in axes.items():
+        shown = ",".join(map(str, values)) if isinstance(values, list) else str(values)
+        client.set_tag(parent, f"fashionlab.axis.{key}", shown[:5000])
     done = [r for r in runs if (r.metrics().get("test") or {}).get("accuracy") is not None]
     if done:
         best = max(done, key=lambda r: r.metrics()["test"]["accuracy"])
         client.set_tag(parent, "fashionlab.best_run", best.id)
         for key, value in best.metrics()["test"].items():
             client.log_metric(parent, f"best_test_{key}", value)
+    ends = [t for r in runs if (t := _ms(r.info.ended))]
     client.set_terminated(parent, "FINISHED", end_time=max(ends, default=None))
-    earlier[group] = parent
-    return parent
 
 
 def _log_one(mlflow: Any, client: Any, experiment: str, run: Run, parent: str | None) -> str:
@@ -108,11 +178,12 @@ def _log_one(mlflow: Any, client: Any, experiment: str, run: Run, parent: str | 
         "fashionlab.status": str(run.status),
         "fashionlab.backend": str(run.info.backend),
         "fashionlab.config_hash": str(run.info.config_hash),
+        **source_tags(run.info.command),
         **({"mlflow.parentRunId": parent} if parent else {}),
     }
     started = _ms(run.info.started)
     run_id = client.create_run(experiment, start_time=started, tags=tags, run_name=run.id).info.run_id
-    params = {k: ("null" if v is None else v) for k, v in flatten(config).items()}
+    params = {k: ("null" if v is None else v) for k, v in flatten(with_defaults(config)).items()}
     client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:500]) for k, v in params.items()])
     client.log_batch(run_id, metrics=_metrics(mlflow, run, started))
     for path in run.artifacts():
@@ -140,37 +211,40 @@ def _metrics(mlflow: Any, run: Run, started: int | None) -> list[Any]:
 
 
 def _log_model(mlflow: Any, run: Run, run_id: str) -> None:
-    """The model as an MLflow logged model (Keras flavor) with an input example and its signature."""
-    from fashionlab.engine.inference import load_trained, model_input_example
+    """The run's standalone model (as `export` makes it: uint8 images in, probabilities out) as an MLflow
+    pyfunc "from code" (engine/mlflow_model.py, copied into the model), so it loads and serves in a
+    fresh process on any Keras backend without fashionlab; class names in its metadata."""
+    import tempfile
+    from pathlib import Path
 
-    config, model = load_trained(run, for_training=False)
-    example = model_input_example(config)
-    import mlflow.keras  # after load_trained chose the Keras backend
+    from fashionlab.engine import export
 
-    signature = mlflow.models.infer_signature(example, model.predict(example, verbose=0))
-    with mlflow.start_run(run_id=run_id), _example_folder_made(mlflow):
-        mlflow.keras.log_model(model, name="model", input_example=example, signature=signature)
+    code = Path(export.__file__).with_name("mlflow_model.py")
+    with tempfile.TemporaryDirectory(prefix="fashionlab-mlflow-") as folder:
+        saved = Path(folder) / "standalone.keras"
+        metadata, example = export.standalone_for_serving(run, saved)
+        from mlflow.models import ModelSignature
+        from mlflow.types import Schema, TensorSpec
+
+        h, w = example.shape[1:]
+        signature = ModelSignature(
+            inputs=Schema([TensorSpec(np_dtype("uint8"), (-1, h, w), "image")]),
+            outputs=Schema([TensorSpec(np_dtype("float32"), (-1, len(metadata["class_names"])), "probabilities")]),
+        )
+        import warnings
+
+        with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "add type hints": the signature is given instead
+            mlflow.pyfunc.log_model(
+                name="model", python_model=str(code), artifacts={"model": str(saved)}, signature=signature,
+                input_example=example, metadata=metadata, model_config={"keras_backend": metadata["keras_backend"]},
+            )  # fmt: skip
 
 
-@contextlib.contextmanager
-def _example_folder_made(mlflow: Any) -> Iterator[None]:
-    """MLflow 3.17's Keras flavor writes the input example before it makes the model's folder (and fails
-    with FileNotFoundError); make the folder first, for the time of one log_model."""
-    save: Any = getattr(mlflow.keras, "save", None)
-    original = getattr(save, "_save_example", None)
-    if original is None:
-        yield
-        return
+def np_dtype(name: str) -> Any:
+    import numpy as np
 
-    def save_example(model: Any, example: Any, path: str, *args: Any, **kwargs: Any) -> Any:
-        os.makedirs(path, exist_ok=True)
-        return original(model, example, path, *args, **kwargs)
-
-    save._save_example = save_example
-    try:
-        yield
-    finally:
-        save._save_example = original
+    return np.dtype(name)
 
 
 @contextlib.contextmanager
