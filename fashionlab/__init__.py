@@ -1,6 +1,8 @@
 """fashionlab: a command-line experiment runner for Keras classifiers on Fashion-MNIST.
 
-The public API is loaded on first use, so `import fashionlab.cli` (and `fashionlab --help`) stays fast.
+From Python (a notebook): `fashionlab.train`, `sweep`, `compare`, `evaluate`, `predict` and `load_run`
+(fashionlab/api.py, README "From Python"). The public API is loaded on first use, so `import
+fashionlab.cli` (and `fashionlab --help`) stays fast.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ _API = {
     "CLASS_NAMES": "fashionlab.data",
     "load_data": "fashionlab.data",
     "RunStore": "fashionlab.store",
-    "train": "fashionlab.experiments.trials:train_run",
+    "train": "fashionlab.api",
+    "sweep": "fashionlab.api",
+    "compare": "fashionlab.api",
+    "evaluate": "fashionlab.api",
+    "predict": "fashionlab.api",
+    "load_run": "fashionlab.api",
+    "Run": "fashionlab.store",
     "expand": "fashionlab.experiments.plan",
     "run_sweep": "fashionlab.experiments.sweep",
 }

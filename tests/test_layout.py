@@ -24,7 +24,7 @@ MAX_FUNCTION_LINES = 80
 LAYERS = {
     "errors": 0, "_catalog": 0, "i18n": 0, "compat": 0,
     "config": 1, "data": 1, "metrics": 1, "store": 1, "network": 1, "keys": 1,
-    "results": 1.5, "engine": 2, "views": 3, "experiments": 4, "cli": 5, "__main__": 6,
+    "results": 1.5, "engine": 2, "views": 3, "experiments": 4, "api": 4.5, "cli": 5, "__main__": 6,
 }  # fmt: skip
 
 

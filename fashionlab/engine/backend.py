@@ -24,8 +24,10 @@ def use_backend(name: str) -> None:
         current = keras.backend.backend()
         if current != name:
             raise FashionlabError(
-                f"this process already runs Keras on {current}, the config asks for {name}; "
-                "run it in a fresh 'fashionlab' process"
+                f"this process already runs Keras on {current} (Keras holds one backend per process), the config "
+                f"asks for {name}: train on {current} (`backend` {current} in the config, or backend={current} as "
+                f"an override), or start a fresh process (in a notebook: restart the kernel) and set "
+                f"os.environ['KERAS_BACKEND'] = '{name}' before anything imports keras"
             )
         return
     if name == "torch":
