@@ -184,13 +184,26 @@ def _load(directory: Path) -> Dataset:
     )
 
 
+_provided: list[Dataset] = []  # arrays handed over by another process (a Ray worker's launcher)
+
+
+def provide(dataset: Dataset) -> None:
+    """Use these arrays instead of reading the files (a Ray worker gets them from the launching machine,
+    so a node needs no copy of the data)."""
+    _provided[:] = [dataset]
+
+
 def load_data() -> Dataset:
     """((x_train, y_train), (x_test, y_test)) as uint8 arrays, like keras.datasets.fashion_mnist."""
+    if _provided:
+        return _provided[0]
     return _load(find_data_dir())
 
 
 def load_test() -> tuple[np.ndarray, np.ndarray]:
     """(x_test, y_test) only: what evaluate and predict need, without decoding the 60,000 training images."""
+    if _provided:
+        return _provided[0][1]
     directory = find_data_dir()
     return _read(directory, "x_test"), _read(directory, "y_test")
 

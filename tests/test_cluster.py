@@ -102,3 +102,72 @@ def test_ray_search(tmp_path: Path) -> None:
     trials = json.loads(result.stdout)["trials"]
     assert [t["status"] for t in trials] == ["completed"] * 3
     assert all(r.info.executor == "ray" for r in RunStore(tmp_path / "runs").runs())
+
+
+def test_a_two_node_cluster_whose_worker_node_has_neither_fashionlab_nor_the_data(tmp_path: Path) -> None:
+    """`ray start` twice on 127.0.0.1: a head with no CPUs (so every trial runs on the other node) and a
+    node whose Python finds a broken fashionlab first and no data; fashionlab ships itself (py_modules)
+    and the data (object store). Token authentication as Ray 2.59+ sets it up for `ray start`."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent
+    fake = tmp_path / "site" / "fashionlab"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'fashionlab'\", name='fashionlab')\n"
+    )
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # the module's local instance set some
+    base = {**clean, "PATH": f"{exe}:{os.environ['PATH']}", "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN_PATH": str(tmp_path / "token")}  # fmt: skip
+    (tmp_path / "token").write_text("fashionlab-test-token-0123456789abcdef\n")
+    node_env = {**base, "PYTHONPATH": str(tmp_path / "site"), "FASHIONLAB_DATA": str(tmp_path / "no-data")}
+    common = ["--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
+    ray_exe = str(exe / "ray")
+    try:
+        subprocess.run([ray_exe, "start", "--head", "--port", str(port), "--num-cpus", "0", "--include-dashboard", "false", *common], env=base,
+                       check=True, capture_output=True, timeout=120)  # fmt: skip
+        subprocess.run([ray_exe, "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "2", *common],
+                       env=node_env, check=True, capture_output=True, timeout=120)  # fmt: skip
+        runs = tmp_path / "runs"
+        driver = {k: v for k, v in base.items() if k != "RAY_AUTH_MODE"}  # fashionlab turns token mode on
+        args = [str(exe / "fashionlab"), "sweep", "lr=0.001,0.002", "epochs=1", "train_samples=300",
+                "test_samples=100", "--executor", "ray", "--address", f"127.0.0.1:{port}"]  # fmt: skip
+        done = subprocess.run(args, env={**driver, "FASHIONLAB_RUNS": str(runs)}, capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert sorted(r.status for r in RunStore(runs).runs()) == ["completed", "completed"]
+        wrong = subprocess.run(args, env={**driver, "FASHIONLAB_RUNS": str(runs), "RAY_AUTH_TOKEN": "wrong"},
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert wrong.returncode != 0
+        said = " ".join(wrong.stderr.split())
+        assert f"the Ray cluster at 127.0.0.1:{port} refused this machine's token" in said
+        assert "gcs_client" not in said  # Ray's C++ retries are not shown
+    finally:
+        subprocess.run([ray_exe, "stop", "--force"], env=base, capture_output=True, timeout=120)
+        shutil.rmtree(tmp_path / "site", ignore_errors=True)
+
+
+def test_a_failed_ray_task_keeps_its_cause_and_shows_as_a_failed_run(tmp_path: Path) -> None:
+    class Cause(RuntimeError):
+        pass
+
+    class Failed(Exception):  # what ray.get raises: a RayTaskError with the cause, its node and colours
+        cause = ModuleNotFoundError("No module named 'jax'")
+        ip = "10.0.0.7"
+
+        def __str__(self) -> str:
+            return "\x1b[36mray::remote_group()\x1b[39m (pid=1, ip=10.0.0.7)\nTraceback ..."
+
+    store = RunStore(tmp_path / "runs")
+    config = {"name": "tutorial", "layers": ["flatten", {"dense": {"units": 10}}], "train_samples": 300}
+    (outcome,) = ray_executor.lost_task(Failed(), [config], store)
+    said = "Ray task failed on the Ray node at 10.0.0.7: ModuleNotFoundError: No module named 'jax'"
+    assert outcome.error == said and "\x1b" not in said
+    (run,) = store.runs()
+    assert run.id == outcome.run_id and run.status == "failed" and run.info.error == said
