@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -223,28 +224,21 @@ def _log_model(mlflow: Any, run: Run, run_id: str) -> None:
     with tempfile.TemporaryDirectory(prefix="fashionlab-mlflow-") as folder:
         saved = Path(folder) / "standalone.keras"
         metadata, example = export.standalone_for_serving(run, saved)
+        import numpy as np
         from mlflow.models import ModelSignature
         from mlflow.types import Schema, TensorSpec
 
         h, w = example.shape[1:]
         signature = ModelSignature(
-            inputs=Schema([TensorSpec(np_dtype("uint8"), (-1, h, w), "image")]),
-            outputs=Schema([TensorSpec(np_dtype("float32"), (-1, len(metadata["class_names"])), "probabilities")]),
+            inputs=Schema([TensorSpec(example.dtype, (-1, h, w), "image")]),
+            outputs=Schema([TensorSpec(np.dtype("float32"), (-1, len(metadata["class_names"])), "probabilities")]),
         )
-        import warnings
-
         with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "add type hints": the signature is given instead
             mlflow.pyfunc.log_model(
                 name="model", python_model=str(code), artifacts={"model": str(saved)}, signature=signature,
                 input_example=example, metadata=metadata, model_config={"keras_backend": metadata["keras_backend"]},
             )  # fmt: skip
-
-
-def np_dtype(name: str) -> Any:
-    import numpy as np
-
-    return np.dtype(name)
 
 
 @contextlib.contextmanager
