@@ -586,7 +586,7 @@ CASES: dict[str, Case] = {
     "report into a directory": Case(
         ["report", "--out", "{tmp}"],
         6,
-        r"\S+ is a directory; give --out a file name such as \S+report.md",
+        r"\S+ is a folder; give a file name such as \S+report.md",
         needs_run=True,
     ),
     "image bomb": Case(
@@ -693,7 +693,7 @@ CASES: dict[str, Case] = {
     "config.yaml is /dev/zero": Case(
         ["predict", "--index", "0"],
         5,
-        r"run \S+ has no readable config.yaml \(\S+config.yaml is not a regular file\); it cannot be used",
+        r"run \S+ has no readable config.yaml \(\S+config.yaml is not a regular file( \(a symbolic link\))?\); it cannot be used",
         broken_run(device("config.yaml")),
         needs_run=True,
     ),

@@ -64,8 +64,8 @@ def test_report_table_is_compact_and_the_csv_complete(epochs_report: tuple[Cli, 
     cli, folder, _ = epochs_report
     text = (folder / "report.md").read_text()
     assert "| id | epochs | test acc | vs ★ | test loss | best epoch | val_acc at best | overfit | time |" in text
-    assert "Every column of every run: report.csv." in text
-    csv_lines = (folder / "report.csv").read_text().splitlines()
+    assert "Every column of every run: report_files/runs.csv." in text
+    csv_lines = (folder / "report_files" / "runs.csv").read_text().splitlines()
     assert csv_lines[0].startswith("run,epochs,status,") and len(csv_lines) == 3
     assert {line.split(",")[0] for line in csv_lines[1:]} == {r.id for r in RunStore(cli.runs_dir).runs()}
 

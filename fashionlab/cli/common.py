@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +23,13 @@ from typer.core import TyperCommand
 
 from fashionlab import __version__, compat
 from fashionlab.cli.completion import any_part, complete_configs, complete_runs, complete_sweeps, values
+from fashionlab.cli.console import check_png, err, out, write_png
 from fashionlab.errors import ConfigError, FashionlabError, InputError, Interrupted, raise_if_stopped, stop_on_signals
 from fashionlab.keys import SORT_KEYS
-from fashionlab.store import RunStore, default_runs_dir, write_atomic
+from fashionlab.store import RunStore, default_runs_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
-PIPE_WIDTH = 220  # tables piped to a file or another program are not squeezed to 80 columns
-out = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH)
-err = Console(stderr=True, highlight=False)
+__all__ = ["check_png", "err", "out", "write_png"]  # with the commands' shared options, below
 state: dict[str, Any] = {"debug": False, "runs_dir": None}
 
 
@@ -165,7 +163,7 @@ def pick_run(ref: str | None, need_model: bool = True) -> Any:
 def said_latest(ref: str | None, run: Any) -> None:
     """After a command worked on the latest run without being told which, it says which that was."""
     if ref in (None, "latest"):
-        err.print(f"Latest completed run: {run.id}")
+        err.print(f"Latest completed run: {run.id}", markup=False)
 
 
 def config_note(*paths: Path | str | None) -> None:
@@ -223,12 +221,6 @@ def emit_json(data: Any) -> None:
     typer.echo(json.dumps(finite(data), indent=2, default=str, allow_nan=False))
 
 
-def write_png(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data)
-    err.print(f"Saved {path}")
-
-
 def version_callback(value: bool) -> None:
     if value:
         typer.echo(f"fashionlab {__version__}")
@@ -258,6 +250,12 @@ Overrides = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of tables.")]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Replace an output file or folder that fashionlab did not make (never a link or device)."
+    ),
+]
 RunArg = Annotated[
     str | None,
     typer.Argument(

@@ -15,6 +15,7 @@ from fashionlab.cli.common import (
     Comparison,
     ConfigOpt,
     ConfigsOpt,
+    ForceOpt,
     JsonOpt,
     MlflowOpt,
     MlflowUriOpt,
@@ -23,6 +24,7 @@ from fashionlab.cli.common import (
     SortOpt,
     WideOpt,
     app,
+    check_png,
     check_tracking,
     config_note,
     emit_json,
@@ -152,6 +154,7 @@ def sweep(
     per_seed: PerSeedOpt = False,
     curves: CurvesOpt = None,
     as_json: JsonOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Run the grid of configs x axes, then one comparison table.
 
@@ -166,6 +169,7 @@ def sweep(
     from fashionlab.views import compare, progress, sweeps
 
     view = Comparison(compare.check_sort(sort), "table", all_columns, wide, columns, per_seed=per_seed)
+    check_png(curves, force)
     ray_options(executor, address, cpus_per_trial, gpus_per_trial)  # a bad executor is refused, dry run or not
     runs = store()
     the_plan = _plan(runs, resume, config, [*(items or []), *([f"repeats={repeats}"] if repeats else [])])
@@ -195,9 +199,8 @@ def sweep(
     from fashionlab.results import collect
     from fashionlab.views import groups
 
-    res = collect(trial_runs, view.sort, list(the_plan.axes))
-    if curves:
-        write_png(curves, groups.curves_png(trial_runs, res))
+    if (res := collect(trial_runs, view.sort, list(the_plan.axes))) and curves:
+        write_png(curves, groups.curves_png(trial_runs, res), force)
     if as_json:
         data: dict[str, Any] = {"sweep": the_plan.sweep_id, "trials": trials_json(record, trial_runs)}
         if res.repeated:

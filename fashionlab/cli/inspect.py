@@ -12,6 +12,7 @@ from fashionlab.cli.common import (
     ColumnsOpt,
     Comparison,
     ConfigOpt,
+    ForceOpt,
     FormatOpt,
     JsonOpt,
     Overrides,
@@ -22,6 +23,7 @@ from fashionlab.cli.common import (
     WideOpt,
     any_part,
     app,
+    check_png,
     complete_configs,
     complete_runs,
     config_note,
@@ -37,7 +39,7 @@ from fashionlab.cli.common import (
     write_png,
 )
 from fashionlab.errors import ConfigError, InputError
-from fashionlab.store import write_atomic
+from fashionlab.store.output import shown_path
 
 
 @app.command()
@@ -59,6 +61,7 @@ def data(
     ] = None,
     split: Annotated[Literal["train", "test"], typer.Option("--split", help="The images --grid shows.")] = "train",
     as_json: JsonOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Show the data set: what it is, shapes, dtypes, class names and per-class counts.
 
@@ -67,8 +70,9 @@ def data(
     from fashionlab import data as fdata
     from fashionlab.views import tables
 
+    check_png(grid, force)
     if download:
-        err.print(f"Downloaded and verified {fdata.download()}")
+        err.print(f"Downloaded and verified {fdata.download()}", markup=False)
     pick, names = None, None
     if config:
         from fashionlab.config import load_config
@@ -84,7 +88,7 @@ def data(
         names = cfg.class_names
     summary = fdata.summarize(pick, names)
     if check:
-        err.print(f"Fashion-MNIST found and verified in {summary.directory}")
+        err.print(f"Fashion-MNIST found and verified in {summary.directory}", markup=False)
         return
     if grid:
         from fashionlab.views import plots
@@ -93,7 +97,7 @@ def data(
         x, y = train if split == "train" else test
         if pick is not None:
             x, y = pick(x, y)
-        write_png(grid, plots.grid_png(x, y, names=summary.class_names))
+        write_png(grid, plots.grid_png(x, y, names=summary.class_names), force)
     if as_json:
         emit_json({"about": " ".join(fdata.about()), "directory": summary.directory,
                    "class_names": summary.class_names, "splits": summary.splits})  # fmt: skip
@@ -111,6 +115,7 @@ def show(
         bool, typer.Option("--explain", help="Say in words what each layer does, with its shapes and weights.")
     ] = False,
     as_json: JsonOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Show the network: input, each layer's output shape, parameters and activation; --explain says
     what each layer does and which output neuron is which class.
@@ -122,6 +127,7 @@ def show(
     from fashionlab.views import tables
 
     config_note(config)
+    check_png(draw, force)
     cfg = load_config(config, overrides or [])
     rows = layer_rows(cfg)
     try:
@@ -132,7 +138,7 @@ def show(
     if draw:
         from fashionlab.views import plots
 
-        write_png(draw, plots.network_png(cfg))
+        write_png(draw, plots.network_png(cfg), force)
     if as_json:
         layers = [vars(r) for r in rows]
         total = sum(r.params for r in rows)
@@ -162,7 +168,7 @@ def runs_cmd(wide: WideOpt = False, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(rows)
     elif not rows:
-        err.print(f"No runs yet in {store().root}/; train one with 'fashionlab train'.")
+        err.print(f"No runs yet in {store().root}/; train one with 'fashionlab train'.", markup=False)
     else:
         table, dropped = tables.runs_table(rows, None if wide else out.width)
         show_table(table, wide)
@@ -205,6 +211,7 @@ def curves(
     sweep_id: SweepOpt = None,
     out_file: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("curves.png"),
     per_seed: PerSeedOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Overlay learning curves (loss/val_loss, accuracy/val_accuracy) of runs, best epochs marked.
 
@@ -212,12 +219,15 @@ def curves(
     """
     from fashionlab.views import compare, groups, plots
 
+    check_png(out_file, force)
     chosen = store().select(runs, sweep_id, "latest").runs
     if not any(r.history() for r in chosen):
         raise InputError(
             f"{', '.join(r.id for r in chosen)}: no epoch has finished yet, so there are no curves to draw"
         )
-    write_png(out_file, plots.curves_png(chosen, compare.run_labels(chosen)) if per_seed else groups.curves_png(chosen))
+    write_png(
+        out_file, plots.curves_png(chosen, compare.run_labels(chosen)) if per_seed else groups.curves_png(chosen), force
+    )
     if not runs and not sweep_id:
         said_latest(None, chosen[0])
 
@@ -238,6 +248,7 @@ def lab_report(
     epoch: Annotated[
         Literal["last", "best"], typer.Option("--epoch", help="The best run's model to evaluate and show.")
     ] = "last",
+    force: ForceOpt = False,
 ) -> None:
     """Write a lab report: what was run, the table, curves, confusion matrix, predictions, observations.
 
@@ -249,6 +260,8 @@ def lab_report(
 
     sort = compare.check_sort(sort)
     as_html = as_html or fmt == "html"
+    if fmt != "json":
+        report.check_targets(out_file or Path("report.html" if as_html else "report.md"), as_html, force)
     selection = store().select(runs, sweep_id, "all")
     chosen = [r for r in selection.runs if usable(r)]
     if not chosen:
@@ -261,22 +274,21 @@ def lab_report(
         emit_json(report.to_json(parts, sort))
         return
     out_file = out_file or Path("report.html" if as_html else "report.md")
-    if out_file.is_dir():
-        raise InputError(f"{out_file} is a directory; give --out a file name such as {out_file / 'report.md'}")
-    csv_file = out_file.with_suffix(".csv")
-    sections = report.build(parts, lambda run: _inspect(run, epoch), sort, csv_name=csv_file.name)
+    csv_name = report.TABLE_CSV if as_html else f"{out_file.stem}_files/{report.TABLE_CSV}"
+    sections = report.build(parts, lambda run: _inspect(run, epoch), sort, csv_name=csv_name)
     try:
         out_file.parent.mkdir(parents=True, exist_ok=True)
-        (report.to_html if as_html else report.to_markdown)(sections, out_file)
-        write_atomic(csv_file, report.full_table_csv(chosen, sort))
+        (report.to_html if as_html else report.to_markdown)(
+            sections, out_file, report.full_table_csv(chosen, sort), force
+        )
     except OSError as exc:
         from fashionlab.errors import StorageError
 
         raise StorageError(
-            f"cannot write the report to {out_file} ({exc.strerror or exc}); free space, fix the folder's "
-            "permissions or give --out another place"
+            f"cannot write the report to {shown_path(out_file)} ({exc.strerror or exc}); free space, fix the "
+            "folder's permissions or give --out another place"
         ) from None
-    err.print(f"Saved {out_file} and {csv_file.name} (every column of every run)")
+    err.print(f"Saved {shown_path(out_file)} (every column of every run: {shown_path(csv_name)})", markup=False)
 
 
 def report_parts(chosen: list[Any], axes: list[str]) -> list[tuple[str, list[Any], list[str]]]:
@@ -363,7 +375,7 @@ def cache(
         out.print("The cache is off (FASHIONLAB_CACHE=off, or no home folder to keep it in).")
         return
     if not root.exists():
-        out.print(f"{root}: empty (it fills on the next run).")
+        out.print(f"{root}: empty (it fills on the next run).", markup=False)
         return
     if not files.is_our_cache(root):
         raise InputError(
@@ -374,9 +386,9 @@ def cache(
     size = sum(p.lstat().st_size for p in found) / 1e6
     if clear:
         files.clear_cache(root)
-        out.print(f"Cleared {root} ({len(found)} files, {size:.1f} MB, in jax/ and data/).")
+        out.print(f"Cleared {root} ({len(found)} files, {size:.1f} MB, in jax/ and data/).", markup=False)
     else:
-        out.print(f"{root}: {len(found)} files, {size:.1f} MB. Clear it with: fashionlab cache --clear")
+        out.print(f"{root}: {len(found)} files, {size:.1f} MB. Clear it with: fashionlab cache --clear", markup=False)
 
 
 @app.command()

@@ -10,6 +10,7 @@ import typer
 
 from fashionlab.cli.common import (
     ConfigOpt,
+    ForceOpt,
     JsonOpt,
     MlflowOpt,
     MlflowUriOpt,
@@ -19,6 +20,7 @@ from fashionlab.cli.common import (
     advice_lines,
     any_part,
     app,
+    check_png,
     check_tracking,
     complete_runs,
     config_note,
@@ -33,6 +35,7 @@ from fashionlab.cli.common import (
     write_png,
 )
 from fashionlab.errors import InputError
+from fashionlab.store.output import shown_path
 
 EpochOpt = Annotated[
     Literal["last", "best"],
@@ -110,7 +113,7 @@ def train(
 
         backend, stopped = str(result.run.info.backend), result.run.info.stopped_early
         out.print(tables.train_table(collect([result.run]), result.summary, backend, stopped))
-        err.print(f"Saved {result.run.path}/")
+        err.print(f"Saved {result.run.path}/", markup=False)
 
 
 @app.command()
@@ -119,6 +122,7 @@ def evaluate(
     epoch: EpochOpt = "last",
     plot: Annotated[Path | None, typer.Option("--plot", help="Save the confusion matrix to this PNG.")] = None,
     as_json: JsonOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Test loss and accuracy, per-class precision/recall/F1/specificity, confusion matrix.
 
@@ -127,11 +131,12 @@ def evaluate(
     from fashionlab.engine.inference import evaluate_run
     from fashionlab.views import tables
 
+    check_png(plot, force)
     result = evaluate_run(chosen := pick_run(run), epoch)
     if plot:
         from fashionlab.views import plots
 
-        write_png(plot, plots.confusion_png(result))
+        write_png(plot, plots.confusion_png(result), force)
     if as_json:
         emit_json(result)
     else:
@@ -171,6 +176,7 @@ def predict(
         Literal["table", "csv", "json"], typer.Option("--format", help="How several images are shown.")
     ] = "table",
     as_json: JsonOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Classify images: for one, the predicted class, every class's probability and the truth; for
     several (--index 0:100, a folder, several --image), a row each and the accuracy over them.
@@ -186,9 +192,10 @@ def predict(
         )
     if run and run_option and run != run_option:
         raise InputError(f"RUN {run} and --run {run_option} name two runs; give one")
+    check_png(plot, force)
     one = re.fullmatch(r"-?\d+", index) if index is not None else image and len(image) == 1 and not image[0].is_dir()
     if not one:
-        _predict_many(run or run_option, index, image, epoch, plot, "json" if as_json else fmt, errors)
+        _predict_many(run or run_option, index, image, epoch, plot, "json" if as_json else fmt, errors, force)
         return
     from fashionlab.engine.inference import predict_run
 
@@ -197,7 +204,7 @@ def predict(
     if plot:
         from fashionlab.views import plots
 
-        write_png(plot, plots.prediction_png(result))
+        write_png(plot, plots.prediction_png(result), force)
     chance = at_chance(chosen)
     if as_json:
         emit_json({**{k: v for k, v in result.items() if k != "pixels"}, "at_chance": chance is not None})
@@ -228,7 +235,7 @@ def warn_chance(sentence: str | None) -> None:
 
 def _predict_many(
     run: str | None, index: str | None, images: list[Path] | None, epoch: str, plot: Path | None, fmt: str,
-    errors: int | None = None,
+    errors: int | None = None, force: bool = False,
 ) -> None:  # fmt: skip
     from fashionlab.engine.inference import predict_many
     from fashionlab.views import compare, plots, tables
@@ -241,7 +248,7 @@ def _predict_many(
                 f"--plot draws at most {plots.MAX_GRID} images in a grid, not {len(result['predictions'])}; "
                 "pick fewer with --index A:B"
             )
-        write_png(plot, plots.prediction_grid_png(result["predictions"]))
+        write_png(plot, plots.prediction_grid_png(result["predictions"]), force)
         for row in result["predictions"]:
             row.pop("pixels", None)
     chance = at_chance(chosen)
@@ -276,5 +283,5 @@ def export(
 
     target = export_run(chosen := pick_run(run), fmt, out_path, epoch)
     said_latest(run, chosen)
-    err.print(f"Saved {target}")
-    typer.echo(str(target))
+    err.print(f"Saved {shown_path(target)}", markup=False)
+    typer.echo(shown_path(target))

@@ -46,8 +46,17 @@ def build_model(config: Config) -> keras.Model:
     layer_rows(config)  # raises ConfigError for impossible shapes before Keras does, with a better message
     return keras.Sequential(
         [keras.Input(tuple(config.input_shape))] + [_keras_layer(layer) for layer in config.layers],
-        name=config.name.replace(".", "_"),
+        name=scope_name(config.name),
     )
+
+
+def scope_name(name: str) -> str:
+    """A model name every backend takes as a scope: TensorFlow's root scopes are [A-Za-z0-9.][A-Za-z0-9_.>/-]*
+    ('tutorial-optimizer=adam' is not one); the run keeps the config's own name in its id."""
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)  # no '.' or '/' either: Keras puts them in weight paths
+    return safe if safe[:1].isalnum() else f"m{safe}"
 
 
 def make_optimizer(config: Config) -> keras.optimizers.Optimizer:

@@ -3,8 +3,11 @@ inside): SavedModel, ONNX and TFLite through Keras's model.export, with each for
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,8 @@ from fashionlab.config import Config
 from fashionlab.engine.inference import load_trained
 from fashionlab.errors import FashionlabError, InputError, StorageError
 from fashionlab.network import output_kind
-from fashionlab.store import Run
+from fashionlab.store import Run, RunStore, output
+from fashionlab.store.output import shown_path
 
 EXPORT_FORMATS = {  # fashionlab name: (Keras export format, file suffix, package a user may need)
     "savedmodel": ("tf_saved_model", "", "tensorflow-cpu"),
@@ -31,23 +35,47 @@ def export_run(run: Run, fmt: str, out: Path | None = None, epoch: str = "last")
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"`format` {fmt} is not known; use {', '.join(EXPORT_FORMATS)}")
     target = out or run.export_path(fmt, EXPORT_FORMATS[fmt][1])
-    if target.exists():
-        raise InputError(f"{target} already exists; remove it or give another `out`")
-    # The exporters are TensorFlow's: load the (backend-independent) model on TensorFlow when it is here.
-    backend = "tensorflow" if importlib.util.find_spec("tensorflow") else None
-    config, model = load_trained(run, backend, epoch)
-    model(np.zeros((1, *config.input_shape), dtype=np.float32))  # exporters need a model that has been called
-    try:
-        _export(
-            _standalone(model, config),
-            target,
-            fmt,
-            export_metadata(run, config),
-        )
-    except BaseException:
-        _remove(target)  # no half-written export
-        raise
+    _check_free(target)
+    with _export_lock(run, out):
+        _check_free(target)
+        # The exporters are TensorFlow's: load the (backend-independent) model on TensorFlow when it is here.
+        backend = "tensorflow" if importlib.util.find_spec("tensorflow") else None
+        config, model = load_trained(run, backend, epoch)
+        model(np.zeros((1, *config.input_shape), dtype=np.float32))  # exporters need a model that has been called
+        target.parent.mkdir(parents=True, exist_ok=True)
+        output.remove_stale(target.parent, target.name)  # what an export killed with kill -9 left
+        making = output.temp_folder(target)  # exported under a hidden name, renamed whole when complete
+        try:
+            inside = making / (target.name if EXPORT_FORMATS[fmt][1] else "model")
+            _export(_standalone(model, config), inside, fmt, export_metadata(run, config), target)
+            _check_free(target)
+            os.rename(inside, target)
+        finally:
+            shutil.rmtree(making, ignore_errors=True)
     return target
+
+
+def _export_lock(run: Run, out: Path | None) -> contextlib.AbstractContextManager[None]:
+    """Exports of one run, one at a time (the lock in the runs folder); a read-only runs folder can
+    still export to a given `out`, unlocked (nothing else writes there on its behalf)."""
+    store = RunStore(run.path.parent)
+    try:
+        store.check_writable()
+    except StorageError:
+        if out is None:
+            raise StorageError(
+                f"cannot export into run {run.id}: the runs directory {shown_path(store.root)} cannot be "
+                "written; give `out` a place that can"
+            ) from None
+        return contextlib.nullcontext()
+    return store.exclusive(f"export-{run.id}", f"run {run.id}'s export", wait=True)
+
+
+def _check_free(target: Path) -> None:
+    """An export never replaces anything: not a file, a folder or a link (dangling or not) at `target`."""
+    if os.path.lexists(target):
+        what = "a symbolic link" if target.is_symlink() else "already there"
+        raise InputError(f"{shown_path(target)} is {what}; remove it or give another `out`")
 
 
 def standalone_for_serving(run: Run, target: Path) -> tuple[dict[str, Any], np.ndarray]:
@@ -63,16 +91,7 @@ def standalone_for_serving(run: Run, target: Path) -> tuple[dict[str, Any], np.n
     return metadata, np.ascontiguousarray(images[:3], dtype=np.uint8)
 
 
-def _remove(target: Path) -> None:
-    import shutil
-
-    if target.is_dir():
-        shutil.rmtree(target, ignore_errors=True)
-    else:
-        target.unlink(missing_ok=True)
-
-
-def _export(standalone: Any, target: Path, fmt: str, metadata: dict[str, str]) -> None:
+def _export(standalone: Any, target: Path, fmt: str, metadata: dict[str, str], shown: Path) -> None:
     """model.export into `target`, then the metadata; the failures a user can fix as one line."""
     keras_format, _, package = EXPORT_FORMATS[fmt]
     try:
@@ -84,14 +103,14 @@ def _export(standalone: Any, target: Path, fmt: str, metadata: dict[str, str]) -
         ) from None
     except OSError as exc:  # a full disk or a folder that cannot be written
         raise StorageError(
-            f"exporting run {metadata['fashionlab_run']} to {fmt} failed: cannot write {target} "
+            f"exporting run {metadata['fashionlab_run']} to {fmt} failed: cannot write {shown_path(shown)} "
             f"({exc.strerror or exc}); free space or give `out` another place"
         ) from None
     except Exception as exc:  # Keras and the converters raise many kinds
         if "File too large" in str(exc) or "No space left" in str(exc):  # TensorFlow's own words for it
             raise StorageError(
-                f"exporting run {metadata['fashionlab_run']} to {fmt} failed: cannot write {target} (disk full); "
-                "free space or give `out` another place"
+                f"exporting run {metadata['fashionlab_run']} to {fmt} failed: cannot write {shown_path(shown)} "
+                "(disk full); free space or give `out` another place"
             ) from None
         raise FashionlabError(
             f"exporting run {metadata['fashionlab_run']} to {fmt} failed: {exc.__class__.__name__}: "

@@ -12,6 +12,7 @@ checkpoint, progress, pruning. `train` returns each config's outcome; drawing cu
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 from dataclasses import dataclass, field
@@ -62,16 +63,30 @@ def train(plan: TrainPlan) -> list[Outcome]:
         return [_resume(plan, plan.resume)]
     hashes = {c.hash() for c in plan.configs}
     plan.earlier = plan.runs.unfinished_by_hash(plan.runs.runs_with_hash(hashes)) if plan.continue_runs else {}
-    members = _members(plan.configs)
-    outcomes = _saved(plan.configs, plan.earlier)
-    todo = [left for m in members if (left := [c for c in m if c.hash() not in outcomes])]
-    try:
-        if todo:
-            _train(todo, plan, outcomes)
-    except Interrupted as stop:
-        stop.outcomes = [outcomes.get(c.hash()) for c in plan.configs]
-        raise
+    with contextlib.ExitStack() as held:
+        _hold_earlier(plan, held)
+        members = _members(plan.configs)
+        outcomes = _saved(plan.configs, plan.earlier)
+        todo = [left for m in members if (left := [c for c in m if c.hash() not in outcomes])]
+        try:
+            if todo:
+                _train(todo, plan, outcomes)
+        except Interrupted as stop:
+            stop.outcomes = [outcomes.get(c.hash()) for c in plan.configs]
+            raise
     return [outcomes[c.hash()] for c in plan.configs]
+
+
+def _hold_earlier(plan: TrainPlan, held: contextlib.ExitStack) -> None:
+    """Take the lock of every earlier run the plan continues (the lock `train --resume` takes: one writer
+    per run), waiting for a resume that holds one; a run that was finished meanwhile is not continued."""
+    for key, run in sorted(plan.earlier.items()):
+        held.enter_context(plan.runs.exclusive(f"run-{run.id}", f"run {run.id}", wait=True))
+        now = read_run(run.path)
+        if now.status in (RunStatus.INTERRUPTED, RunStatus.FAILED) or now.training_saved:
+            plan.earlier[key] = now  # completed by a resume while this waited: taken as it is
+        else:
+            del plan.earlier[key]
 
 
 def _members(configs: list[Config]) -> list[list[Config]]:
@@ -119,7 +134,8 @@ def _saved(configs: list[Config], earlier: dict[str, Run]) -> dict[str, Outcome]
 def _completed(run: Run) -> TrainResult:
     """A run whose model and metrics were saved before its process died: completed, not trained again."""
     metrics = run.saved_metrics()
-    run.mark_completed(metrics)
+    if run.status != RunStatus.COMPLETED:
+        run.mark_completed(metrics)
     return TrainResult(run, metrics.get("summary", {}), metrics["test"])
 
 

@@ -100,11 +100,14 @@ def _start(worker: Any) -> None:
 
 
 def _work(tasks: Any, results: Any, threads: int, runs_dir: str, log_id: str) -> None:
-    """A worker process: train the groups it is handed until told to stop (None) or stopped by a signal."""
-    send = functools.partial(_send, results)
+    """A worker process: train the groups it is handed until told to stop (None), stopped by a signal, or
+    orphaned: its parent's death is noticed within a second while it waits (the parent pid changes), and
+    through the parent-death signal (Linux) or its next event while it trains."""
+    parent = os.getppid()
+    send = functools.partial(_send, results, parent)
     try:
         _init_worker(threads)  # a signal that came while it started is raised here, as Interrupted
-        while (task := tasks.get()) is not None:
+        while (task := _next_task(tasks, parent)) is not None:
             index, group = task
             results.put(("took", index, os.getpid()))
             try:
@@ -117,10 +120,30 @@ def _work(tasks: Any, results: Any, threads: int, runs_dir: str, log_id: str) ->
         return
     finally:
         results.close()
-        results.join_thread()  # everything sent has reached the sweep before the worker exits
+        if os.getppid() == parent:
+            results.join_thread()  # everything sent has reached the sweep before the worker exits
+        else:
+            results.cancel_join_thread()  # nobody reads any more: a full pipe would hold the worker for ever
 
 
-def _send(results: Any, event: Event) -> None:
+def _next_task(tasks: Any, parent: int) -> Any:
+    """The next group to train (None: no more), waiting a second at a time, so that neither the parent's
+    death nor a signal that could only be kept (raised at the next safe point) goes unnoticed."""
+    from fashionlab.errors import raise_if_stopped
+
+    while True:
+        raise_if_stopped()
+        if os.getppid() != parent:
+            return None  # the sweep died (kill -9): nobody will hand out work or read results
+        try:
+            return tasks.get(timeout=1.0)
+        except queue_mod.Empty:
+            continue
+
+
+def _send(results: Any, parent: int, event: Event) -> None:
+    if os.getppid() != parent:  # the sweep died: stop training, as its SIGTERM would
+        raise Interrupted(signal.SIGTERM)
     results.put(("event", event))
 
 

@@ -12,6 +12,7 @@ runs/
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -132,13 +133,19 @@ class UnsafeFile(OSError):
     """A file that is not a regular file (a FIFO, a device, a folder) or is larger than its cap."""
 
 
-def open_regular(path: Path, limit: int) -> BinaryIO:
+def open_regular(path: Path, limit: int, follow: bool = True) -> BinaryIO:
     """`path` opened for reading in binary; it must be a regular file of at most `limit` bytes. Opened
     non-blocking, so a FIFO returns at once instead of waiting for a writer; the check is made on the
-    opened file (fstat), so nothing can swap it in between."""
+    opened file (fstat), so nothing can swap it in between. `follow=False`: a symlink is refused (ELOOP)."""
     import stat
 
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    nofollow = 0 if follow else getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | nofollow | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if nofollow and exc.errno == errno.ELOOP:
+            raise UnsafeFile(f"{path} is not a regular file (a symbolic link)") from None
+        raise
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -152,20 +159,20 @@ def open_regular(path: Path, limit: int) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def read_bytes(path: Path, limit: int = MAX_SMALL_FILE) -> bytes:
+def read_bytes(path: Path, limit: int = MAX_SMALL_FILE, follow: bool = True) -> bytes:
     """The bytes of a regular file of at most `limit` bytes: the one way fashionlab reads a file it did not
     just write (runs, records, the cache). Raises FileNotFoundError, or UnsafeFile (an OSError) for a FIFO,
     a device, a folder or a file over the cap; never blocks, never reads more than `limit` + 1 bytes."""
-    with open_regular(path, limit) as fh:
+    with open_regular(path, limit, follow) as fh:
         data = fh.read(limit + 1)  # a file growing while it is read still stops here
     if len(data) > limit:
         raise UnsafeFile(f"{path} is more than the {limit:,} bytes such a file can hold")
     return data
 
 
-def read_text(path: Path, limit: int = MAX_SMALL_FILE) -> str:
+def read_text(path: Path, limit: int = MAX_SMALL_FILE, follow: bool = True) -> str:
     """read_bytes as UTF-8 text (UnicodeDecodeError, a ValueError, for anything else)."""
-    return read_bytes(path, limit).decode()
+    return read_bytes(path, limit, follow).decode()
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -177,11 +184,38 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def umask() -> int:
+    """This process's umask, read without changing it where Linux says it (/proc/self/status)."""
+    import contextlib
+
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def open_lock(path: Path) -> int:
+    """A lock file opened for reading and writing, never through a symlink (O_NOFOLLOW): a link planted at
+    a lock's predictable name cannot make fashionlab truncate the file it points to."""
+    import stat
+
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | os.O_NONBLOCK
+    fd = os.open(path, flags, 0o666 & ~umask())
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeFile(f"{path} is not a regular file")
+    os.set_blocking(fd, True)
+    return fd
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -88,7 +88,7 @@ class Run:
         import yaml
 
         try:
-            data = yaml.safe_load(files.read_text(self.config_path, files.MAX_CONFIG))
+            data = yaml.safe_load(files.read_text(self.config_path, files.MAX_CONFIG, follow=False))
         except (OSError, ValueError, yaml.YAMLError) as exc:
             raise RunError(f"run {self.id} has no readable {files.CONFIG} ({exc}); it cannot be used") from None
         if not isinstance(data, dict):
@@ -107,7 +107,7 @@ class Run:
 
     def history(self) -> list[dict[str, float]]:
         try:
-            return files.read_history(files.read_text(self.path / files.HISTORY))
+            return files.read_history(files.read_text(self.path / files.HISTORY, follow=False))
         except FileNotFoundError:
             return []
         except (OSError, ValueError) as exc:
@@ -119,7 +119,7 @@ class Run:
         if isinstance(cached, dict):
             return cached
         try:
-            data = json.loads(files.read_text(self.path / files.METRICS))
+            data = json.loads(files.read_text(self.path / files.METRICS, follow=False))
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
@@ -184,7 +184,7 @@ class Run:
     def saved_metrics(self) -> dict[str, Any]:
         """metrics.json as written at the end of training ({} when there is none or it is unreadable)."""
         try:
-            data = json.loads(files.read_text(self.path / files.METRICS))
+            data = json.loads(files.read_text(self.path / files.METRICS, follow=False))
         except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
@@ -260,7 +260,10 @@ class Run:
             count = sum(n.startswith("arr_") for n in found)
             if count != len(shapes) or any(found.get(f"arr_{i}", ((), ""))[0] != s for i, s in enumerate(shapes)):
                 raise RunError(f"run {self.id}: {name} does not match {mismatch}")
-            with files.open_regular(path, files.MAX_ARRAYS) as fh, np.load(fh, allow_pickle=False) as data:
+            with (
+                files.open_regular(path, files.MAX_ARRAYS, follow=False) as fh,
+                np.load(fh, allow_pickle=False) as data,
+            ):
                 arrays = [data[f"arr_{i}"] for i in range(count)]
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
             raise RunError(f"run {self.id}: {name} is unreadable ({exc}){unreadable}") from None
@@ -281,7 +284,7 @@ class Run:
         try:
             if npz_headers(path).get("epoch", ((0,), ""))[0] != ():
                 return int(self.info.checkpoint_epoch or 0)  # written before the file said it
-            with files.open_regular(path, files.MAX_ARRAYS) as fh, np.load(fh) as data:
+            with files.open_regular(path, files.MAX_ARRAYS, follow=False) as fh, np.load(fh) as data:
                 epoch = int(data["epoch"])
         except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
             return 0
@@ -322,7 +325,7 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
     import numpy as np
 
     found: dict[str, tuple[tuple[int, ...], str]] = {}
-    with files.open_regular(path, files.MAX_ARRAYS) as fh, zipfile.ZipFile(fh) as archive:
+    with files.open_regular(path, files.MAX_ARRAYS, follow=False) as fh, zipfile.ZipFile(fh) as archive:
         if len(archive.infolist()) > 10_000:
             raise ValueError(f"{len(archive.infolist()):,} members")
         for member in archive.infolist():
@@ -337,7 +340,7 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
 def read_run(path: Path) -> Run:
     """A Run from its directory; a broken one comes back with `problem` set instead of raising."""
     try:
-        info = json.loads(files.read_text(path / files.RUN_INFO))
+        info = json.loads(files.read_text(path / files.RUN_INFO, follow=False))
         if not isinstance(info, dict):
             raise ValueError(f"{files.RUN_INFO} is not an object")
     except FileNotFoundError:

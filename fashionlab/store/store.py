@@ -183,45 +183,58 @@ class RunStore:
                 "permissions or choose another with `runs_dir`"
             ) from None
 
+    def _lock_file(self, key: str) -> int:
+        locks = self.root / files.LOCKS
+        locks.mkdir(parents=True, exist_ok=True)
+        try:
+            return files.open_lock(locks / f"{key}.lock")
+        except OSError as exc:
+            raise StorageError(
+                f"the lock file {locks / (key + '.lock')} cannot be used ({exc.strerror or exc}); fashionlab makes "
+                "it as a regular file: remove what is there"
+            ) from None
+
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
-        """Only one process at a time holds `key` (a training group), so concurrent sweeps never duplicate a trial."""
+        """Only one process at a time holds `key` (a training group), so concurrent sweeps never duplicate a
+        trial. Waiting for it is polled, so a signal stops a waiting process at once."""
         import fcntl
 
-        locks = self.root / files.LOCKS
-        locks.mkdir(parents=True, exist_ok=True)
-        with open(locks / f"{key}.lock", "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        fd = self._lock_file(key)
+        try:
+            _wait_for(fd)
             try:
                 yield
             finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     @contextlib.contextmanager
-    def exclusive(self, key: str, what: str) -> Iterator[None]:
-        """Hold `key` (a run being resumed, a search's study) for this process alone; when another process
-        holds it, a Busy error says which (pid and command) instead of training the same thing twice."""
+    def exclusive(self, key: str, what: str, wait: bool = False) -> Iterator[None]:
+        """Hold `key` (a run being trained into, a search's study) for this process alone; when another
+        process holds it, a Busy error says which (pid and command) instead of training the same thing
+        twice, or with `wait` this process waits for it to end."""
         import fcntl
 
-        locks = self.root / files.LOCKS
-        locks.mkdir(parents=True, exist_ok=True)
-        with open(locks / f"{key}.lock", "a+") as fh:
+        fd = self._lock_file(key)
+        try:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                fh.seek(0)
-                holder = fh.read(1000).strip() or "another process"
-                raise Busy(f"{what} is in use by {holder}; wait for it to end, or stop it first") from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"pid {os.getpid()} ({launch_command()})")
-            fh.flush()
+                if not wait:
+                    holder = os.pread(fd, 1000, 0).decode(errors="replace").strip() or "another process"
+                    raise Busy(f"{what} is in use by {holder}; wait for it to end, or stop it first") from None
+                _wait_for(fd)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} ({launch_command()})".encode(), 0)
             try:
                 yield
             finally:
-                fh.seek(0)
-                fh.truncate()
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     # ---------------------------------------------------------------- sweeps and searches
 
@@ -350,6 +363,23 @@ class RunStore:
             run = Run(self.root / target_id, RunInfo.parse(json.loads(contents.get(files.RUN_INFO, b"{}")))[0])
             run.record_landed(target_id, host)
         return renamed
+
+
+def _wait_for(fd: int) -> None:
+    """Take the lock on `fd`, trying every tenth of a second: a signal stops the wait at once (a blocking
+    flock would hold it until the holder lets go)."""
+    import fcntl
+    import time
+
+    from fashionlab.errors import raise_if_stopped
+
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            raise_if_stopped()
+            time.sleep(0.1)
 
 
 def _names_hash(run_id: str, hashes: set[str]) -> bool:

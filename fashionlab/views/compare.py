@@ -25,6 +25,7 @@ from fashionlab.results import (
     varying_keys,
 )
 from fashionlab.store import Run, RunStatus
+from fashionlab.text import csv_cell, markdown_text, visible
 from fashionlab.views.fit import Col, choose, fit, plain
 from fashionlab.views.tables import PLAIN_ABOVE, STATUS_STYLE
 
@@ -286,17 +287,24 @@ def records_csv(records: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     if records:
         writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
-        writer.writeheader()
+        writer.writerow({k: csv_cell(visible(k)) for k in records[0]})
         for r in records:
-            writer.writerow({k: cell(v) if isinstance(v, list | dict | bool) else v for k, v in r.items()})
+            writer.writerow({k: _csv_value(v) for k, v in r.items()})
     return buf.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    """A cell as CSV holds it: lists and flags as the table shows them, text visible and never a formula."""
+    if isinstance(value, list | dict | bool):
+        value = cell(value)
+    return csv_cell(visible(value)) if isinstance(value, str) else value
 
 
 def records_markdown(records: list[dict[str, Any]]) -> str:
     if not records:
         return ""
     keys = list(records[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "|".join("---" for _ in keys) + "|"]
+    lines = ["| " + " | ".join(markdown_text(k) for k in keys) + " |", "|" + "|".join("---" for _ in keys) + "|"]
     for r in records:
-        lines.append("| " + " | ".join(cell(r[k]).replace("|", "\\|") for k in keys) + " |")
+        lines.append("| " + " | ".join(markdown_text(cell(r[k])).replace("|", "\\|") for k in keys) + " |")
     return "\n".join(lines) + "\n"

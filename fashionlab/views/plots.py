@@ -33,7 +33,7 @@ def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        fig.savefig(buf, format="png")
+        fig.savefig(buf, format="png", metadata={"Software": "fashionlab"})  # the safe writer's mark
     return buf.getvalue()
 
 

@@ -54,7 +54,7 @@ class TrainProgressBars(_Bars):
 
     def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
         """Called once training begins, so an early error leaves stderr with just its line."""
-        self.console.print(f"Training run {run_id}")
+        self.console.print(f"Training run {run_id}", markup=False)
         for note in self.notes:
             self.console.print(note, markup=False)
         self.show()  # a log, where bars cannot redraw, gets the per-epoch lines below
@@ -69,7 +69,7 @@ class TrainProgressBars(_Bars):
         info = " ".join(f"{k} {row[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in row)
         self.progress.update(self.epochs, completed=row["epoch"], info=info)  # type: ignore[arg-type]
         self.progress.reset(self.steps)  # type: ignore[arg-type]
-        self.console.print(f"epoch {int(row['epoch'])}: {info} ({row['seconds']:.1f} s)")
+        self.console.print(f"epoch {int(row['epoch'])}: {info} ({row['seconds']:.1f} s)", markup=False)
 
 
 class SweepProgressBars(_Bars):
@@ -103,8 +103,8 @@ class SweepProgressBars(_Bars):
     def trial_done(self, outcome: TrialOutcome) -> None:
         self.progress.advance(self.trials)
         if outcome.status == RunStatus.PRUNED:
-            self.console.print(f"Trial {outcome.run_id} pruned ({outcome.values or ''})")
+            self.console.print(f"Trial {outcome.run_id} pruned ({outcome.values or ''})", markup=False)
         elif not outcome.completed:
             said = f"run {outcome.run_id} {outcome.status}: "  # the error names its run already: say it once
             error = (outcome.error or "").removeprefix(said)
-            self.console.print(f"Trial {outcome.label} {outcome.status}: {error}")
+            self.console.print(f"Trial {outcome.label} {outcome.status}: {error}", markup=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +20,8 @@ import yaml
 from fashionlab.data import split_counts
 from fashionlab.i18n import _
 from fashionlab.results import DEFAULT_SORT, Results, collect, sort_runs, summary_of, varying_keys
-from fashionlab.store import Run, write_atomic
+from fashionlab.store import Run, output, write_atomic
+from fashionlab.text import markdown_text, visible
 from fashionlab.views import compare as tables
 from fashionlab.views import groups, plots
 from fashionlab.views.explain import explain
@@ -222,47 +224,60 @@ def to_json(parts: list[Group], sort: str) -> dict[str, Any]:
     return {"parts": out}
 
 
-def to_markdown(sections: list[Section], out: Path) -> None:
-    """report.md plus its pictures in report_files/ beside it. The pictures are written into a hidden
-    folder first, which becomes report_files/ only once report.md is written too: a full disk or a
-    signal leaves the earlier report (or nothing), never half of a new one."""
-    import shutil
-    import tempfile
-
+def to_markdown(sections: list[Section], out: Path, table_csv: str, force: bool = False) -> None:
+    """report.md plus its pictures and the full table (runs.csv) in report_files/ beside it, through the
+    safe writer's rules: the folder is filled under a hidden name and becomes report_files/ only once
+    report.md is written too (a full disk or a signal leaves the earlier report, or nothing); an existing
+    report.md or report_files/ that fashionlab did not make is never replaced (without `force`)."""
     folder = out.with_name(out.stem + "_files")
-    making = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{folder.name}."))
+    output.check_target(out, (".md",), "the report", force)
+    output.check_target(folder, (), "the report's pictures", force, folder=True)
+    output.remove_stale(out.parent, folder.name)
+    output.remove_stale(out.parent, out.name)
+    making = output.temp_folder(folder)
     try:
-        lines: list[str] = []
+        lines: list[str] = [output.MD_MARK, ""]
         n = 0
         for s in sections:
-            lines.append("#" * s.level + " " + s.title)
+            lines.append("#" * s.level + " " + markdown_text(s.title))
             lines.append("")
             for p in s.paragraphs:
-                lines += [("- " + p) if s.bullets else p, ""]
+                lines += [("- " + markdown_text(p)) if s.bullets else markdown_text(p), ""]
             if s.code:
-                lines += ["```yaml", s.code.rstrip(), "```", ""]
+                lines += ["```yaml", visible(s.code.rstrip()).replace("```", "` ` `"), "```", ""]
             if s.table:
                 lines.append(tables.records_markdown(s.table))
             for caption, png in s.images:
                 n += 1
                 name = f"figure{n}.png"
                 write_atomic(making / name, png)
-                lines += [f"![{caption}]({folder.name}/{name})", f"*{caption}*", ""]
-        write_atomic(making / out.name, "\n".join(lines) + "\n")
-        old = folder.with_name(f".{folder.name}.old") if folder.is_dir() and not folder.is_symlink() else None
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-            folder.rename(old)
-        os.replace(making / out.name, out)
-        making.rename(folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+                lines += [f"![{markdown_text(caption)}]({folder.name}/{name})", f"*{markdown_text(caption)}*", ""]
+        write_atomic(making / TABLE_CSV, table_csv)
+        output.mark_folder(making)
+        with output.temp_file(out) as text:
+            Path(text).write_text("\n".join(lines) + "\n")
+            output.replace_folder(making, folder)
+            os.replace(text, out)
     finally:
         shutil.rmtree(making, ignore_errors=True)
 
 
-def to_html(sections: list[Section], out: Path) -> None:
-    """One self-contained HTML file (pictures as data URIs) from templates/report.html.j2, with print CSS."""
+def check_targets(out: Path, as_html: bool, force: bool) -> None:
+    """Refuse the report's paths before any work (the safe writer's rules): the page, and for Markdown
+    the folder of its pictures."""
+    if as_html:
+        output.check_target(out, (".html", ".htm"), "the report", force, stem="report")
+    else:
+        output.check_target(out, (".md",), "the report", force, stem="report")
+        output.check_target(out.with_name(out.stem + "_files"), (), "the report's pictures", force, folder=True)
+
+
+TABLE_CSV = "runs.csv"  # every column of every run, in the report's folder (or inside the HTML page)
+
+
+def to_html(sections: list[Section], out: Path, table_csv: str, force: bool = False) -> None:
+    """One self-contained HTML file (pictures and the full table as data URIs) from templates/report.html.j2,
+    with print CSS; written by the safe writer (never over a file fashionlab did not make, without `force`)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -274,4 +289,10 @@ def to_html(sections: list[Section], out: Path) -> None:
     ]
     from fashionlab.i18n import language
 
-    write_atomic(out, env.get_template("report.html.j2").render(sections=encoded, lang=language()))
+    page = env.get_template("report.html.j2").render(
+        sections=encoded,
+        lang=language(),
+        mark=output.HTML_MARK,
+        table_csv=base64.b64encode(table_csv.encode()).decode(),
+    )
+    output.write_output(out, page, (".html", ".htm"), "the report", force)
