@@ -22,6 +22,7 @@ import numpy as np
 
 from fashionlab.errors import DataError
 from fashionlab.store.files import UnsafeFile, cache_dir, open_regular, write_atomic
+from fashionlab.text import visible
 
 CLASS_NAMES = [
     "T-shirt/top",
@@ -218,13 +219,29 @@ def download(target: Path | None = None) -> Path:
             continue
         tmp = dest.with_suffix(".part")
         try:
-            urllib.request.urlretrieve(DOWNLOAD_URL + spec.name, tmp)
-        except OSError as exc:
+            _fetch(DOWNLOAD_URL + spec.name, tmp)
+        except (OSError, ValueError) as exc:  # TimeoutError is an OSError
             tmp.unlink(missing_ok=True)
-            raise DataError(f"download of {spec.name} failed ({exc}); {HOW_TO_GET}") from None
+            why = f"no answer in {DOWNLOAD_TIMEOUT_S} s" if isinstance(exc, TimeoutError) else str(exc)
+            raise DataError(f"download of {spec.name} failed ({why}); {HOW_TO_GET}") from None
         tmp.replace(dest)
     _load(target)
     return target
+
+
+DOWNLOAD_TIMEOUT_S = 30  # per connection and per read: a server that accepts and never answers ends here
+MAX_DOWNLOAD = 64 * 1024 * 1024  # the largest file is 26 MB
+
+
+def _fetch(url: str, target: Path) -> None:
+    """`url` into `target`, each read bounded in time and the whole in size."""
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as answer, open(target, "wb") as fh:
+        got = 0
+        while chunk := answer.read(1 << 20):
+            got += len(chunk)
+            if got > MAX_DOWNLOAD:
+                raise ValueError(f"the server sent more than {MAX_DOWNLOAD:,} bytes")
+            fh.write(chunk)
 
 
 @dataclass
@@ -305,16 +322,38 @@ def summarize(select: Any = None, names: list[str] | None = None) -> DataSummary
     return DataSummary(str(directory), splits, names)
 
 
+def _gray(img: Any) -> Any:
+    """An opened image as 8-bit grayscale, as a photo app shows it (see load_image)."""
+    from PIL import Image, ImageOps
+
+    img = ImageOps.exif_transpose(img) or img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        if img.mode == "F":
+            top = 1.0 if arr.max(initial=0) <= 1.0 else 255.0
+        else:
+            top = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        return Image.fromarray(np.clip(np.rint(arr / top * 255), 0, 255).astype(np.uint8), "L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("L")
+    return img.convert("L")
+
+
 def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
     """A PNG/JPEG of any size as a 28x28 uint8 image like the training data, and whether it was inverted.
 
-    Grayscale, fitted into 28x28 keeping its aspect ratio, centred; a light background is inverted to
-    the dark background Fashion-MNIST has.
+    As a photo app shows it: turned by its EXIF orientation (a phone's portrait photo), 16-bit and
+    floating-point pixels scaled to 0-255 (not clipped), transparency over white; an animated image is
+    refused (which frame would be meant?). Then grayscale, fitted into 28x28 keeping its aspect ratio,
+    centred; a light background is inverted to the dark background Fashion-MNIST has.
     """
     import warnings
 
     from PIL import Image, UnidentifiedImageError
 
+    shown = visible(str(path))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -324,13 +363,23 @@ def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
                         f"image {path} is {img.width}x{img.height} pixels, more than a photo of clothing needs "
                         f"(at most {MAX_IMAGE_PIXELS:,}); shrink it first"
                     )
-                gray = img.convert("L")
+                frames = getattr(img, "n_frames", 1)
+                if frames > 1:
+                    raise DataError(
+                        f"image {shown} is animated ({frames} frames); give a still PNG or JPEG (one frame of it)"
+                    )
+                gray = _gray(img)
     except FileNotFoundError:
-        raise DataError(f"image {path} not found") from None
+        raise DataError(f"image {shown} not found") from None
     except UnsafeFile as exc:
-        raise DataError(f"cannot read image {path}: {exc}; give a PNG or JPEG file") from None
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DataError(f"cannot read image {path} ({exc.__class__.__name__}); give a PNG or JPEG file") from None
+        raise DataError(f"cannot read image {shown}: {visible(str(exc))}; give a PNG or JPEG file") from None
+    except UnidentifiedImageError:
+        raise DataError(f"cannot read image {shown} (UnidentifiedImageError); give a PNG or JPEG file") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataError(
+            f"cannot read image {shown}: it is damaged or cut short ({visible(str(exc)) or exc.__class__.__name__}); "
+            "give a PNG or JPEG file"
+        ) from None
     arr = np.asarray(gray)
     border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
     inverted = bool(border.mean() > 127)
