@@ -136,3 +136,17 @@ def test_an_interrupted_search_trial_continues_in_its_own_run(tmp_path: Path) ->
     assert all(r.status == "completed" for r in RunStore(runs).runs())  # nothing left orphaned
     trials = json.loads(done.stdout)["trials"]
     assert sum(t["status"] == "completed" for t in trials) == 2
+
+
+def test_failed_trials_exit_1_and_a_rerun_trains_them_again(cli: Cli, runs_dir: Path) -> None:
+    """A search whose trials failed once exited 0, and a rerun never retried them (they counted as done)."""
+    args = ["search", "lr=loguniform(1e-4,1e-2)", "layers.1.units=1000000", *DATA, "--trials", "1", "--json"]
+    first = cli(*args)
+    assert first.exit_code == 1, first.output
+    (trial,) = json.loads(first.stdout)["trials"]
+    assert trial["status"] == "failed" and "memory" in trial["error"]
+    again = cli(*args)
+    assert again.exit_code == 1, again.output
+    trials = json.loads(again.stdout)["trials"]
+    assert [t["status"] for t in trials] == ["failed", "failed"]  # trained again, not counted as done
+    assert trials[1]["values"] == trials[0]["values"]  # the same trial asked again first

@@ -186,7 +186,7 @@ def sweep(
         return
     err.print(sweeps.preview_sentence(ahead))
     check_tracking(mlflow, mlflow_uri)
-    chosen = pick_executor(executor, address, cpus_per_trial, gpus_per_trial, jobs, len(ahead.groups))
+    chosen = pick_executor(executor, address, cpus_per_trial, gpus_per_trial, jobs, ahead.groups)
     try:
         done = len(the_plan.trials) - len(ahead.pending)
         with progress.SweepProgressBars(err, len(the_plan.trials), done=done) as bars:
@@ -240,14 +240,18 @@ def _plan(runs: Any, resume: str | None, config: list[Path] | None, items: list[
     return plan.expand([str(p) for p in config or []], items)
 
 
-def pick_executor(executor: str, address: str | None, cpus: float, gpus: float, jobs: int, trainings: int) -> Any:
-    """The executor the options ask for: Ray tasks, or local processes (jobs 0: the default for here)."""
+def pick_executor(executor: str, address: str | None, cpus: float, gpus: float, jobs: int, groups: list[Any]) -> Any:
+    """The executor the options ask for: Ray tasks, or local processes (jobs 0: the default for here), as
+    many as the free memory holds (one line says when --jobs was lowered)."""
     from fashionlab.experiments import executors, ray_executor
 
     ray = ray_options(executor, address, cpus, gpus)
     if ray:
         return ray_executor.RayExecutor(ray)
-    return executors.LocalExecutor(jobs or executors.default_jobs(trainings))
+    fits, why = executors.jobs_that_fit(jobs or executors.default_jobs(len(groups)), groups)
+    if why:
+        err.print(why, markup=False)
+    return executors.LocalExecutor(fits)
 
 
 def did_not(failed: list[Any]) -> str:
@@ -362,3 +366,5 @@ def search(
     else:
         render_comparison(trial_runs, view, f"Search {the_plan.search_id}", None)
     err.print(sweeps.search_sentence(result, runs.study_path(the_plan.search_id)))
+    if result.failed:
+        raise typer.Exit(1)

@@ -32,7 +32,18 @@ _Loader.add_implicit_resolver(
     list("-+0123456789."),
 )
 
+# Integers as YAML 1.2 reads them: `epochs: 010` is no octal 8 (YAML 1.1) but text that the schema reads as
+# ten; 0o17 and 0x1f as written.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:int"]
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+
 Path_ = tuple[Any, ...]
+MAX_DEPTH = 20  # nesting of lists and mappings: a config has at most 4 (layers: - dense: {...})
 
 
 MAX_CONFIG_BYTES = 1_000_000  # configs are a few hundred bytes; anything this big is not one
@@ -57,14 +68,19 @@ def _read_small_file(p: Path) -> str:
 
 
 def _refuse_aliases(text: str, p: Path) -> None:
-    """YAML anchors and aliases (&a, *a) can blow a few lines up into billions of values: configs refuse them."""
+    """YAML anchors and aliases (&a, *a) can blow a few lines up into billions of values, and deep nesting
+    takes the parser minutes before a RecursionError: configs refuse both, as overrides do."""
+    depth = 0
     for event in yaml.parse(text, Loader=_Loader):
+        line = event.start_mark.line + 1 if event.start_mark else 0
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            line = event.start_mark.line + 1 if event.start_mark else 0
             raise ConfigError(
                 f"{p} line {line}: YAML anchors and aliases (&name, *name) are not "
                 "supported in configs; write the values out"
             )
+        depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{p} line {line}: nested more than {MAX_DEPTH} deep; no config key takes that")
 
 
 def _line_map(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
@@ -101,8 +117,10 @@ def parse_value(text: str) -> Any:
                     "overrides; write the values out"
                 )
             depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
-            if depth > 20:
-                raise ConfigError(f"value '{_shorten(text)}' is nested more than 20 deep; no config key takes that")
+            if depth > MAX_DEPTH:
+                raise ConfigError(
+                    f"value '{_shorten(text)}' is nested more than {MAX_DEPTH} deep; no config key takes that"
+                )
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError:
         return text

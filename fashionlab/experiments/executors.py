@@ -56,6 +56,24 @@ def default_jobs(trainings: int) -> int:
     return max(1, min(2, os.cpu_count() or 1, trainings))
 
 
+def jobs_that_fit(jobs: int, groups: list[Any]) -> tuple[int, str | None]:
+    """At most as many worker processes as the free memory holds, each training the largest of the
+    planned `groups` (network.memory_estimate: ~1.5 GB for the tutorial model on the full data); and a
+    sentence when that is fewer than asked."""
+    from fashionlab.network import _gb, memory_available, memory_estimate
+
+    if jobs <= 1 or not groups:
+        return jobs, None
+    each = max(memory_estimate(g[-1].config, len({t.config.group_key() for t in g})).total for g in groups)
+    free = memory_available()[1]
+    fits = max(1, int(0.9 * free // each))
+    if fits >= jobs:
+        return jobs, None
+    return fits, (
+        f"--jobs {jobs} lowered to {fits}: each worker needs about {_gb(each)} and {_gb(free)} of memory is free"
+    )
+
+
 def thread_env(threads: int) -> dict[str, str]:
     """Environment that limits every framework in a trial's process to `threads` threads."""
     xla = os.environ.get("XLA_FLAGS", "")

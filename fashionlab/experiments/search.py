@@ -122,6 +122,13 @@ class SearchResult:
         pick = max if self.plan.maximize else min
         return pick(done, key=lambda t: t.value or 0.0)
 
+    @property
+    def failed(self) -> list[TrialOutcome]:
+        """Trials whose training failed and that no later trial of the same config completed: the search
+        exits 1, and a rerun trains them again."""
+        done = {t.hash for t in self.trials if t.completed}
+        return [t for t in self.trials if t.status == RunStatus.FAILED and t.hash not in done]
+
     def counts(self) -> dict[str, int]:
         """How many trials ended in each status, by status name."""
         counts: dict[str, int] = {}
@@ -226,9 +233,12 @@ def _run_search(plan: SearchPlan, store: RunStore, n_trials: int, hooks: SweepHo
     _recover(study, plan, records, done_runs)
     _configure(study, plan)
     result = SearchResult(plan)
+    failed = _failed_trainings(records)
     finished = [
-        t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and not t.user_attrs.get(INTERRUPTED)
-    ]
+        t for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished() and not t.user_attrs.get(INTERRUPTED) and t.number not in failed
+    ]  # fmt: skip
+    _retry(study, failed, done_runs)
     todo = max(0, n_trials - len(finished))
     from fashionlab.experiments.executors import LocalExecutor
 
@@ -300,6 +310,21 @@ def _search(
     return trained[0]
 
 
+def _failed_trainings(records: dict[int, TrialOutcome]) -> dict[int, TrialOutcome]:
+    """Trials whose training failed (a full disk, a killed worker): they do not count towards --trials, so
+    a rerun trains them again, as a sweep's rerun does. A config the sampler proposed that the validator
+    refuses (no hash) would fail the same way again and counts."""
+    return {n: r for n, r in records.items() if r.status == RunStatus.FAILED and r.hash}
+
+
+def _retry(study: Any, failed: dict[int, TrialOutcome], done_runs: dict[str, Run]) -> None:
+    """Ask the failed trainings' params again first (each once per rerun; a failed run continues in place)."""
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    again = {r.hash: by_number[n].params for n, r in failed.items() if r.hash not in done_runs and n in by_number}
+    for params in again.values():
+        study.enqueue_trial(params)
+
+
 def _values(plan: SearchPlan, params: dict[str, Any]) -> dict[str, Any]:
     """Trial params back to config values (a categorical param is stored as its label)."""
     out = {}
@@ -337,6 +362,8 @@ def _settle(
         storage.set_trial_state_values(compat.optuna_trial_id(stale), states.FAIL)
         if config is not None and len(values) == len(plan.spaces):
             study.enqueue_trial(stale.params)
+        records.pop(stale.number, None)  # the trial asked again stands for it: no ghost in the record
+        return
     records[stale.number] = record
 
 
@@ -344,7 +371,7 @@ def _recover(study: Any, plan: SearchPlan, records: dict[int, TrialOutcome], don
     """Records for finished trials a killed search told the study about but did not write down yet."""
     states = _optuna().trial.TrialState
     for trial in study.get_trials(deepcopy=False):
-        if not trial.state.is_finished() or trial.number in records:
+        if not trial.state.is_finished() or trial.number in records or trial.user_attrs.get(INTERRUPTED):
             continue
         values = _values(plan, trial.params)
         record = TrialOutcome(None, number=trial.number, values=values)
