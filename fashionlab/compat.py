@@ -88,6 +88,18 @@ def bad_parameter() -> Any:
     return ClickBadParameter
 
 
+def usage_error() -> Any:
+    """Click's UsageError as Typer raises it (a missing argument, an unknown option or command)."""
+    if supported("typer.no_such_option"):
+        with contextlib.suppress(ImportError):
+            from typer._click.exceptions import UsageError
+
+            return UsageError
+    from click.exceptions import UsageError as ClickUsageError
+
+    return ClickUsageError
+
+
 def choices_of(param: Any) -> list[str] | None:
     """The values a Literal- or Enum-typed parameter takes, from the annotation Typer coerces it by (its
     click type carries none since typer 0.25 validates with pydantic); None for any other parameter."""

@@ -186,6 +186,23 @@ def foreign_study(tmp: Path, runs: Path) -> None:
 TRUNCATED_HISTORY = b"epoch,loss,accuracy,val_loss,val_accuracy,seconds\n1,0.5,0.5,0.5,0.5,1\n2,0.4,x\n"
 
 
+def _animated(path: Path) -> None:
+    from PIL import Image
+
+    frames = [Image.new("L", (28, 28), 0), Image.new("L", (28, 28), 200)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def _lambda_model(path: Path) -> None:
+    """A model.keras with a Lambda layer (Python bytecode inside): what safe mode refuses."""
+    import keras
+
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Lambda(lambda x: x * 1.0),
+                              keras.layers.Dense(10)])  # fmt: skip
+    path.unlink()
+    model.save(path)
+
+
 C = "{tmp}/c.yaml"
 TRAIN = ["train", "--config", C]
 DATA = {"FASHIONLAB_DATA": "{tmp}/data"}
@@ -769,6 +786,87 @@ CASES: dict[str, Case] = {
         r"\S+search-\w+.db is an SQLite database but not an Optuna study; move it away to start the search afresh "
         r"\(its runs stay in the runs directory\)",
         foreign_study,
+    ),
+    # ---- issue 31: every error its own message
+    "draw onto a device": Case(
+        ["show", "--draw", "/dev/null"],
+        6,
+        r"/dev/null is a device, not a regular file; fashionlab writes regular files only \(for the numbers on "
+        r"stdout use --json\): give a file name",
+    ),
+    "draw as pdf": Case(
+        ["show", "--draw", "{tmp}/net.pdf"],
+        6,
+        r"\S+net.pdf: fashionlab writes pictures as .png only; name the file \S+net.png",
+    ),
+    "draw over a user's file": Case(
+        ["show", "--draw", "{tmp}/mine.png"],
+        6,
+        r"\S+mine.png is a file fashionlab did not make; give another name, or add --force to replace it",
+        lambda tmp, runs: (tmp / "mine.png").write_text("mine"),
+    ),
+    "curves through a symlink": Case(
+        ["curves", "--out", "{tmp}/link.png"],
+        6,
+        r"\S+link.png is a symbolic link; fashionlab writes regular files only and never through a link: give the "
+        r"real path or another name",
+        lambda tmp, runs: (tmp / "link.png").symlink_to(tmp / "elsewhere.png"),
+        needs_run=True,
+    ),
+    "report over a user's folder": Case(
+        ["report", "--out", "{tmp}/thesis.md"],
+        6,
+        r"\S+thesis_files is a folder fashionlab did not make; give another name, or add --force to replace it",
+        lambda tmp, runs: (tmp / "thesis_files").mkdir(),
+        needs_run=True,
+    ),
+    "export over a dangling link": Case(
+        ["export", "--format", "onnx", "--out", "{tmp}/m.onnx"],
+        6,
+        r"\S+m.onnx is a symbolic link; remove it or give another --out",
+        lambda tmp, runs: (tmp / "m.onnx").symlink_to(tmp / "outside.onnx"),
+        needs_run=True,
+    ),
+    "sweep pattern as an id": Case(
+        ["compare", "--sweep", "*"], 1, r"no sweep '\*' in \S+/sweeps/ \(recent: none yet\)"
+    ),
+    "config nested 30 deep": Case(
+        TRAIN,
+        2,
+        r"\S+c.yaml line 1: nested more than 20 deep; no config key takes that",
+        config_file("a: " + "[" * 30 + "]" * 30 + "\n"),
+    ),
+    "config file name too long": Case(
+        ["train", "--config", "{tmp}/" + "a" * 300 + ".yaml"],
+        2,
+        r"cannot read config file \S+: \[Errno 36\] File name too long: .*",
+    ),
+    "image file name too long": Case(
+        ["predict", "--image", "{tmp}/" + "a" * 300 + ".png"],
+        6,
+        r"the file name \S+\.\.\. is too long \(at most 255 bytes a name\); give a shorter one",
+        needs_run=True,
+    ),
+    "animated image": Case(
+        ["predict", "--image", "{tmp}/a.gif"],
+        3,
+        r"image \S+a.gif is animated \(2 frames\); give a still PNG or JPEG \(one frame of it\)",
+        lambda tmp, runs: _animated(tmp / "a.gif"),
+        needs_run=True,
+    ),
+    "model with a lambda layer": Case(
+        ["predict", "--index", "0"],
+        5,
+        r"run \S+: model.keras holds Python code \(a Lambda layer\), which Keras runs only when told to load unsafely "
+        r"and fashionlab never does; it was not made by this run: retrain it",
+        broken_run(lambda run: _lambda_model(run / "model.keras")),
+        needs_run=True,
+    ),
+    "mlflow database in /proc": Case(
+        ["train", "epochs=1", "--mlflow", "--mlflow-uri", "sqlite:////proc/x.db"],
+        1,
+        r"cannot log to MLflow at sqlite:////proc/x.db: the database file /proc/x.db cannot be written there; check "
+        r"--mlflow-uri \(or MLFLOW_TRACKING_URI\)",
     ),
 }
 

@@ -32,7 +32,7 @@ def test_a_version_outside_the_tested_range_is_not_supported(monkeypatch: pytest
 
 def test_typer_no_such_option_is_what_typer_raises() -> None:
     result = CliRunner().invoke(app, ["train", "--epochs", "5"])
-    assert result.exit_code == 2 and "Config keys are set as key=value: epochs=5" in result.output
+    assert result.exit_code == 6 and "Config keys are set as key=value: epochs=5" in result.output
     assert compat.no_such_option().__name__ == "NoSuchOption"
 
 

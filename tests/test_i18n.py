@@ -112,4 +112,4 @@ def test_train_evaluate_and_predict_speak_spanish(swept: Cli) -> None:
     assert "pérdida de prueba" in evaluated and "Por clase" in evaluated and "Matriz de confusión" in evaluated
     predicted = " ".join(swept("--lang", "es", "predict", "--index", "0").stdout.split())
     assert "Predicción" in predicted and "etiqueta real" in predicted
-    assert swept("--lang", "fr", "train").exit_code == 2
+    assert swept("--lang", "fr", "train").exit_code == 6

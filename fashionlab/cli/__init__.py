@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from fashionlab import compat
-from fashionlab.cli.common import app, state, version_callback
+from fashionlab.cli.common import app, os_error, state, version_callback
 from fashionlab.errors import stop_requested
 
 for _topic in ("inspect", "model", "experiments"):  # commands register, and --help lists them, in this order
@@ -63,8 +63,14 @@ def entry() -> None:
     try:
         try:
             app()
+            sys.stdout.flush()  # a full or failing output is said here, not at the interpreter's exit
         except KeyboardInterrupt:  # a signal between start-up and the command's own handler (Click parsing)
             raise SystemExit(130) from None
+        except OSError as exc:  # writing --help or --version to a full device, before any command ran
+            if state["debug"] or exc.errno is None:
+                raise
+            sys.stderr.write(f"Error: {os_error(exc)}\n")
+            raise SystemExit(7) from None
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         signum = stop_requested()

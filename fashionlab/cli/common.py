@@ -6,6 +6,7 @@ TensorFlow/Keras/JAX are imported only inside the commands that train or load a 
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import json
@@ -19,7 +20,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from fashionlab import __version__, compat
 from fashionlab.cli.completion import any_part, complete_configs, complete_runs, complete_sweeps, values
@@ -62,6 +63,11 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(128 + signum) from None
         except (typer.Exit, typer.Abort):  # a command's own exit code (a sweep with failed trials exits 1)
             raise
+        except OSError as exc:  # the machine said no where no library code expected it: its own words
+            if state["debug"] or exc.errno is None:
+                raise
+            err.print(f"Error: {os_error(exc)}", markup=False, soft_wrap=True)
+            raise typer.Exit(InputError.exit_code if exc.errno == errno.ENAMETOOLONG else 7) from None
         except Exception as exc:  # a bug or an environment problem: one line, the traceback with --debug
             if state["debug"]:
                 raise
@@ -70,6 +76,20 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def os_error(exc: OSError) -> str:
+    """An OSError as a sentence: which file (or the output) and what to do."""
+    from fashionlab.text import visible
+
+    what = visible(str(exc.filename)) if exc.filename else "the output"
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"the file name {what[:60]}... is too long (at most 255 bytes a name); give a shorter one"
+    if exc.errno == errno.EBADF and not exc.filename:
+        return "the output is closed; run the command with its output going to a terminal, a file or a pipe"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"cannot write {what} ({exc.strerror}); free space, or send the output elsewhere"
+    return f"cannot use {what} ({exc.strerror}); check the path and its permissions"
 
 
 class HintingCommand(TyperCommand):
@@ -96,6 +116,35 @@ class HintingCommand(TyperCommand):
                 given = exc.option_name.partition("=")[2] or _after(given_args, exc.option_name) or "..."
                 exc.message = f"No such option: {name}. Config keys are set as key=value: {key}={given}"
                 exc.possibilities = None
+            exc.exit_code = InputError.exit_code
+            raise
+        except compat.usage_error() as exc:  # README: 2 is a config error, 6 a bad argument
+            exc.exit_code = InputError.exit_code
+            raise
+
+
+class HintingGroup(TyperGroup):
+    """The app's group: a usage error before any command (an unknown command, a bad --lang) exits 6."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except compat.usage_error() as exc:
+            exc.exit_code = InputError.exit_code
+            raise
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except compat.usage_error() as exc:
+            exc.exit_code = InputError.exit_code
+            raise
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except compat.usage_error() as exc:
+            exc.exit_code = InputError.exit_code
             raise
 
 
@@ -141,6 +190,7 @@ class App(typer.Typer):
 
 
 app = App(
+    cls=HintingGroup,
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,

@@ -11,6 +11,12 @@ from typing import Any
 from rich.console import Console, RenderHook
 
 PIPE_WIDTH = 220  # tables piped to a file or another program are not squeezed to 80 columns
+MIN_WIDTH = 40  # COLUMNS=0 once printed nothing at all; a narrower terminal wraps what is printed at 40
+_columns = os.environ.get("COLUMNS", "")
+if _columns and (not _columns.isdigit() or int(_columns) < MIN_WIDTH):
+    os.environ["COLUMNS"] = str(MIN_WIDTH) if _columns.isdigit() else ""
+    if not _columns.isdigit():
+        del os.environ["COLUMNS"]  # not a number: as if unset
 
 
 class Visible:

@@ -52,6 +52,7 @@ def use_backend(name: str) -> None:
     with signals_deferred():
         _import_keras_without_sklearn()
         if name == "jax":
+            _jax_starts()
             _compilation_cache()
     if name != "tensorflow":
         # Keras probes for TensorFlow (seeding, saving) whenever it is installed, which costs ~3 s of
@@ -60,6 +61,21 @@ def use_backend(name: str) -> None:
     global loaded
     loaded = True
     raise_if_stopped()  # a signal that landed in JAX's garbage-collector callback while it loaded
+
+
+def _jax_starts() -> None:
+    """JAX's platform (JAX_PLATFORMS=cuda on a machine without CUDA fails deep inside Keras later): one line."""
+    import jax
+
+    try:
+        jax.devices()
+    except (RuntimeError, AssertionError) as exc:  # AssertionError: a first failure was swallowed inside Keras
+        asked = os.environ.get("JAX_PLATFORMS") or os.environ.get("JAX_PLATFORM_NAME") or "its default"
+        first = str(exc).splitlines()[0] if str(exc) else "no such platform here"
+        raise FashionlabError(
+            f"JAX cannot start on {asked} ({first}); unset JAX_PLATFORMS, or set it to a platform this machine "
+            "has (cpu)"
+        ) from None
 
 
 UNUSED_BY_KERAS_HERE = ("sklearn", "pandas", "matplotlib")

@@ -34,6 +34,11 @@ def load_trained(
     try:
         model = keras.saving.load_model(run.model_path, compile=for_training)
     except Exception as exc:  # Keras raises many kinds for a file that is not its model
+        if "safe_mode" in str(exc) or "Lambda" in str(exc):
+            raise RunError(
+                f"run {run.id}: {model_file} holds Python code (a Lambda layer), which Keras runs only when told to "
+                "load unsafely and fashionlab never does; it was not made by this run: retrain it"
+            ) from None
         raise RunError(f"run {run.id}: {model_file} cannot be loaded ({exc.__class__.__name__}); retrain it") from None
     if tuple(model.input_shape[1:]) != tuple(config.input_shape) or model.output_shape[-1] != config.num_classes:
         raise RunError(

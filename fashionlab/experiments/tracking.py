@@ -57,6 +57,8 @@ def check_uri(uri: str) -> None:
             f"MLflow 3 refuses the file store {uri} (kept in maintenance mode): set MLFLOW_ALLOW_FILE_STORE=true "
             f"to log there anyway, or use a database such as {DEFAULT_URI} (the default)"
         )
+    if scheme == "sqlite":
+        _check_sqlite_folder(uri)
     saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
     os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
     try:
@@ -79,6 +81,25 @@ def check_uri(uri: str) -> None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _check_sqlite_folder(uri: str) -> None:
+    """An sqlite: URI whose file cannot be made (a folder that is not there or not writable, /proc) is refused
+    at once: SQLAlchemy and MLflow would retry it for minutes."""
+    from pathlib import Path
+
+    if not uri.startswith("sqlite:///") or uri == "sqlite:///:memory:":
+        return  # sqlite:// (in memory): nothing to check
+    path = Path(uri[len("sqlite:///") :].split("?")[0])  # sqlite:///x.db is relative, sqlite:////x.db absolute
+    if path.exists():
+        ok = path.is_file() and os.access(path, os.R_OK | os.W_OK)
+    else:
+        ok = path.parent.is_dir() and os.access(path.parent, os.W_OK | os.X_OK)
+    if not ok or path.absolute().parts[1:2] in (("proc",), ("sys",), ("dev",)):
+        raise FashionlabError(
+            f"cannot log to MLflow at {uri}: the database file {path} cannot be written there; check `mlflow_uri` "
+            "(or MLFLOW_TRACKING_URI)"
+        )
 
 
 STATUS = {"completed": "FINISHED", "interrupted": "KILLED", "running": "RUNNING"}  # else FAILED

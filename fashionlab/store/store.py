@@ -298,10 +298,12 @@ class RunStore:
     def load_record(self, ref: str) -> SweepRecord:
         """A sweep's or search's record by id or a unique part of it."""
         path = self.record_path(ref)
-        matches = [path] if path.is_file() else sorted(self.sweeps_dir.glob(f"*{ref}*.json"))
+        found = [path] if "/" not in ref and path.is_file() else []
+        matches = found or [self.record_path(i) for i in self.sweep_ids() if ref in i]  # a part, never a pattern
         if len(matches) != 1:
             known = ", ".join(self.sweep_ids()[-5:]) or "none yet"
-            raise FashionlabError(f"no sweep '{ref}' in {self.sweeps_dir}/ (recent: {known})")
+            many = f" matches {len(matches)} sweeps; give more of the id" if matches else f" in {self.sweeps_dir}/"
+            raise FashionlabError(f"no sweep '{ref}'{many} (recent: {known})" if not matches else f"'{ref}'{many}")
         try:
             data = json.loads(files.read_text(matches[0]))
         except (OSError, ValueError) as exc:

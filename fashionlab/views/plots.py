@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 
 def _figure(width: float, height: float) -> Figure:
+    import os
+
+    os.environ.pop("MPLBACKEND", None)  # fashionlab draws with Agg; MPLBACKEND=nonsense fails matplotlib's import
     import matplotlib
 
     matplotlib.use("Agg")
