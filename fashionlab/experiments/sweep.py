@@ -95,7 +95,7 @@ def run_sweep(
                 result.skipped.append(outcome.hash)
             if hooks:
                 hooks.trial_done(outcome)
-        store.write_record(sweep_record(plan, result.outcomes, "running"))
+        store.append_outcomes(plan.sweep_id, outcomes)  # the record is written whole at the start and the end
         return any(not o.completed for o in outcomes)
 
     def dispatch(event: Event) -> None:
