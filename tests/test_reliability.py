@@ -278,7 +278,9 @@ def test_kill_9_after_the_first_metrics_then_rerun_trains_no_trial_twice(tmp_pat
     before = {
         p.name: (p / "model.keras").stat().st_mtime_ns for p in started_runs(runs) if (p / "model.keras").exists()
     }
-    checkpoints = {r.id: int(r.info.checkpoint_epoch or 0) for r in RunStore(runs).runs()}
+    # what the store guarantees: the checkpoint file says its own epoch (run.json's checkpoint_epoch may lag
+    # it by one when the kill lands between the two writes, as it did on a busy machine)
+    checkpoints = {r.id: r.checkpoint_epoch() for r in RunStore(runs).runs()}
     again = Cli(runs)("sweep", "--jobs", "1", *axes, "train_samples=1000", "test_samples=100")
     assert again.exit_code == 0, again.output
     after = RunStore(runs).runs()
