@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import tempfile
@@ -42,6 +43,62 @@ def english() -> Iterator[None]:
     i18n.set_language("en")
     yield
     i18n.set_language("en")
+
+
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """Every live process: pid -> (parent pid, process group, command line); zombies left out."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            found[int(entry.name)] = (int(fields[1]), int(fields[2]), command)
+    return found
+
+
+KEPT_FOR_THE_SESSION = ("multiprocessing.resource_tracker", "resource_tracker import main")
+
+
+def _left_behind(before: set[int]) -> dict[int, str]:
+    """Processes this test started that still run: new ones whose parent is this process, another new one,
+    or gone (an orphan of this process group). Children of processes that were there before the test (a
+    module's Ray instance and its workers) are theirs to manage."""
+    now = _processes()
+    me, group = os.getpid(), os.getpgid(0)
+    left = {}
+    for pid, (parent, pgid, command) in now.items():
+        if pid in before or pid == me or any(k in command for k in KEPT_FOR_THE_SESSION):
+            continue
+        chain, at = set(), parent
+        while at in now and at not in before and at != me and at not in chain:
+            chain.add(at)
+            at = now[at][0]
+        orphan = at not in now or (at == 1 and pgid == group)
+        if at == me or (orphan and pgid == group):
+            left[pid] = command
+    return left
+
+
+@pytest.fixture(autouse=True)
+def no_process_left() -> Iterator[None]:
+    """A test that leaves a process running fails (after a grace of 15 s for ones on their way out), and
+    the process is killed so the next test starts clean."""
+    import time
+
+    before = set(_processes())
+    yield
+    deadline = time.time() + 15
+    while (left := _left_behind(before)) and time.time() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left running by this test: {left}"
 
 
 @pytest.fixture

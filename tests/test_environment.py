@@ -100,3 +100,29 @@ def test_usage_errors_exit_6_as_the_readme_says(runs: Path) -> None:
         done = run(args, runs)
         assert done.returncode == 6, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_the_suite_finds_a_process_a_test_left_behind() -> None:
+    """What the autouse fixture no_process_left relies on: a child still running is found, and so is an
+    orphan of this process group whose parent is gone."""
+    from tests.conftest import _left_behind, _processes
+
+    before = set(_processes())
+    child = subprocess.Popen(["sleep", "60"])
+    orphan_parent = subprocess.Popen(["bash", "-c", "sleep 61 & echo $!"], stdout=subprocess.PIPE, text=True)
+    assert orphan_parent.stdout is not None
+    orphan = int(orphan_parent.stdout.readline())
+    orphan_parent.wait(timeout=30)
+    try:
+        left = _left_behind(before)
+        assert child.pid in left and orphan in left, left
+    finally:
+        child.kill()
+        child.wait()
+        os.kill(orphan, 9)
+    import time
+
+    deadline = time.time() + 10
+    while _left_behind(before) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _left_behind(before)
