@@ -787,6 +787,18 @@ CASES: dict[str, Case] = {
         r"\(its runs stay in the runs directory\)",
         foreign_study,
     ),
+    "run config no longer validates": Case(
+        ["evaluate"],
+        5,
+        r"\S+config.yaml: epochs: input should be greater than 0 \(got 0\); the run cannot be used with a "
+        r"config.yaml that does not validate: restore the file or train it again",
+        broken_run(
+            lambda run: (run / "config.yaml").write_text(
+                (run / "config.yaml").read_text().replace("epochs: 2", "epochs: 0")
+            )
+        ),
+        needs_run=True,
+    ),
     # ---- issue 31: every error its own message
     "draw onto a device": Case(
         ["show", "--draw", "/dev/null"],

@@ -19,7 +19,7 @@ from fashionlab.config.schema import (
 )
 from fashionlab.config.shipped import find_config
 from fashionlab.config.yaml_lines import Path_, Source, read_yaml
-from fashionlab.errors import ConfigError
+from fashionlab.errors import ConfigError, RunError
 
 
 def _fields_at(loc: Path_) -> list[str]:
@@ -117,5 +117,13 @@ class _RunLike(Protocol):
 
 
 def run_config(run: _RunLike) -> Config:
-    """A run's config.yaml read back as a Config (what it was trained with), its problems said as its."""
-    return validate(run.config(), Source(str(run.config_path), {}))
+    """A run's config.yaml read back as a Config (what it was trained with); one that no longer validates
+    (edited by hand, or written by another version) makes the run unusable: a RunError (exit 5), not a
+    config error of the user's command."""
+    try:
+        return validate(run.config(), Source(str(run.config_path), {}))
+    except ConfigError as exc:
+        raise RunError(
+            f"{'; '.join(exc.problems)}; the run cannot be used with a config.yaml that does not validate: restore "
+            "the file or train it again"
+        ) from None
