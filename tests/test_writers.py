@@ -66,8 +66,16 @@ def test_written_files_follow_the_umask(tmp_path: Path) -> None:
         assert stat.S_IMODE(target.stat().st_mode) == mode
 
 
-def test_a_report_never_replaces_a_users_folder_or_file(trained: Cli, tmp_path: Path) -> None:
+@pytest.fixture
+def own(trained: Cli, tmp_path: Path) -> Cli:
+    """A copy of the shared trained run's folder, for tests that write into it."""
+    shutil.copytree(trained.runs_dir, tmp_path / "own-runs")
+    return Cli(tmp_path / "own-runs")
+
+
+def test_a_report_never_replaces_a_users_folder_or_file(own: Cli, tmp_path: Path) -> None:
     """`report --out thesis.md` once deleted thesis_files/ (a user's chapter inside) and thesis.csv."""
+    trained = own
     chapter = tmp_path / "thesis_files" / "chapter1.md"
     chapter.parent.mkdir()
     chapter.write_text("two months of work")
@@ -99,9 +107,10 @@ def test_a_report_never_replaces_a_users_folder_or_file(trained: Cli, tmp_path: 
     assert trained("report", "--html", "--out", str(tmp_path / "report.html")).exit_code == 0
 
 
-def test_export_never_writes_through_a_link(trained: Cli, tmp_path: Path) -> None:
+def test_export_never_writes_through_a_link(own: Cli, tmp_path: Path) -> None:
     """A dangling symlink at the export's path (or planted in the run folder) once had export write a file
     outside the runs folder through it."""
+    trained = own
     outside = tmp_path / "outside.onnx"
     link = tmp_path / "m.onnx"
     link.symlink_to(outside)
@@ -174,7 +183,7 @@ def test_a_sweep_waits_for_a_resume_of_the_same_run_instead_of_training_into_it(
 def test_control_characters_never_reach_the_terminal(trained: Cli, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     shutil.copytree(trained.runs_dir, runs)
-    (run,) = [p for p in runs.iterdir() if p.is_dir()]
+    (run,) = [p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")]
     shutil.copytree(run, runs / (run.name + ESC_NAME))
     cli = Cli(runs)
     per_run = ["compare", "--per-seed"]  # the copy is the same config and seed: one setting without it

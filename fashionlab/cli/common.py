@@ -20,17 +20,17 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
-from typer.core import TyperCommand, TyperGroup
 
 from fashionlab import __version__, compat
 from fashionlab.cli.completion import any_part, complete_configs, complete_runs, complete_sweeps, values
 from fashionlab.cli.console import check_png, err, out, write_png
+from fashionlab.cli.usage import HintingCommand, HintingGroup, either, os_error
 from fashionlab.errors import ConfigError, FashionlabError, InputError, Interrupted, raise_if_stopped, stop_on_signals
 from fashionlab.keys import SORT_KEYS
 from fashionlab.store import RunStore, default_runs_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
-__all__ = ["check_png", "err", "out", "write_png"]  # with the commands' shared options, below
+__all__ = ["check_png", "either", "err", "os_error", "out", "write_png"]  # with the commands' shared options, below
 state: dict[str, Any] = {"debug": False, "runs_dir": None}
 
 
@@ -76,98 +76,6 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def os_error(exc: OSError) -> str:
-    """An OSError as a sentence: which file (or the output) and what to do."""
-    from fashionlab.text import visible
-
-    what = visible(str(exc.filename)) if exc.filename else "the output"
-    if exc.errno == errno.ENAMETOOLONG:
-        return f"the file name {what[:60]}... is too long (at most 255 bytes a name); give a shorter one"
-    if exc.errno == errno.EBADF and not exc.filename:
-        return "the output is closed; run the command with its output going to a terminal, a file or a pipe"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return f"cannot write {what} ({exc.strerror}); free space, or send the output elsewhere"
-    return f"cannot use {what} ({exc.strerror}); check the path and its permissions"
-
-
-class HintingCommand(TyperCommand):
-    """A command whose "No such option: --epochs" says how config keys are set (epochs=5), and whose
-    choices (Literal types: Typer validates, completes and lists them in --help) are refused in one line,
-    as every other bad input is: `Error: --split val is not known; use train or test` (exit code 6)."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        given_args = list(args)  # the parser consumes its list
-        try:
-            return super().parse_args(ctx, args)
-        except compat.bad_parameter() as exc:
-            choices = compat.choices_of(exc.param)
-            if not choices or not getattr(exc.param, "opts", None):
-                raise
-            option = exc.param.opts[0]
-            given = _after(given_args, option) or "?"
-            err.print(f"Error: {option} {given} is not known; use {either(list(choices))}", markup=False)
-            raise typer.Exit(InputError.exit_code) from None
-        except compat.no_such_option() as exc:
-            name = exc.option_name.split("=")[0]
-            key = name.lstrip("-").replace("-", "_")
-            if key in config_keys():
-                given = exc.option_name.partition("=")[2] or _after(given_args, exc.option_name) or "..."
-                exc.message = f"No such option: {name}. Config keys are set as key=value: {key}={given}"
-                exc.possibilities = None
-            exc.exit_code = InputError.exit_code
-            raise
-        except compat.usage_error() as exc:  # README: 2 is a config error, 6 a bad argument
-            exc.exit_code = InputError.exit_code
-            raise
-
-
-class HintingGroup(TyperGroup):
-    """The app's group: a usage error before any command (an unknown command, a bad --lang) exits 6."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except compat.usage_error() as exc:
-            exc.exit_code = InputError.exit_code
-            raise
-
-    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        try:
-            return super().resolve_command(ctx, args)
-        except compat.usage_error() as exc:
-            exc.exit_code = InputError.exit_code
-            raise
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except compat.usage_error() as exc:
-            exc.exit_code = InputError.exit_code
-            raise
-
-
-def either(words: list[str]) -> str:
-    """a, b or c"""
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
-
-
-def _after(args: list[str], option: str) -> str | None:
-    """The value given with `option`: --epochs 5 or --epochs=5."""
-    joined = next((a.partition("=")[2] for a in args if a.startswith(option + "=")), None)
-    if joined:
-        return joined
-    i = args.index(option) if option in args else -1
-    return args[i + 1] if 0 <= i < len(args) - 1 and not args[i + 1].startswith("-") else None
-
-
-def config_keys() -> set[str]:
-    """Keys a config (and so a key=value override) has, with the short names (lr)."""
-    from fashionlab.config.overrides import SHORT_NAMES
-    from fashionlab.config.schema import Config
-
-    return {*Config.model_fields, *SHORT_NAMES, "momentum", "units", "learning_rate"}
 
 
 compat.hide_flag_types()

@@ -124,6 +124,6 @@ def run_config(run: _RunLike) -> Config:
         return validate(run.config(), Source(str(run.config_path), {}))
     except ConfigError as exc:
         raise RunError(
-            f"{'; '.join(exc.problems)}; the run cannot be used with a config.yaml that does not validate: restore "
-            "the file or train it again"
+            f"{'; '.join(exc.problems)}; the run cannot be used with a {run.config_path.name} that does not validate: "
+            "restore the file or train it again"
         ) from None

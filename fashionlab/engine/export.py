@@ -56,19 +56,14 @@ def export_run(run: Run, fmt: str, out: Path | None = None, epoch: str = "last")
 
 
 def _export_lock(run: Run, out: Path | None) -> contextlib.AbstractContextManager[None]:
-    """Exports of one run, one at a time (the lock in the runs folder); a read-only runs folder can
-    still export to a given `out`, unlocked (nothing else writes there on its behalf)."""
-    store = RunStore(run.path.parent)
-    try:
-        store.check_writable()
-    except StorageError:
-        if out is None:
-            raise StorageError(
-                f"cannot export into run {run.id}: the runs directory {shown_path(store.root)} cannot be "
-                "written; give `out` a place that can"
-            ) from None
-        return contextlib.nullcontext()
-    return store.exclusive(f"export-{run.id}", f"run {run.id}'s export", wait=True)
+    """Exports of one run, one at a time: a lock on the run's folder itself (no lock file, so a read-only
+    runs folder still exports to a given `out`)."""
+    if out is None and not os.access(run.path, os.W_OK):
+        raise StorageError(
+            f"cannot export into run {run.id}: its folder {shown_path(run.path)} cannot be written; give `out` a "
+            "place that can"
+        )
+    return RunStore.hold_folder(run.path)
 
 
 def _check_free(target: Path) -> None:

@@ -28,7 +28,7 @@ from fashionlab.store.files import UnsafeFile, open_regular, umask
 
 MARK = "fashionlab"
 PNG_MARK = b"tEXtSoftware\x00" + MARK.encode()  # the text chunk views.plots puts in every PNG
-MD_MARK = "<!-- made by fashionlab: the next report written under this name replaces it -->"
+MD_MARK = "<!-- fashionlab report -->"  # the first line of every report.md fashionlab writes
 HTML_MARK = '<meta name="generator" content="fashionlab">'
 FOLDER_TAG = ".fashionlab-made"  # inside a folder fashionlab made (a report's pictures)
 FOLDER_TAG_TEXT = "This folder was made by fashionlab; the next report written beside it replaces it.\n"

@@ -210,6 +210,23 @@ class RunStore:
         finally:
             os.close(fd)
 
+    @staticmethod
+    @contextlib.contextmanager
+    def hold_folder(folder: Path) -> Iterator[None]:
+        """This process alone, among those that ask, works on `folder` (an flock on the folder itself,
+        waited for by polling, so a signal still stops the wait)."""
+        import fcntl
+
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            _wait_for(fd)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
     @contextlib.contextmanager
     def exclusive(self, key: str, what: str, wait: bool = False) -> Iterator[None]:
         """Hold `key` (a run being trained into, a search's study) for this process alone; when another
