@@ -1,4 +1,4 @@
-"""Numbers computed from results: history summaries, overfitting, per-class metrics. Pure numpy."""
+"""Numbers computed from results: history summaries, overfitting, per-class metrics (numpy; scipy for tests)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
-OVERFIT_RISE = 0.05  # val_loss this far (5%) above its minimum, while loss still falls, is overfitting
 
 
 def summarize_history(history: list[dict[str, float]]) -> dict[str, Any]:
@@ -32,30 +31,82 @@ def summarize_history(history: list[dict[str, float]]) -> dict[str, Any]:
         "seconds_total": float(sum(row.get("seconds", 0.0) for row in history)),
     }
     summary["overfitting"], summary["verdict"] = overfitting(history, best_i)
+    if monitor == "val_loss" and best_i < len(history) - 1:
+        summary["overfit_trend"] = overfit_trend(history, best_i)
     return summary
 
 
+OVERFIT_AFTER = 3  # epochs after val_loss's minimum that a rising trend needs before it is called one
+OVERFIT_P = 0.05  # one-sided: the slope of val_loss over those epochs is above 0
+OVERFIT_WANDER = 2.0  # and it rose more than this many times its median epoch-to-epoch change
+
+
+def overfit_trend(history: list[dict[str, float]], best_i: int) -> dict[str, Any]:
+    """The numbers overfitting is decided from (EVIDENCE.md): the epochs after val_loss's minimum, a
+    one-sided trend test over them (least-squares slope > 0, scipy's linregress), the rise from the
+    minimum to the last epoch, val_loss's own epoch-to-epoch wander (median absolute change over the run),
+    and whether the training loss fell meanwhile. `overfits` holds only when all say so."""
+    values = [float(row["val_loss"]) for row in history]
+    after = values[best_i:]
+    wander = float(np.median(np.abs(np.diff(values)))) if len(values) > 1 else 0.0
+    trend: dict[str, Any] = {
+        "epochs_after": len(after) - 1,
+        "rise": after[-1] - after[0],
+        "wander": wander,
+        "loss_fell": history[-1]["loss"] < history[best_i]["loss"],
+        "slope": None,
+        "p": None,
+    }
+    if len(after) - 1 >= OVERFIT_AFTER and np.all(np.isfinite(after)):
+        from scipy import stats
+
+        fit = stats.linregress(np.arange(len(after)), after, alternative="greater")
+        trend.update(slope=float(fit.slope), p=float(fit.pvalue))
+    trend["overfits"] = bool(
+        trend["p"] is not None
+        and trend["p"] < OVERFIT_P
+        and trend["rise"] > OVERFIT_WANDER * wander
+        and trend["loss_fell"]
+    )
+    return trend
+
+
 def overfitting(history: list[dict[str, float]], best_i: int) -> tuple[bool, str]:
-    """Whether val_loss rose well above its minimum while the training loss kept falling, in words."""
+    """Whether val_loss has a rising trend after its minimum, larger than its epoch-to-epoch wander, while
+    the training loss fell (overfit_trend), in words; a one-epoch bump is not overfitting."""
     if "val_loss" not in history[0]:
         return False, "No validation split, so overfitting cannot be seen (set validation_split: 0.2)."
-    last = history[-1]
-    best = history[best_i]
-    rose = last["val_loss"] > best["val_loss"] * (1 + OVERFIT_RISE)
-    falling = last["loss"] < best["loss"]
-    if rose and falling:
-        return True, (
-            f"Overfitting: val_loss was lowest ({best['val_loss']:.4f}) at epoch {int(best['epoch'])} and rose to "
-            f"{last['val_loss']:.4f} by epoch {int(last['epoch'])} while loss kept falling "
-            f"({best['loss']:.4f} -> {last['loss']:.4f}); by val_loss the model of epoch {int(best['epoch'])} is "
-            "the best, and the run keeps its weights beside the last epoch's."
-        )
+    last, best = history[-1], history[best_i]
     if best_i == len(history) - 1:
         return False, f"No overfitting: val_loss was still falling at the last epoch ({int(last['epoch'])})."
-    return False, (
-        f"No clear overfitting: val_loss was lowest at epoch {int(best['epoch'])} and is within "
-        f"{OVERFIT_RISE:.0%} of that at epoch {int(last['epoch'])}."
-    )
+    t = overfit_trend(history, best_i)
+    if t["overfits"]:
+        return True, (
+            f"Overfitting: val_loss was lowest ({best['val_loss']:.4f}) at epoch {int(best['epoch'])} and rose to "
+            f"{last['val_loss']:.4f} by epoch {int(last['epoch'])}, a rising trend over {t['epochs_after']} epochs "
+            f"(p = {t['p']:.2g}) well beyond its epoch-to-epoch wander of {t['wander']:.4f}, while loss kept "
+            f"falling ({best['loss']:.4f} -> {last['loss']:.4f}); by val_loss the model of epoch "
+            f"{int(best['epoch'])} is the best, and the run keeps its weights beside the last epoch's."
+        )
+    return False, f"No clear overfitting: {not_yet(t, int(best['epoch']), int(last['epoch']))}"
+
+
+def not_yet(t: dict[str, Any], best: int, last: int) -> str:
+    """Why a rise of val_loss after its minimum is not (yet) overfitting, in English (metrics.json)."""
+    head = f"val_loss was lowest at epoch {best} of {last}; "
+    if t["epochs_after"] < OVERFIT_AFTER:
+        return head + (
+            f"the epochs after it ({t['epochs_after']}) are too few to tell a trend from its epoch-to-epoch wander "
+            f"(about {t['wander']:.4f}); at least {OVERFIT_AFTER} are needed."
+        )
+    if t["rise"] <= OVERFIT_WANDER * t["wander"]:
+        return (
+            head + f"its change since ({t['rise']:+.4f}) is within its epoch-to-epoch wander (about {t['wander']:.4f})."
+        )
+    if t["p"] is None or t["p"] >= OVERFIT_P:
+        p = "n/a" if t["p"] is None else f"{t['p']:.2g}"
+        return head + f"its {t['epochs_after']} epochs since show no rising trend (p = {p})."
+    return head + "it rose, but the training loss did not fall meanwhile."
 
 
 def verdict_words(summary: dict[str, Any]) -> str:
@@ -69,9 +120,24 @@ def verdict_words(summary: dict[str, Any]) -> str:
         return _("No validation split, so overfitting cannot be seen (set validation_split: 0.2).")
     if best == last:
         return _("No overfitting: val_loss was still falling at the last epoch ({epoch}).").format(epoch=last)
-    return _(
-        "No clear overfitting: val_loss was lowest at epoch {best} and is within {rise} of that at epoch {last}."
-    ).format(best=best, rise=f"{OVERFIT_RISE:.0%}", last=last)
+    t = summary.get("overfit_trend")
+    if not isinstance(t, dict) or summary.get("overfitting"):
+        return str(summary.get("verdict", ""))
+    head = _("No clear overfitting: val_loss was lowest at epoch {best} of {last}; ").format(best=best, last=last)
+    wander = f"{t['wander']:.4f}"
+    if t["epochs_after"] < OVERFIT_AFTER:
+        return head + _(
+            "the epochs after it ({n}) are too few to tell a trend from its epoch-to-epoch wander (about {wander}); "
+            "at least {need} are needed."
+        ).format(n=t["epochs_after"], wander=wander, need=OVERFIT_AFTER)
+    if t["rise"] <= OVERFIT_WANDER * t["wander"]:
+        return head + _("its change since ({rise}) is within its epoch-to-epoch wander (about {wander}).").format(
+            rise=f"{t['rise']:+.4f}", wander=wander
+        )
+    if t["p"] is None or t["p"] >= OVERFIT_P:
+        p = "n/a" if t["p"] is None else f"{t['p']:.2g}"
+        return head + _("its {n} epochs since show no rising trend (p = {p}).").format(n=t["epochs_after"], p=p)
+    return head + _("it rose, but the training loss did not fall meanwhile.")
 
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 10) -> dict[str, Any]:

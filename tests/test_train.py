@@ -127,17 +127,47 @@ def test_tensorflow_backend_trains_in_its_own_process(tmp_path: Path) -> None:
     assert out["test"]["accuracy"] > 0.5
 
 
-def test_summary_finds_best_epoch_and_overfitting() -> None:
-    rows = [
-        {"epoch": 1, "loss": 0.6, "accuracy": 0.8, "val_loss": 0.50, "val_accuracy": 0.82, "seconds": 2.0},
-        {"epoch": 2, "loss": 0.4, "accuracy": 0.85, "val_loss": 0.40, "val_accuracy": 0.86, "seconds": 1.0},
-        {"epoch": 3, "loss": 0.3, "accuracy": 0.9, "val_loss": 0.45, "val_accuracy": 0.85, "seconds": 1.0},
+def _history(val_loss: list[float], loss: list[float] | None = None) -> list[dict[str, float]]:
+    loss = loss or [1.0 / (i + 1) for i in range(len(val_loss))]
+    return [
+        {"epoch": i + 1, "loss": lo, "accuracy": 0.9, "val_loss": v, "val_accuracy": 0.85, "seconds": 1.0}
+        for i, (v, lo) in enumerate(zip(val_loss, loss, strict=True))
     ]
-    s = summarize_history(rows)
-    assert s["best_epoch"] == 2 and s["last_epoch"] == 3 and s["seconds_per_epoch"] == 1.0
-    assert s["overfitting"] is True
-    assert s["verdict"].startswith("Overfitting: val_loss was lowest (0.4000) at epoch 2 and rose to 0.4500 by epoch 3")
-    s = summarize_history(rows[:2])
+
+
+# the 10-epoch tutorial of issue 32: val_loss bounced at epochs 4 and 7-8, lowest at 9, up at 10
+TUTORIAL_10 = [0.4069, 0.3797, 0.3645, 0.3761, 0.3458, 0.3400, 0.3471, 0.3499, 0.3156, 0.3413]
+
+
+def test_overfitting_is_a_trend_not_a_bump() -> None:
+    from scipy import stats
+
+    s = summarize_history(_history(TUTORIAL_10))
+    assert s["best_epoch"] == 9 and s["overfitting"] is False  # one epoch after the minimum is no trend
+    assert s["verdict"].startswith(
+        "No clear overfitting: val_loss was lowest at epoch 9 of 10; the epochs after it (1)"
+    )
+    # 150 epochs: lowest at epoch 10, then a steady rise with epoch-to-epoch noise, as in the lab
+    rng = np.random.default_rng(0)
+    falling = list(np.linspace(0.6, 0.33, 10))
+    rising = list(0.33 + 0.006 * np.arange(1, 141) + rng.normal(0, 0.01, 140))
+    long = _history(falling + rising)
+    s = summarize_history(long)
+    assert s["overfitting"] is True and s["best_epoch"] == 10
+    t = s["overfit_trend"]  # recomputed with scipy alone
+    after = [row["val_loss"] for row in long][9:]
+    fit = stats.linregress(range(len(after)), after, alternative="greater")
+    assert t["epochs_after"] == 140 and t["p"] == pytest.approx(fit.pvalue) and t["p"] < 0.05
+    assert t["wander"] == pytest.approx(np.median(np.abs(np.diff([row["val_loss"] for row in long]))))
+    assert t["rise"] > 2 * t["wander"]
+    assert s["verdict"].startswith("Overfitting: val_loss was lowest (0.3300) at epoch 10 and rose to ")
+    # a rise within the wander, and one while the training loss did not fall, are not overfitting
+    flat = _history([0.5, 0.4, 0.3, 0.31, 0.30, 0.31, 0.30, 0.305])
+    assert summarize_history(flat)["overfitting"] is False
+    stuck = _history([0.5, 0.4, 0.3, 0.4, 0.5, 0.6, 0.7], loss=[0.5] * 7)
+    s = summarize_history(stuck)
+    assert s["overfitting"] is False and s["verdict"].endswith("the training loss did not fall meanwhile.")
+    s = summarize_history(_history([0.5, 0.4]))
     assert (
         s["overfitting"] is False
         and s["verdict"] == "No overfitting: val_loss was still falling at the last epoch (2)."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from fashionlab import metrics
 from fashionlab.keys import flatten, layer_words, short_key
 from fashionlab.results import findings, noise
 from fashionlab.results.model import Results, RunSummary, Setting, Tested, lower_is_better
@@ -50,6 +51,9 @@ def summary_of(run: Run) -> RunSummary:
     found.overfitting = summary.get("overfitting")
     found.seconds = round(summary["seconds_total"], 1) if _number(summary.get("seconds_total")) is not None else None
     history = history[: found.epochs] if isinstance(found.epochs, int) else history
+    if history and all(_number(row.get("val_loss")) is not None for row in history):
+        decided = metrics.summarize_history(history)  # today's rule, also for runs stored by an older one
+        found.overfitting, found.overfit_trend = decided["overfitting"], decided.get("overfit_trend")
     scored = [(row["val_accuracy"], int(row["epoch"])) for row in history if _number(row.get("val_accuracy"))]
     if scored:
         found.max_val_accuracy, found.max_val_accuracy_epoch = max(scored, key=lambda s: (s[0], -s[1]))

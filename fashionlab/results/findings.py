@@ -93,6 +93,11 @@ def overfitting(group: list[RunSummary], labels: dict[str, str]) -> list[Finding
             accuracy_within_noise=abs(row.test_at_best.accuracy - row.test.accuracy) < (spread or 0.0),
         )  # fmt: skip
     numbers["earlier_trials"] = [labels.get(r.run, r.run) for r in group[:-1]]
+    trend = row.overfit_trend or {}
+    numbers.update(
+        epochs_after=trend.get("epochs_after"), trend_p=trend.get("p"), trend_slope=trend.get("slope"),
+        wander=trend.get("wander"),
+    )  # fmt: skip
     return [Finding("overfitting", [r.run for r in group], numbers, labels.get(row.run, row.run))]
 
 

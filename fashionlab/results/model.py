@@ -32,7 +32,8 @@ METRIC_MEANING = {
     "max_val_accuracy": "the highest validation accuracy of any epoch",
     "test_loss": "test loss of the model the run kept (its last epoch, or the one early stopping restored)",
     "test_accuracy": "test accuracy of the model the run kept (its last epoch, or the one early stopping restored)",
-    "overfitting": "val_loss rose 5% above its lowest while the training loss kept falling",
+    "overfitting": "after its lowest, val_loss rose with a trend over at least 3 epochs (one-sided p < 0.05), "
+    "more than twice its epoch-to-epoch wander, while the training loss fell",
     "seconds": "training time",
 }
 METRICS = list(METRIC_MEANING)
@@ -82,6 +83,7 @@ class RunSummary:
     test_at_best: Tested | None = None  # the best epoch's model, where it differs from the kept one
     test_samples: int | None = None
     overfitting: bool | None = None
+    overfit_trend: dict[str, Any] | None = None  # metrics.overfit_trend: what `overfitting` was decided from
     seconds: float | None = None
     shared_training: list[str] = field(default_factory=list)  # runs fed by the same training
     restored_epoch: int | None = None  # early stopping restored this epoch's weights

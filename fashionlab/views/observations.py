@@ -187,28 +187,31 @@ def _overfitting(n: dict[str, Any], about: str) -> str:
         if n["earlier_trials"]
         else ""
     )
-    text = _(
-        "{about} overfits{earlier}: val_loss rose from {best} at epoch {epoch} to {last} at epoch {last_epoch} "
-        "while the training loss fell from {loss_best} to {loss_last}."
-    ).format(
+    numbers = dict(
         about=about, earlier=earlier, best=f"{n['val_loss_best']:.4f}", epoch=n["best_epoch"],
         last=f"{n['val_loss_last']:.4f}", last_epoch=n["last_epoch"], loss_best=f"{n['loss_best']:.4f}",
         loss_last=f"{n['loss_last']:.4f}",
     )  # fmt: skip
+    if n.get("trend_p") is not None:
+        text = _(
+            "{about} overfits{earlier}: after its lowest, {best} at epoch {epoch}, val_loss rose to {last} at epoch "
+            "{last_epoch}, a rising trend over {after} epochs (p = {p}) beyond its epoch-to-epoch wander of "
+            "{wander}, while the training loss fell from {loss_best} to {loss_last}."
+        ).format(after=n["epochs_after"], p=f"{n['trend_p']:.2g}", wander=f"{n['wander']:.4f}", **numbers)
+    else:
+        text = _(
+            "{about} overfits{earlier}: val_loss rose from {best} at epoch {epoch} to {last} at epoch {last_epoch} "
+            "while the training loss fell from {loss_best} to {loss_last}."
+        ).format(**numbers)
     if "test_accuracy_best" not in n:
         return text
-    text += _(
-        " Tested, the epoch-{epoch} model scores {best} against {last} at the end, and test loss grew from "
-        "{loss_best} to {loss_last}"
+    return text + _(
+        " Tested, the epoch-{epoch} model scores {best} against {last} at the end, and test loss went from "
+        "{loss_best} to {loss_last}."
     ).format(
         epoch=n["best_epoch"], best=f"{n['test_accuracy_best']:.4f}", last=f"{n['test_accuracy_last']:.4f}",
         loss_best=f"{n['test_loss_best']:.4f}", loss_last=f"{n['test_loss_last']:.4f}",
     )  # fmt: skip
-    if n["accuracy_within_noise"] and n["test_loss_last"] > n["test_loss_best"]:
-        return text + _(": as often right within the noise, the model is more confident on the images it gets wrong.")
-    if n["test_accuracy_last"] < n["test_accuracy_best"]:
-        return text + _(": the later model is worse on the test set too.")
-    return text + "."
 
 
 def finding_text(found: Finding) -> str:
