@@ -102,6 +102,8 @@ def test_prediction_grid_and_the_most_confident_errors(trained: Cli, tmp_path: P
     wrong = [max(r["probabilities"].values()) for r in every if not r["correct"]]
     assert confidence[0] >= max(wrong) - 1e-6  # none of the first 200 is wronger than the worst found
     assert trained("predict", "--errors", "3", "--plot", str(tmp_path / "errors.png")).exit_code == 0
+    # images picked because they are wrong have no accuracy worth saying (0 by construction; issue 32)
+    assert errors["accuracy"] is None and "Accuracy over" not in trained("predict", "--errors", "3").stdout
 
 
 def test_evaluate_names_the_most_confused_pairs(trained: Cli) -> None:

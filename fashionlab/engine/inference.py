@@ -199,8 +199,9 @@ def predict_many(
     ]
     known = [r for r in rows if r["correct"] is not None]
     right = sum(1 for r in known if r["correct"])
+    chosen_wrong = errors is not None  # picked because they are wrong: an accuracy over them is 0 by construction
     return {"run": run.id, "predictions": rows, "labelled": len(known), "correct": right,
-            "accuracy": right / len(known) if known else None}  # fmt: skip
+            "accuracy": right / len(known) if known and not chosen_wrong else None}  # fmt: skip
 
 
 MAX_INDICES = 10_000
