@@ -303,3 +303,25 @@ def test_tiny_yaml_says_what_seed_42_does(tmp_path: Path) -> None:
     accuracy = [row["val_accuracy"] for row in run.history]
     assert all(abs(a - 0.5) < 0.05 for a in accuracy[:3]), accuracy  # chance, two classes
     assert accuracy[-1] > 0.8 and run.test["accuracy"] > 0.8, accuracy
+
+
+def test_one_config_and_seed_trained_twice_is_one_run_not_two_seeds(trained: Cli, tmp_path: Path) -> None:
+    """The same config and seed trained twice once counted as "mean of 2 seeds, 0.8727 ± 0.0000", and its
+    overfitting paragraph was said twice (issue 32)."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(trained.runs_dir, runs)
+    (first,) = [p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    again = runs / first.name.replace(first.name[:15], "29991231-235959")  # the same run, trained again later
+    shutil.copytree(first, again)
+    cli = Cli(runs)
+    data = json.loads(cli("compare", "--format", "json").stdout)
+    assert [r["run"] for r in data["runs"]] == [again.name]  # the newest stands for both
+    (found,) = [f for f in data["findings"] if f["kind"] == "trained_again"]
+    assert found["numbers"]["runs"] == [again.name, first.name] and found["numbers"]["identical"] is True
+    shown = cli("compare").stdout
+    assert "one run trained 2 times, counted once (the first), never as seeds: identical results" in " ".join(
+        shown.split()
+    )
+    assert "seeds" not in data.get("settings", [{}])[0].get("label", "")

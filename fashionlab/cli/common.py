@@ -297,7 +297,7 @@ def said_findings(res: Any) -> None:
     from fashionlab.views.observations import finding_text
 
     for found in res.findings:
-        if found.kind in ("tasks_differ", "losses_differ", "chance", "confounded", "not_a_grid"):
+        if found.kind in ("tasks_differ", "losses_differ", "chance", "confounded", "not_a_grid", "trained_again"):
             out.print(finding_text(found), style="yellow", markup=False)
 
 

@@ -149,7 +149,7 @@ def group_settings(rows: list[RunSummary], keys: list[str], sort: str) -> list[S
 
 def results_of(summaries: list[RunSummary], sort: str = DEFAULT_SORT, axes: list[str] | None = None) -> Results:
     """What these runs show, best first by `sort`."""
-    rows = sort_runs(summaries, sort)
+    rows, repeats = one_run_per_identity(sort_runs(summaries, sort))
     keys = varying_keys(rows)
     if axes:  # a sweep's axes first, in the order given
         keys = [*(a for a in axes if a in keys), *(k for k in keys if k not in axes)]
@@ -162,8 +162,24 @@ def results_of(summaries: list[RunSummary], sort: str = DEFAULT_SORT, axes: list
         ]
     labels = {r.run: label(r, keys, rows) for r in rows}
     found = Results(rows, keys, sort, settings, comparisons, [], labels)
-    found.findings = findings.all_findings(found)
+    found.findings = findings.all_findings(found) + findings.trained_again(repeats, labels)
     return found
+
+
+def one_run_per_identity(rows: list[RunSummary]) -> tuple[list[RunSummary], list[list[RunSummary]]]:
+    """Runs of one config and one seed are one run trained several times, never seeds: the newest completed
+    one stands for them (in the tables, means and findings); the groups of such runs, that one first."""
+    groups: dict[tuple[Any, ...], list[RunSummary]] = {}
+    for row in rows:
+        identity = tuple(sorted((k, repr(v)) for k, v in row.config.items() if k != "name"))
+        groups.setdefault(identity, []).append(row)
+    kept, repeats = [], []
+    for group in groups.values():
+        stands = max(group, key=lambda r: (r.status == "completed", r.run))
+        kept.append(stands)
+        if len(group) > 1:
+            repeats.append([stands, *(r for r in group if r is not stands)])
+    return [r for r in rows if r in kept], repeats
 
 
 def collect(runs: list[Run], sort: str = DEFAULT_SORT, axes: list[str] | None = None) -> Results:

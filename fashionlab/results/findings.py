@@ -101,6 +101,21 @@ def overfitting(group: list[RunSummary], labels: dict[str, str]) -> list[Finding
     return [Finding("overfitting", [r.run for r in group], numbers, labels.get(row.run, row.run))]
 
 
+def trained_again(repeats: list[list[RunSummary]], labels: dict[str, str]) -> list[Finding]:
+    """Runs of one config and seed: one run trained n times (the first stands for them), with each one's
+    test accuracy, and whether their results are identical."""
+    found = []
+    for group in repeats:
+        accuracy = [r.test.accuracy if r.test else None for r in group]
+        loss = [r.test.loss if r.test else None for r in group]
+        numbers = {
+            "runs": [r.run for r in group], "times": len(group), "test_accuracy": accuracy,
+            "identical": len(set(accuracy)) == 1 and len(set(loss)) == 1 and accuracy[0] is not None,
+        }  # fmt: skip
+        found.append(Finding("trained_again", [r.run for r in group], numbers, labels.get(group[0].run, group[0].run)))
+    return found
+
+
 def one_training(res: Results) -> list[Finding]:
     return [
         Finding(

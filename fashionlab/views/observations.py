@@ -219,6 +219,18 @@ def finding_text(found: Finding) -> str:
     n, about = found.numbers, found.about
     if found.kind == "overfitting":
         return _overfitting(n, about)
+    if found.kind == "trained_again":
+        same = (
+            _("identical results")
+            if n["identical"]
+            else _("test accuracy {values}").format(
+                values=", ".join("-" if a is None else f"{a:.4f}" for a in n["test_accuracy"])
+            )
+        )
+        return _(
+            "{about}: {n} runs of one config and one seed ({runs}) are one run trained {n} times, counted once "
+            "(the first), never as seeds: {same}."
+        ).format(about=about, n=n["times"], runs=", ".join(n["runs"]), same=same)
     if found.kind == "loss_grew":
         e, acc, loss = n["epochs"], n["test_accuracy"], n["test_loss"]
         return _(
