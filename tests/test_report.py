@@ -51,6 +51,7 @@ def test_observations_use_each_trials_own_numbers(epochs_report: tuple[Cli, Path
     assert "the same training" in notes[1]
     points = abs(100 * (test[best]["accuracy"] - test[other]["accuracy"]))
     assert f"{points:.2f} points" in notes[1]
+    assert f"than epochs={best}'s {test[best]['accuracy']:.4f}" in notes[1]  # the two numbers of the difference
     gaps = {e: last[e]["accuracy"] - last[e]["val_accuracy"] for e in last}
     widest = max(gaps, key=lambda e: gaps[e])
     if gaps[widest] > 0:

@@ -110,8 +110,17 @@ def comparison_text(found: Comparison, one_training: bool) -> str:
     if found.p is None:  # one seed per setting
         way = _("lower") if found.diff < 0 else _("higher")
         where = _("; the same training") if one_training else ""
-        head = _("Next: {label}, {value} ({points} points {way}{where})").format(
-            label=found.a, value=f"{found.a_values[0]:.4f}", points=points, way=way, where=where
+        other = f"{sum(found.b_values) / len(found.b_values):.4f}" + (
+            _(", mean of {n} seeds").format(n=len(found.b_values)) if len(found.b_values) > 1 else ""
+        )  # the number the difference is taken from, named: never a mean the sentence does not say
+        head = _("Next: {label}, {value} ({points} points {way} than {best}'s {other}{where})").format(
+            label=found.a,
+            value=f"{found.a_values[0]:.4f}",
+            points=points,
+            way=way,
+            best=found.b,
+            other=other,
+            where=where,
         )
         size = f"{100 * found.noise:.1f}" if found.noise is not None else "?"
         basis = basis_words(found.basis)
