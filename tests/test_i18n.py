@@ -107,7 +107,7 @@ def test_train_evaluate_and_predict_speak_spanish(swept: Cli) -> None:
     assert trained.exit_code == 0, trained.output
     said = " ".join(trained.output.split())
     assert "Datos: 540 imágenes entrenan" in said and "s/época tras la primera" in said
-    assert "Una semilla: una diferencia de exactitud de prueba" in said
+    assert "Una semilla: no se distingue una configuración de su semilla" in said
     evaluated = " ".join(swept("--lang", "es", "evaluate").stdout.split())
     assert "pérdida de prueba" in evaluated and "Por clase" in evaluated and "Matriz de confusión" in evaluated
     predicted = " ".join(swept("--lang", "es", "predict", "--index", "0").stdout.split())

@@ -1,10 +1,11 @@
 """How sure a difference is: Welch's t-test over seeds, or with one seed a noise estimate from what is there.
 
 With several seeds per setting a difference with p < 0.05 is better or worse; otherwise it is inconclusive
-with that many seeds (never "tied": the direction, how many seeds agree and roughly how many would resolve
-it are said). With one seed the noise is estimated from the runs themselves (how much val_accuracy wanders
-from epoch to epoch over the plateau) and from the known seed spread of the tutorial model; a difference
-below it cannot be judged.
+with that many seeds (never "tied": the direction, how many seeds agree and how many seeds a t-based power
+computation says would resolve it are said). With one seed per setting nothing can separate the setting
+from its seed (EVIDENCE.md): the verdict is always "cannot judge"; the noise the runs themselves show (how
+much val_accuracy wanders over the plateau, and the test set's size) is said beside it, never a spread
+borrowed from another model.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from fashionlab.results.model import Comparison, RunSummary, Setting, Verdict, l
 
 SIGNIFICANT = 0.05  # p below this: a difference, not seed noise
 SEED_SPREAD = 0.01  # test accuracy of the tutorial model over seeds 1-3 spans about this much (REFERENCE.md)
-SEED_SD = SEED_SPREAD / 1.69  # the sd that range implies (the expected range of 3 normal draws is 1.69 sd)
-Z_POWER = 1.96 + 0.84  # two-sided 5% test with 80% power
+POWER = 0.8  # seeds_needed: the chance a true difference of the size seen would reach p < SIGNIFICANT
 MIN_PLATEAU = 4  # epochs: fewer and the wander is not estimated
 
 
@@ -32,34 +32,68 @@ def wander(history: list[dict[str, float]]) -> float | None:
 
 
 def one_seed_noise(runs: list[RunSummary], metric: str) -> tuple[float | None, dict[str, Any]]:
-    """The difference in `metric` below which two one-seed runs cannot be told apart, and what it rests on:
-    the 95% band of a difference of two runs, 1.96 x sqrt(2) x the sd of one run, from the larger of the
-    tutorial model's seed sd and how much val_accuracy wandered over the runs' plateaus, and from the test
-    set's size (a binomial sd: 100 test images alone make accuracy uncertain by about 4 points)."""
+    """The difference in `metric` that these one-seed runs' own noise makes meaningless, and what it rests
+    on: the 95% band of a difference of two runs, 1.96 x sqrt(2) x the sd of one run, from how much
+    val_accuracy wandered over the runs' plateaus and from the test set's size (a binomial sd: 100 test
+    images alone make accuracy uncertain by about 4 points). None where neither was measured. Above it a
+    setting still cannot be told from its seed: that needs seeds."""
     if "accuracy" not in metric:
         return None, {"source": "none", "metric": metric}
     wanders = [r.wander for r in runs if r.wander is not None]
-    basis: dict[str, Any] = {"source": "seeds", "seed_spread": SEED_SPREAD}
-    sd = SEED_SD
-    if wanders and max(wanders) > SEED_SD:
-        sd, basis = max(wanders), {"source": "wander", "wander": max(wanders)}
+    sd = max(wanders, default=0.0)
+    basis: dict[str, Any] = {"source": "wander", "wander": sd} if wanders else {"source": "test set"}
     sampled = [(r.test.accuracy * (1 - r.test.accuracy) / r.test_samples, r.test_samples)
                for r in runs if r.test is not None and r.test_samples]  # fmt: skip
     binomial, n = max(sampled, default=(0.0, 0))
-    if binomial > sd**2:
+    if binomial > 0:
         basis.update(test_images=n, test_sd=math.sqrt(binomial))
+    if sd == 0 and binomial == 0:
+        return None, {"source": "none", "metric": metric}
     return 1.96 * math.sqrt(2 * (sd**2 + binomial)), basis
 
 
+MAX_SEEDS = 1000  # seeds_needed says "more than this" past it
+
+
 def seeds_needed(a: list[float], b: list[float]) -> int | None:
-    """Seeds per setting that would likely (80%) show a difference this size at p < 0.05."""
+    """Seeds per setting with which a two-sided t-test at p < 0.05 would have an 80% chance to show a true
+    difference the size of this one, given the spread these seeds measured: the smallest n whose power,
+    from the noncentral t distribution (scipy.stats.nct, df 2n - 2), reaches POWER. At least one more seed
+    than there are; None where nothing can be said (no spread or no difference, or past MAX_SEEDS)."""
     if len(a) < 2 or len(b) < 2:
         return None
     diff = statistics.fmean(a) - statistics.fmean(b)
     sd = math.sqrt((statistics.variance(a) + statistics.variance(b)) / 2)
     if diff == 0 or sd == 0:
         return None
-    return max(len(a) + 1, math.ceil(2 * (Z_POWER * sd / diff) ** 2))
+    return t_seeds(abs(diff) / sd, start=max(len(a), len(b)) + 1)
+
+
+def t_seeds(effect: float, start: int = 2) -> int | None:
+    """The smallest n >= start with power >= POWER for a standardized difference `effect` (two samples of n)."""
+    from scipy import stats
+
+    def power(n: int) -> float:
+        df, shift = 2 * n - 2, effect * math.sqrt(n / 2)
+        critical = stats.t.ppf(1 - SIGNIFICANT / 2, df)
+        return float(stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift))
+
+    low, high = max(2, start), max(2, start)
+    while power(high) < POWER:  # doubling, then bisection: the power grows with n
+        low, high = high + 1, high * 2
+        if high > MAX_SEEDS:
+            return None if power(MAX_SEEDS) < POWER else _bisect(power, low, MAX_SEEDS)
+    return _bisect(power, low, high)
+
+
+def _bisect(power: Any, low: int, high: int) -> int:
+    while low < high:
+        mid = (low + high) // 2
+        if power(mid) >= POWER:
+            high = mid
+        else:
+            low = mid + 1
+    return high
 
 
 def agreeing(a: Setting, b: Setting, metric: str, diff: float) -> tuple[int, int] | None:
@@ -98,11 +132,7 @@ def compare(a: Setting, b: Setting, metric: str) -> Comparison:
             found.why = f"Welch's t-test over {n}, {metrics.p_text(test['p'])}: not below {SIGNIFICANT}"
         return found
     found.noise, found.basis = one_seed_noise([*a.runs, *b.runs], metric)
-    if found.noise is None:
-        found.why = f"one seed per setting gives no noise estimate for {metric}"
-    elif abs(diff) < found.noise:
-        found.why = f"below the noise of about {100 * found.noise:.1f} points (its basis: `basis`)"
-    else:
-        found.verdict = direction
-        found.why = f"above the noise of about {100 * found.noise:.1f} points (its basis: `basis`)"
+    found.why = "one seed per setting: a setting cannot be told from its seed"  # whatever the size (EVIDENCE.md)
+    if found.noise is not None:
+        found.why += f"; below about {100 * found.noise:.1f} points the runs' own noise hides it (`basis`)"
     return found

@@ -259,11 +259,14 @@ def legend(res: Results) -> str:
         noise = next((c for c in res.comparisons if c.noise is not None), None)
         if noise is not None and noise.noise is not None:
             said += " " + _(
-                "vs ★: with one seed per setting a difference below {points} points cannot be judged ({basis}); "
-                "--repeats 3 judges it."
+                "vs ★: one seed per setting, so no difference can be judged (below {points} points it is noise in "
+                "any case: {basis}); --repeats 3 measures how much seeds move each."
             ).format(points=f"{100 * noise.noise:.1f}", basis=basis_words(noise.basis))
         else:
-            said += " " + _("vs ★: one seed per setting; --repeats 3 judges the differences.")
+            said += " " + _(
+                "vs ★: one seed per setting, so no difference can be judged; --repeats 3 measures how much seeds "
+                "move each."
+            )
     return said
 
 

@@ -31,19 +31,20 @@ def basis_words(basis: dict[str, Any]) -> str:
     """What a one-seed noise estimate rests on, in the chosen language."""
     if basis.get("source") == "none":
         return _("one seed per setting gives no noise estimate for {metric}").format(metric=basis["metric"])
+    parts = []
     if basis.get("source") == "wander":
-        text = _("val_accuracy wandered ±{points} points from epoch to epoch").format(
-            points=f"{100 * basis['wander']:.2f}"
-        )
-    else:
-        text = _("seeds of the tutorial model spread about {points} point").format(
-            points=f"{100 * basis.get('seed_spread', noise.SEED_SPREAD):.0f}"
+        parts.append(
+            _("val_accuracy wandered ±{points} points from epoch to epoch").format(
+                points=f"{100 * basis['wander']:.2f}"
+            )
         )
     if "test_images" in basis:
-        text += _(", and {n} test images leave accuracy uncertain by ±{points} points").format(
-            n=f"{basis['test_images']:,}", points=f"{100 * basis['test_sd']:.1f}"
+        parts.append(
+            _("{n} test images leave accuracy uncertain by ±{points} points").format(
+                n=f"{basis['test_images']:,}", points=f"{100 * basis['test_sd']:.1f}"
+            )
         )
-    return text
+    return _(", and ").join(parts)
 
 
 def verdict_word(verdict: Verdict) -> str:
@@ -122,14 +123,15 @@ def comparison_text(found: Comparison, one_training: bool) -> str:
             other=other,
             where=where,
         )
-        size = f"{100 * found.noise:.1f}" if found.noise is not None else "?"
-        basis = basis_words(found.basis)
-        if found.verdict == Verdict.CANNOT_JUDGE:
-            return head + _(": cannot judge with one seed, below the noise of about {size} points ({basis}); "
-                            "--repeats 3 would judge it.").format(size=size, basis=basis)  # fmt: skip
-        return head + _(": {verdict} than {other}, above the noise of about {size} points ({basis}).").format(
-            verdict=verdict_word(found.verdict), other=found.b, size=size, basis=basis
-        )
+        if one_training:  # two checkpoints of one training: the seed is the same, the totals cannot tell
+            return head + _(": cannot judge from the totals alone: two models of one training need a paired "
+                            "test on the test images.")  # fmt: skip
+        said = head + _(": cannot judge with one seed per setting (a setting cannot be told from its seed)")
+        if found.noise is not None:
+            said += _("; below about {size} points it is noise in any case ({basis})").format(
+                size=f"{100 * found.noise:.1f}", basis=basis_words(found.basis)
+            )
+        return said + _("; --repeats 3 measures how much seeds move it.")
     n = len(found.a_values)
     seeds = _("{n} seeds").format(n=n) if n == len(found.b_values) else _("their seeds")
     text = _("{metric}, {a} vs {b}: {diff}").format(
@@ -364,7 +366,9 @@ def time_taken(res: Results) -> str:
 def one_run_noise(row: RunSummary) -> str:
     """Under train's summary: how large a difference from another one-seed run must be to mean anything."""
     found, basis = noise.one_seed_noise([row], "test_accuracy")
-    return _(
-        "One seed: a difference in test accuracy from another run below about {points} points cannot be judged "
-        "({basis}); --repeats 3 measures the spread."
-    ).format(points=f"{100 * (found or noise.SEED_SPREAD):.1f}", basis=basis_words(basis))
+    text = _("One seed: a setting cannot be told from its seed")
+    if found is not None:
+        text += _("; a difference in test accuracy below about {points} points is noise in any case ({basis})").format(
+            points=f"{100 * found:.1f}", basis=basis_words(basis)
+        )
+    return text + _("; --repeats 3 measures how much seeds move it.")
