@@ -136,3 +136,12 @@ def test_repeats_whose_every_run_diverged_have_no_best(cli: Cli, runs_dir: Path)
     assert "no ★ and no vs best: no setting has a test acc (its runs diverged or failed)" in said
     stderr = " ".join(result.stderr.split())
     assert "0 of 2 trials completed (0 were already done), 2 diverged (a rerun trains them the same way" in stderr
+
+
+def test_the_report_of_repeated_settings_says_what_its_curves_draw(repeated: tuple[Cli, str], tmp_path: Path) -> None:
+    """Its caption said dots mark the best epoch; the mean ± sd figures draw none (issue 32)."""
+    cli, sweep_id = repeated
+    result = cli("report", "--sweep", sweep_id, "--out", str(tmp_path / "r.md"))
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "r.md").read_text()
+    assert "with a band of ± one sd" in text and "dots mark" not in text

@@ -140,11 +140,13 @@ def _results(res: Results, runs: list[Run], level: int) -> list[Section]:
     else:
         axes = [k for k in res.keys if k != "name"]
         table, note = tables.compact_records(res, res.keys, axes), tables.legend(res)
-    curves = Section(
-        _("Learning curves"),
-        [_("Solid: training, dashed: validation; dots mark each trial's best epoch (lowest val_loss), "
-         "bars where a trial that shares its training with others ends.")], level=level,
+    caption = (
+        _("Each setting's mean over its seeds with a band of ± one sd; solid: training, dashed: validation.")
+        if res.repeated  # these figures draw no best-epoch dots (issue 32): the caption says what they do draw
+        else _("Solid: training, dashed: validation; dots mark each trial's best epoch (lowest val_loss), "
+               "bars where a trial that shares its training with others ends.")
     )  # fmt: skip
+    curves = Section(_("Learning curves"), [caption], level=level)
     curves.images.append((_("Learning curves"), groups.curves_png(runs, res)))
     return [
         Section(_("Results"), [note], table=table, level=level),
