@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -109,3 +110,17 @@ def test_curves_draw_a_shared_training_once(epochs_report: tuple[Cli, Path, str]
     assert [len(r.history()) for r in group] == [1, 3]
     label, own = _group_label(group, {group[0].id: "epochs=1", group[1].id: "epochs=3"})
     assert label == "(one training: epochs=1, epochs=3)" and own == ["epochs=1", "epochs=3"]
+
+
+def test_a_run_two_sweeps_used_is_in_both_parts_of_the_report(cli: Cli) -> None:
+    """A sweep's part once lost the runs another sweep reused ("Highest test accuracy: optimizer=rmsprop"
+    under a title naming adam, whose runs had moved to the other part; issue 32)."""
+    args = ["epochs=1", "train_samples=300", "test_samples=100"]
+    assert cli("sweep", "lr=0.001,0.002", *args).exit_code == 0
+    assert cli("sweep", "lr=0.001,0.003", *args).exit_code == 0  # reuses lr=0.001's run
+    parts = json.loads(cli("report", "--format", "json").stdout)["parts"]
+    assert len(parts) == 2
+    for part in parts:
+        assert len(part["runs"]) == 2, part["title"]
+    shared = set.intersection(*({r["run"] for r in p["runs"]} for p in parts))
+    assert len(shared) == 1

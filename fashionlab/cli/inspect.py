@@ -301,7 +301,7 @@ def report_parts(chosen: list[Any], axes: list[str]) -> list[tuple[str, list[Any
     runs_store = store()
     records = [r for r in map(runs_store.find_record, runs_store.sweep_ids()) if r is not None]
     for record in sorted(records, key=lambda r: r.updated, reverse=True):
-        mine = [by_id[i] for i in record.run_ids if i in by_id and i not in placed]
+        mine = [by_id[i] for i in dict.fromkeys(record.run_ids) if i in by_id]  # a run several sweeps used: in each
         if mine:
             what = " ".join(record.items) or ", ".join(record.axes)
             parts.append((f"{record.kind.capitalize()} {record.id}: {what}", mine, list(record.axes)))
