@@ -343,3 +343,23 @@ def test_seeds_needed_comes_from_a_t_based_power_computation() -> None:
     shift = 1.0 * math.sqrt(n / 2)
     critical = stats.t.ppf(0.975, df)
     assert stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift) >= 0.8 and n == 17
+
+
+def test_settings_that_compute_the_same_thing_are_identical_not_tested(cli: Cli) -> None:
+    """Sparse and categorical crossentropy on the same labels train bit-identical runs: once reported
+    "+0.0000 inconclusive, p=1.000"; now "identical", and no test is run (issue 32)."""
+    args = ["loss=sparse_categorical_crossentropy,categorical_crossentropy", "epochs=1", "train_samples=300",
+            "test_samples=100", "--config", str(CONFIGS / "adam.yaml")]  # fmt: skip
+    assert cli("sweep", *args).exit_code == 0
+    report = json.loads(cli("report", "--format", "json").stdout)
+    (part,) = report["parts"]
+    (c,) = part["comparisons"]
+    a, b = (_runs(cli)[c[k][0]] for k in ("a_runs", "b_runs"))
+
+    def timeless(rows: list[dict[str, float]]) -> list[dict[str, float]]:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+    assert (a.test["loss"], a.test["accuracy"]) == (b.test["loss"], b.test["accuracy"])  # from the files: bit for bit
+    assert timeless(a.history) == timeless(b.history)
+    assert c["verdict"] == "identical" and c["p"] is None
+    assert any("are identical: equal numbers on every seed" in o for o in part["observations"])

@@ -45,7 +45,8 @@ class Verdict(StrEnum):
     BETTER = "better"
     WORSE = "worse"
     INCONCLUSIVE = "inconclusive"  # several seeds each, p >= 0.05
-    CANNOT_JUDGE = "cannot judge"  # one seed: the difference is below the noise estimate
+    CANNOT_JUDGE = "cannot judge"  # one seed per setting: a setting cannot be told from its seed
+    IDENTICAL = "identical"  # equal results on every seed: they compute the same thing, no test is run
 
 
 def lower_is_better(metric: str) -> bool:

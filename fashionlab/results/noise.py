@@ -105,6 +105,22 @@ def agreeing(a: Setting, b: Setting, metric: str, diff: float) -> tuple[int, int
     return sum((x - y) * diff > 0 for x, y in pairs), len(pairs)
 
 
+def identical(a: Setting, b: Setting) -> bool:
+    """Two settings whose runs, paired by seed, have bit-equal test numbers and last-epoch numbers: they
+    compute the same thing (sparse and categorical crossentropy on the same labels, a value at its
+    default), and no test is run on identical numbers (EVIDENCE.md)."""
+
+    def by_seed(s: Setting) -> dict[Any, Any]:
+        return {r.seed: (r.test, sorted(r.last.items())) for r in s.runs}
+
+    mine, theirs = by_seed(a), by_seed(b)
+    return (
+        bool(mine)
+        and mine.keys() == theirs.keys()
+        and all(mine[k] == theirs[k] and mine[k][0] is not None for k in mine)
+    )
+
+
 def compare(a: Setting, b: Setting, metric: str) -> Comparison:
     """Setting `a` against `b` on `metric`."""
     from fashionlab import metrics  # numpy and scipy: not for --help or the tables' import
@@ -118,6 +134,9 @@ def compare(a: Setting, b: Setting, metric: str) -> Comparison:
     )  # fmt: skip
     if not mine or not theirs:
         found.why = f"no {metric} on one side"
+        return found
+    if identical(a, b):
+        found.verdict, found.why = Verdict.IDENTICAL, "equal test and training numbers on every seed: no test"
         return found
     test = metrics.welch(mine, theirs)
     if test is not None:

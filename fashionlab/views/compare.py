@@ -194,8 +194,8 @@ def versus_cells(res: Results) -> list[str]:
             out.append("★")
         elif found is None:
             out.append("-")
-        elif found.verdict == Verdict.CANNOT_JUDGE:
-            out.append(_("cannot judge"))
+        elif found.verdict in (Verdict.CANNOT_JUDGE, Verdict.IDENTICAL):
+            out.append(verdict_word(found.verdict))
         else:
             out.append(f"{found.diff:+.4f} {verdict_word(found.verdict)}")
     return out

@@ -37,6 +37,8 @@ def versus_text(found: Comparison | None) -> str:
     p = f", {metrics.p_text(found.p)}" if found.p is not None else ""
     if found.verdict == Verdict.CANNOT_JUDGE:
         return _("{diff} cannot judge (1 seed)").format(diff=f"{found.diff:+.4f}")
+    if found.verdict == Verdict.IDENTICAL:
+        return verdict_word(found.verdict)
     if found.verdict == Verdict.INCONCLUSIVE:
         agree = _(", {k}/{n} seeds").format(k=found.agree[0], n=found.agree[1]) if found.agree else ""
         return f"{found.diff:+.4f} {verdict_word(found.verdict)}{p}{agree}"

@@ -50,7 +50,7 @@ def basis_words(basis: dict[str, Any]) -> str:
 def verdict_word(verdict: Verdict) -> str:
     return {
         Verdict.BETTER: _("better"), Verdict.WORSE: _("worse"), Verdict.INCONCLUSIVE: _("inconclusive"),
-        Verdict.CANNOT_JUDGE: _("cannot judge"),
+        Verdict.CANNOT_JUDGE: _("cannot judge"), Verdict.IDENTICAL: _("identical"),
     }[verdict]  # fmt: skip
 
 
@@ -108,6 +108,9 @@ def winner(res: Results) -> str:
 def comparison_text(found: Comparison, one_training: bool) -> str:
     """One comparison as a sentence: the difference, the verdict and what it rests on."""
     points = f"{abs(100 * found.diff):.2f}"
+    if found.verdict == Verdict.IDENTICAL:
+        return _("{a} and {b} are identical: equal numbers on every seed, they compute the same thing (no test is "
+                 "run on identical numbers).").format(a=found.a, b=found.b)  # fmt: skip
     if found.p is None:  # one seed per setting
         way = _("lower") if found.diff < 0 else _("higher")
         where = _("; the same training") if one_training else ""
