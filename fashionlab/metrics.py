@@ -209,6 +209,19 @@ def welch(a: list[float], b: list[float], confidence: float = 0.95) -> dict[str,
     }
 
 
+def holm(ps: list[float]) -> list[float]:
+    """Holm's step-down adjustment of p-values tested together (Holm 1979): the i-th smallest times
+    (m - i), kept monotone, at most 1; in the order given. Controls the chance of any false 'better'."""
+    m = len(ps)
+    order = sorted(range(m), key=lambda i: ps[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * ps[i]))
+        adjusted[i] = running
+    return adjusted
+
+
 def p_text(p: float) -> str:
     """A p-value for people: p=0.051 (never rounded across 0.05), p<0.001."""
     return "p<0.001" if p < 0.001 else f"p={p:.3f}"

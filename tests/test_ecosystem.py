@@ -394,7 +394,7 @@ def test_report_markdown_and_html(cli: Cli, runs_dir: Path, tmp_path: Path) -> N
     for heading in ("# Fashion-MNIST lab report", "## What was run", "## Results", "## Observations",
                     "## Learning curves", "## Confusion matrix of the best run", "## Example predictions"):  # fmt: skip
         assert heading in text
-    assert "What differs between the runs: lr." in text and "Highest test accuracy: lr=" in text
+    assert "What differs between the runs: lr." in text and "Highest test accuracy (picked after looking): lr=" in text
     figures = sorted((tmp_path / "out" / "report_files").glob("*.png"))
     assert len(figures) == 3 and all(f"report_files/{f.name}" in text for f in figures)  # curves, confusion, grid
     page = tmp_path / "report.html"

@@ -363,3 +363,13 @@ def test_settings_that_compute_the_same_thing_are_identical_not_tested(cli: Cli)
     assert timeless(a.history) == timeless(b.history)
     assert c["verdict"] == "identical" and c["p"] is None
     assert any("are identical: equal numbers on every seed" in o for o in part["observations"])
+
+
+def test_holm_adjusts_the_comparisons_made_together() -> None:
+    """Holm's step-down correction, recomputed by hand: the smallest p times m, the next times m - 1, kept
+    monotone (issue 32: every setting against the best is one family of tests)."""
+    from fashionlab.metrics import holm
+
+    ps = [0.04, 0.01, 0.03, 0.5]
+    assert holm(ps) == pytest.approx([0.09, 0.04, 0.09, 0.5])  # 0.01x4, max(0.03x3, .04), max(0.04x2, .09), .5
+    assert holm([0.02]) == [0.02] and holm([]) == []

@@ -44,7 +44,7 @@ def test_observations_use_each_trials_own_numbers(epochs_report: tuple[Cli, Path
     notes = _observations((folder / "report.md").read_text())
     best = max(test, key=lambda e: test[e]["accuracy"])
     assert notes[0] == (
-        f"Highest test accuracy: epochs={best}, {test[best]['accuracy']:.4f} "
+        f"Highest test accuracy (picked after looking): epochs={best}, {test[best]['accuracy']:.4f} "
         f"(test loss {test[best]['loss']:.4f}; the model of its last epoch)."
     )
     other = 1 if best == 3 else 3

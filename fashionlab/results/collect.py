@@ -160,10 +160,29 @@ def results_of(summaries: list[RunSummary], sort: str = DEFAULT_SORT, axes: list
         comparisons = [
             noise.compare(other, settings[0], sort) for other in settings[1:] if other.mean(sort) is not None
         ]
+    adjust_together(comparisons)
     labels = {r.run: label(r, keys, rows) for r in rows}
     found = Results(rows, keys, sort, settings, comparisons, [], labels)
     found.findings = findings.all_findings(found) + findings.trained_again(repeats, labels)
     return found
+
+
+def adjust_together(comparisons: list[Any]) -> None:
+    """Holm's correction across the comparisons one table or report makes (each setting against the best,
+    picked after looking): the p of each, and its verdict, is the adjusted one; raw_p keeps Welch's."""
+    from fashionlab.results.model import Verdict
+    from fashionlab.results.noise import SIGNIFICANT, seeds_needed
+
+    tested = [c for c in comparisons if c.p is not None and c.verdict != Verdict.IDENTICAL]
+    if len(tested) < 2:
+        for c in tested:
+            c.raw_p = c.p
+        return
+    for c, adjusted in zip(tested, metrics.holm([c.p for c in tested]), strict=True):
+        c.raw_p, c.p = c.p, adjusted
+        if adjusted >= SIGNIFICANT and c.verdict in (Verdict.BETTER, Verdict.WORSE):
+            c.verdict, c.seeds_needed = Verdict.INCONCLUSIVE, seeds_needed(c.a_values, c.b_values)
+        c.why += f"; Holm-adjusted over {len(tested)} comparisons: {metrics.p_text(adjusted)}"
 
 
 def one_run_per_identity(rows: list[RunSummary]) -> tuple[list[RunSummary], list[list[RunSummary]]]:

@@ -172,7 +172,8 @@ class Comparison:
     diff: float
     verdict: Verdict
     why: str  # the basis of the verdict, in words: "Welch's t-test, p=0.012" or the noise estimate
-    p: float | None = None
+    p: float | None = None  # Welch's, adjusted by Holm across the comparisons made together (raw_p: before)
+    raw_p: float | None = None
     low: float | None = None  # 95% confidence interval of the difference (Welch)
     high: float | None = None
     noise: float | None = None  # one seed: differences below this cannot be told from noise

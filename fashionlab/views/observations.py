@@ -99,7 +99,9 @@ def winner(res: Results) -> str:
         if restored
         else _("the model of its last epoch")
     )
-    return _("Highest test accuracy: {label}, {accuracy}{seeds} (test loss {loss}; {which}).").format(
+    return _(
+        "Highest test accuracy (picked after looking): {label}, {accuracy}{seeds} (test loss {loss}; {which})."
+    ).format(
         label=best.describe(), accuracy=f"{best.mean('test_accuracy'):.4f}", seeds=seeds,
         loss=f"{best.mean('test_loss'):.4f}", which=which,
     )  # fmt: skip
@@ -140,8 +142,11 @@ def comparison_text(found: Comparison, one_training: bool) -> str:
     text = _("{metric}, {a} vs {b}: {diff}").format(
         metric=metric_words(found.metric), a=found.a, b=found.b, diff=f"{found.diff:+.4f}"
     )
+    p = metrics.p_text(found.p)
+    if found.raw_p is not None and found.raw_p != found.p:  # several comparisons made together: Holm's
+        p = _("{p}, Holm-adjusted").format(p=p)
     if found.verdict == Verdict.INCONCLUSIVE:
-        text += _(", inconclusive with {seeds} ({p})").format(seeds=seeds, p=metrics.p_text(found.p))
+        text += _(", inconclusive with {seeds} ({p})").format(seeds=seeds, p=p)
         if found.agree:
             way = _("lower") if found.diff < 0 else _("higher")
             text += _("; {way} in {k} of {n} seeds").format(way=way, k=found.agree[0], n=found.agree[1])
@@ -153,7 +158,7 @@ def comparison_text(found: Comparison, one_training: bool) -> str:
         if found.low is not None
         else ""
     )
-    text += f" ({ci}{metrics.p_text(found.p)}, {seeds}): {verdict_word(found.verdict)}."
+    text += f" ({ci}{p}, {seeds}): {verdict_word(found.verdict)}."
     return text[0].upper() + text[1:]
 
 
