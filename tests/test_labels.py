@@ -20,7 +20,7 @@ TINY = ["train_samples=300", "test_samples=100", "batch_size=64", "epochs=1"]
 def test_option_that_is_a_config_key_says_how_to_set_it(cli: Cli) -> None:
     result = cli("train", "--epochs", "5")
     assert (
-        result.exit_code == 2
+        result.exit_code == 6
         and "No such option: --epochs. Config keys are set as key=value: epochs=5" in result.output
     )
     assert "Config keys are set as key=value: lr=0.1" in cli("train", "--lr=0.1").output
