@@ -262,3 +262,21 @@ def _alive_in_group(pgid: int) -> bool:
             if int(fields[2]) == pgid and fields[0] != "Z":
                 return True
     return False
+
+
+def test_jobs_are_lowered_to_what_the_memory_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--jobs 8` on a machine whose free memory holds fewer workers once took 3.7 GB without a word."""
+    from types import SimpleNamespace
+
+    from fashionlab import network
+    from fashionlab.experiments.executors import jobs_that_fit
+
+    config = load_config(None, [])
+    each = network.memory_estimate(config).total
+    groups = [[SimpleNamespace(config=config)] for _ in range(8)]
+    monkeypatch.setattr(network, "memory_available", lambda: (64e9, 3.5 * each / 0.9))
+    jobs, said = jobs_that_fit(8, groups)
+    assert jobs == 3 and said is not None
+    assert said.startswith("--jobs 8 lowered to 3: each worker needs about 1.4 GB and ")
+    monkeypatch.setattr(network, "memory_available", lambda: (64e9, 64e9))
+    assert jobs_that_fit(8, groups) == (8, None)
