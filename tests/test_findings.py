@@ -115,6 +115,14 @@ def _allowed(runs: dict[str, RunFiles], part: dict[str, Any]) -> set[str]:
         trainings[key] = max(trainings.get(key, 0.0), round(r.seconds, 1))
     out |= {f"{sum(trainings.values()):.1f}", str(len(trainings))}
     out |= {str(len(part["runs"])), "1", "2", "3", "5", "0.05", "95"}  # counts and the 5% and 95% of the tests
+    from fashionlab.config.schema import OPTIMIZERS  # the optimizers' own defaults, said where they ran at them
+
+    for r in runs.values():
+        name = r.config.get("optimizer", {}).get("name") if isinstance(r.config.get("optimizer"), dict) else None
+        for key in ("learning_rate", "momentum"):
+            value = OPTIMIZERS.get(str(name), {}).get(key)
+            if isinstance(value, float):
+                out.add(f"{value:g}")
     return out
 
 
@@ -373,3 +381,19 @@ def test_holm_adjusts_the_comparisons_made_together() -> None:
     ps = [0.04, 0.01, 0.03, 0.5]
     assert holm(ps) == pytest.approx([0.09, 0.04, 0.09, 0.5])  # 0.01x4, max(0.03x3, .04), max(0.04x2, .09), .5
     assert holm([0.02]) == [0.02] and holm([]) == []
+
+
+def test_an_optimizer_sweep_says_the_learning_rate_each_ran_at(cli: Cli) -> None:
+    """`optimizer=sgd` in a sweep runs at Keras's default (lr 0.01, no momentum), unlike the shipped sgd
+    config (momentum 0.9); nothing said so (issue 32)."""
+    from fashionlab.config.schema import OPTIMIZERS
+
+    assert cli("sweep", "optimizer=adam,sgd", "epochs=1", "train_samples=300", "test_samples=100").exit_code == 0
+    data = json.loads(cli("compare", "--format", "json").stdout)
+    (found,) = [f for f in data["findings"] if f["kind"] == "optimizer_settings"]
+    by_name = {o["name"]: o for o in found["numbers"]["optimizers"]}
+    assert by_name["sgd"]["learning_rate"] == [OPTIMIZERS["sgd"]["learning_rate"]] == [0.01]
+    assert by_name["sgd"]["momentum"] == [0.0] and by_name["sgd"]["default"] is True
+    assert by_name["adam"]["learning_rate"] == [0.001]
+    said = " ".join(cli("compare").stdout.split())
+    assert "sgd at learning rate 0.01 and momentum 0 (Keras's defaults)" in said

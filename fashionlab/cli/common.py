@@ -297,7 +297,15 @@ def said_findings(res: Any) -> None:
     from fashionlab.views.observations import finding_text
 
     for found in res.findings:
-        if found.kind in ("tasks_differ", "losses_differ", "chance", "confounded", "not_a_grid", "trained_again"):
+        if found.kind in (
+            "tasks_differ",
+            "losses_differ",
+            "chance",
+            "confounded",
+            "not_a_grid",
+            "trained_again",
+            "optimizer_settings",
+        ):
             out.print(finding_text(found), style="yellow", markup=False)
 
 

@@ -35,7 +35,32 @@ def all_findings(res: Results) -> list[Finding]:
     found += architecture(res)
     found += confounded(res) if len({r.task for r in res.runs}) == 1 else []
     found += losses_differ(res.runs)
+    found += optimizer_settings(res.runs, res.keys)
     return found
+
+
+def optimizer_settings(rows: list[RunSummary], keys: list[str]) -> list[Finding]:
+    """Where the optimizer varies: the learning rate (and sgd's momentum) each one ran at, and whether that
+    was Keras's default, so `optimizer=sgd` is not read as the shipped sgd config (momentum 0.9)."""
+    if "optimizer.name" not in keys:
+        return []
+    from fashionlab.config.schema import OPTIMIZERS
+
+    seen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        name = str(row.config.get("optimizer.name"))
+        defaults = OPTIMIZERS.get(name, {})
+        entry = seen.setdefault(name, {"name": name, "learning_rate": [], "default": True, "momentum": []})
+        given = row.config.get("optimizer.learning_rate")
+        rate = given if given is not None else defaults.get("learning_rate")
+        if rate not in entry["learning_rate"]:
+            entry["learning_rate"].append(rate)
+        entry["default"] = entry["default"] and given is None and row.config.get("optimizer.momentum") is None
+        if "momentum" in defaults:
+            momentum = row.config.get("optimizer.momentum", defaults["momentum"])
+            if momentum not in entry["momentum"]:
+                entry["momentum"].append(momentum)
+    return [Finding("optimizer_settings", [r.run for r in rows], {"optimizers": list(seen.values())})]
 
 
 def trainings(rows: list[RunSummary]) -> list[list[RunSummary]]:

@@ -238,6 +238,17 @@ def finding_text(found: Finding) -> str:
     n, about = found.numbers, found.about
     if found.kind == "overfitting":
         return _overfitting(n, about)
+    if found.kind == "optimizer_settings":
+        said = []
+        for o in n["optimizers"]:
+            rates = ", ".join("?" if r is None else f"{r:g}" for r in o["learning_rate"])
+            text = _("{name} at learning rate {rates}").format(name=o["name"], rates=rates)
+            if o["momentum"]:
+                text += _(" and momentum {momentum}").format(momentum=", ".join(f"{m:g}" for m in o["momentum"]))
+            if o["default"]:
+                text += _(" (Keras's defaults)")
+            said.append(text)
+        return _("Each optimizer ran with: {list}.").format(list="; ".join(said))
     if found.kind == "trained_again":
         same = (
             _("identical results")
