@@ -51,8 +51,10 @@ def summary_of(run: Run) -> RunSummary:
     found.overfitting = summary.get("overfitting")
     found.seconds = round(summary["seconds_total"], 1) if _number(summary.get("seconds_total")) is not None else None
     history = history[: found.epochs] if isinstance(found.epochs, int) else history
-    if history and all(_number(row.get("val_loss")) is not None for row in history):
-        decided = metrics.summarize_history(history)  # today's rule, also for runs stored by an older one
+    if isinstance(summary.get("overfit_trend"), dict) or summary.get("best_epoch") == summary.get("last_epoch"):
+        found.overfit_trend = summary.get("overfit_trend")  # decided by today's rule when the run ended
+    elif history and all(_number(row.get("val_loss")) is not None for row in history):
+        decided = metrics.summarize_history(history)  # a run stored by the older rule: decided again
         found.overfitting, found.overfit_trend = decided["overfitting"], decided.get("overfit_trend")
     scored = [(row["val_accuracy"], int(row["epoch"])) for row in history if _number(row.get("val_accuracy"))]
     if scored:
