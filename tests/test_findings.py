@@ -397,3 +397,21 @@ def test_an_optimizer_sweep_says_the_learning_rate_each_ran_at(cli: Cli) -> None
     assert by_name["adam"]["learning_rate"] == [0.001]
     said = " ".join(cli("compare").stdout.split())
     assert "sgd at learning rate 0.01 and momentum 0 (Keras's defaults)" in said
+
+
+def test_a_mean_that_mixes_a_run_at_chance_with_working_ones_says_so() -> None:
+    """tiny's seed 42 at chance beside seeds that learned: the setting's mean is said to mix them (issue 32)."""
+    from fashionlab.results.collect import results_of
+    from fashionlab.results.model import RunSummary, Tested
+
+    def run(seed: int, accuracy: float, loss: float) -> RunSummary:
+        config = {"name": "tiny", "seed": seed, "epochs": 3, "classes": ["Sneaker", "Ankle boot"]}
+        return RunSummary(
+            run=f"20261206-0000{seed}-tiny-abc{seed}", status="completed", config=config, seed=seed, classes=2,
+            test=Tested(3, loss, accuracy), test_samples=400, epochs=3,
+        )  # fmt: skip
+
+    res = results_of([run(41, 0.93, 0.2), run(42, 0.5, math.log(2)), run(43, 0.92, 0.21)])
+    (found,) = res.of("chance_in_mean")
+    assert found.numbers == {"at_chance": ["20261206-000042-tiny-abc42"], "runs": 3}
+    assert not results_of([run(41, 0.93, 0.2), run(43, 0.92, 0.21)]).of("chance_in_mean")

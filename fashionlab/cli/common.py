@@ -305,6 +305,7 @@ def said_findings(res: Any) -> None:
             "not_a_grid",
             "trained_again",
             "optimizer_settings",
+            "chance_in_mean",
         ):
             out.print(finding_text(found), style="yellow", markup=False)
 

@@ -36,7 +36,22 @@ def all_findings(res: Results) -> list[Finding]:
     found += confounded(res) if len({r.task for r in res.runs}) == 1 else []
     found += losses_differ(res.runs)
     found += optimizer_settings(res.runs, res.keys)
+    found += chance_in_means(res)
     return found
+
+
+def chance_in_means(res: Results) -> list[Finding]:
+    """Settings whose mean over seeds mixes runs at chance level with runs that learned (tiny's seed 42
+    beside seeds that train): said, with the runs, so a mean is never read as a typical run."""
+    said = []
+    for setting in res.settings:
+        if len(setting.runs) < 2:
+            continue
+        stuck = [r.run for r in setting.runs if chance(r, "")]
+        if stuck and len(stuck) < len(setting.runs):
+            numbers = {"at_chance": stuck, "runs": len(setting.runs)}
+            said.append(Finding("chance_in_mean", [r.run for r in setting.runs], numbers, setting.describe()))
+    return said
 
 
 def optimizer_settings(rows: list[RunSummary], keys: list[str]) -> list[Finding]:

@@ -249,6 +249,11 @@ def finding_text(found: Finding) -> str:
                 text += _(" (Keras's defaults)")
             said.append(text)
         return _("Each optimizer ran with: {list}.").format(list="; ".join(said))
+    if found.kind == "chance_in_mean":
+        return _(
+            "{about}: its mean mixes {k} of its {n} runs at chance level ({runs}) with runs that learned; read "
+            "the runs one by one (--per-seed)."
+        ).format(about=about, k=len(n["at_chance"]), n=n["runs"], runs=", ".join(n["at_chance"]))
     if found.kind == "trained_again":
         same = (
             _("identical results")
