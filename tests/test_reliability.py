@@ -247,7 +247,7 @@ def test_rerun_of_an_interrupted_sweep_continues_each_trial_in_its_own_run(tmp_p
         int(RunStore(runs).read(p.name).info.checkpoint_epoch or 0) >= 2 for p in started_runs(runs)))  # fmt: skip
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=90)
-    stopped = {r.id: int(r.info.checkpoint_epoch) for r in RunStore(runs).runs() if r.status == "interrupted"}
+    stopped = {r.id: r.checkpoint_epoch() for r in RunStore(runs).runs() if r.status == "interrupted"}
     assert len(stopped) == 2
     again = Cli(runs)(*SWEEP, "epochs=25")
     assert again.exit_code == 0, again.output

@@ -270,9 +270,15 @@ class Run:
         return arrays
 
     def save_checkpoint(self, arrays: list[np.ndarray], epoch: int) -> None:
-        """The full training state after `epoch`, written atomically (a few ms for the tutorial model)."""
-        self._write_arrays(files.CHECKPOINT, arrays, epoch)
-        self._save(checkpoint_epoch=epoch)
+        """The full training state after `epoch`, written atomically (a few ms for the tutorial model), and
+        run.json's checkpoint_epoch with it: a Ctrl-C or SIGTERM waits for both (one landing between them
+        left run.json an epoch behind the file, seen under load); only kill -9 can still part them, and
+        checkpoint_epoch() trusts the file."""
+        from fashionlab.errors import signals_deferred
+
+        with signals_deferred():
+            self._write_arrays(files.CHECKPOINT, arrays, epoch)
+            self._save(checkpoint_epoch=epoch)
 
     def checkpoint_epoch(self) -> int:
         """The epoch the checkpoint holds, as the file itself says (run.json may lag it by an epoch when a
