@@ -248,12 +248,18 @@ def test_rerun_of_an_interrupted_sweep_continues_each_trial_in_its_own_run(tmp_p
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=90)
     stopped = {r.id: r.checkpoint_epoch() for r in RunStore(runs).runs() if r.status == "interrupted"}
-    assert len(stopped) == 2
+    finished = [r.id for r in RunStore(runs).runs() if r.status == "completed"]
+    # on a busy machine one worker may finish its 25 epochs before the other reaches its second checkpoint
+    assert stopped and len(stopped) + len(finished) == 2, [(r.id, r.status) for r in RunStore(runs).runs()]
+    n = len(stopped)
     again = Cli(runs)(*SWEEP, "epochs=25")
     assert again.exit_code == 0, again.output
     said = " ".join(again.stderr.split())
-    assert "2 trials continue their interrupted run from its last checkpoint" in said
-    assert "4 of 4 trials completed (0 were already done, 2 continued their interrupted run)" in said
+    trials = "1 trial continues its" if n == 1 else f"{n} trials continue their"
+    assert f"{trials} interrupted run from its last checkpoint" in said
+    continued = f"{n} continued {'its' if n == 1 else 'their'} interrupted run"
+    done = len(finished)
+    assert f"4 of 4 trials completed ({done} {'was' if done == 1 else 'were'} already done, {continued})" in said
     after = RunStore(runs).runs()
     assert len(after) == 4 and all(r.status == "completed" and len(r.history()) == 25 for r in after)
     for run in after:
