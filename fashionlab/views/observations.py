@@ -233,11 +233,10 @@ def _overfitting(n: dict[str, Any], about: str) -> str:
     )  # fmt: skip
 
 
-def finding_text(found: Finding) -> str:
-    """A finding in one or two short sentences, every number from `found.numbers`."""
+def _evidence_text(found: Finding) -> str:
+    """The findings about what the numbers rest on: each optimizer's settings, chance-level runs inside a
+    mean, one run trained several times."""
     n, about = found.numbers, found.about
-    if found.kind == "overfitting":
-        return _overfitting(n, about)
     if found.kind == "optimizer_settings":
         said = []
         for o in n["optimizers"]:
@@ -254,18 +253,26 @@ def finding_text(found: Finding) -> str:
             "{about}: its mean mixes {k} of its {n} runs at chance level ({runs}) with runs that learned; read "
             "the runs one by one (--per-seed)."
         ).format(about=about, k=len(n["at_chance"]), n=n["runs"], runs=", ".join(n["at_chance"]))
-    if found.kind == "trained_again":
-        same = (
-            _("identical results")
-            if n["identical"]
-            else _("test accuracy {values}").format(
-                values=", ".join("-" if a is None else f"{a:.4f}" for a in n["test_accuracy"])
-            )
+    same = (
+        _("identical results")
+        if n["identical"]
+        else _("test accuracy {values}").format(
+            values=", ".join("-" if a is None else f"{a:.4f}" for a in n["test_accuracy"])
         )
-        return _(
-            "{about}: {n} runs of one config and one seed ({runs}) are one run trained {n} times, counted once "
-            "(the first), never as seeds: {same}."
-        ).format(about=about, n=n["times"], runs=", ".join(n["runs"]), same=same)
+    )  # trained_again
+    return _(
+        "{about}: {n} runs of one config and one seed ({runs}) are one run trained {n} times, counted once "
+        "(the first), never as seeds: {same}."
+    ).format(about=about, n=n["times"], runs=", ".join(n["runs"]), same=same)
+
+
+def finding_text(found: Finding) -> str:
+    """A finding in one or two short sentences, every number from `found.numbers`."""
+    n, about = found.numbers, found.about
+    if found.kind == "overfitting":
+        return _overfitting(n, about)
+    if found.kind in ("optimizer_settings", "chance_in_mean", "trained_again"):
+        return _evidence_text(found)
     if found.kind == "loss_grew":
         e, acc, loss = n["epochs"], n["test_accuracy"], n["test_loss"]
         return _(
