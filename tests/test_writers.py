@@ -227,7 +227,7 @@ def test_sweep_workers_die_with_their_parent(tmp_path: Path) -> None:
     import signal
     import time
 
-    from tests.test_reliability import fashionlab, wait_for_epochs
+    from tests.test_reliability import SLICE, fashionlab, group_alive, wait_for_epochs
 
     runs = tmp_path / "runs"
     proc = fashionlab(runs, "sweep", "--jobs", "2", "lr=0.001,0.002,0.003", "epochs=300", *SLICE,
@@ -239,44 +239,10 @@ def test_sweep_workers_die_with_their_parent(tmp_path: Path) -> None:
         proc.kill()
         proc.wait(timeout=30)
         deadline = time.time() + 60  # a liveness bound, not a speed figure: they used to live for ever
-        while time.time() < deadline and _alive_in_group(proc.pid):
+        while time.time() < deadline and group_alive(proc.pid):
             time.sleep(0.2)
-        assert not _alive_in_group(proc.pid), "a worker outlived its sweep"
+        assert not group_alive(proc.pid), "a worker outlived its sweep"
     finally:
         with __import__("contextlib").suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
-
-
-SLICE = ["train_samples=3000", "test_samples=200"]
-
-
-def _alive_in_group(pgid: int) -> bool:
-    """Whether a process of this process group still runs (a zombie does not count)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
-    return False
-
-
-def test_jobs_are_lowered_to_what_the_memory_holds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`--jobs 8` on a machine whose free memory holds fewer workers once took 3.7 GB without a word."""
-    from types import SimpleNamespace
-
-    from fashionlab import network
-    from fashionlab.experiments.executors import jobs_that_fit
-
-    config = load_config(None, [])
-    each = network.memory_estimate(config).total
-    groups = [[SimpleNamespace(config=config)] for _ in range(8)]
-    monkeypatch.setattr(network, "memory_available", lambda: (64e9, 3.5 * each / 0.9))
-    jobs, said = jobs_that_fit(8, groups)
-    assert jobs == 3 and said is not None
-    assert said.startswith("--jobs 8 lowered to 3: each worker needs about 1.4 GB and ")
-    monkeypatch.setattr(network, "memory_available", lambda: (64e9, 64e9))
-    assert jobs_that_fit(8, groups) == (8, None)

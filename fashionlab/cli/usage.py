@@ -4,7 +4,9 @@ and an OSError where no library code expected one, as a sentence."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+from collections.abc import Iterator
 from typing import Any
 
 import typer
@@ -36,53 +38,51 @@ class HintingCommand(TyperCommand):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         given_args = list(args)  # the parser consumes its list
-        try:
-            return super().parse_args(ctx, args)
-        except compat.bad_parameter() as exc:
-            choices = compat.choices_of(exc.param)
-            if not choices or not getattr(exc.param, "opts", None):
+        with usage_exits_6():
+            try:
+                return super().parse_args(ctx, args)
+            except compat.bad_parameter() as exc:
+                choices = compat.choices_of(exc.param)
+                if not choices or not getattr(exc.param, "opts", None):
+                    raise
+                option = exc.param.opts[0]
+                given = _after(given_args, option) or "?"
+                err.print(f"Error: {option} {given} is not known; use {either(list(choices))}", markup=False)
+                raise typer.Exit(InputError.exit_code) from None
+            except compat.no_such_option() as exc:
+                name = exc.option_name.split("=")[0]
+                key = name.lstrip("-").replace("-", "_")
+                if key in config_keys():
+                    given = exc.option_name.partition("=")[2] or _after(given_args, exc.option_name) or "..."
+                    exc.message = f"No such option: {name}. Config keys are set as key=value: {key}={given}"
+                    exc.possibilities = None
                 raise
-            option = exc.param.opts[0]
-            given = _after(given_args, option) or "?"
-            err.print(f"Error: {option} {given} is not known; use {either(list(choices))}", markup=False)
-            raise typer.Exit(InputError.exit_code) from None
-        except compat.no_such_option() as exc:
-            name = exc.option_name.split("=")[0]
-            key = name.lstrip("-").replace("-", "_")
-            if key in config_keys():
-                given = exc.option_name.partition("=")[2] or _after(given_args, exc.option_name) or "..."
-                exc.message = f"No such option: {name}. Config keys are set as key=value: {key}={given}"
-                exc.possibilities = None
-            exc.exit_code = InputError.exit_code
-            raise
-        except compat.usage_error() as exc:  # README: 2 is a config error, 6 a bad argument
-            exc.exit_code = InputError.exit_code
-            raise
 
 
 class HintingGroup(TyperGroup):
     """The app's group: a usage error before any command (an unknown command, a bad --lang) exits 6."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        try:
+        with usage_exits_6():
             return super().parse_args(ctx, args)
-        except compat.usage_error() as exc:
-            exc.exit_code = InputError.exit_code
-            raise
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        try:
+        with usage_exits_6():
             return super().resolve_command(ctx, args)
-        except compat.usage_error() as exc:
-            exc.exit_code = InputError.exit_code
-            raise
 
     def invoke(self, ctx: Any) -> Any:
-        try:
+        with usage_exits_6():
             return super().invoke(ctx)
-        except compat.usage_error() as exc:
-            exc.exit_code = InputError.exit_code
-            raise
+
+
+@contextlib.contextmanager
+def usage_exits_6() -> Iterator[None]:
+    """Click's usage errors leave with InputError's exit code (README: 2 is a config error, 6 a bad argument)."""
+    try:
+        yield
+    except compat.usage_error() as exc:
+        exc.exit_code = InputError.exit_code
+        raise
 
 
 def either(words: list[str]) -> str:

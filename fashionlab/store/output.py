@@ -25,6 +25,7 @@ from pathlib import Path
 
 from fashionlab.errors import InputError, StorageError
 from fashionlab.store.files import UnsafeFile, open_regular, umask
+from fashionlab.store.run import pid_alive
 
 MARK = "fashionlab"
 PNG_MARK = b"tEXtSoftware\x00" + MARK.encode()  # the text chunk views.plots puts in every PNG
@@ -182,15 +183,7 @@ def remove_stale(parent: Path, name: str) -> None:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid == os.getpid() or pid_alive(pid)
 
 
 def mark_folder(folder: Path) -> None:

@@ -40,7 +40,8 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -72,7 +73,7 @@ class Run:
             return RunStatus.BROKEN
         if status == RunStatus.RUNNING and self.info.host == socket.gethostname():
             pid = self.info.pid
-            if isinstance(pid, int) and not _pid_alive(pid):
+            if isinstance(pid, int) and not pid_alive(pid):
                 return RunStatus.INTERRUPTED
         return status
 
