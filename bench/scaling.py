@@ -1,11 +1,17 @@
-"""Scaling out, measured: the local executor against Ray on this machine, and what pruning saves.
+"""Scaling, measured: the local executor against Ray on this machine, what pruning saves, and reading
+many runs.
 
     python bench/scaling.py [--trials 12] [--search-trials 30]
+    python bench/scaling.py --many-runs 5000,20000 [--against 5056a67]
 
 1. The same 12-trial sweep with `--jobs 2` (local processes) and with `--executor ray` (a local Ray
    instance, 1 CPU per trial): wall time of each and Ray's overhead per trial.
 2. The same 30-trial search (TPE, same seed) with `--prune median` and without pruning: epochs
    trained in all, and the best val_accuracy each found.
+3. `--many-runs`: a runs folder of N runs (copies of one real run, each with its own learning rate or
+   seed, 5 seeds a setting, and test numbers that differ) read by `runs`, `compare` and `report --format
+   json`: wall time of each whole command and milliseconds a run; with `--against REF` the same commands
+   of that commit (a git worktree on PYTHONPATH) side by side, in the same run on the same folder.
 """
 
 from __future__ import annotations
@@ -42,11 +48,80 @@ def epochs_trained(runs: Path) -> int:
     return total
 
 
+def make_runs(template: Path, folder: Path, n: int) -> None:
+    """n runs of 5 seeds a setting (the learning rate), copies of `template` with their own id, config, seed
+    and test numbers (run.json, config.yaml, metrics.json, history.csv; images.npz where it has one)."""
+    import random
+
+    import yaml
+
+    rng = random.Random(0)
+    info = json.loads((template / "run.json").read_text())
+    config = yaml.safe_load((template / "config.yaml").read_text())
+    metrics = json.loads((template / "metrics.json").read_text())
+    history = (template / "history.csv").read_text()
+    images = (template / "images.npz").read_bytes() if (template / "images.npz").is_file() else None
+    folder.mkdir(parents=True)
+    for i in range(n):
+        lr, seed = round(1e-4 * (1 + i // 5), 6), i % 5
+        run_hash = f"{rng.getrandbits(32):08x}"
+        run_id = f"20261201-{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}-bench-{run_hash}"
+        conf = {**config, "name": "bench", "seed": seed, "optimizer": {"name": "adam", "learning_rate": lr}}
+        accuracy = metrics["test"]["accuracy"] + rng.gauss(0, 0.01)
+        found = {**metrics, "test": {"loss": metrics["test"]["loss"] + rng.gauss(0, 0.02), "accuracy": accuracy}}
+        path = folder / run_id
+        path.mkdir()
+        (path / "run.json").write_text(json.dumps({**info, "id": run_id, "name": "bench", "config_hash": run_hash,
+                                                   "seed": seed, "config": conf, "metrics": found}))  # fmt: skip
+        (path / "config.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
+        (path / "metrics.json").write_text(json.dumps(found))
+        (path / "history.csv").write_text(history)
+        if images is not None:
+            (path / "images.npz").write_bytes(images)
+
+
+def many_runs(counts: list[int], against: str | None) -> None:
+    root = Path(__file__).resolve().parent.parent
+    commands = {"runs": ["runs"], "compare": ["compare"], "report --format json": ["report", "--format", "json"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        sources = {"this tree": root}
+        if against:
+            subprocess.run(["git", "worktree", "add", "--detach", f"{tmp}/base", against], cwd=root, check=True,
+                           capture_output=True)  # fmt: skip
+            sources[against] = Path(tmp) / "base"
+        template_runs = Path(tmp) / "template"
+        timed(["train", "--config", "tutorial", "epochs=3", "train_samples=1000", "test_samples=500"], template_runs)
+        template = next(p for p in template_runs.iterdir() if (p / "run.json").is_file())
+        try:
+            for n in counts:
+                folder = Path(tmp) / f"runs{n}"
+                make_runs(template, folder, n)
+                for name, command in commands.items():
+                    row = []
+                    for label, source in sources.items():
+                        env = {**os.environ, "FASHIONLAB_RUNS": str(folder), "PYTHONPATH": str(source)}
+                        start = time.perf_counter()
+                        done = subprocess.run([sys.executable, "-m", "fashionlab", *command], env=env,
+                                              capture_output=True, text=True, timeout=3600)  # fmt: skip
+                        wall = time.perf_counter() - start
+                        ok = "" if done.returncode == 0 else f" (exit {done.returncode})"
+                        row.append(f"{label}: {wall:.2f} s, {1000 * wall / n:.3f} ms a run{ok}")
+                    print(f"{n:,} runs, {name}: " + "; ".join(row), flush=True)
+        finally:
+            if against:
+                subprocess.run(["git", "worktree", "remove", "--force", f"{tmp}/base"], cwd=root, capture_output=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--search-trials", type=int, default=30)
+    parser.add_argument("--many-runs", help="comma-separated run counts: time reading that many runs instead")
+    parser.add_argument("--against", help="with --many-runs: also time this git commit's fashionlab")
     args = parser.parse_args()
+    if args.many_runs:
+        many_runs([int(n) for n in args.many_runs.split(",")], args.against)
+        return
     lrs = ",".join(f"{0.0005 * (i + 1):g}" for i in range(args.trials // 2))
     sweep = ["sweep", f"lr={lrs}", "batch_size=32,64", "epochs=3", *DATA]
     with tempfile.TemporaryDirectory() as tmp:

@@ -114,6 +114,20 @@ def info_field(**changes: object) -> Callable[[Path], None]:
     return edit
 
 
+def _images_claiming(run: Path, n: int) -> None:
+    """images.npz whose arrays' headers claim `n` test images and hold no data."""
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(run / "images.npz", "w") as archive:
+        for name, descr, shape in (("true", "<u2", (n,)), ("kept_epoch", "<i8", ()), ("kept_predicted", "<u2", (n,)),
+                                   ("kept_confidence", "<f4", (n,)), ("kept_log_p_true", "<f4", (n,))):  # fmt: skip
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+            archive.writestr(f"{name}.npy", header.getvalue())
+
+
 def npz_claiming(shape: tuple[int, ...]) -> Callable[[Path], None]:
     """best.weights.npz whose one array's header claims `shape` of float32 (6 GB) and holds no data."""
 
@@ -736,25 +750,41 @@ CASES: dict[str, Case] = {
         needs_run=True,
     ),
     "best weights claiming 6 GB": Case(
-        ["evaluate", "--epoch", "best"],
+        ["predict", "--epoch", "best", "--index", "0"],
         5,
         r"run \S+: best.weights.npz does not match its model",
         broken_run(npz_claiming((1_500_000_000,))),
         needs_run=True,
     ),
     "best weights corrupt": Case(
-        ["evaluate", "--epoch", "best"],
+        ["predict", "--epoch", "best", "--index", "0"],
         5,
         r"run \S+: best.weights.npz is unreadable \(.*\)",
         broken_run(write("best.weights.npz", b"PK\x03\x04 not an archive")),
         needs_run=True,
     ),
     "model.keras zip bomb": Case(
-        ["evaluate"],
+        ["predict", "--index", "0"],
         5,
         r"run \S+: model.keras holds model.weights.h5 of 8,000,000 bytes, more than a model of [\d,]+ parameters "
         r"needs; it was not made by this run: retrain it",
         broken_run(model_member("model.weights.h5", 8_000_000)),
+        needs_run=True,
+    ),
+    "images.npz is a fifo": Case(
+        ["evaluate"],
+        5,
+        r"run \S+: images.npz is unreadable \(\S+images.npz is not a regular file( \(a symbolic link\))?\); "
+        r"`fashionlab evaluate \S+` writes it again",
+        broken_run(fifo("images.npz")),
+        needs_run=True,
+    ),
+    "images.npz claiming a billion images": Case(
+        ["predict", "--errors", "3"],
+        5,
+        r"run \S+: images.npz does not hold one answer per test image; it was not made by this run: "
+        r"`fashionlab evaluate \S+` writes it again",
+        broken_run(lambda run: _images_claiming(run, 1_000_000_001)),
         needs_run=True,
     ),
     "checkpoint epoch -5": Case(

@@ -212,6 +212,7 @@ def test_model_file_from_elsewhere(trained: Cli, tmp_path: Path) -> None:
     shutil.copytree(src, copy)
     try:
         (copy / "model.keras").write_bytes(b"PK not a keras file")
+        (copy / "images.npz").unlink()  # a run without its per-image evidence: evaluate loads the model
         result = trained("evaluate", copy.name)
         assert result.exit_code == 5 and result.stderr.startswith(
             f"Error: run {copy.name}: model.keras cannot be loaded"

@@ -22,6 +22,7 @@ from typing import Any
 
 import keras
 
+from fashionlab import evidence as fevidence
 from fashionlab import metrics as fmetrics
 from fashionlab.config import Config
 from fashionlab.engine.best import BestEpoch, Weights
@@ -37,7 +38,8 @@ from fashionlab.engine.outcomes import (
 )
 from fashionlab.engine.tensorboard import TensorBoardWriters
 from fashionlab.errors import raise_if_stopped
-from fashionlab.store import Run, RunStatus
+from fashionlab.store import Run, RunStatus, images
+from fashionlab.store.images import ModelImages
 
 
 class Target:
@@ -61,6 +63,7 @@ class Finisher:
     finish: Callable[[Target], dict[str, float]]  # tests and saves the model; returns its test metrics
     evaluate: Callable[[], dict[str, float]]
     dead_units: Callable[[], list[dict[str, Any]]]
+    images: Callable[[int], ModelImages]  # the weights as they are now, per test image (epoch: theirs)
 
 
 @dataclass
@@ -244,7 +247,14 @@ class Completion(Callback):
         (its curves are drawn after the training returns, by the experiment that asked for it)."""
         test = self.finisher.finish(target)
         summary = fmetrics.summarize_history(self.training.rows[: target.config.epochs])
+        kept_epoch = self.training.best.epoch if self.training.restored_best else summary.get("last_epoch")
+        kept = self.finisher.images(int(kept_epoch or len(self.training.rows)))
         found: dict[str, Any] = {"summary": summary, "test": test, **self.checks(target, test)}
+        best = found.pop("images_at_best", None)
+        images.write(target.run, images.ImageEvidence(kept, best))
+        found["confidence"] = {"kept": fevidence.confidence(kept), "best": fevidence.confidence(best) if best else None}
+        if best is not None:  # two models of one training on the same images: McNemar, paired loss (EVIDENCE.md)
+            found["checkpoints"] = fevidence.two_models(best, kept)
         target.run.write_metrics(found)
         target.run.mark_completed(found)
         return TrainResult(target.run, summary, test)
@@ -261,6 +271,7 @@ class Completion(Callback):
             weights.restore(best.arrays)
             try:
                 found["test_at_best"] = {"epoch": best.epoch, **self.finisher.evaluate()}
+                found["images_at_best"] = self.finisher.images(int(best.epoch or 0))
             finally:
                 weights.restore(current)
         k = target.config.num_classes

@@ -31,7 +31,7 @@ from fashionlab.engine.probes import DEAD_UNIT_IMAGES, dead_units
 from fashionlab.engine.programs import population_key, program
 from fashionlab.engine.tensorboard import require_tensorflow
 from fashionlab.errors import Interrupted, RunError
-from fashionlab.network import check_trainable
+from fashionlab.network import check_trainable, output_kind
 from fashionlab.store import Run, RunStatus, RunStore, read_run
 
 __all__ = ["RunStopped", "TrainPlan", "completed", "train"]
@@ -185,7 +185,8 @@ def _fit(
     for k, (training, model) in enumerate(zip(trainings, models, strict=True)):
         hooks = plan.hooks if progress and k == 0 else None  # every member runs every epoch with the first
         found = callbacks(
-            training, _finisher(model, k, loop, split), functools.partial(_state_arrays, model), hooks, plan.pruner,
+            training, _finisher(model, k, loop, split, longest), functools.partial(_state_arrays, model), hooks,
+            plan.pruner,
             training.longest.config.tensorboard,
         )  # fmt: skip
         lists.append(found)
@@ -298,10 +299,11 @@ def _loop(models: list[Any], config: Config) -> Any:
     return Loop(models, config.batch_size, program=program(config))
 
 
-def _finisher(model: Any, k: int, loop: Any, split: Split) -> Any:
-    """What finishing a run needs from Keras: its test metrics, the saved model, and the two checks the
-    results rest on (the best epoch's model tested, dead ReLU units counted)."""
+def _finisher(model: Any, k: int, loop: Any, split: Split, config: Config) -> Any:
+    """What finishing a run needs from Keras: its test metrics, the saved model, the per-image test evidence,
+    and the two checks the results rest on (the best epoch's model tested, dead ReLU units counted)."""
     from fashionlab.engine.callbacks import Finisher, Target
+    from fashionlab.engine.images import model_images, outputs
 
     def evaluate() -> dict[str, float]:
         if loop is not None:
@@ -316,7 +318,10 @@ def _finisher(model: Any, k: int, loop: Any, split: Split) -> Any:
             model.save(path)
         return test
 
-    return Finisher(finish, evaluate, lambda: dead_units(model, split.x_train[:DEAD_UNIT_IMAGES]))
+    def images(epoch: int) -> Any:
+        return model_images(outputs(model, loop, k, split.x_test), split.y_test, output_kind(config), epoch)
+
+    return Finisher(finish, evaluate, lambda: dead_units(model, split.x_train[:DEAD_UNIT_IMAGES]), images)
 
 
 def _state_variables(model: Any) -> list[Any]:

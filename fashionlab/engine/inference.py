@@ -11,10 +11,11 @@ from fashionlab import data as fdata
 from fashionlab import metrics as fmetrics
 from fashionlab.config import Config, run_config
 from fashionlab.engine.backend import use_backend
-from fashionlab.engine.inputs import encode_labels, resize, select, test_images_for, to_model_input
+from fashionlab.engine.inputs import resize, select, test_images_for, to_model_input
 from fashionlab.errors import InputError, RunError
 from fashionlab.network import output_kind
-from fashionlab.store import Run
+from fashionlab.store import Run, images
+from fashionlab.store.images import ImageEvidence, ModelImages
 
 
 def load_trained(
@@ -93,19 +94,60 @@ def probabilities(model: Any, config: Config, images: np.ndarray) -> np.ndarray:
 
 
 def evaluate_run(run: Run, epoch: str = "last") -> dict[str, Any]:
-    """Test loss/accuracy and per-class metrics of a trained run (its last or best epoch's model)."""
-    config, model = load_trained(run, epoch=epoch)
-    x_test, y_test = test_images_for(config)
-    scores = model.evaluate(
-        to_model_input(x_test, config), encode_labels(y_test, config), batch_size=512, verbose=0, return_dict=True
-    )
-    probs = probabilities(model, config, x_test)
-    report = fmetrics.classification_report(y_test, probs.argmax(axis=1), config.num_classes)
-    report.update(run=run.id, test_loss=float(scores["loss"]), test_accuracy=float(scores["accuracy"]))
+    """Test loss/accuracy and per-class metrics of a trained run (its last or best epoch's model), from its
+    per-image test evidence (computed once and stored for a run trained before it was kept)."""
+    config = run_config(run)
+    found = image_evidence(run, epoch)
+    report = fmetrics.classification_report(found.true, found.predicted, config.num_classes)
+    stored = run.saved_metrics()
+    tested = (stored.get("test") if epoch == "last" else stored.get("test_at_best")) or {}
+    loss = float(found.loss.mean()) if found.has_probabilities else tested.get("loss")
+    report.update(run=run.id, test_loss=loss, test_accuracy=float(found.correct.mean()))
     report["class_names"] = config.class_names
-    report["epoch"] = "last" if epoch == "last" else f"best ({run.info.best_weights_epoch})"
-    report["samples"] = len(y_test)
+    report["epoch"] = "last" if epoch == "last" else f"best ({found.epoch})"
+    report["samples"] = int(found.true.size)
     return report
+
+
+def image_evidence(run: Run, epoch: str = "last") -> ModelImages:
+    """The per-image test evidence of the run's kept model ("last") or its best epoch's ("best"), from its
+    images.npz; a run trained before it was kept is evaluated once here and the file written."""
+    if epoch not in ("last", "best"):
+        raise InputError(f"`epoch` {epoch} is not known; use last or best")
+    found = images.read(run)
+    if found is None:
+        found = _evaluate_images(run)
+        images.write(run, found)
+    if epoch == "last":
+        return found.kept
+    if found.best is not None:
+        return found.best
+    if run.info.best_weights_epoch is None:
+        load_trained(run, epoch="best")  # raises why there is no best model, in the words it always used
+    return found.kept  # the best epoch is the kept one
+
+
+def _evaluate_images(run: Run) -> ImageEvidence:
+    from fashionlab.engine.images import model_images
+
+    config, model = load_trained(run, for_training=False)
+    x_test, y_test = test_images_for(config)
+    kind = output_kind(config)
+    stored = run.saved_metrics()
+    summary = stored.get("summary") or {}
+    stopped = run.info.stopped_early or {}
+    restored = stopped.get("best_epoch") if isinstance(stopped, dict) and stopped.get("restored") else None
+    kept_epoch = int(restored or summary.get("last_epoch") or run.info.epochs_done or 0)
+    kept = model_images(_outputs(model, config, x_test), y_test, kind, kept_epoch)
+    best_epoch = run.info.best_weights_epoch
+    if best_epoch is None or best_epoch == kept_epoch:
+        return ImageEvidence(kept)
+    _, model = load_trained(run, epoch="best", for_training=False)
+    return ImageEvidence(kept, model_images(_outputs(model, config, x_test), y_test, kind, int(best_epoch)))
+
+
+def _outputs(model: Any, config: Config, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(to_model_input(x, config), batch_size=512, verbose=0))
 
 
 def _prediction(
@@ -208,17 +250,14 @@ MAX_INDICES = 10_000
 
 
 def confident_errors(run: Run, n: int, epoch: str = "last") -> list[int]:
-    """The test images the model gets wrong with the highest probability on its wrong answer, most first."""
-    config, model = load_trained(run, epoch=epoch, for_training=False)
-    x_test, y_test = select(*fdata.load_test(), config)
-    if config.test_samples:
-        x_test, y_test = x_test[: config.test_samples], y_test[: config.test_samples]
-    probs = probabilities(model, config, x_test)
-    predicted = probs.argmax(axis=1)
-    wrong = np.flatnonzero(predicted != y_test)
+    """The test images the model gets wrong with the highest probability on its wrong answer, most first
+    (from the run's per-image evidence)."""
+    found = image_evidence(run, epoch)
+    wrong = np.flatnonzero(~found.correct)
     if not len(wrong):
-        raise InputError(f"run {run.id} gets every one of its {len(y_test):,} test images right; no error to show")
-    order = wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")]
+        raise InputError(f"run {run.id} gets every one of its {found.true.size:,} test images right; no error to show")
+    confidence = np.nan_to_num(found.confidence[wrong], nan=0.0)
+    order = wrong[np.argsort(-confidence, kind="stable")]
     return [int(i) for i in order[:n]]
 
 

@@ -35,6 +35,8 @@ TEST_BATCH = 256  # what Keras's evaluate was given before: the same batches, th
 # as state (weights, the learning rate, the seeds), so a later trial reuses the first one's traced and
 # compiled functions instead of tracing them again (about 0.7 s a trial; BENCHMARKS.md).
 _PROGRAMS: dict[str, tuple[Any, Any, Any, Any]] = {}
+_FORWARD: dict[str, Any] = {}  # the compiled inference pass by program, for the per-image test evidence
+FORWARD_BATCH = 1000  # images per call of the forward pass (the last batch padded: one shape, one compile)
 
 
 def steps_per_block(steps: int) -> int:
@@ -105,6 +107,7 @@ class Loop:
         import jax
 
         self.models = models
+        self.program = program
         self.batch_size = batch_size
         self.steps_per_call = steps_per_call
         self.single = _programs(models[0], program)  # train block, one train batch, test block, one test batch
@@ -211,6 +214,28 @@ class Loop:
         x_dev, y_dev = jnp.asarray(x), jnp.asarray(y)
         logs = self._pass(False, x_dev, y_dev, np.arange(len(x)), models=[self.models[k]], b=TEST_BATCH)
         return {name: float(v) for name, v in logs.items()}
+
+    def outputs(self, k: int, x: np.ndarray) -> np.ndarray:
+        """Member k's outputs on `x` in inference mode (dropout off), like `model.predict`, with one compiled
+        forward pass per program instead of Keras tracing a predict function for each model."""
+        import jax
+
+        model = self.models[k]
+        forward = _FORWARD.get(self.program) if self.program else None
+        if forward is None:
+            forward = jax.jit(
+                lambda trainable, other, batch: model.stateless_call(trainable, other, batch, training=False)[0]
+            )
+            if self.program:
+                _FORWARD[self.program] = forward
+        trainable = [v.value for v in model.trainable_variables]
+        other = [v.value for v in model.non_trainable_variables]
+        found = []
+        for start in range(0, len(x), FORWARD_BATCH):
+            batch = x[start : start + FORWARD_BATCH]
+            padded = np.concatenate([batch, np.zeros((FORWARD_BATCH - len(batch), *batch.shape[1:]), batch.dtype)])
+            found.append(np.asarray(forward(trainable, other, padded))[: len(batch)])
+        return np.concatenate(found)
 
 
 __all__ = ["CALLS_PER_EPOCH", "TEST_BATCH", "Loop", "steps_per_block"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 from fashionlab import metrics
 from fashionlab.keys import flatten, layer_words, short_key
-from fashionlab.results import findings, noise
+from fashionlab.results import findings, noise, paired
 from fashionlab.results.model import Results, RunSummary, Setting, Tested, lower_is_better
 from fashionlab.store import Run
 
@@ -68,7 +69,22 @@ def summary_of(run: Run) -> RunSummary:
     if isinstance(at_best, dict) and _number(at_best.get("loss")) is not None and _number(at_best.get("accuracy")):
         found.test_at_best = Tested(int(at_best.get("epoch", 0)), float(at_best["loss"]), float(at_best["accuracy"]))
     found.dead_units = [d for d in data.get("dead_units") or [] if isinstance(d, dict)]
+    confidence = data.get("confidence")
+    found.confidence = confidence.get("kept") if isinstance(confidence, dict) else None
+    found.checkpoints = data.get("checkpoints") if isinstance(data.get("checkpoints"), dict) else None
+    found.images = functools.cache(functools.partial(_images, run))
     return found
+
+
+def _images(run: Run) -> Any:
+    """The run's per-image evidence, None where it has none or it cannot be read (then nothing is said)."""
+    from fashionlab.errors import RunError
+    from fashionlab.store import images
+
+    try:
+        return images.read(run)
+    except (RunError, OSError):
+        return None
 
 
 def varying_keys(rows: list[RunSummary]) -> list[str]:
@@ -84,7 +100,8 @@ def sort_runs(rows: list[RunSummary], metric: str) -> list[RunSummary]:
     """Best first: lowest for losses, epochs and time, highest otherwise; missing values last."""
     low = lower_is_better(metric)
     present = [r for r in rows if _number(r.value(metric)) is not None]
-    missing = [r for r in rows if r not in present]
+    placed = {id(r) for r in present}
+    missing = [r for r in rows if id(r) not in placed]
     return sorted(present, key=lambda r: r.value(metric) if low else -r.value(metric)) + missing
 
 
@@ -112,20 +129,35 @@ def label_keys(keys: list[str]) -> list[str]:
 
 def label(row: RunSummary, keys: list[str], rows: list[RunSummary]) -> str:
     """What sets this run apart: `optimizer=sgd, epochs=25`, `tiny-deeper`, or its short id."""
+    return labeller(keys, rows)(row)
+
+
+def labeller(keys: list[str], rows: list[RunSummary]) -> Any:
+    """`label` for many runs of one set: what it needs from all of them worked out once (linear, not n^2)."""
     named = label_keys(keys)
-    names = {r.name for r in rows}
-    if len([k for k in named if k != "seed"]) > 3 and len(names) == len({r.setting() for r in rows}):
-        return row.name  # configs that differ in many keys: their names say it shorter
+    by_name = len([k for k in named if k != "seed"]) > 3 and len({r.name for r in rows}) == len(
+        {r.setting() for r in rows}
+    )
+    tails: dict[str, int] = {}
+    for r in rows:
+        tail = r.run.rsplit("-", 1)[-1]
+        tails[tail] = tails.get(tail, 0) + 1
+    return lambda row: row.name if by_name else _label(row, named, rows, tails)
+
+
+def _label(row: RunSummary, named: list[str], rows: list[RunSummary], tails: dict[str, int]) -> str:
     parts = []
     for key in sorted(named, key=lambda k: k == "seed"):  # the seed last: optimizer=adam, seed=43
         parts.append(row.name if key == "layers" else f"{short_key(key)}={cell(row.config.get(key))}")
-    return ", ".join(parts) if parts else (row.name if len(rows) == 1 else short_id(row, rows))
+    return ", ".join(parts) if parts else (row.name if len(rows) == 1 else short_id(row, rows, tails))
 
 
-def short_id(row: RunSummary, rows: list[RunSummary]) -> str:
-    """A run's config hash (the end of its id), or more of the id where two runs share it."""
+def short_id(row: RunSummary, rows: list[RunSummary], tails: dict[str, int] | None = None) -> str:
+    """A run's config hash (the end of its id), or more of the id where two runs share it (`tails`: how many
+    runs end in each hash, when the caller counted them once)."""
     tail = row.run.rsplit("-", 1)[-1]
-    if sum(r.run.rsplit("-", 1)[-1] == tail for r in rows) == 1 and len(tail) == 8:
+    count = tails[tail] if tails is not None else sum(r.run.rsplit("-", 1)[-1] == tail for r in rows)
+    if count == 1 and len(tail) == 8:
         return tail
     parts = row.run.split("-")
     return "-".join(parts[1:2] + parts[3:]) if len(parts) > 3 else row.run
@@ -140,17 +172,22 @@ def group_settings(rows: list[RunSummary], keys: list[str], sort: str) -> list[S
         setting = by_values.setdefault(repr(values), Setting(values))
         setting.runs.append(row)
     found = list(by_values.values())
+    labelled = labeller(keys, rows)
     for setting in found:
         names = {r.name for r in setting.runs}
-        setting.label = label(setting.runs[0], keys, rows) if keys else (names.pop() if len(names) == 1 else "all runs")
+        setting.label = labelled(setting.runs[0]) if keys else (names.pop() if len(names) == 1 else "all runs")
     low = lower_is_better(sort)
     present = [s for s in found if s.mean(sort) is not None]
     ordered = sorted(present, key=lambda s: (s.mean(sort) or 0.0) * (1 if low else -1))
     return ordered + [s for s in found if s not in present]
 
 
-def results_of(summaries: list[RunSummary], sort: str = DEFAULT_SORT, axes: list[str] | None = None) -> Results:
-    """What these runs show, best first by `sort`."""
+def results_of(
+    summaries: list[RunSummary], sort: str = DEFAULT_SORT, axes: list[str] | None = None,
+    pool: list[RunSummary] | None = None,
+) -> Results:  # fmt: skip
+    """What these runs show, best first by `sort`; `pool`: the runs folder's runs, where repeats of a one-seed
+    setting's model (other seeds) may measure its spread."""
     rows, repeats = one_run_per_identity(sort_runs(summaries, sort))
     keys = varying_keys(rows)
     if axes:  # a sweep's axes first, in the order given
@@ -159,12 +196,19 @@ def results_of(summaries: list[RunSummary], sort: str = DEFAULT_SORT, axes: list
     comparisons = []
     one_task = len({r.task for r in rows}) == 1  # runs of different tasks are not compared with each other
     if one_task and settings and settings[0].mean(sort) is not None:
-        comparisons = [
-            noise.compare(other, settings[0], sort) for other in settings[1:] if other.mean(sort) is not None
-        ]
+        others = [other for other in settings[1:] if other.mean(sort) is not None]
+        tests = metrics.welch_many([(other.numbers(sort), settings[0].numbers(sort)) for other in others])
+        comparisons = [noise.compare(other, settings[0], sort, test) for other, test in zip(others, tests, strict=True)]
+    if pool:
+        by_label = {s.describe(): s for s in settings}
+        for c in comparisons:
+            if c.p is None and c.verdict != "identical" and c.a in by_label:
+                noise.from_repeats(c, by_label[c.a], settings[0], pool)
     adjust_together(comparisons)
-    labels = {r.run: label(r, keys, rows) for r in rows}
+    labelled = labeller(keys, rows)
+    labels = {r.run: labelled(r) for r in rows}
     found = Results(rows, keys, sort, settings, comparisons, [], labels)
+    paired.pair_comparisons(found)
     found.findings = findings.all_findings(found) + findings.trained_again(repeats, labels)
     return found
 
@@ -200,9 +244,15 @@ def one_run_per_identity(rows: list[RunSummary]) -> tuple[list[RunSummary], list
         kept.append(stands)
         if len(group) > 1:
             repeats.append([stands, *(r for r in group if r is not stands)])
-    return [r for r in rows if r in kept], repeats
+    kept_ids = {id(r) for r in kept}
+    return [r for r in rows if id(r) in kept_ids], repeats
 
 
-def collect(runs: list[Run], sort: str = DEFAULT_SORT, axes: list[str] | None = None) -> Results:
-    """What these runs show: read each once, then compare them."""
-    return results_of([summary_of(r) for r in runs], sort, axes)
+def collect(
+    runs: list[Run], sort: str = DEFAULT_SORT, axes: list[str] | None = None,
+    known: dict[str, RunSummary] | None = None,
+) -> Results:  # fmt: skip
+    """What these runs show: read each once (or take it from `known`, every run of the folder, which is then
+    the pool of repeats a one-seed comparison may measure its spread from), then compare them."""
+    summaries = [known[r.id] if known and r.id in known else summary_of(r) for r in runs]
+    return results_of(summaries, sort, axes, list(known.values()) if known else None)

@@ -1,6 +1,7 @@
 """Findings: what the numbers of a set of runs show, each with the numbers and run ids it rests on.
 
 overfitting   val_loss rose from its lowest while training loss fell (once per training)
+checkpoints   the best epoch's model against the kept one on the test images (results/paired.py)
 loss_grew     over a sweep of epochs: test accuracy flat within noise while test loss grows
 chance        test accuracy within noise of 1/k (k classes), or test loss at ln k: it learned nothing
 dead_units    ReLU units that output 0 for every training image (measured at the end of a chance-level run)
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fashionlab.results import noise
+from fashionlab.results import noise, paired
 from fashionlab.results.model import Finding, Results, RunSummary
 
 LOSS_GREW = 1.5  # test loss this many times its first value, with accuracy flat: the lab's lesson
@@ -30,6 +31,7 @@ def all_findings(res: Results) -> list[Finding]:
         found += chance(row, res.labels.get(row.run, row.run))
     for group in trainings(res.runs):
         found += overfitting(group, res.labels)
+        found += paired.checkpoints(group, res.labels)
     found += one_training(res)
     found += loss_grew(res)
     found += architecture(res)
@@ -125,12 +127,10 @@ def overfitting(group: list[RunSummary], labels: dict[str, str]) -> list[Finding
         "best_epoch": row.best_epoch, "last_epoch": row.epochs, "val_loss_best": row.at_best["val_loss"],
         "val_loss_last": row.last["val_loss"], "loss_best": row.at_best.get("loss"), "loss_last": row.last.get("loss"),
     }  # fmt: skip
-    if row.test_at_best is not None and row.test is not None:
-        spread, _ = noise.one_seed_noise([row], "test_accuracy")
+    if row.test_at_best is not None and row.test is not None:  # the paired test of the two: `checkpoints`
         numbers.update(
             test_accuracy_best=row.test_at_best.accuracy, test_loss_best=row.test_at_best.loss,
-            test_accuracy_last=row.test.accuracy, test_loss_last=row.test.loss, noise=spread,
-            accuracy_within_noise=abs(row.test_at_best.accuracy - row.test.accuracy) < (spread or 0.0),
+            test_accuracy_last=row.test.accuracy, test_loss_last=row.test.loss,
         )  # fmt: skip
     numbers["earlier_trials"] = [labels.get(r.run, r.run) for r in group[:-1]]
     trend = row.overfit_trend or {}
@@ -188,6 +188,7 @@ def loss_grew(res: Results) -> list[Finding]:
     numbers = {
         "epochs": [s.values["epochs"] for s in ordered], "test_accuracy": accuracy, "test_loss": loss,
         "accuracy_range": max(accuracy) - min(accuracy), "noise": spread, "loss_ratio": loss[-1] / loss[0],
+        "paired": paired.confidence_over_epochs(res, ordered),
     }  # fmt: skip
     return [Finding("loss_grew", [r.run for r in runs], numbers)]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -90,6 +91,9 @@ class RunSummary:
     restored_epoch: int | None = None  # early stopping restored this epoch's weights
     wander: float | None = None  # sd of val_accuracy over the plateau (the last half of the epochs)
     dead_units: list[dict[str, Any]] = field(default_factory=list)  # per ReLU layer: layer, units, dead
+    confidence: dict[str, Any] | None = None  # evidence.confidence of the kept model, measured on the test images
+    checkpoints: dict[str, Any] | None = None  # evidence.two_models(best epoch's model, kept model)
+    images: Callable[[], Any] | None = field(default=None, repr=False, compare=False)  # its ImageEvidence, read once
 
     @property
     def task(self) -> str:
@@ -134,6 +138,8 @@ class RunSummary:
             tested_epoch=self.test.epoch if self.test else None,
             test_at_best=asdict(self.test_at_best) if self.test_at_best else None,
             val_accuracy_wander=self.wander,
+            confidence=self.confidence,
+            checkpoints=self.checkpoints,
         )
         return record
 
@@ -180,6 +186,7 @@ class Comparison:
     agree: tuple[int, int] | None = None  # seeds (paired by seed value) whose difference has diff's sign, of n
     seeds_needed: int | None = None  # seeds per setting that would likely resolve a difference this size
     basis: dict[str, Any] = field(default_factory=dict)  # one seed: what the noise estimate rests on
+    paired: dict[str, Any] | None = None  # one seed: evidence.two_models of the two runs on the same test images
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

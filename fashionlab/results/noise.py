@@ -55,6 +55,30 @@ def one_seed_noise(runs: list[RunSummary], metric: str) -> tuple[float | None, d
 MAX_SEEDS = 1000  # seeds_needed says "more than this" past it
 
 
+def from_repeats(found: Comparison, a: Setting, b: Setting, pool: list[RunSummary]) -> None:
+    """A one-seed comparison where the runs folder holds repeats of the same model and data (the same config
+    but the seed) of either side: their measured spread of the metric, pooled, is the noise (naming those
+    runs), and seeds_needed comes from it by the t-based power computation (EVIDENCE.md)."""
+    by_setting: dict[Any, list[RunSummary]] = {}
+    for row in pool:
+        if row.status == "completed" and isinstance(row.value(found.metric), int | float):
+            by_setting.setdefault(row.setting(), []).append(row)
+    variances, named = [], []
+    for side in (a, b):
+        seen = {r.seed: r for r in by_setting.get(side.runs[0].setting(), [])}  # one run per seed
+        if len(seen) >= 2:
+            values = [float(r.value(found.metric)) for r in seen.values()]
+            variances.append(statistics.variance(values))
+            named += sorted(r.run for r in seen.values())
+    if not variances:
+        return
+    sd = math.sqrt(statistics.fmean(variances))
+    found.basis = {"source": "repeats", "runs": named, "sd": sd, "metric": found.metric}
+    if sd > 0:
+        found.noise = 1.96 * math.sqrt(2) * sd
+        found.seeds_needed = t_seeds(abs(found.diff) / sd) if found.diff else None
+
+
 def seeds_needed(a: list[float], b: list[float]) -> int | None:
     """Seeds per setting with which a two-sided t-test at p < 0.05 would have an 80% chance to show a true
     difference the size of this one, given the spread these seeds measured: the smallest n whose power,
@@ -71,29 +95,23 @@ def seeds_needed(a: list[float], b: list[float]) -> int | None:
 
 def t_seeds(effect: float, start: int = 2) -> int | None:
     """The smallest n >= start with power >= POWER for a standardized difference `effect` (two samples of n)."""
+    import numpy as np
     from scipy import stats
 
-    def power(n: int) -> float:
-        df, shift = 2 * n - 2, effect * math.sqrt(n / 2)
+    def power(n: Any) -> Any:  # of each n of an array: the power grows with n
+        df, shift = 2 * n - 2, effect * np.sqrt(n / 2)
         critical = stats.t.ppf(1 - SIGNIFICANT / 2, df)
-        return float(stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift))
+        return stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift)
 
-    low, high = max(2, start), max(2, start)
-    while power(high) < POWER:  # doubling, then bisection: the power grows with n
-        low, high = high + 1, high * 2
-        if high > MAX_SEEDS:
-            return None if power(MAX_SEEDS) < POWER else _bisect(power, low, MAX_SEEDS)
-    return _bisect(power, low, high)
-
-
-def _bisect(power: Any, low: int, high: int) -> int:
-    while low < high:
-        mid = (low + high) // 2
-        if power(mid) >= POWER:
-            high = mid
-        else:
-            low = mid + 1
-    return high
+    first = max(2, start)
+    for low, high in ((first, first + 64), (first + 64, MAX_SEEDS + 1)):  # one vectorized call each
+        if low >= high:
+            break
+        n = np.arange(low, high)
+        reached = np.flatnonzero(power(n) >= POWER)
+        if len(reached):
+            return int(n[reached[0]])
+    return None
 
 
 def agreeing(a: Setting, b: Setting, metric: str, diff: float) -> tuple[int, int] | None:
@@ -121,8 +139,9 @@ def identical(a: Setting, b: Setting) -> bool:
     )
 
 
-def compare(a: Setting, b: Setting, metric: str) -> Comparison:
-    """Setting `a` against `b` on `metric`."""
+def compare(a: Setting, b: Setting, metric: str, test: dict[str, float] | bool | None = True) -> Comparison:
+    """Setting `a` against `b` on `metric`; `test`: Welch's test of their numbers where the caller made it
+    already (metrics.welch_many), True to make it here."""
     from fashionlab import metrics  # numpy and scipy: not for --help or the tables' import
 
     mine, theirs = a.numbers(metric), b.numbers(metric)
@@ -138,8 +157,8 @@ def compare(a: Setting, b: Setting, metric: str) -> Comparison:
     if identical(a, b):
         found.verdict, found.why = Verdict.IDENTICAL, "equal test and training numbers on every seed: no test"
         return found
-    test = metrics.welch(mine, theirs)
-    if test is not None:
+    test = metrics.welch(mine, theirs) if test is True else test
+    if isinstance(test, dict):
         found.p, found.low, found.high = test["p"], test["low"], test["high"]
         found.agree = agreeing(a, b, metric, diff)
         n = f"{len(mine)} seeds" if len(mine) == len(theirs) else f"{len(mine)} and {len(theirs)} seeds"

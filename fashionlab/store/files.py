@@ -28,6 +28,7 @@ MODEL = "model.keras"
 CHECKPOINT = "checkpoint.npz"
 BEST_WEIGHTS = "best.weights.npz"  # the weights of the best epoch so far (lowest val_loss, or the monitor)
 CURVES = "curves.png"
+IMAGES = "images.npz"  # per test image: the kept and the best-epoch model's answer, confidence, log p(true)
 TENSORBOARD = "tensorboard"
 SWEEPS = "sweeps"
 LOCKS = ".locks"
@@ -126,6 +127,7 @@ def clear_cache(root: Path) -> None:
 # (a run.json of a 10,000-epoch run is ~1 MB) and still far below what would hurt the machine.
 MAX_SMALL_FILE = 16 * 1024 * 1024
 MAX_CONFIG = 1_000_000  # a config is a few hundred bytes
+MAX_IMAGES = 64 * 1024**2  # images.npz: 10,000 test images take about 150 KB
 MAX_ARRAYS = 8 * 1024**3  # checkpoint.npz, best.weights.npz: their arrays are checked against the model's shapes
 
 

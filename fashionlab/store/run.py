@@ -89,7 +89,8 @@ class Run:
         import yaml
 
         try:
-            data = yaml.safe_load(files.read_text(self.config_path, files.MAX_CONFIG, follow=False))
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster over thousands of runs
+            data = yaml.load(files.read_text(self.config_path, files.MAX_CONFIG, follow=False), Loader=loader)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             raise RunError(f"run {self.id} has no readable {files.CONFIG} ({exc}); it cannot be used") from None
         if not isinstance(data, dict):

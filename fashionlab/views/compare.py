@@ -4,6 +4,7 @@ table, plain text for long listings, or records for CSV, Markdown and JSON.
 
 from __future__ import annotations
 
+import collections
 import csv
 import difflib
 import io
@@ -208,7 +209,8 @@ def comparison_columns(
     rows, sort = res.runs, res.sort
     best = res.best.run if res.best and not res.of("tasks_differ") else None  # no ranking across tasks
     mark = ["★ " if r.run == best else "  " for r in rows]
-    ids = [r.run if wide else short_id(r, rows) for r in rows]
+    tails = collections.Counter(r.run.rsplit("-", 1)[-1] for r in rows)
+    ids = [r.run if wide else short_id(r, rows, tails) for r in rows]
     cols = [Col("run", "run" if wide else "id", 1.0, "left", cells=[m + i for m, i in zip(mark, ids, strict=True)])]
     for n, key in enumerate(config_keys):
         swept = key in (axes or []) or (not axes and n < 3)

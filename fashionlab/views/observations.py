@@ -12,6 +12,7 @@ from fashionlab.i18n import _
 from fashionlab.keys import short_key
 from fashionlab.results import Comparison, Finding, Results, RunSummary, Verdict, noise
 from fashionlab.results.findings import full_grid
+from fashionlab.views import paired
 
 MOST_COMPARISONS = 3  # more settings than this: the rest are in the table
 MARGINAL_VALUES = 8  # a key with more values than this gets no "by key" sentence (a seed, a name, a layer)
@@ -31,6 +32,10 @@ def basis_words(basis: dict[str, Any]) -> str:
     """What a one-seed noise estimate rests on, in the chosen language."""
     if basis.get("source") == "none":
         return _("one seed per setting gives no noise estimate for {metric}").format(metric=basis["metric"])
+    if basis.get("source") == "repeats":
+        return _("runs of the same model and data with other seeds ({runs}) spread {metric} with an sd of {points} "
+                 "points").format(runs=_ids(basis["runs"]), metric=metric_words(basis["metric"]),
+                                  points=f"{100 * basis['sd']:.2f}")  # fmt: skip
     parts = []
     if basis.get("source") == "wander":
         parts.append(
@@ -128,6 +133,14 @@ def comparison_text(found: Comparison, one_training: bool) -> str:
             other=other,
             where=where,
         )
+        if found.paired:  # the two runs' models on the same images: about them, not their settings
+            return (
+                head
+                + _(": one seed per setting cannot judge the settings.")
+                + " "
+                + paired.runs_text(found.paired, found.a, found.b)
+                + repeats_needed(found)
+            )
         if one_training:  # two checkpoints of one training: the seed is the same, the totals cannot tell
             return head + _(": cannot judge from the totals alone: two models of one training need a paired "
                             "test on the test images.")  # fmt: skip
@@ -136,7 +149,8 @@ def comparison_text(found: Comparison, one_training: bool) -> str:
             said += _("; below about {size} points it is noise in any case ({basis})").format(
                 size=f"{100 * found.noise:.1f}", basis=basis_words(found.basis)
             )
-        return said + _("; --repeats 3 measures how much seeds move it.")
+        needed = repeats_needed(found)
+        return said + ("." + needed if needed else _("; --repeats 3 measures how much seeds move it."))
     n = len(found.a_values)
     seeds = _("{n} seeds").format(n=n) if n == len(found.b_values) else _("their seeds")
     text = _("{metric}, {a} vs {b}: {diff}").format(
@@ -160,6 +174,20 @@ def comparison_text(found: Comparison, one_training: bool) -> str:
     )
     text += f" ({ci}{p}, {seeds}): {verdict_word(found.verdict)}."
     return text[0].upper() + text[1:]
+
+
+def repeats_needed(found: Comparison) -> str:
+    """Where the spread of this model was measured (repeats in the runs folder): the seeds a t-based power
+    computation says a difference this size needs, as the --repeats to run; else nothing."""
+    if found.basis.get("source") != "repeats" or not found.seeds_needed:
+        return ""
+    return " " + _("With the spread measured on {runs}, about {n} seeds each would likely settle a difference this "
+                   "size: --repeats {n}.").format(runs=_ids(found.basis["runs"]), n=found.seeds_needed)  # fmt: skip
+
+
+def _ids(runs: list[str]) -> str:
+    """Runs named by their config hash (the end of the id; `--format json` has the whole ids)."""
+    return ", ".join(r.rsplit("-", 1)[-1] for r in runs)
 
 
 def comparisons(res: Results) -> list[str]:
@@ -233,6 +261,28 @@ def _overfitting(n: dict[str, Any], about: str) -> str:
     )  # fmt: skip
 
 
+def _loss_grew(n: dict[str, Any]) -> str:
+    """Over a sweep of epochs: test loss grew while accuracy stayed flat; why, from the images where measured."""
+    e, acc, loss = n["epochs"], n["test_accuracy"], n["test_loss"]
+    text = _(
+        "From {first} to {last} epochs test accuracy stayed within {points} points ({acc_first}, then {acc_last}) "
+        "while test loss grew {ratio}x ({loss_first} to {loss_last})."
+    ).format(
+        first=e[0], last=e[-1], points=f"{100 * n['accuracy_range']:.2f}", acc_first=f"{acc[0]:.4f}",
+        acc_last=f"{acc[-1]:.4f}", ratio=f"{n['loss_ratio']:.1f}", loss_first=f"{loss[0]:.4f}",
+        loss_last=f"{loss[-1]:.4f}",
+    )  # fmt: skip
+    found = n.get("paired")
+    if not found:
+        return text + " " + _("Why cannot be told without per-image evidence (`fashionlab evaluate` on both runs).")
+    a = _("the {epochs}-epoch model").format(epochs=e[0])
+    b = _("the {epochs}-epoch model").format(epochs=e[-1])
+    said = text + " " + paired.two_models(found, a, b)
+    if found.get("more_confident") is True:
+        said += " " + _("The loss punishes confident mistakes: that is where its growth comes from.")
+    return said
+
+
 def _evidence_text(found: Finding) -> str:
     """The findings about what the numbers rest on: each optimizer's settings, chance-level runs inside a
     mean, one run trained several times."""
@@ -274,16 +324,9 @@ def finding_text(found: Finding) -> str:
     if found.kind in ("optimizer_settings", "chance_in_mean", "trained_again"):
         return _evidence_text(found)
     if found.kind == "loss_grew":
-        e, acc, loss = n["epochs"], n["test_accuracy"], n["test_loss"]
-        return _(
-            "From {first} to {last} epochs test accuracy stayed within {points} points ({acc_first}, then "
-            "{acc_last}) while test loss grew {ratio}x ({loss_first} to {loss_last}): the longer-trained model is "
-            "right about as often, but far more confident when it is wrong, and the loss punishes confident mistakes."
-        ).format(
-            first=e[0], last=e[-1], points=f"{100 * n['accuracy_range']:.2f}", acc_first=f"{acc[0]:.4f}",
-            acc_last=f"{acc[-1]:.4f}", ratio=f"{n['loss_ratio']:.1f}", loss_first=f"{loss[0]:.4f}",
-            loss_last=f"{loss[-1]:.4f}",
-        )  # fmt: skip
+        return _loss_grew(n)
+    if found.kind == "checkpoints":
+        return paired.checkpoints_text(found)
     if found.kind == "chance":
         loss = (
             _("; its test loss {loss} is ln {k} = {ln_k}").format(

@@ -167,6 +167,33 @@ def confusion_png(report: dict[str, Any]) -> bytes:
     return _png(fig)
 
 
+def reliability_png(models: list[tuple[str, dict[str, Any]]]) -> bytes:
+    """A reliability diagram (Guo et al. 2017): per confidence bin, how often the answers given with that
+    confidence were right, one line per model (evidence.calibration), the diagonal where they would match;
+    below it, how many answers fall in each bin."""
+    fig = _figure(7, 6.5)
+    top, bottom = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    top.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="calibrated: right as often as sure")
+    for i, (name, found) in enumerate(models):
+        bins = found["bins"]
+        centres = (np.arange(bins) + 0.5) / bins
+        seen = [j for j in range(bins) if found["images"][j]]
+        label = f"{name} (ECE {found['ece']:.3f})"
+        top.plot([found["confidence"][j] for j in seen], [found["accuracy"][j] for j in seen], marker="o", label=label)
+        width = 0.8 / bins / len(models)
+        offset = (i - (len(models) - 1) / 2) * width
+        bottom.bar(centres + offset, found["images"], width=width, label=name)
+    top.set_ylabel("accuracy of the answers in the bin")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1.02)
+    top.set_title("Reliability: below the diagonal, more sure than right", fontsize=10)
+    _legend(top, len(models) + 1)
+    bottom.set_yscale("log")
+    bottom.set_xlabel("confidence: the probability of the answer given")
+    bottom.set_ylabel("answers")
+    return _png(fig)
+
+
 def prediction_png(pred: dict[str, Any]) -> bytes:
     """The image beside its probability bars; predicted bar red if wrong, blue if right; true bar blue."""
     fig = _figure(10, 3.8)

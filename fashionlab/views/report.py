@@ -61,20 +61,28 @@ def build(
     )
     every = _("Every column of every run: {file}.").format(file=csv_name)
     sections = [Section(title or _("Fashion-MNIST lab report"), [written, every], level=1)]
+    known = _summaries(parts)
     if len(parts) == 1:
-        return sections + part(parts[0][1], inspect, sort, parts[0][2], level=2)
+        return sections + part(parts[0][1], inspect, sort, parts[0][2], level=2, known=known)
     listed = "; ".join(f"{t} ({_('1 run') if len(r) == 1 else _('{n} runs').format(n=len(r))})" for t, r, _a in parts)
     sections[0].paragraphs.append(_("{n} parts, each compared on its own: {parts}.").format(n=len(parts), parts=listed))
     for name, runs, axes in parts:
         sections.append(Section(name, level=2))
-        sections += part(runs, inspect, sort, axes, level=3)
+        sections += part(runs, inspect, sort, axes, level=3, known=known)
     return sections
 
 
-def part(runs: list[Run], inspect: Inspect, sort: str, axes: list[str], level: int) -> list[Section]:
+def _summaries(parts: list[Group]) -> dict[str, Any]:
+    """Every run of the report read once: each part's results, and the pool of repeats they measure from."""
+    return {r.id: summary_of(r) for _name, runs, _axes in parts for r in runs}
+
+
+def part(
+    runs: list[Run], inspect: Inspect, sort: str, axes: list[str], level: int, known: dict[str, Any] | None = None
+) -> list[Section]:
     """One group of runs: what was run, the table, the observations, the curves, the best run's pictures.
     Runs of different tasks (classes, image size) are split into one part each, never ranked together."""
-    res = collect(runs, sort, axes)
+    res = collect(runs, sort, axes, known)
     if res.of("tasks_differ"):
         tasks: dict[str, list[Run]] = {}
         for summary, run in zip([summary_of(r) for r in runs], runs, strict=True):
@@ -83,7 +91,7 @@ def part(runs: list[Run], inspect: Inspect, sort: str, axes: list[str], level: i
         for task, chosen in tasks.items():
             words = task_words(task)
             out.append(Section(words[0].upper() + words[1:], level=level))
-            out += part(chosen, inspect, sort, axes, level + 1)
+            out += part(chosen, inspect, sort, axes, level + 1, known)
         return out
     return _what_was_run(res, runs, level) + _results(res, runs, level) + _pictures(res, runs, inspect, level)
 
@@ -160,7 +168,37 @@ def _pictures(res: Results, runs: list[Run], inspect: Inspect, level: int) -> li
     if not best.has_model:
         return []
     at_chance = res.of("chance") and res.of("chance")[0].runs == [best.id]
-    return _best_run_sections(best, inspect, level, bool(at_chance))
+    return _best_run_sections(best, inspect, level, bool(at_chance)) + _calibration(res, level)
+
+
+def _calibration(res: Results, level: int) -> list[Section]:
+    """The reliability diagram of the models compared: the best run's, and the two of the loss finding (an
+    epochs sweep) or else the next setting's, each from its per-image evidence (runs without it are left out)."""
+    from fashionlab import evidence
+
+    by_run = {r.run: r for r in res.runs}
+    chosen = [res.runs[0].run]
+    grew = res.of("loss_grew")
+    if grew and grew[0].numbers.get("paired"):
+        chosen += [grew[0].numbers["paired"]["run_a"], grew[0].numbers["paired"]["run_b"]]
+    elif res.comparisons:
+        chosen.append(res.comparisons[0].a_runs[0])
+    models = []
+    for run_id in dict.fromkeys(chosen):
+        row = by_run.get(run_id)
+        found = row.images() if row is not None and row.images else None
+        if found is not None and found.kept.has_probabilities:
+            models.append((res.labels.get(run_id, run_id), evidence.calibration(found.kept)))
+    if not models:
+        return []
+    eces = ", ".join(f"{name} {found['ece']:.3f}" for name, found in models)
+    said = _(
+        "How often each model is right when it gives an answer a given probability, from its answers on the test "
+        "images. On the diagonal it is as sure as it is right; below it, more sure than right (overconfident). "
+        "Expected calibration error (ECE, {bins} bins; 0 is perfectly calibrated): {eces}."
+    ).format(bins=models[0][1]["bins"], eces=eces)
+    return [Section(_("Calibration"), [said], images=[(_("Reliability diagram"), plots.reliability_png(models))],
+                    level=level)]  # fmt: skip
 
 
 def _best_run_sections(best: Run, inspect: Inspect, level: int, at_chance: bool) -> list[Section]:
@@ -219,9 +257,9 @@ def full_table_csv(runs: list[Run], sort: str) -> str:
 def to_json(parts: list[Group], sort: str) -> dict[str, Any]:
     """`report --format json`: each part's results (runs, comparisons, findings with their numbers) and
     the observations rendered from them."""
-    out = []
+    out, known = [], _summaries(parts)
     for name, runs, axes in parts:
-        res = collect(runs, sort, axes)
+        res = collect(runs, sort, axes, known)
         out.append({"title": name, **res.to_json(), "observations": observations(res)})
     return {"parts": out}
 
@@ -246,7 +284,7 @@ def to_markdown(sections: list[Section], out: Path, table_csv: str, force: bool 
             for p in s.paragraphs:
                 lines += [("- " + markdown_text(p)) if s.bullets else markdown_text(p), ""]
             if s.code:
-                lines += ["```yaml", visible(s.code.rstrip()).replace("```", "` ` `"), "```", ""]
+                lines += ["```yaml", visible(s.code.rstrip(), newlines=True).replace("```", "` ` `"), "```", ""]
             if s.table:
                 lines.append(tables.records_markdown(s.table))
             for caption, png in s.images:

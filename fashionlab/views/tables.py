@@ -133,10 +133,10 @@ def train_table(
             per=f"{summary['seconds_per_epoch']:.2f}", total=f"{summary['seconds_total']:.1f}", backend=backend,
         )
     )  # fmt: skip
-    said = [f for f in res.findings if f.kind in ("chance", "dead_units", "overfitting")]
+    said = [f for f in res.findings if f.kind in ("chance", "dead_units", "overfitting", "checkpoints")]
     for found in said:
         footer.append("\n" + finding_text(found), style="yellow")
-    if not said:
+    if not [f for f in said if f.kind != "checkpoints"]:
         from fashionlab import metrics
 
         footer.append("\n" + metrics.verdict_words(summary))
