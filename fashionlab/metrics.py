@@ -227,13 +227,13 @@ def welch_many(pairs: list[tuple[list[float], list[float]]], confidence: float =
     from scipy import stats
 
     for chosen in shapes.values():
-        a = np.array([pairs[i][0] for i in chosen], dtype=float)
-        b = np.array([pairs[i][1] for i in chosen], dtype=float)
+        mine = np.array([pairs[i][0] for i in chosen], dtype=float)
+        theirs = np.array([pairs[i][1] for i in chosen], dtype=float)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            result = stats.ttest_ind(a, b, axis=1, equal_var=False)
+            result = stats.ttest_ind(mine, theirs, axis=1, equal_var=False)
             interval = result.confidence_interval(confidence)
-        diffs = a.mean(axis=1) - b.mean(axis=1)
+        diffs = mine.mean(axis=1) - theirs.mean(axis=1)
         for j, i in enumerate(chosen):
             found[i] = {"diff": float(diffs[j]), "low": float(interval.low[j]), "high": float(interval.high[j]),
                         "p": float(result.pvalue[j])}  # fmt: skip
