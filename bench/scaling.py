@@ -80,7 +80,7 @@ def make_runs(template: Path, folder: Path, n: int) -> None:
             (path / "images.npz").write_bytes(images)
 
 
-def many_runs(counts: list[int], against: str | None) -> None:
+def many_runs(counts: list[int], against: str | None, limit: int = 600) -> None:
     root = Path(__file__).resolve().parent.parent
     commands = {"runs": ["runs"], "compare": ["compare"], "report --format json": ["report", "--format", "json"]}
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,8 +101,12 @@ def many_runs(counts: list[int], against: str | None) -> None:
                     for label, source in sources.items():
                         env = {**os.environ, "FASHIONLAB_RUNS": str(folder), "PYTHONPATH": str(source)}
                         start = time.perf_counter()
-                        done = subprocess.run([sys.executable, "-m", "fashionlab", *command], env=env,
-                                              capture_output=True, text=True, timeout=3600)  # fmt: skip
+                        try:
+                            done = subprocess.run([sys.executable, "-m", "fashionlab", *command], env=env,
+                                                  capture_output=True, text=True, timeout=limit)  # fmt: skip
+                        except subprocess.TimeoutExpired:
+                            row.append(f"{label}: more than {limit} s (stopped)")
+                            continue
                         wall = time.perf_counter() - start
                         ok = "" if done.returncode == 0 else f" (exit {done.returncode})"
                         row.append(f"{label}: {wall:.2f} s, {1000 * wall / n:.3f} ms a run{ok}")

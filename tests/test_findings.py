@@ -515,16 +515,53 @@ def test_the_best_epoch_against_the_kept_model_is_a_paired_test(epochs_lab: Cli)
         assert said and "McNemar's exact test" in said[0] and "within the noise" not in said[0]
 
 
-def test_one_seed_comparisons_say_what_the_images_say_of_the_two_models(epochs_lab: Cli) -> None:
-    (part,) = _report(epochs_lab)["parts"]
-    runs = _runs(epochs_lab)
-    paired = [c for c in part["comparisons"] if c["paired"]]
-    assert paired and all(c["verdict"] == "cannot judge" for c in paired)
-    for c in paired:
-        a, b = (_model(_images(runs[c[k][0]].path), "kept") for k in ("a_runs", "b_runs"))
-        _check_two(c["paired"], a, b)
-    said = " ".join(part["observations"])
-    assert "not about their settings" in said and "one seed per setting cannot judge the settings" in said
+def test_one_seed_comparisons_say_what_the_images_say_of_the_two_models(epochs_lab: Cli, tiny_lab: Cli) -> None:
+    """Two checkpoints of one training (the epochs sweep) and two one-seed runs of different configs (the tiny
+    pair): the settings cannot be judged, the two models can, on their images (EVIDENCE.md)."""
+    for lab in (epochs_lab, tiny_lab):
+        (part,) = _report(lab)["parts"]
+        runs = _runs(lab)
+        paired = [c for c in part["comparisons"] if c["paired"]]
+        assert paired and all(c["verdict"] == "cannot judge" for c in paired)
+        for c in paired:
+            a, b = (_model(_images(runs[c[k][0]].path), "kept") for k in ("a_runs", "b_runs"))
+            _check_two(c["paired"], a, b)
+        said = " ".join(part["observations"])
+        assert "not about their settings" in said and "one seed per setting cannot judge the settings" in said
+
+
+def test_more_confident_when_wrong_only_where_the_interval_and_the_share_above_99_say_so() -> None:
+    """The lab's lesson ("the longer-trained model is more confident when it is wrong") is said only where the
+    difference of mean confidence on wrong answers has a 95% interval above 0 and more errors are above 99%;
+    the same numbers without the claim otherwise (EVIDENCE.md)."""
+    import numpy as np
+
+    from fashionlab import evidence
+    from fashionlab.results.paired import more_confident
+    from fashionlab.store.images import ModelImages
+    from fashionlab.views.paired import two_models
+
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 10, 2000)
+    predicted = np.where(rng.random(2000) < 0.85, true, (true + 1) % 10)
+
+    def model(confidence: np.ndarray) -> ModelImages:
+        right = predicted == true
+        log_p = np.where(right, np.log(confidence), np.log((1 - confidence) / 9))
+        return ModelImages(10, true, predicted, confidence.astype(np.float32), log_p.astype(np.float32))
+
+    steady = rng.uniform(0.5, 0.9, 2000).astype(np.float32).astype(float)
+    calm = model(steady)
+    sure = model(rng.uniform(0.9, 0.9999, 2000))
+    found = evidence.two_models(calm, sure)
+    assert found is not None and more_confident(found) is True
+    text = two_models({**found, "more_confident": more_confident(found)}, "the 25-epoch model", "the 150-epoch model")
+    assert "the 150-epoch model is more confident when it is wrong" in text
+    assert "0 images right only with" in text and "they are right on about as many images" in text  # same answers
+    same = evidence.two_models(calm, model(steady.copy()))  # computed again: the same bits
+    assert same is not None and same["identical"] and more_confident(same) is None
+    text = two_models({**same, "more_confident": None}, "a", "b")
+    assert "no clear change in confidence on wrong answers" in text and "more confident" not in text
 
 
 def test_evaluate_reads_the_evidence_and_writes_it_once_for_an_older_run(epochs_lab: Cli) -> None:

@@ -269,17 +269,18 @@ def lab_report(
 
         raise RunError("no run can go into the report (every one is broken, see the warnings); train one first")
     axes = list(selection.axes or [])
-    parts = report_parts(chosen, axes) if not runs and not sweep_id else [(selection.title, chosen, axes)]
+    known = report.summaries(chosen)  # every run read once, for every part
+    parts = report_parts(chosen, axes, known) if not runs and not sweep_id else [(selection.title, chosen, axes)]
     if fmt == "json":
-        emit_json(report.to_json(parts, sort))
+        emit_json(report.to_json(parts, sort, known))
         return
     out_file = out_file or Path("report.html" if as_html else "report.md")
     csv_name = report.TABLE_CSV if as_html else f"{out_file.stem}_files/{report.TABLE_CSV}"
-    sections = report.build(parts, lambda run: _inspect(run, epoch), sort, csv_name=csv_name)
+    sections = report.build(parts, lambda run: _inspect(run, epoch), sort, csv_name=csv_name, known=known)
     try:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         (report.to_html if as_html else report.to_markdown)(
-            sections, out_file, report.full_table_csv(chosen, sort), force
+            sections, out_file, report.full_table_csv(chosen, sort, known), force
         )
     except OSError as exc:
         from fashionlab.errors import StorageError
@@ -291,7 +292,9 @@ def lab_report(
     err.print(f"Saved {shown_path(out_file)} (every column of every run: {shown_path(csv_name)})", markup=False)
 
 
-def report_parts(chosen: list[Any], axes: list[str]) -> list[tuple[str, list[Any], list[str]]]:
+def report_parts(
+    chosen: list[Any], axes: list[str], known: dict[str, Any] | None = None
+) -> list[tuple[str, list[Any], list[str]]]:
     """All runs, as one part per sweep (its trials, newest sweep first) and one per task for the rest."""
     from fashionlab.results import summary_of
 
@@ -309,7 +312,7 @@ def report_parts(chosen: list[Any], axes: list[str]) -> list[tuple[str, list[Any
     rest: dict[str, list[Any]] = {}
     for run in chosen:
         if run.id not in placed:
-            rest.setdefault(summary_of(run).task, []).append(run)
+            rest.setdefault((known[run.id] if known and run.id in known else summary_of(run)).task, []).append(run)
     for task, runs in rest.items():
         parts.append((f"Runs of {task}" if parts or len(rest) > 1 else "Runs", runs, []))
     return parts if len(parts) > 1 else [("All runs", chosen, axes)]

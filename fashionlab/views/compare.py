@@ -283,7 +283,7 @@ def compare_table(
         by_key = {c.key: c for c in cols}
         cols = [cols[0], *(by_key[k] for k in columns if k in by_key and k != "run")]
     if len(res.runs) > PLAIN_ABOVE:
-        shown = choose(cols, width)
+        shown = choose(cols, width, wraps=False)
         return plain(shown, title), [c for c in cols if c not in shown]
     return fit(cols, width, title, row_styles(res))
 

@@ -31,16 +31,20 @@ class Col:
 
     @property
     def width(self) -> int:
+        return min(self.natural, self.max_width) if self.max_width else self.natural
+
+    @property
+    def natural(self) -> int:
+        """Its width unwrapped (plain text never wraps a cell)."""
         texts = [*self.header.split("\n"), *(c.plain if isinstance(c, Text) else c for c in self.cells)]
-        natural = max(cell_len(t) for t in texts)
-        return min(natural, self.max_width) if self.max_width else natural
+        return max(cell_len(t) for t in texts)
 
 
 GAP = 3  # between columns: a space of padding each side and the (blank) divider of box.SIMPLE_HEAD
 
 
-def table_width(cols: Sequence[Col]) -> int:
-    return sum(c.width for c in cols) + GAP * (len(cols) - 1)
+def table_width(cols: Sequence[Col], wraps: bool = True) -> int:
+    return sum(c.width if wraps else c.natural for c in cols) + GAP * (len(cols) - 1)
 
 
 def build(cols: Sequence[Col], title: str | None = None, row_styles: Sequence[str | None] = ()) -> Table:
@@ -69,10 +73,11 @@ def fit(
     return build(keep, title, row_styles), [c for c in cols if c not in keep]
 
 
-def choose(cols: Sequence[Col], width: int | None) -> list[Col]:
-    """The columns that fit in `width`, dropping the highest priority number first (never the first)."""
+def choose(cols: Sequence[Col], width: int | None, wraps: bool = True) -> list[Col]:
+    """The columns that fit in `width`, dropping the highest priority number first (never the first);
+    `wraps=False`: at their unwrapped widths (for `plain`)."""
     keep = list(cols)
-    while width is not None and len(keep) > 1 and table_width(keep) > width:
+    while width is not None and len(keep) > 1 and table_width(keep, wraps) > width:
         keep.remove(max(keep[1:], key=lambda c: c.priority))
     return keep
 
@@ -85,7 +90,7 @@ def names(cols: Sequence[Col], most: int = 4) -> str:
 
 def plain(cols: Sequence[Col], title: str | None = None) -> str:
     """The same columns as fixed-width text: fast for long listings (Rich tables cost ~0.5 ms a row)."""
-    widths = [c.width for c in cols]
+    widths = [c.natural for c in cols]
 
     def line(cells: Sequence[str]) -> str:
         parts = [

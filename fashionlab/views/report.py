@@ -52,6 +52,7 @@ def build(
     sort: str = DEFAULT_SORT,
     title: str | None = None,
     csv_name: str = "report.csv",
+    known: dict[str, Any] | None = None,
 ) -> list[Section]:
     """All sections of the report, one part per group of runs (a sweep, or runs of one task); `inspect`
     evaluates each part's best run and predicts test images with it."""
@@ -61,7 +62,7 @@ def build(
     )
     every = _("Every column of every run: {file}.").format(file=csv_name)
     sections = [Section(title or _("Fashion-MNIST lab report"), [written, every], level=1)]
-    known = _summaries(parts)
+    known = known or summaries([r for _name, runs, _axes in parts for r in runs])
     if len(parts) == 1:
         return sections + part(parts[0][1], inspect, sort, parts[0][2], level=2, known=known)
     listed = "; ".join(f"{t} ({_('1 run') if len(r) == 1 else _('{n} runs').format(n=len(r))})" for t, r, _a in parts)
@@ -72,9 +73,9 @@ def build(
     return sections
 
 
-def _summaries(parts: list[Group]) -> dict[str, Any]:
+def summaries(runs: list[Run]) -> dict[str, Any]:
     """Every run of the report read once: each part's results, and the pool of repeats they measure from."""
-    return {r.id: summary_of(r) for _name, runs, _axes in parts for r in runs}
+    return {r.id: summary_of(r) for r in runs}
 
 
 def part(
@@ -248,16 +249,16 @@ def _advice(runs: list[Run]) -> list[tuple[str, str]]:
     return list(said)
 
 
-def full_table_csv(runs: list[Run], sort: str) -> str:
+def full_table_csv(runs: list[Run], sort: str, known: dict[str, Any] | None = None) -> str:
     """Every column of every run (what `compare --format csv` gives), written beside the report."""
-    rows = sort_runs([summary_of(r) for r in runs], sort)
+    rows = sort_runs([known[r.id] if known and r.id in known else summary_of(r) for r in runs], sort)
     return tables.records_csv(tables.compare_records(rows, varying_keys(rows)))
 
 
-def to_json(parts: list[Group], sort: str) -> dict[str, Any]:
+def to_json(parts: list[Group], sort: str, known: dict[str, Any] | None = None) -> dict[str, Any]:
     """`report --format json`: each part's results (runs, comparisons, findings with their numbers) and
     the observations rendered from them."""
-    out, known = [], _summaries(parts)
+    out, known = [], known or summaries([r for _name, runs, _axes in parts for r in runs])
     for name, runs, axes in parts:
         res = collect(runs, sort, axes, known)
         out.append({"title": name, **res.to_json(), "observations": observations(res)})

@@ -336,7 +336,7 @@ def runs_table(rows: list[dict[str, Any]], width: int | None = None) -> tuple[Re
         Col("name", "name", 6, "left", cells=[r["name"] for r in rows]),
     ]
     if len(rows) > PLAIN_ABOVE:
-        shown = choose(cols, width)
+        shown = choose(cols, width, wraps=False)
         return plain(shown, "Runs"), [c for c in cols if c not in shown]
     return fit(cols, width, "Runs")
 
