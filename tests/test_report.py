@@ -124,3 +124,20 @@ def test_a_run_two_sweeps_used_is_in_both_parts_of_the_report(cli: Cli) -> None:
         assert len(part["runs"]) == 2, part["title"]
     shared = set.intersection(*({r["run"] for r in p["runs"]} for p in parts))
     assert len(shared) == 1
+
+
+def test_the_report_shows_calibration_and_the_config_as_written(epochs_report: tuple[Cli, Path, str]) -> None:
+    """A reliability diagram of the models compared, with each one's expected calibration error as the run's
+    metrics.json measured it; the best run's config block keeps its lines (it once read `name: x\\nseed: 42`)."""
+    import re
+
+    cli, folder, _ = epochs_report
+    text = (folder / "report.md").read_text()
+    block = text.split("```yaml\n")[1].split("```")[0]
+    assert "\\n" not in block and len(block.splitlines()) > 10 and "seed:" in block.splitlines()[1]
+    section = text.split("## Calibration")[1]
+    eces = dict(re.findall(r"(epochs=\d+) (\d\.\d{3})", section.split("\n\n")[1]))
+    runs = {len(r.history()): r for r in RunStore(cli.runs_dir).runs()}
+    assert eces == {f"epochs={e}": f"{r.metrics()['confidence']['kept']['ece']:.3f}" for e, r in runs.items()}
+    figure = re.search(r"!\[Reliability diagram\]\((report_files/figure\d+\.png)\)", section)
+    assert figure and (folder / figure.group(1)).read_bytes().startswith(b"\x89PNG")
