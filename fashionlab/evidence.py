@@ -122,9 +122,12 @@ def two_models(a: ModelImages, b: ModelImages) -> dict[str, Any] | None:
     and the change in confidence on wrong answers; None where they were not tested on the same images."""
     if not same_images(a, b):
         return None
+    loss = paired_loss(a, b)
+    from_wrong = float(np.mean((b.loss - a.loss) * ~b.correct)) if loss is not None else None
     return {
-        "identical": identical(a, b), "mcnemar": mcnemar(a, b), "loss": paired_loss(a, b),
+        "identical": identical(a, b), "mcnemar": mcnemar(a, b), "loss": loss,
         "a": confidence(a), "b": confidence(b), "confidence_wrong": confidence_change(a, b),
+        "loss_from_wrong_b": from_wrong,  # of b's mean loss minus a's, what the images b gets wrong add
     }  # fmt: skip
 
 

@@ -206,6 +206,9 @@ def test_overfitting_and_the_loss_lesson_recomputed(epochs_lab: Cli) -> None:
             assert n["test_loss"] == pytest.approx([r.test["loss"] for r in ordered])
             assert n["loss_ratio"] == pytest.approx(ordered[-1].test["loss"] / ordered[0].test["loss"])
             assert n["loss_ratio"] >= 1.5
+            if n["paired"]:  # the shortest and the longest on their images
+                first, final = (_model(_images(r.path), "kept") for r in (ordered[0], ordered[-1]))
+                _check_two(n["paired"], first, final)
     one = [f for f in part["findings"] if f["kind"] == "one_training"]
     assert one and set(one[0]["runs"]) == set(runs)
     # the 'best epoch' is the same epoch for every trial of one training, so the default sort is test accuracy
@@ -484,6 +487,7 @@ def _check_two(found: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> N
     assert (found["confidence_wrong"]["low"], found["confidence_wrong"]["high"]) == pytest.approx(
         (change.low, change.high), abs=1e-9
     )
+    assert found["loss_from_wrong_b"] == pytest.approx(((b["loss"] - a["loss"]) * ~b["correct"]).mean(), abs=1e-9)
     claimed = found["more_confident"]
     sure_a, sure_b = (m["np"].mean(m["confidence"][~m["correct"]] > 0.99) for m in (a, b))
     assert claimed is ((change.low > 0 and sure_b > sure_a) or (False if change.high < 0 and sure_b < sure_a else None))

@@ -17,7 +17,6 @@ from typing import Any
 from fashionlab.results.model import Comparison, RunSummary, Setting, Verdict, lower_is_better
 
 SIGNIFICANT = 0.05  # p below this: a difference, not seed noise
-SEED_SPREAD = 0.01  # test accuracy of the tutorial model over seeds 1-3 spans about this much (REFERENCE.md)
 POWER = 0.8  # seeds_needed: the chance a true difference of the size seen would reach p < SIGNIFICANT
 MIN_PLATEAU = 4  # epochs: fewer and the wander is not estimated
 

@@ -112,8 +112,9 @@ def winner(res: Results) -> str:
     )  # fmt: skip
 
 
-def comparison_text(found: Comparison, one_training: bool) -> str:
-    """One comparison as a sentence: the difference, the verdict and what it rests on."""
+def comparison_text(found: Comparison, one_training: bool, paired_below: bool = False) -> str:
+    """One comparison as a sentence: the difference, the verdict and what it rests on (`paired_below`: its two
+    models' images are compared in a finding below, said once there)."""
     points = f"{abs(100 * found.diff):.2f}"
     if found.verdict == Verdict.IDENTICAL:
         return _("{a} and {b} are identical: equal numbers on every seed, they compute the same thing (no test is "
@@ -133,6 +134,9 @@ def comparison_text(found: Comparison, one_training: bool) -> str:
             other=other,
             where=where,
         )
+        if found.paired and paired_below:
+            return head + _(": one seed per setting cannot judge the settings; the two models' test images are "
+                            "compared below.")  # fmt: skip
         if found.paired:  # the two runs' models on the same images: about them, not their settings
             return (
                 head
@@ -192,10 +196,12 @@ def _ids(runs: list[str]) -> str:
 
 def comparisons(res: Results) -> list[str]:
     shared = {r for f in res.of("one_training") for r in f.runs}
+    below = [{f.numbers["paired"]["run_a"], f.numbers["paired"]["run_b"]} for f in res.of("loss_grew")
+             if f.numbers.get("paired")]  # fmt: skip
     said = []
     for found in res.comparisons[:MOST_COMPARISONS]:
         one = bool(shared) and set(found.a_runs + found.b_runs) <= shared
-        said.append(comparison_text(found, one))
+        said.append(comparison_text(found, one, set(found.a_runs + found.b_runs) in below))
     rest = len(res.comparisons) - MOST_COMPARISONS
     if rest > 0:
         said.append(_("{n} more settings against the best: see the table's vs best column.").format(n=rest))
@@ -250,7 +256,7 @@ def _overfitting(n: dict[str, Any], about: str) -> str:
             "{about} overfits{earlier}: val_loss rose from {best} at epoch {epoch} to {last} at epoch {last_epoch} "
             "while the training loss fell from {loss_best} to {loss_last}."
         ).format(**numbers)
-    if "test_accuracy_best" not in n:
+    if "test_accuracy_best" not in n or n.get("paired_test"):  # the paired test of the two says it, in full
         return text
     return text + _(
         " Tested, the epoch-{epoch} model scores {best} against {last} at the end, and test loss went from "
@@ -265,12 +271,11 @@ def _loss_grew(n: dict[str, Any]) -> str:
     """Over a sweep of epochs: test loss grew while accuracy stayed flat; why, from the images where measured."""
     e, acc, loss = n["epochs"], n["test_accuracy"], n["test_loss"]
     text = _(
-        "From {first} to {last} epochs test accuracy stayed within {points} points ({acc_first}, then {acc_last}) "
-        "while test loss grew {ratio}x ({loss_first} to {loss_last})."
+        "From {first} to {last} epochs test loss grew {ratio}x ({loss_first} to {loss_last}) while test accuracy "
+        "went from {acc_first} to {acc_last}."
     ).format(
-        first=e[0], last=e[-1], points=f"{100 * n['accuracy_range']:.2f}", acc_first=f"{acc[0]:.4f}",
-        acc_last=f"{acc[-1]:.4f}", ratio=f"{n['loss_ratio']:.1f}", loss_first=f"{loss[0]:.4f}",
-        loss_last=f"{loss[-1]:.4f}",
+        first=e[0], last=e[-1], acc_first=f"{acc[0]:.4f}", acc_last=f"{acc[-1]:.4f}", ratio=f"{n['loss_ratio']:.1f}",
+        loss_first=f"{loss[0]:.4f}", loss_last=f"{loss[-1]:.4f}",
     )  # fmt: skip
     found = n.get("paired")
     if not found:
@@ -278,8 +283,13 @@ def _loss_grew(n: dict[str, Any]) -> str:
     a = _("the {epochs}-epoch model").format(epochs=e[0])
     b = _("the {epochs}-epoch model").format(epochs=e[-1])
     said = text + " " + paired.two_models(found, a, b)
-    if found.get("more_confident") is True:
-        said += " " + _("The loss punishes confident mistakes: that is where its growth comes from.")
+    rise = (found.get("loss") or {}).get("diff")
+    part = found.get("loss_from_wrong_b")
+    if found.get("more_confident") is True and rise is not None and rise < 0 and part is not None:
+        said += " " + _(
+            "The loss punishes confident mistakes: of the rise in mean loss per image ({rise}), {part} comes from the "
+            "images {b} gets wrong and {rest} from those it gets right."
+        ).format(rise=f"{-rise:+.4f}", part=f"{part:+.4f}", rest=f"{-rise - part:+.4f}", b=b)
     return said
 
 

@@ -133,13 +133,15 @@ def train_table(
             per=f"{summary['seconds_per_epoch']:.2f}", total=f"{summary['seconds_total']:.1f}", backend=backend,
         )
     )  # fmt: skip
-    said = [f for f in res.findings if f.kind in ("chance", "dead_units", "overfitting", "checkpoints")]
+    said = [f for f in res.findings if f.kind in ("chance", "dead_units", "overfitting")]
     for found in said:
         footer.append("\n" + finding_text(found), style="yellow")
-    if not [f for f in said if f.kind != "checkpoints"]:
+    if not said:
         from fashionlab import metrics
 
         footer.append("\n" + metrics.verdict_words(summary))
+    for found in res.of("checkpoints"):  # the best epoch's model against the kept one, on the test images
+        footer.append("\n" + finding_text(found))
     if stopped:
         kept = (
             _("the model of epoch {epoch}, the best, was restored and tested").format(epoch=stopped["best_epoch"])
