@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fashionlab.results import noise, paired
+from fashionlab.results import paired
 from fashionlab.results.model import Finding, Results, RunSummary
 
 LOSS_GREW = 1.5  # test loss this many times its first value, with accuracy flat: the lab's lesson
