@@ -48,9 +48,9 @@ def epochs_trained(runs: Path) -> int:
     return total
 
 
-def make_runs(template: Path, folder: Path, n: int) -> None:
-    """n runs of 5 seeds a setting (the learning rate), copies of `template` with their own id, config, seed
-    and test numbers (run.json, config.yaml, metrics.json, history.csv; images.npz where it has one)."""
+def make_runs(template: Path, folder: Path, n: int, seeds: int = 5) -> None:
+    """n runs of `seeds` seeds a setting (the learning rate), copies of `template` with their own id, config,
+    seed and test numbers (run.json, config.yaml, metrics.json, history.csv; images.npz where it has one)."""
     import random
 
     import yaml
@@ -63,7 +63,7 @@ def make_runs(template: Path, folder: Path, n: int) -> None:
     images = (template / "images.npz").read_bytes() if (template / "images.npz").is_file() else None
     folder.mkdir(parents=True)
     for i in range(n):
-        lr, seed = round(1e-4 * (1 + i // 5), 6), i % 5
+        lr, seed = round(1e-5 * (1 + i // seeds), 7), i % seeds
         run_hash = f"{rng.getrandbits(32):08x}"
         run_id = f"20261201-{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}-bench-{run_hash}"
         conf = {**config, "name": "bench", "seed": seed, "optimizer": {"name": "adam", "learning_rate": lr}}

@@ -524,7 +524,7 @@ CASES: dict[str, Case] = {
         needs_run=True,
     ),
     "model from elsewhere": Case(
-        ["evaluate"],
+        ["predict", "--index", "0"],
         5,
         r"run \S+: model.keras cannot be loaded \(\w+\); retrain it",
         broken_run(write("model.keras", b"PK\x03\x04 not keras")),

@@ -85,7 +85,8 @@ def test_runs_and_dry_run_fit(swept: tuple[Cli, str], width: int) -> None:
     store = RunStore(cli.runs_dir)
     rows = [tables.run_row(r) for r in store.runs()]
     table, _ = tables.runs_table(rows, width)
-    values = [r["id"] for r in rows] + [f"{r['test_accuracy']:.4f}" for r in rows] + ["completed"]
+    values = [tables.short_run_id(r["id"]) for r in rows] + ["completed"]  # name and hash: any unique part works
+    values += [f"{r[k]:.4f}" for r in rows for k in ("test_accuracy", "test_loss")]  # the key numbers, at 80 too
     assert_complete(render(table, width), width, values)
     from fashionlab.experiments.plan import expand, preview
 

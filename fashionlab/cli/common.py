@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,9 +177,12 @@ def rendered_width(renderable: Any) -> int:
 
 
 def emit_json(data: Any) -> None:
+    """JSON on stdout: indented for a person at a terminal; compact into a pipe or file, where Python's C
+    encoder writes the JSON of 20,000 runs several times faster (it does not indent)."""
     from fashionlab.metrics import finite  # JSON has no NaN: such a number is null
 
-    typer.echo(json.dumps(finite(data), indent=2, default=str, allow_nan=False))
+    indent = 2 if sys.stdout.isatty() else None
+    typer.echo(json.dumps(finite(data), indent=indent, default=str, allow_nan=False))
 
 
 def version_callback(value: bool) -> None:

@@ -325,7 +325,7 @@ def usable(run: Any) -> bool:
     try:
         if run.problem:
             raise RunError(run.problem)
-        run.config()
+        run.check_config()
         run.history()
         run.metrics()
     except RunError as exc:

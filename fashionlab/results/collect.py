@@ -135,14 +135,35 @@ def label(row: RunSummary, keys: list[str], rows: list[RunSummary]) -> str:
 def labeller(keys: list[str], rows: list[RunSummary]) -> Any:
     """`label` for many runs of one set: what it needs from all of them worked out once (linear, not n^2)."""
     named = label_keys(keys)
-    by_name = len([k for k in named if k != "seed"]) > 3 and len({r.name for r in rows}) == len(
-        {r.setting() for r in rows}
-    )
     tails: dict[str, int] = {}
     for r in rows:
         tail = r.run.rsplit("-", 1)[-1]
         tails[tail] = tails.get(tail, 0) + 1
-    return lambda row: row.name if by_name else _label(row, named, rows, tails)
+    if len([k for k in named if k != "seed"]) <= 3:
+        return lambda row: _label(row, named, rows, tails)
+    # configs that differ in many keys: their names say it shorter, with the keys that tell apart the settings
+    # sharing a name (tutorial, optimizer=sgd); a sweep's seed in a name is the seed, not the setting
+    by_name: dict[str, list[RunSummary]] = {}
+    for r in rows:
+        by_name.setdefault(_base_name(r.name), []).append(r)
+    apart: dict[str, list[str]] = {}
+    for name, group in by_name.items():
+        first = group[0].config
+        differ = [k for k in keys if k not in ("seed", "name") and any(r.config.get(k) != first.get(k) for r in group)]
+        apart[name] = sorted(differ, key=lambda k: -len({repr(r.config.get(k)) for r in group}))[:2]
+
+    def label_of(row: RunSummary) -> str:
+        name = _base_name(row.name)
+        return ", ".join([name, *(f"{short_key(k)}={cell(row.config.get(k))}" for k in apart[name])])
+
+    return label_of
+
+
+def _base_name(name: str) -> str:
+    """A run's name without the seed a sweep or --repeats put in it (tutorial-seed=2 -> tutorial)."""
+    import re
+
+    return re.sub(r"-seed=-?\d+$", "", name)
 
 
 def _label(row: RunSummary, named: list[str], rows: list[RunSummary], tails: dict[str, int]) -> str:
@@ -177,9 +198,10 @@ def group_settings(rows: list[RunSummary], keys: list[str], sort: str) -> list[S
         names = {r.name for r in setting.runs}
         setting.label = labelled(setting.runs[0]) if keys else (names.pop() if len(names) == 1 else "all runs")
     low = lower_is_better(sort)
-    present = [s for s in found if s.mean(sort) is not None]
-    ordered = sorted(present, key=lambda s: (s.mean(sort) or 0.0) * (1 if low else -1))
-    return ordered + [s for s in found if s not in present]
+    means = {id(s): s.mean(sort) for s in found}
+    present = [s for s in found if means[id(s)] is not None]
+    ordered = sorted(present, key=lambda s: (means[id(s)] or 0.0) * (1 if low else -1))
+    return ordered + [s for s in found if means[id(s)] is None]  # by identity: Setting's == compares every run
 
 
 def results_of(
@@ -199,11 +221,12 @@ def results_of(
         others = [other for other in settings[1:] if other.mean(sort) is not None]
         tests = metrics.welch_many([(other.numbers(sort), settings[0].numbers(sort)) for other in others])
         comparisons = [noise.compare(other, settings[0], sort, test) for other, test in zip(others, tests, strict=True)]
-    if pool:
-        by_label = {s.describe(): s for s in settings}
-        for c in comparisons:
-            if c.p is None and c.verdict != "identical" and c.a in by_label:
-                noise.from_repeats(c, by_label[c.a], settings[0], pool)
+    one_seed = [c for c in comparisons if c.p is None and c.verdict != "identical"]
+    if pool and one_seed:
+        by_label, index = {s.describe(): s for s in settings}, noise.repeats_index(pool, sort)
+        for c in one_seed:
+            if c.a in by_label:
+                noise.from_repeats(c, by_label[c.a], settings[0], index)
     adjust_together(comparisons)
     labelled = labeller(keys, rows)
     labels = {r.run: labelled(r) for r in rows}

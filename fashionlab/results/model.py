@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -189,7 +189,9 @@ class Comparison:
     paired: dict[str, Any] | None = None  # one seed: evidence.two_models of the two runs on the same test images
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        found = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: asdict's deep copy costs 0.3 ms
+        found["agree"] = list(self.agree) if self.agree else None
+        return found
 
 
 @dataclass

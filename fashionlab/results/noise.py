@@ -54,14 +54,19 @@ def one_seed_noise(runs: list[RunSummary], metric: str) -> tuple[float | None, d
 MAX_SEEDS = 1000  # seeds_needed says "more than this" past it
 
 
-def from_repeats(found: Comparison, a: Setting, b: Setting, pool: list[RunSummary]) -> None:
-    """A one-seed comparison where the runs folder holds repeats of the same model and data (the same config
-    but the seed) of either side: their measured spread of the metric, pooled, is the noise (naming those
-    runs), and seeds_needed comes from it by the t-based power computation (EVIDENCE.md)."""
+def repeats_index(pool: list[RunSummary], metric: str) -> dict[Any, list[RunSummary]]:
+    """The runs folder's completed runs with a `metric`, by setting (their config but the seed): made once."""
     by_setting: dict[Any, list[RunSummary]] = {}
     for row in pool:
-        if row.status == "completed" and isinstance(row.value(found.metric), int | float):
+        if row.status == "completed" and isinstance(row.value(metric), int | float):
             by_setting.setdefault(row.setting(), []).append(row)
+    return by_setting
+
+
+def from_repeats(found: Comparison, a: Setting, b: Setting, by_setting: dict[Any, list[RunSummary]]) -> None:
+    """A one-seed comparison where the runs folder holds repeats of the same model and data (the same config
+    but the seed) of either side (`by_setting`: repeats_index): their measured spread of the metric, pooled, is
+    the noise (naming those runs), and seeds_needed comes from it by the t-based power computation."""
     variances, named = [], []
     for side in (a, b):
         seen = {r.seed: r for r in by_setting.get(side.runs[0].setting(), [])}  # one run per seed

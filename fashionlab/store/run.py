@@ -97,6 +97,20 @@ class Run:
             raise RunError(f"run {self.id}: {files.CONFIG} is not a mapping; it cannot be used")
         return data
 
+    def check_config(self) -> None:
+        """config.yaml is readable YAML holding a mapping (the RunError `config` raises otherwise), checked by
+        libyaml's parser alone, without building the Python objects: a report over thousands of runs checks
+        each one (its tables read the copy in run.json)."""
+        import yaml
+
+        try:
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            node = yaml.compose(files.read_text(self.config_path, files.MAX_CONFIG, follow=False), Loader=loader)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise RunError(f"run {self.id} has no readable {files.CONFIG} ({exc}); it cannot be used") from None
+        if not isinstance(node, yaml.MappingNode):
+            raise RunError(f"run {self.id}: {files.CONFIG} is not a mapping; it cannot be used")
+
     def resolved_config(self) -> dict[str, Any]:
         """The config as run.json caches it, else config.yaml, else {} (for tables of broken runs)."""
         config = self.info.config

@@ -52,21 +52,24 @@ def grouped_columns(res: Results) -> list[Col]:
     versus = {c.a: c for c in res.comparisons}
     ranked = res.best_setting is not None
     star = ["★ " if i == 0 and ranked else "  " for i in range(len(groups))]
-    if keys:
+    if len(keys) == 1:  # one key: its value says the setting
         first = Col(keys[0], short_key(keys[0]), 0, "left",
                     cells=[m + cell(s.values[keys[0]]) for m, s in zip(star, groups, strict=True)])  # fmt: skip
-    else:
-        first = Col("setting", "setting", 0, "left", cells=[m + "all runs" for m in star])
+    else:  # the setting's label (what sets it apart, or its name), wrapped: the numbers come next, not its keys
+        labels = [m + (s.describe() if keys else _("all runs")) for m, s in zip(star, groups, strict=True)]
+        first = Col("setting", _("setting"), 0, "left", max_width=28, cells=labels)
     cols = [first]
-    cols += [Col(k, short_key(k), 0, "left", cells=[cell(s.values[k]) for s in groups]) for k in keys[1:]]
+    # each key's own column gives way before any metric (the label already says it): --wide shows them
+    cols += [Col(k, short_key(k), 20 + i, "left", cells=[cell(s.values[k]) for s in groups])
+             for i, k in enumerate(keys if len(keys) > 1 else [])]  # fmt: skip
     cols.append(Col("n", "n", 1, cells=[str(len(s.runs)) for s in groups]))
     shown = [sort, *(m for m in SHOWN if m != sort)]
     for i, metric in enumerate(shown):
         header = HEADERS.get(metric, metric).replace(" ", "\n", 1)
         cells = [_spread(s, metric) for s in groups]
         cols.append(Col(metric, header, 2 + i, style="bold" if metric == sort else None, cells=cells))
-        if i == 0:
-            top = _("best") if ranked else "-"
+        if i == 0 and ranked:  # no vs best where nothing is ranked (runs of different tasks)
+            top = _("best")
             cells = [top if j == 0 else versus_text(versus.get(s.describe())) for j, s in enumerate(groups)]
             cols.append(Col("vs_best", f"vs best\n{HEADERS.get(sort, sort)}", 2.5, cells=cells, max_width=22))
     return cols

@@ -3,6 +3,7 @@ prediction, the list of runs), as Rich renderables. Comparisons of runs are in c
 
 from __future__ import annotations
 
+import collections
 import math
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -310,30 +311,43 @@ def run_row(run: Run) -> dict[str, Any]:
         epochs=run.info.epochs_done if run.info.epochs_done is not None else summary.get("epochs"),
         val_accuracy=summary.get("best", {}).get("val_accuracy"),
         test_accuracy=test.get("accuracy"),
+        test_loss=test.get("loss"),
         backend=run.info.backend,
         started=run.info.started,
     )
     return row
 
 
+def short_run_id(run_id: str) -> str:
+    """A run id without its start time (20261206-091430-tutorial-62ac531f -> tutorial-62ac531f): the name and
+    config hash, a unique part every command accepts; the whole id where it has no start time."""
+    parts = run_id.split("-", 2)
+    timed = len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit() and len(parts[0]) == 8
+    return parts[2] if timed else run_id
+
+
 PLAIN_ABOVE = 100  # rows; longer listings are drawn as plain aligned text (Rich tables cost ~0.5 ms a row)
 
 
 def runs_table(rows: list[dict[str, Any]], width: int | None = None) -> tuple[RenderableType | str, list[Col]]:
-    """Every run: id, status, epochs, best val_acc, test acc, age, name; columns that do not fit in
-    `width` are left out (and returned), the least useful first."""
+    """Every run: id, status, test acc and loss, best val_acc, epochs, age, name; columns that do not fit in
+    `width` are left out (and returned), the least useful first. Within a width the id is shortened to what
+    follows its start time (`tutorial-epochs=25-62ac531f`, which every command accepts), so the numbers fit."""
     status = []
     for row in rows:
         cell = Text(row["status"], style=STATUS_STYLE.get(row["status"], ""))
         if row.get("problem"):
             cell.append(f" ({row['problem']})")
         status.append(cell)
+    short = collections.Counter(short_run_id(r["id"]) for r in rows)
+    ids = [r["id"] if width is None or short[short_run_id(r["id"])] > 1 else short_run_id(r["id"]) for r in rows]
     cols = [
-        Col("id", "id", 0, "left", cells=[r["id"] for r in rows]),
+        Col("id", "id", 0, "left", cells=ids),
         Col("status", "status", 1, "left", cells=status, max_width=30),
-        Col("epochs", "epochs", 4, cells=[fmt(r.get("epochs")) for r in rows]),
-        Col("val_accuracy", "val_acc", 3, cells=[fmt(r.get("val_accuracy")) for r in rows]),
         Col("test_accuracy", "test_acc", 2, cells=[fmt(r.get("test_accuracy")) for r in rows]),
+        Col("test_loss", "test_loss", 2.5, cells=[fmt(r.get("test_loss")) for r in rows]),
+        Col("val_accuracy", "val_acc", 3, cells=[fmt(r.get("val_accuracy")) for r in rows]),
+        Col("epochs", "epochs", 4, cells=[fmt(r.get("epochs")) for r in rows]),
         Col("age", "age", 5, cells=[age(r.get("started")) for r in rows]),
         Col("name", "name", 6, "left", cells=[r["name"] for r in rows]),
     ]
