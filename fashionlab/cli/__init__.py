@@ -44,7 +44,9 @@ def main(
         typer.Option(
             "--lang",
             envvar="FASHIONLAB_LANG",
-            help="Write results in en or es (Spanish). Default: es where $LANG is Spanish, else en.",
+            help="Write results in en or es (Spanish), given before or after the command. Default: es where "
+            "$LANG is Spanish, else en.",
+            autocompletion=lambda: ["en", "es"],
         ),
     ] = None,
 ) -> None:

@@ -340,7 +340,9 @@ def render_settings(res: Any, fmt: str, view: Comparison, title: str, keys: list
         show_table(table, view.wide)
         left_out(dropped, width, "--wide, --per-seed or --format csv|md|json")
         said_findings(res)
-        out.print(groups.legend(res) + " --per-seed shows every run.", style="dim", markup=False)
+        from fashionlab.i18n import _
+
+        out.print(groups.legend(res) + " " + _("--per-seed shows every run."), style="dim", markup=False)
 
 
 def left_out(
@@ -348,10 +350,13 @@ def left_out(
 ) -> None:
     """The footer under a table that had to leave columns out, saying how to see them."""
     if dropped:
+        from fashionlab.i18n import _
         from fashionlab.views.fit import names
 
         out.print(
-            f"Not shown at {width} columns: {names(dropped)} (see them with {how}).",
+            _("Not shown at {width} columns: {names} (see them with {how}).").format(
+                width=width, names=names(dropped), how=how
+            ),
             style="dim",
             markup=False,
         )

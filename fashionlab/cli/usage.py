@@ -64,7 +64,7 @@ class HintingGroup(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         with usage_exits_6():
-            return super().parse_args(ctx, args)
+            return super().parse_args(ctx, global_options_first(args))
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         with usage_exits_6():
@@ -73,6 +73,35 @@ class HintingGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         with usage_exits_6():
             return super().invoke(ctx)
+
+
+ANYWHERE = ("--lang",)  # the app's options a student may type after the command too: fashionlab data --lang es
+WITH_VALUE = ("--lang", "--runs-dir")
+
+
+def global_options_first(args: list[str]) -> list[str]:
+    """`args` with every ANYWHERE option given after the command (and before a `--`) moved before it, where
+    Click reads the app's own options."""
+    front: list[str] = []
+    rest: list[str] = []
+    command = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if command and arg in ANYWHERE and i + 1 < len(args):
+            front += args[i : i + 2]
+            i += 2
+            continue
+        if command and arg.startswith(tuple(f"{o}=" for o in ANYWHERE)):
+            front.append(arg)
+        else:
+            command = command or (not arg.startswith("-") and (i == 0 or args[i - 1] not in WITH_VALUE))
+            rest.append(arg)
+        i += 1
+    return front + rest
 
 
 @contextlib.contextmanager

@@ -335,26 +335,34 @@ def runs_table(rows: list[dict[str, Any]], width: int | None = None) -> tuple[Re
     follows its start time (`tutorial-epochs=25-62ac531f`, which every command accepts), so the numbers fit."""
     status = []
     for row in rows:
-        cell = Text(row["status"], style=STATUS_STYLE.get(row["status"], ""))
+        cell = Text(status_word(row["status"]), style=STATUS_STYLE.get(row["status"], ""))
         if row.get("problem"):
             cell.append(f" ({row['problem']})")
         status.append(cell)
     short = collections.Counter(short_run_id(r["id"]) for r in rows)
     ids = [r["id"] if width is None or short[short_run_id(r["id"])] > 1 else short_run_id(r["id"]) for r in rows]
     cols = [
-        Col("id", "id", 0, "left", cells=ids),
-        Col("status", "status", 1, "left", cells=status, max_width=30),
-        Col("test_accuracy", "test_acc", 2, cells=[fmt(r.get("test_accuracy")) for r in rows]),
-        Col("test_loss", "test_loss", 2.5, cells=[fmt(r.get("test_loss")) for r in rows]),
-        Col("val_accuracy", "val_acc", 3, cells=[fmt(r.get("val_accuracy")) for r in rows]),
-        Col("epochs", "epochs", 4, cells=[fmt(r.get("epochs")) for r in rows]),
-        Col("age", "age", 5, cells=[age(r.get("started")) for r in rows]),
-        Col("name", "name", 6, "left", cells=[r["name"] for r in rows]),
+        Col("id", _("id"), 0, "left", cells=ids),
+        Col("status", _("status"), 1, "left", cells=status, max_width=30),
+        Col("test_accuracy", _("test acc"), 2, cells=[fmt(r.get("test_accuracy")) for r in rows]),
+        Col("test_loss", _("test loss"), 2.5, cells=[fmt(r.get("test_loss")) for r in rows]),
+        Col("val_accuracy", _("val acc"), 3, cells=[fmt(r.get("val_accuracy")) for r in rows]),
+        Col("epochs", _("epochs"), 4, cells=[fmt(r.get("epochs")) for r in rows]),
+        Col("age", _("age"), 5, cells=[age(r.get("started")) for r in rows]),
+        Col("name", _("name"), 6, "left", cells=[r["name"] for r in rows]),
     ]
     if len(rows) > PLAIN_ABOVE:
         shown = choose(cols, width, wraps=False)
-        return plain(shown, "Runs"), [c for c in cols if c not in shown]
-    return fit(cols, width, "Runs")
+        return plain(shown, _("Runs")), [c for c in cols if c not in shown]
+    return fit(cols, width, _("Runs"))
+
+
+def status_word(status: str) -> str:
+    """A run's status in the chosen language (run.json and --json keep the English word)."""
+    return {
+        "pending": _("pending"), "running": _("running"), "completed": _("completed"), "interrupted": _("interrupted"),
+        "failed": _("failed"), "diverged": _("diverged"), "pruned": _("pruned"), "broken": _("broken"),
+    }.get(status, status)  # fmt: skip
 
 
 def configs_table(found: list[dict[str, str]], width: int | None) -> tuple[RenderableType, list[Col]]:
