@@ -48,6 +48,8 @@ def test_the_lab_terms_are_the_labs() -> None:
     catalog = _catalog()
     assert catalog["epoch"] == "época" and catalog["test loss"] == "pérdida de prueba"
     assert "exactitud" in catalog["test accuracy"] and catalog["overfit"] == "sobreajuste"
+    assert catalog["setting"] == "configuración" and catalog["1 trial"] == "1 ensayo"  # not ajuste, not prueba
+    assert not [s for s in catalog.values() if re.search(r"\bajustes?\b|\bpruebas\b", s)], "ajuste/pruebas left"
     assert (
         "conjunto de validación"
         in catalog["No validation split, so overfitting cannot be seen (set validation_split: 0.2)."]
@@ -113,3 +115,18 @@ def test_train_evaluate_and_predict_speak_spanish(swept: Cli) -> None:
     predicted = " ".join(swept("--lang", "es", "predict", "--index", "0").stdout.split())
     assert "Predicción" in predicted and "etiqueta real" in predicted
     assert swept("--lang", "fr", "train").exit_code == 6
+
+
+def test_lang_is_taken_after_the_command_too(cli: Cli) -> None:
+    """`fashionlab data --lang es` once failed: --lang worked only before the command (issue 33)."""
+    from fashionlab.cli.usage import global_options_first
+
+    assert global_options_first(["data", "--lang", "es"]) == ["--lang", "es", "data"]
+    assert global_options_first(["--runs-dir", "x", "runs", "--lang=es"]) == ["--lang=es", "--runs-dir", "x", "runs"]
+    assert global_options_first(["predict", "--", "--lang", "es"]) == ["predict", "--", "--lang", "es"]
+    assert global_options_first(["--lang", "es", "data"]) == ["--lang", "es", "data"]
+    after = cli("data", "--lang", "es")
+    assert after.exit_code == 0, after.output
+    assert after.stdout == cli("--lang", "es", "data").stdout and "imágenes de entrenamiento" in after.stdout
+    bad = cli("data", "--lang", "xx")
+    assert bad.exit_code == 6 and "xx is not known; use en or es" in bad.output
