@@ -10,7 +10,7 @@ many runs.
    trained in all, and the best val_accuracy each found.
 3. `--many-runs`: a runs folder of N runs (copies of one real run, each with its own learning rate or
    seed, 5 seeds a setting, and test numbers that differ) read by `runs`, `compare` and `report --format
-   json`: wall time of each whole command and milliseconds a run; with `--against REF` the same commands
+   json`: wall and CPU time of each whole command and milliseconds a run; with `--against REF` the same commands
    of that commit (a git worktree on PYTHONPATH) side by side, in the same run on the same folder.
 """
 
@@ -88,7 +88,7 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def many_runs(counts: list[int], against: str | None, limit: int = 300) -> None:
+def many_runs(counts: list[int], against: str | None, limit: int = 300, seeds: int = 5) -> None:
     root = Path(__file__).resolve().parent.parent
     commands = {"runs": ["runs"], "compare": ["compare"], "report --format json": ["report", "--format", "json"]}
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +103,7 @@ def many_runs(counts: list[int], against: str | None, limit: int = 300) -> None:
         try:
             for n in counts:
                 folder = Path(tmp) / f"runs{n}"
-                make_runs(template, folder, n)
+                make_runs(template, folder, n, seeds)
                 for name, command in commands.items():
                     row = []
                     for label, source in sources.items():
@@ -118,7 +118,7 @@ def many_runs(counts: list[int], against: str | None, limit: int = 300) -> None:
                         wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
                         ok = "" if done.returncode == 0 else f" (exit {done.returncode})"
                         row.append(f"{label}: {wall:.2f} s wall ({1000 * wall / n:.3f} ms a run), {cpu:.2f} s CPU{ok}")
-                    print(f"{n:,} runs, {name}: " + "; ".join(row), flush=True)
+                    print(f"{n:,} runs ({seeds} seeds a setting), {name}: " + "; ".join(row), flush=True)
         finally:
             if against:
                 subprocess.run(["git", "worktree", "remove", "--force", f"{tmp}/base"], cwd=root, capture_output=True)
@@ -130,9 +130,10 @@ def main() -> None:
     parser.add_argument("--search-trials", type=int, default=30)
     parser.add_argument("--many-runs", help="comma-separated run counts: time reading that many runs instead")
     parser.add_argument("--against", help="with --many-runs: also time this git commit's fashionlab")
+    parser.add_argument("--seeds", type=int, default=5, help="with --many-runs: seeds a setting (1: every run its own)")
     args = parser.parse_args()
     if args.many_runs:
-        many_runs([int(n) for n in args.many_runs.split(",")], args.against)
+        many_runs([int(n) for n in args.many_runs.split(",")], args.against, seeds=args.seeds)
         return
     lrs = ",".join(f"{0.0005 * (i + 1):g}" for i in range(args.trials // 2))
     sweep = ["sweep", f"lr={lrs}", "batch_size=32,64", "epochs=3", *DATA]
