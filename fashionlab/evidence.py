@@ -6,7 +6,9 @@ and its reliability diagram). Every test is scipy's; the numbers are what the fi
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,8 +61,9 @@ def paired_loss(a: ModelImages, b: ModelImages, confidence: float = 0.95) -> dic
     mean = float(diff.mean())
     if float(diff.std()) == 0.0:
         return {"diff": mean, "low": mean, "high": mean, "p": 1.0 if mean == 0 else 0.0}
-    result = stats.ttest_rel(a.loss, b.loss)
-    interval = result.confidence_interval(confidence)
+    with quiet():
+        result = stats.ttest_rel(a.loss, b.loss)
+        interval = result.confidence_interval(confidence)
     return {"diff": mean, "low": float(interval.low), "high": float(interval.high), "p": float(result.pvalue)}
 
 
@@ -112,8 +115,9 @@ def confidence_change(a: ModelImages, b: ModelImages, confidence: float = 0.95) 
     diff = float(wb.mean() - wa.mean())
     if wa.std() == 0 and wb.std() == 0:
         return {"diff": diff, "low": diff, "high": diff, "p": 1.0 if diff == 0 else 0.0}
-    result = stats.ttest_ind(wb, wa, equal_var=False)
-    interval = result.confidence_interval(confidence)
+    with quiet():
+        result = stats.ttest_ind(wb, wa, equal_var=False)
+        interval = result.confidence_interval(confidence)
     return {"diff": diff, "low": float(interval.low), "high": float(interval.high), "p": float(result.pvalue)}
 
 
@@ -129,6 +133,18 @@ def two_models(a: ModelImages, b: ModelImages) -> dict[str, Any] | None:
         "a": confidence(a), "b": confidence(b), "confidence_wrong": confidence_change(a, b),
         "loss_from_wrong_b": from_wrong,  # of b's mean loss minus a's, what the images b gets wrong add
     }  # fmt: skip
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """scipy's RuntimeWarnings on nearly identical numbers ("precision loss ... catastrophic cancellation"):
+    the result stands (it is the test's own), and a warning must not fail the run that computes it (seen: a
+    search trial marked failed where warnings were errors)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 def _list(values: np.ndarray) -> list[float | None]:

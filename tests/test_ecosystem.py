@@ -396,7 +396,7 @@ def test_report_markdown_and_html(cli: Cli, runs_dir: Path, tmp_path: Path) -> N
         assert heading in text
     assert "What differs between the runs: lr." in text and "Highest test accuracy (picked after looking): lr=" in text
     figures = sorted((tmp_path / "out" / "report_files").glob("*.png"))
-    assert len(figures) == 3 and all(f"report_files/{f.name}" in text for f in figures)  # curves, confusion, grid
+    assert len(figures) == 4 and all(f"report_files/{f.name}" in text for f in figures)  # + reliability diagram
     page = tmp_path / "report.html"
     assert cli("report", "--sweep", sweep_id, "--out", str(page), "--html").exit_code == 0
     html = page.read_text()

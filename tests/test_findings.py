@@ -598,3 +598,24 @@ def test_evidence_that_is_not_the_runs_is_refused_in_one_line(epochs_lab: Cli, t
         assert result.exit_code == 5 and "images.npz is unreadable" in result.output
     finally:
         (run / "images.npz").write_bytes(saved)
+
+
+def test_nearly_identical_models_are_compared_without_a_warning_failing_the_run() -> None:
+    """A search trial once failed at its end: scipy warned "precision loss ... catastrophic cancellation" on two
+    nearly identical models' losses, and warnings were errors (issue 32)."""
+    import warnings
+
+    import numpy as np
+
+    from fashionlab import evidence
+    from fashionlab.store.images import ModelImages
+
+    true = np.arange(200) % 10
+    confidence = np.full(200, 0.1, dtype=np.float32)
+    log_p = np.full(200, np.log(0.1), dtype=np.float32)
+    a = ModelImages(1, true, (true + 1) % 10, confidence, log_p)
+    b = ModelImages(2, true, (true + 1) % 10, confidence, np.nextafter(log_p, np.float32(0)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = evidence.two_models(a, b)
+    assert found is not None and found["mcnemar"]["only_a"] == found["mcnemar"]["only_b"] == 0

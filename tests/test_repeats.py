@@ -132,7 +132,8 @@ def test_repeats_whose_every_run_diverged_have_no_best(cli: Cli, runs_dir: Path)
     assert setting["vs_best"] is None and setting["test_accuracy_mean"] is None  # no test number: nothing is best
     table = cli("compare")
     said = " ".join(table.stdout.split())
-    assert table.exit_code == 0 and "★ all runs" not in said and " all runs 2 - - - " in said  # no star, no 'best'
+    assert table.exit_code == 0 and "★ all runs" not in said and " all runs 2 - - " in said  # no star
+    assert "vs best" not in table.stdout.splitlines()[1] + table.stdout.splitlines()[2]  # no column that ranks
     assert "no ★ and no vs best: no setting has a test acc (its runs diverged or failed)" in said
     stderr = " ".join(result.stderr.split())
     assert "0 of 2 trials completed (0 were already done), 2 diverged (a rerun trains them the same way" in stderr

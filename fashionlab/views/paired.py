@@ -96,3 +96,29 @@ def checkpoints_text(found: Finding) -> str:
 def runs_text(paired: dict[str, Any], a: str, b: str) -> str:
     """Two one-seed runs' models (a comparison that cannot judge the settings): what the images say of them."""
     return two_models(paired, a, b) + " " + _("This is about these two models, not about their settings.")
+
+
+def loss_grew_text(n: dict[str, Any]) -> str:
+    """Over a sweep of epochs: test loss grew while accuracy stayed flat; why, from the images where measured."""
+    e, acc, loss = n["epochs"], n["test_accuracy"], n["test_loss"]
+    text = _(
+        "From {first} to {last} epochs test loss grew {ratio}x ({loss_first} to {loss_last}) while test accuracy "
+        "went from {acc_first} to {acc_last}."
+    ).format(
+        first=e[0], last=e[-1], acc_first=f"{acc[0]:.4f}", acc_last=f"{acc[-1]:.4f}", ratio=f"{n['loss_ratio']:.1f}",
+        loss_first=f"{loss[0]:.4f}", loss_last=f"{loss[-1]:.4f}",
+    )  # fmt: skip
+    found = n.get("paired")
+    if not found:
+        return text + " " + _("Why cannot be told without per-image evidence (`fashionlab evaluate` on both runs).")
+    a = _("the {epochs}-epoch model").format(epochs=e[0])
+    b = _("the {epochs}-epoch model").format(epochs=e[-1])
+    said = text + " " + two_models(found, a, b)
+    rise = (found.get("loss") or {}).get("diff")
+    part = found.get("loss_from_wrong_b")
+    if found.get("more_confident") is True and rise is not None and rise < 0 and part is not None:
+        said += " " + _(
+            "The loss punishes confident mistakes: of the rise in mean loss per image ({rise}), {part} comes from the "
+            "images {b} gets wrong and {rest} from those it gets right."
+        ).format(rise=f"{-rise:+.4f}", part=f"{part:+.4f}", rest=f"{-rise - part:+.4f}", b=b)
+    return said
