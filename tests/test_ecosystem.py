@@ -400,7 +400,7 @@ def test_report_markdown_and_html(cli: Cli, runs_dir: Path, tmp_path: Path) -> N
     page = tmp_path / "report.html"
     assert cli("report", "--sweep", sweep_id, "--out", str(page), "--html").exit_code == 0
     html = page.read_text()
-    assert html.count("data:image/png;base64,") == 3 and 'src="http' not in html and "<table>" in html
+    assert html.count("data:image/png;base64,") == 4 and 'src="http' not in html and "<table>" in html
 
 
 @pytest.mark.skipif(
