@@ -99,16 +99,16 @@ class Run:
 
     def check_config(self) -> None:
         """config.yaml is readable YAML holding a mapping (the RunError `config` raises otherwise), checked by
-        libyaml's parser alone, without building the Python objects: a report over thousands of runs checks
-        each one (its tables read the copy in run.json)."""
+        libyaml's parser alone (its events), without resolving or building anything: a report over thousands
+        of runs checks each one (its tables read the copy in run.json)."""
         import yaml
 
         try:
             loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            node = yaml.compose(files.read_text(self.config_path, files.MAX_CONFIG, follow=False), Loader=loader)
+            events = list(yaml.parse(files.read_text(self.config_path, files.MAX_CONFIG, follow=False), Loader=loader))
         except (OSError, ValueError, yaml.YAMLError) as exc:
             raise RunError(f"run {self.id} has no readable {files.CONFIG} ({exc}); it cannot be used") from None
-        if not isinstance(node, yaml.MappingNode):
+        if len(events) < 3 or not isinstance(events[2], yaml.MappingStartEvent):  # stream, document, mapping
             raise RunError(f"run {self.id}: {files.CONFIG} is not a mapping; it cannot be used")
 
     def resolved_config(self) -> dict[str, Any]:
