@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fashionlab.i18n import _
 from fashionlab.store import RunStatus, TrialOutcome
 
 if TYPE_CHECKING:
@@ -15,10 +16,17 @@ if TYPE_CHECKING:
 
 
 def _bars(console: Console, clock: Any) -> Any:
-    """A transient Rich progress display: description, bar, n/total, info, then `clock`."""
+    """A transient Rich progress display: description, bar, n/total, info, then `clock`. At 80 columns the
+    info gives way (cut with an ellipsis), never the counts or the description, and the bar stays readable."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Column
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"))
+    columns = (
+        TextColumn("{task.description}", table_column=Column(no_wrap=True)),
+        BarColumn(bar_width=16),
+        MofNCompleteColumn(table_column=Column(no_wrap=True)),
+        TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
+    )
     return Progress(*columns, clock, console=console, transient=True)
 
 
@@ -54,22 +62,26 @@ class TrainProgressBars(_Bars):
 
     def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
         """Called once training begins, so an early error leaves stderr with just its line."""
-        self.console.print(f"Training run {run_id}", markup=False)
+        self.console.print(_("Training run {run}").format(run=run_id), markup=False)
         for note in self.notes:
             self.console.print(note, markup=False)
         self.show()  # a log, where bars cannot redraw, gets the per-epoch lines below
-        self.epochs = self.progress.add_task("epochs", total=epochs, info="")
-        self.steps = self.progress.add_task("epoch 1", total=steps_per_epoch, info="")
+        self.epochs = self.progress.add_task(_("epochs"), total=epochs, info="")
+        self.steps = self.progress.add_task(_("epoch {n}").format(n=1), total=steps_per_epoch, info="")
 
     def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None:
         info = f"loss {logs.get('loss', float('nan')):.4f} acc {logs.get('accuracy', float('nan')):.4f}"
-        self.progress.update(self.steps, completed=step, description=f"epoch {epoch + 1}", info=info)  # type: ignore[arg-type]
+        description = _("epoch {n}").format(n=epoch + 1)
+        self.progress.update(self.steps, completed=step, description=description, info=info)  # type: ignore[arg-type]
 
     def epoch(self, row: dict[str, float]) -> None:
         info = " ".join(f"{k} {row[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in row)
-        self.progress.update(self.epochs, completed=row["epoch"], info=info)  # type: ignore[arg-type]
+        short = f"val_acc {row['val_accuracy']:.4f}" if "val_accuracy" in row else f"acc {row.get('accuracy', 0):.4f}"
+        self.progress.update(self.epochs, completed=row["epoch"], info=short)  # type: ignore[arg-type]
         self.progress.reset(self.steps)  # type: ignore[arg-type]
-        self.console.print(f"epoch {int(row['epoch'])}: {info} ({row['seconds']:.1f} s)", markup=False)
+        seconds = f"({row['seconds']:.1f}\u00a0s)"  # a no-break space: "(0.3" never ends a line without its "s)"
+        self.console.print(_("epoch {n}: {numbers} {seconds}").format(n=int(row["epoch"]), numbers=info,
+                                                                       seconds=seconds), markup=False)  # fmt: skip
 
 
 class SweepProgressBars(_Bars):
@@ -80,7 +92,7 @@ class SweepProgressBars(_Bars):
 
         self.console = console
         self.progress = _bars(console, TimeElapsedColumn())
-        self.trials = self.progress.add_task("trials", total=total, info="", completed=done)
+        self.trials = self.progress.add_task(_("trials"), total=total, info="", completed=done)
         self.groups: dict[str, Any] = {}
 
     def __enter__(self) -> SweepProgressBars:
@@ -88,8 +100,10 @@ class SweepProgressBars(_Bars):
         return self
 
     def group_start(self, label: str, trials: int, epochs: int, steps: int) -> None:
-        what = f"{trials} trials" if trials > 1 else "1 trial"
-        self.groups[label] = self.progress.add_task(f"  training ({what})", total=epochs, info="")
+        what = _("{n} trials").format(n=trials) if trials > 1 else _("1 trial")
+        self.groups[label] = self.progress.add_task(
+            "  " + _("training ({what})").format(what=what), total=epochs, info=""
+        )
 
     def batch(self, label: str, epoch: int, step: int) -> None:
         pass
