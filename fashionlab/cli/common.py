@@ -122,7 +122,9 @@ def pick_run(ref: str | None, need_model: bool = True) -> Any:
 def said_latest(ref: str | None, run: Any) -> None:
     """After a command worked on the latest run without being told which, it says which that was."""
     if ref in (None, "latest"):
-        err.print(f"Latest completed run: {run.id}", markup=False)
+        from fashionlab.i18n import _
+
+        err.print(_("Latest completed run: {run}").format(run=run.id), markup=False)
 
 
 def config_note(*paths: Path | str | None) -> None:
@@ -131,7 +133,9 @@ def config_note(*paths: Path | str | None) -> None:
 
     for path in paths:
         if path is not None and (note := find_config(path)[1]):
-            err.print(f"Config: {note}", markup=False)
+            from fashionlab.i18n import _
+
+            err.print(_("Config: {note}").format(note=note), markup=False)
 
 
 def advice_lines(configs: list[Any]) -> list[str]:

@@ -60,4 +60,6 @@ def write_png(path: Path, data: bytes, force: bool = False) -> None:
     from fashionlab.store.output import shown_path, write_output
 
     write_output(path, data, (".png",), "pictures", force)
-    err.print(f"Saved {shown_path(path)}", markup=False)
+    from fashionlab.i18n import _
+
+    err.print(_("Saved {path}").format(path=shown_path(path)), markup=False)

@@ -289,7 +289,10 @@ def lab_report(
             f"cannot write the report to {shown_path(out_file)} ({exc.strerror or exc}); free space, fix the "
             "folder's permissions or give --out another place"
         ) from None
-    err.print(f"Saved {shown_path(out_file)} (every column of every run: {shown_path(csv_name)})", markup=False)
+    from fashionlab.i18n import _
+
+    err.print(_("Saved {path} (every column of every run: {table})").format(path=shown_path(out_file),
+              table=shown_path(csv_name)), markup=False)  # fmt: skip
 
 
 def report_parts(

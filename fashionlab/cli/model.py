@@ -35,6 +35,7 @@ from fashionlab.cli.common import (
     write_png,
 )
 from fashionlab.errors import InputError
+from fashionlab.i18n import _
 from fashionlab.store.output import shown_path
 
 EpochOpt = Annotated[
@@ -113,7 +114,7 @@ def train(
 
         backend, stopped = str(result.run.info.backend), result.run.info.stopped_early
         out.print(tables.train_table(collect([result.run]), result.summary, backend, stopped))
-        err.print(f"Saved {result.run.path}/", markup=False)
+        err.print(_("Saved {path}").format(path=f"{result.run.path}/"), markup=False)
 
 
 @app.command()
@@ -283,5 +284,5 @@ def export(
 
     target = export_run(chosen := pick_run(run), fmt, out_path, epoch)
     said_latest(run, chosen)
-    err.print(f"Saved {shown_path(target)}", markup=False)
+    err.print(_("Saved {path}").format(path=shown_path(target)), markup=False)
     typer.echo(shown_path(target))

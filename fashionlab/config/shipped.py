@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fashionlab.i18n import _
+
 SHIPPED = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -36,8 +38,10 @@ def find_config(path: str | Path) -> tuple[Path, str | None]:
     if given.is_file():
         if given.resolve() == candidate.resolve():
             return given, None
-        return given, f"using {given} from this folder, not the shipped config {stem} ('fashionlab configs')"
-    return candidate, f"using the shipped config {stem} ({candidate})"
+        return given, _("using {given} from this folder, not the shipped config {stem} ('fashionlab configs')").format(
+            given=given, stem=stem
+        )
+    return candidate, _("using the shipped config {stem} ({path})").format(stem=stem, path=candidate)
 
 
 def not_found(path: str | Path) -> str:

@@ -254,9 +254,9 @@ def prediction_view(pred: dict[str, Any], color: bool = True, width: int = 30) -
         style = "blue" if i == pred["true"] else ("red" if i == pred["predicted"] and pred["correct"] is False else "")
         if i == pred["predicted"] and pred["correct"] is not False:
             style = "bold blue"
-        mark = " <- predicted" if i == pred["predicted"] else ""
+        mark = " <- " + _("predicted") if i == pred["predicted"] else ""
         if i == pred["true"]:
-            mark += " <- true" if not mark else ", true"
+            mark += " <- " + _("true class") if not mark else ", " + _("true class")
         bars.add_row(
             Text(f"{i} {name}", style=style),
             Text("█" * filled + "·" * (width - filled), style=style or "dim"),
@@ -393,19 +393,26 @@ def predictions_table(result: dict[str, Any], width: int | None) -> tuple[Render
     records = prediction_records(result)
     first = "image" if records and records[0]["image"] is not None else "index"
     value = "probability" if records and "probability" in records[0] else "score"
-    marks: dict[bool | None, str | Text] = {True: Text("yes", style="green"), False: Text("no", style="red"), None: ""}
+    marks: dict[bool | None, str | Text] = {True: Text(_("yes"), style="green"), False: Text(_("no"), style="red"),
+                                            None: ""}  # fmt: skip
+    heads = {"index": _("index"), "image": _("image"), "probability": _("probability"), "score": _("score")}
     cols = [
-        Col(first, first, 0, "right" if first == "index" else "left", cells=[str(r[first]) for r in records]),
-        Col("predicted", "predicted", 0, "left", cells=[r["predicted"] for r in records]),
-        Col(value, value, 1, cells=[f"{r[value]:.3f}" for r in records]),
-        Col("true", "true class", 1, "left", cells=[r["true"] or "" for r in records]),
-        Col("correct", "correct", 0, "left", cells=[marks[r["correct"]] for r in records]),
-    ]
-    table, dropped = fit(cols, width, f"Predictions of run {result['run']}")
+        Col(first, heads.get(first, first), 0, "right" if first == "index" else "left",
+            cells=[str(r[first]) for r in records]),
+        Col("predicted", _("predicted"), 0, "left", cells=[r["predicted"] for r in records]),
+        Col(value, heads[value], 1, cells=[f"{r[value]:.3f}" for r in records]),
+        Col("true", _("true class"), 1, "left", cells=[r["true"] or "" for r in records]),
+        Col("correct", _("correct"), 0, "left", cells=[marks[r["correct"]] for r in records]),
+    ]  # fmt: skip
+    table, dropped = fit(cols, width, _("Predictions of run {run}").format(run=result["run"]))
     if result["accuracy"] is None:
         return table, dropped
     said = Text(
-        f"Accuracy over {result['labelled']:,} test images: {result['accuracy']:.3f} "
-        f"({result['correct']:,} right, {result['labelled'] - result['correct']:,} wrong)"
+        _("Accuracy over {n} test images: {accuracy} ({right} right, {wrong} wrong)").format(
+            n=f"{result['labelled']:,}",
+            accuracy=f"{result['accuracy']:.3f}",
+            right=f"{result['correct']:,}",
+            wrong=f"{result['labelled'] - result['correct']:,}",
+        )
     )
     return Group(table, said), dropped
