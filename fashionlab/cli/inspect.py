@@ -123,6 +123,7 @@ def show(
     Example: fashionlab show --config configs/tiny.yaml --draw net.png
     """
     from fashionlab.config import load_config
+    from fashionlab.i18n import _
     from fashionlab.network import from_logits, layer_rows
     from fashionlab.views import tables
 
@@ -134,7 +135,7 @@ def show(
         logits: bool | None = from_logits(cfg)
     except ConfigError:
         logits = None
-    labels = "integer" if cfg.loss.sparse else "one-hot"
+    labels = _("integer") if cfg.loss.sparse else _("one-hot")
     if draw:
         from fashionlab.views import plots
 

@@ -70,35 +70,36 @@ def data_table(summary: DataSummary) -> RenderableType:
 
 
 def network_table(rows: list[Any], config: Any, labels: str, from_logits: bool | None) -> RenderableType:
-    table = Table(title=f"Network '{config.name}'", title_justify="left")
+    table = Table(title=_("Network '{name}'").format(name=config.name), title_justify="left")
     table.add_column("#", justify="right")
-    table.add_column("layer")
-    table.add_column("output shape")
-    table.add_column("params", justify="right")
-    table.add_column("activation")
-    table.add_row("", "input", str(tuple(config.input_shape)), "0", "-")
+    table.add_column(_("layer"))
+    table.add_column(_("output shape"))
+    table.add_column(_("params"), justify="right")
+    table.add_column(_("activation"))
+    table.add_row("", _("input"), str(tuple(config.input_shape)), "0", "-")
     for i, row in enumerate(rows):
         table.add_row(str(i), row.name, str(row.output_shape), f"{row.params:,}", row.activation)
     total = sum(r.params for r in rows)
     table.add_section()
-    table.add_row("", "total", "", f"{total:,}", "")
+    table.add_row("", _("total"), "", f"{total:,}", "")
     n_in = math.prod(config.input_shape)
     out = rows[-1]
     from fashionlab.network import output_kind
 
     kind = output_kind(config) if hasattr(config, "loss") else "logits"
     what_out = {
-        "logits": "logits (raw scores; softmax turns them into probabilities)",
-        "probabilities": "softmax outputs (probabilities)",
-        "scores": f"{out.activation} outputs (scores, not probabilities)",
+        "logits": _("logits (raw scores; softmax turns them into probabilities)"),
+        "probabilities": _("softmax outputs (probabilities)"),
+        "scores": _("{activation} outputs (scores, not probabilities)").format(activation=out.activation),
     }[kind]
-    sentence = (
-        f"In: {n_in:,} numbers per image (input_shape {list(config.input_shape)}, pixels scaled to 0-1). "
-        f"Out: {math.prod(out.output_shape):,} {what_out}. "
-        f"Loss {config.loss.name} with {labels} labels"
-        + (f", from_logits={from_logits}" if from_logits is not None and "crossentropy" in config.loss.name else "")
-        + f"; optimizer {config.optimizer.name}."
-    )
+    logits = f", from_logits={from_logits}" if from_logits is not None and "crossentropy" in config.loss.name else ""
+    sentence = _(
+        "In: {n_in} numbers per image (input_shape {shape}, pixels scaled to 0-1). Out: {n_out} {what_out}. Loss "
+        "{loss} with {labels} labels{logits}; optimizer {optimizer}."
+    ).format(
+        n_in=f"{n_in:,}", shape=list(config.input_shape), n_out=f"{math.prod(out.output_shape):,}", what_out=what_out,
+        loss=config.loss.name, labels=labels, logits=logits, optimizer=config.optimizer.name,
+    )  # fmt: skip
     return Group(table, Text(sentence))
 
 
