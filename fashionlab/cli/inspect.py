@@ -300,7 +300,9 @@ def report_parts(
     chosen: list[Any], axes: list[str], known: dict[str, Any] | None = None
 ) -> list[tuple[str, list[Any], list[str]]]:
     """All runs, as one part per sweep (its trials, newest sweep first) and one per task for the rest."""
+    from fashionlab.i18n import _
     from fashionlab.results import summary_of
+    from fashionlab.views.observations import task_words
 
     by_id = {r.id: r for r in chosen}
     parts: list[tuple[str, list[Any], list[str]]] = []
@@ -311,15 +313,17 @@ def report_parts(
         mine = [by_id[i] for i in dict.fromkeys(record.run_ids) if i in by_id]  # a run several sweeps used: in each
         if mine:
             what = " ".join(record.items) or ", ".join(record.axes)
-            parts.append((f"{record.kind.capitalize()} {record.id}: {what}", mine, list(record.axes)))
+            kind = _("Sweep") if record.kind == "sweep" else _("Search")
+            parts.append((f"{kind} {record.id}: {what}", mine, list(record.axes)))
             placed.update(r.id for r in mine)
     rest: dict[str, list[Any]] = {}
     for run in chosen:
         if run.id not in placed:
             rest.setdefault((known[run.id] if known and run.id in known else summary_of(run)).task, []).append(run)
     for task, runs in rest.items():
-        parts.append((f"Runs of {task}" if parts or len(rest) > 1 else "Runs", runs, []))
-    return parts if len(parts) > 1 else [("All runs", chosen, axes)]
+        title = _("Runs of {task}").format(task=task_words(task)) if parts or len(rest) > 1 else _("Runs")
+        parts.append((title, runs, []))
+    return parts if len(parts) > 1 else [(_("All runs"), chosen, axes)]
 
 
 def usable(run: Any) -> bool:
