@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fashionlab.data import CLASS_NAMES
+from fashionlab.i18n import _
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,7 +70,12 @@ def _group_label(group: list[Run], labels: dict[str, str]) -> tuple[str, list[st
     ]
     if len(group) == 1:
         return labels.get(group[0].id, group[0].id), own
-    return (", ".join(common) + " " if common else "") + f"(one training: {', '.join(own)})", own
+    shared = _("(one training: {trials})").format(trials=", ".join(own))
+    return (", ".join(common) + " " if common else "") + shared, own
+
+
+ENDS = ("s", "D", "^", "v", "P", "X")  # the end of each trial of a shared training, named in the legend (never a
+# text label on the curve: at 150 epochs it overprinted the line or ran past the axes)
 
 
 def _best_epoch(history: list[dict[str, float]]) -> int | None:
@@ -100,29 +106,32 @@ def curves_png(runs: list[Run], labels: dict[str, str] | None = None) -> bytes:
             ax.plot(epochs, [row.get(key, np.nan) for row in history], color=color, label=label)
             if f"val_{key}" in history[0]:
                 ax.plot(epochs, [row.get(f"val_{key}", np.nan) for row in history], color=color, linestyle="--")
-        for run, part in zip(group, own, strict=True):
+        for j, (run, part) in enumerate(zip(group, own, strict=True)):
             mine = history[: len(run.history())]
             best = _best_epoch(mine)
             if best is not None:
                 ax_loss.plot(epochs[best], mine[best]["val_loss"], "o", color=color, markersize=7)
                 ax_acc.plot(epochs[best], mine[best].get("val_accuracy", np.nan), "o", color=color, markersize=7)
-            if len(group) > 1 and mine:
+            if len(group) > 1 and mine:  # where each trial of a shared training ends: a marker the legend names
+                marker = ENDS[j % len(ENDS)]
+                ends = _("{trial} ends").format(trial=part)
                 for ax, key in ((ax_loss, "val_loss"), (ax_acc, "val_accuracy")):
-                    ax.plot(epochs[len(mine) - 1], mine[-1].get(key, np.nan), "|", color=color, markersize=16)
-                ax_acc.annotate(part, (epochs[len(mine) - 1], mine[-1].get("val_accuracy", np.nan)),
-                                textcoords="offset points", xytext=(2, -12), fontsize=7, color=color)  # fmt: skip
+                    ax.plot(epochs[len(mine) - 1], mine[-1].get(key, np.nan), marker, color=color, markersize=9,
+                            markerfacecolor="white", label=ends if ax is ax_acc else None)  # fmt: skip
     for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(_("epoch"))
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, never 1.25
-        ax.set_title(f"{key} (solid: train, dashed: validation, dot: best epoch)", fontsize=9)
+        ax.set_title(key, fontsize=10)
+    fig.suptitle(_("solid: train, dashed: validation, dot: best epoch"), fontsize=9)
     if len(runs) == 1:
         ax_loss.legend(["loss", "val_loss"], fontsize=8)
         ax_acc.legend(["accuracy", "val_accuracy"], fontsize=8)
-        fig.suptitle(labels.get(runs[0].id, runs[0].id), fontsize=10)
+        fig.suptitle(labels.get(runs[0].id, runs[0].id) + " (" + _("solid: train, dashed: validation, dot: best epoch")
+                     + ")", fontsize=10)  # fmt: skip
     elif groups:
-        _legend(ax_acc, len(groups))
+        _legend(ax_acc, len(ax_acc.get_legend_handles_labels()[1]))
     return _png(fig)
 
 
@@ -148,8 +157,8 @@ def confusion_png(report: dict[str, Any]) -> bytes:
     k = len(names)
     ax.set_xticks(range(k), names, rotation=45, ha="right")
     ax.set_yticks(range(k), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xlabel(_("predicted"))
+    ax.set_ylabel(_("true class"))
     threshold = cm.max() / 2
     for i in range(k):
         for j in range(k):
@@ -162,7 +171,8 @@ def confusion_png(report: dict[str, Any]) -> bytes:
                 fontsize=8,
                 color="white" if cm[i, j] > threshold else "black",
             )
-    ax.set_title(f"{report['run']}: test accuracy {report['test_accuracy']:.4f}", fontsize=10)
+    accuracy = f"{report['test_accuracy']:.4f}"
+    ax.set_title(_("{run}: test accuracy {accuracy}").format(run=report["run"], accuracy=accuracy), fontsize=10)
     fig.colorbar(im, ax=ax, shrink=0.8)
     return _png(fig)
 
@@ -173,7 +183,7 @@ def reliability_png(models: list[tuple[str, dict[str, Any]]]) -> bytes:
     below it, how many answers fall in each bin."""
     fig = _figure(7, 6.5)
     top, bottom = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
-    top.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="calibrated: right as often as sure")
+    top.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label=_("calibrated: right as often as sure"))
     for i, (name, found) in enumerate(models):
         bins = found["bins"]
         centres = (np.arange(bins) + 0.5) / bins
@@ -183,14 +193,14 @@ def reliability_png(models: list[tuple[str, dict[str, Any]]]) -> bytes:
         width = 0.8 / bins / len(models)
         offset = (i - (len(models) - 1) / 2) * width
         bottom.bar(centres + offset, found["images"], width=width, label=name)
-    top.set_ylabel("accuracy of the answers in the bin")
+    top.set_ylabel(_("accuracy of the answers in the bin"))
     top.set_xlim(0, 1)
     top.set_ylim(0, 1.02)
-    top.set_title("Reliability: below the diagonal, more sure than right", fontsize=10)
+    top.set_title(_("Reliability: below the diagonal, more sure than right"), fontsize=10)
     _legend(top, len(models) + 1)
     bottom.set_yscale("log")
-    bottom.set_xlabel("confidence: the probability of the answer given")
-    bottom.set_ylabel("answers")
+    bottom.set_xlabel(_("confidence: the probability of the answer given"))
+    bottom.set_ylabel(_("answers"))
     return _png(fig)
 
 
@@ -214,10 +224,10 @@ def prediction_png(pred: dict[str, Any]) -> bytes:
         bars[pred["true"]].set_color("blue")
     ax_bar.set_xticks(range(len(names)), names, rotation=45, ha="right")
     if scores:
-        ax_bar.set_ylabel("score (not a probability: no softmax)")
+        ax_bar.set_ylabel(_("score (not a probability: no softmax)"))
     else:
         ax_bar.set_ylim(0, 1)
-        ax_bar.set_ylabel("probability")
+        ax_bar.set_ylabel(_("probability"))
     return _png(fig)
 
 
@@ -249,7 +259,11 @@ def prediction_grid_png(preds: list[dict[str, Any]]) -> bytes:
         shown = pred["predicted_name"] + ("" if scores else f" {100 * max(values):.0f}%")
         truth = f" ({pred['true_name']})" if pred["true_name"] is not None else ""
         ax_img.set_xlabel(shown + truth, color=color, fontsize=8)
-        where = f"test image {pred['index']}" if pred.get("index") is not None else Path(str(pred["image_file"])).name
+        where = (
+            _("test image {i}").format(i=pred["index"])
+            if pred.get("index") is not None
+            else Path(str(pred["image_file"])).name
+        )
         ax_img.set_title(where, fontsize=7, color="#555555")
         bars = ax_bar.bar(range(len(values)), values, color="#777777")
         bars[pred["predicted"]].set_color("red" if pred["correct"] is False else color)
@@ -259,8 +273,8 @@ def prediction_grid_png(preds: list[dict[str, Any]]) -> bytes:
         ax_bar.tick_params(axis="y", labelsize=6)
         if not scores:
             ax_bar.set_ylim(0, 1)
-    fig.suptitle("Predicted class and probability (true class); bars: every class's probability, "
-                 "blue right, red wrong", fontsize=9)  # fmt: skip
+    fig.suptitle(_("Predicted class and probability (true class); bars: every class's probability, blue right, "
+                   "red wrong"), fontsize=9)  # fmt: skip
     return _png(fig)
 
 
@@ -292,7 +306,7 @@ def network_png(config: Config) -> bytes:
     ax = fig.subplots()
     ax.axis("off")
     positions: list[list[float | None]] = []
-    for _, n in columns:
+    for _label, n in columns:
         ys: list[float | None]
         if n == 0:
             ys = [None]
@@ -322,10 +336,10 @@ def network_png(config: Config) -> bytes:
                 ax.text(x, 0, "⋮", ha="center", va="center", fontsize=22)
             else:
                 ax.add_patch(_circle(x, y, radius, "#55a868" if x == 0 else "#4c72b0"))
-        ax.text(x, -1.15, f"{n:,} neurons\n{label}", ha="center", va="top", fontsize=9)
+        ax.text(x, -1.15, _("{n} neurons").format(n=f"{n:,}") + f"\n{label}", ha="center", va="top", fontsize=9)
     ax.set_xlim(-0.6, len(columns) - 0.4)
     ax.set_ylim(-1.55, 1.15)
-    ax.set_title(f"{config.name}: {' -> '.join(f'{n:,}' if n else '...' for _, n in columns)}", fontsize=11)
+    ax.set_title(f"{config.name}: {' -> '.join(f'{n:,}' if n else '...' for _label, n in columns)}", fontsize=11)
     return _png(fig)
 
 
@@ -358,10 +372,10 @@ def settings_curves_png(settings: list[tuple[str, list[Run]]]) -> bytes:
                 ax.plot(epochs, mean, style, color=color, label=shown)
                 ax.fill_between(epochs, mean - sd, mean + sd, color=color, alpha=0.15, linewidth=0)
     for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(_("epoch"))
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"{key}: mean over seeds ± 1 sd (solid: train, dashed: validation)", fontsize=9)
+        ax.set_title(_("{key}: mean over seeds ± 1 sd (solid: train, dashed: validation)").format(key=key), fontsize=9)
     _legend(ax_acc, len(settings))
     return _png(fig)
