@@ -171,3 +171,10 @@ def test_cli_missing_data(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert result.stdout == ""
     assert result.stderr.startswith("Error: Fashion-MNIST not found (looked in ")
     assert "Traceback" not in result.output
+
+
+def test_data_says_what_len_of_the_labels_is(cli: Cli) -> None:
+    """The lab asks for len(test_labels); a student's hand-in said 10 from the shape (10000,) (issue 33)."""
+    said = " ".join(cli("data").stdout.split())
+    assert "len(train_labels) = 60000 and len(test_labels) = 10000, one label per image" in said
+    assert "len(class_names) = 10." in said

@@ -66,7 +66,12 @@ def data_table(summary: DataSummary) -> RenderableType:
         counts.add_column(split, justify="right")
     for i, name in enumerate(summary.class_names):
         counts.add_row(str(i), name, *(f"{s['counts'][i]:,}" for s in summary.splits.values()))  # type: ignore[index]
-    return Group(shapes, counts)
+    sizes = {split: int(s["y_shape"][0]) for split, s in summary.splits.items()}
+    code = _(
+        "In the tutorial's code: len(train_labels) = {train} and len(test_labels) = {test}, one label per image (the "
+        "shape ({test},) says the same: a tuple of one number); len(class_names) = {k}."
+    ).format(train=sizes.get("train", 0), test=sizes.get("test", 0), k=len(summary.class_names))
+    return Group(shapes, counts, Text(code))
 
 
 def network_table(rows: list[Any], config: Any, labels: str, from_logits: bool | None) -> RenderableType:
