@@ -262,3 +262,17 @@ def test_predict_a_folder_of_images(trained: Cli, tmp_path: Path) -> None:
     assert data["accuracy"] is None and all(r["true"] is None for r in data["predictions"])
     shown = trained("predict", "--image", str(tmp_path / "photo0.png"), "--image", str(tmp_path / "photo2.png"))
     assert shown.exit_code == 0 and "photo2.png" in shown.stdout and "Accuracy" not in shown.stdout
+
+
+def test_evaluate_explain_defines_the_metrics_with_one_class_counts(trained: Cli) -> None:
+    """The lab asks what precision, recall, F1 and specificity mean: each in one line, with the hardest class's
+    counts from the confusion matrix, and the values the table shows (issue 33)."""
+    report = json.loads(trained("evaluate", "--json").stdout)
+    said = " ".join(trained("evaluate", "--explain").stdout.split())
+    k = min(range(len(report["per_class"])), key=lambda i: report["per_class"][i]["f1"])
+    cm, name, row = report["confusion_matrix"], report["class_names"][k], report["per_class"][k]
+    called, actual, tp = sum(r[k] for r in cm), sum(cm[k]), cm[k][k]
+    assert f"of the {called:,} images the model called {name}, {tp:,} are {name}" in said
+    assert f"{tp:,}/{actual:,} = {row['recall']:.4f}" in said and f"= {row['f1']:.4f}" in said
+    others = sum(map(sum, cm)) - actual
+    assert f"of the {others:,} images that are not {name}" in said and f"{row['specificity']:.4f}." in said

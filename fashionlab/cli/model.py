@@ -124,6 +124,10 @@ def evaluate(
     plot: Annotated[Path | None, typer.Option("--plot", help="Save the confusion matrix to this PNG.")] = None,
     as_json: JsonOpt = False,
     force: ForceOpt = False,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Say what precision, recall, F1 and specificity are, with one class's counts."),
+    ] = False,
 ) -> None:
     """Test loss and accuracy, per-class precision/recall/F1/specificity, confusion matrix.
 
@@ -142,6 +146,11 @@ def evaluate(
         emit_json(result)
     else:
         out.print(tables.evaluate_tables(result))
+        if explain:
+            from fashionlab.views.metrics_words import definitions
+
+            for line in definitions(result):
+                out.print(line, markup=False)
     said_latest(run, chosen)
 
 

@@ -25,6 +25,7 @@ from fashionlab.text import markdown_text, visible
 from fashionlab.views import compare as tables
 from fashionlab.views import groups, plots
 from fashionlab.views.explain import explain
+from fashionlab.views.metrics_words import definitions
 from fashionlab.views.observations import change_words, finding_text, observations, task_words
 from fashionlab.views.tables import most_confused
 
@@ -215,7 +216,7 @@ def _best_run_sections(best: Run, inspect: Inspect, level: int, at_chance: bool)
          .format(
                  accuracy=f"{evaluation['test_accuracy']:.4f}",
                  classes=_(" and ").join(f"{names[i]} ({evaluation['per_class'][i]['f1']:.3f})" for i in worst)),
-         most_confused(evaluation)],
+         most_confused(evaluation), *definitions(evaluation)],
         images=[(_("Confusion matrix"), plots.confusion_png(evaluation))], level=level,
     )  # fmt: skip
     intro = _("Three test images the best run gets right and three it gets wrong.")
