@@ -158,8 +158,10 @@ def _results(res: Results, runs: list[Run], level: int) -> list[Section]:
     )  # fmt: skip
     curves = Section(_("Learning curves"), [caption], level=level)
     curves.images.append((_("Learning curves"), groups.curves_png(runs, res)))
+    from fashionlab.views.tables import loss_words
+
     return [
-        Section(_("Results"), [note], table=table, level=level),
+        Section(_("Results"), [note, loss_words()], table=table, level=level),
         Section(_("Observations"), observations(res), level=level, bullets=True),
         curves,
     ]

@@ -157,8 +157,19 @@ def train_table(
         )
         footer.append("\n" + _("Stopped early after epoch {epoch} (no improvement for its patience); {kept}.").format(
             epoch=stopped["epoch"], kept=kept))  # fmt: skip
+    footer.append("\n" + loss_words(), style="dim")
     footer.append("\n" + one_run_noise(row), style="dim")
     return Group(table, footer)
+
+
+def loss_words() -> str:
+    """What loss, val_loss and the test row are measured on, said once under train's summary and in the report."""
+    return _(
+        "loss and accuracy: on the training images, averaged over each epoch's batches while the weights change; "
+        "val_loss and val_accuracy: on the validation images at the end of each epoch (never trained on); test: "
+        "on the separate test set, once, with the model of the epoch it names. The loss is the cross-entropy: the "
+        "mean of -log(probability the model gave the true class)."
+    )
 
 
 def explain_view(config: Any) -> RenderableType:
