@@ -171,6 +171,17 @@ DISPLAY = {
 FAILED = (RunStatus.FAILED, RunStatus.DIVERGED, RunStatus.BROKEN)
 
 
+def display_headers() -> dict[str, str]:
+    """DISPLAY's headers in the chosen language (DISPLAY keeps the English ones: --columns and --sort accept them)."""
+    return {
+        "test_accuracy": _("test\nacc"), "test_loss": _("test\nloss"), "best_epoch": _("best\nepoch"),
+        "best_val_accuracy": _("val_acc\nat best"), "overfitting": _("over-\nfit"), "seconds": _("time"),
+        "max_val_accuracy": _("max\nval_acc"), "epochs": _("epochs"), "val_accuracy": _("last\nval_acc"),
+        "val_loss": _("last\nval_loss"), "best_val_loss": _("val_loss\nat best"), "accuracy": _("last\nacc"),
+        "loss": _("last\nloss"), "best_accuracy": _("acc\nat best"), "best_loss": _("loss\nat best"),
+    }  # fmt: skip
+
+
 def metric_cell(key: str, value: Any) -> str:
     if key == "seconds":
         return f"{value:.1f} s" if isinstance(value, int | float) else "-"
@@ -212,16 +223,24 @@ def comparison_columns(
     tails = collections.Counter(r.run.rsplit("-", 1)[-1] for r in rows)
     ids = [r.run if wide else short_id(r, rows, tails) for r in rows]
     cols = [Col("run", "run" if wide else "id", 1.0, "left", cells=[m + i for m, i in zip(mark, ids, strict=True)])]
+    if not axes and config_keys and len(rows) > 1:  # no sweep's axes to show: what sets each run apart, in words
+        labels = [res.labels.get(r.run, "") for r in rows]
+        cols.append(Col("label", _("what differs"), 0.5, "left", cells=labels, max_width=28))
     for n, key in enumerate(config_keys):
-        swept = key in (axes or []) or (not axes and n < 3)
+        swept = bool(axes) and (key in axes or key.split(".")[0] in axes or short_key(key) in axes)
         values = [r.config.get(key) for r in rows]
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
         cells = [cell(v) for v in values]
-        cols.append(Col(key, short_key(key), 0.0 if swept else 3.5, "right" if numeric else "left", cells=cells))
+        # a sweep's axes stay; any other key gives way before every metric (the label says it)
+        cols.append(Col(key, short_key(key), 0.0 if swept else 20.0 + n, "right" if numeric else "left", cells=cells))
+    from fashionlab.views.tables import status_word
+
     unfinished = any(r.status != RunStatus.COMPLETED for r in rows)
-    status = [Text(str(r.status), style=STATUS_STYLE.get(RunStatus(r.status), "")) for r in rows]
-    cols.append(Col("status", "status", 1.5 if unfinished else 8.0, "left", cells=list(status)))
-    for key, (header, priority) in DISPLAY.items():
+    status = [Text(status_word(str(r.status)), style=STATUS_STYLE.get(RunStatus(r.status), "")) for r in rows]
+    cols.append(Col("status", _("status"), 1.5 if unfinished else 8.0, "left", cells=list(status)))
+    shown = display_headers()
+    for key, (_header, priority) in DISPLAY.items():
+        header = shown[key]
         cells = [metric_cell(key, r.value(key)) for r in rows]
         chosen = key == sort
         cols.append(
