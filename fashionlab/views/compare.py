@@ -227,7 +227,8 @@ def comparison_columns(
         labels = [res.labels.get(r.run, "") for r in rows]
         cols.append(Col("label", _("what differs"), 0.5, "left", cells=labels, max_width=28))
     for n, key in enumerate(config_keys):
-        swept = bool(axes) and (key in axes or key.split(".")[0] in axes or short_key(key) in axes)
+        named = axes or []
+        swept = key in named or key.split(".")[0] in named or short_key(key) in named
         values = [r.config.get(key) for r in rows]
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
         cells = [cell(v) for v in values]
