@@ -275,6 +275,10 @@ def prediction_grid_png(preds: list[dict[str, Any]]) -> bytes:
             ax_bar.set_ylim(0, 1)
     fig.suptitle(_("Predicted class and probability (true class); bars: every class's probability, blue right, "
                    "red wrong"), fontsize=9)  # fmt: skip
+    names = list((preds[0].get("probabilities") or preds[0].get("scores") or {}).keys()) if preds else []
+    if names:  # the bars' numbers, as classes: a key under the grid
+        fig.supxlabel(_("bars: {key}").format(key=", ".join(f"{i} {name}" for i, name in enumerate(names))),
+                      fontsize=8)  # fmt: skip
     return _png(fig)
 
 
@@ -292,7 +296,7 @@ def network_png(config: Config) -> bytes:
 
     from fashionlab.network import layer_rows
 
-    columns = [(f"input {list(config.input_shape)}", math.prod(config.input_shape))]
+    columns = [(_("input") + f" {list(config.input_shape)}", math.prod(config.input_shape))]
     for row in layer_rows(config):
         if row.name in PASS_THROUGH:
             continue
@@ -301,7 +305,7 @@ def network_png(config: Config) -> bytes:
     if len(columns) > MAX_DRAWN_COLUMNS:  # a summary: the first and last layers, the count of those between
         keep = MAX_DRAWN_COLUMNS // 2
         hidden = len(columns) - 2 * keep
-        columns = [*columns[:keep], (f"{hidden:,} more layers", 0), *columns[-keep:]]
+        columns = [*columns[:keep], (_("{n} more layers").format(n=f"{hidden:,}"), 0), *columns[-keep:]]
     fig = _figure(max(6.0, 2.4 * len(columns)), 7)
     ax = fig.subplots()
     ax.axis("off")
@@ -337,7 +341,12 @@ def network_png(config: Config) -> bytes:
             else:
                 ax.add_patch(_circle(x, y, radius, "#55a868" if x == 0 else "#4c72b0"))
         ax.text(x, -1.15, _("{n} neurons").format(n=f"{n:,}") + f"\n{label}", ha="center", va="top", fontsize=9)
-    ax.set_xlim(-0.6, len(columns) - 0.4)
+    names = list(config.class_names)
+    last = positions[-1]
+    named = len(last) == len(names) and None not in last  # each output neuron is a class: say which
+    for i, y in enumerate(last if named else []):
+        ax.text(len(columns) - 1 + 1.8 * radius, y, f"{i} {names[i]}", ha="left", va="center", fontsize=8)
+    ax.set_xlim(-0.6, len(columns) - (0.4 if not named else -0.3))
     ax.set_ylim(-1.55, 1.15)
     ax.set_title(f"{config.name}: {' -> '.join(f'{n:,}' if n else '...' for _label, n in columns)}", fontsize=11)
     return _png(fig)
