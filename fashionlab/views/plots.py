@@ -342,8 +342,8 @@ def network_png(config: Config) -> bytes:
                 ax.add_patch(_circle(x, y, radius, "#55a868" if x == 0 else "#4c72b0"))
         ax.text(x, -1.15, _("{n} neurons").format(n=f"{n:,}") + f"\n{label}", ha="center", va="top", fontsize=9)
     names = list(config.class_names)
-    last = positions[-1]
-    named = len(last) == len(names) and None not in last  # each output neuron is a class: say which
+    last = [y for y in positions[-1] if y is not None]
+    named = len(last) == len(names) == len(positions[-1])  # each output neuron is a class: say which
     for i, y in enumerate(last if named else []):
         ax.text(len(columns) - 1 + 1.8 * radius, y, f"{i} {names[i]}", ha="left", va="center", fontsize=8)
     ax.set_xlim(-0.6, len(columns) - (0.4 if not named else -0.3))
