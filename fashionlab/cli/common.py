@@ -359,7 +359,7 @@ def left_out(
 
         out.print(
             _("Not shown at {width} columns: {names} (see them with {how}).").format(
-                width=width, names=names(dropped), how=how
+                width=width, names=names(dropped), how=how.replace(" or ", " " + _("or") + " ")
             ),
             style="dim",
             markup=False,

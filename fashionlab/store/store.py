@@ -373,17 +373,20 @@ class RunStore:
 
     def select(self, refs: list[str] | None, sweep_id: str | None, default: str) -> Selection:
         """A sweep's trials, the named runs, or `default` ("all" or "latest")."""
+        from fashionlab.i18n import _  # a selection's title is what the tables and the report head it with
+
         if sweep_id:
             record, chosen = self.sweep_runs(sweep_id)
-            return Selection(chosen, f"Sweep {record.id}", list(record.axes))
+            kind = _("Sweep") if record.kind == "sweep" else _("Search")
+            return Selection(chosen, f"{kind} {record.id}", list(record.axes))
         if refs:
-            return Selection([self.load(r) for r in refs], "Runs")
+            return Selection([self.load(r) for r in refs], _("Runs"))
         if default == "latest":
-            return Selection([self.load()], "Latest run")
+            return Selection([self.load()], _("Latest run"))
         chosen = self.runs()
         if not chosen:
             raise RunNotFound(f"no runs yet in {self.root}/; train one with 'fashionlab train'")
-        return Selection(chosen, f"All runs in {self.root}")
+        return Selection(chosen, _("All runs in {folder}").format(folder=self.root))
 
     # ---------------------------------------------------------------- moving runs between machines
 

@@ -361,9 +361,9 @@ def runs_table(rows: list[dict[str, Any]], width: int | None = None) -> tuple[Re
     cols = [
         Col("id", _("id"), 0, "left", cells=ids),
         Col("status", _("status"), 1, "left", cells=status, max_width=30),
-        Col("test_accuracy", _("test acc"), 2, cells=[fmt(r.get("test_accuracy")) for r in rows]),
-        Col("test_loss", _("test loss"), 2.5, cells=[fmt(r.get("test_loss")) for r in rows]),
-        Col("val_accuracy", _("val acc"), 3, cells=[fmt(r.get("val_accuracy")) for r in rows]),
+        Col("test_accuracy", _("test\nacc"), 2, cells=[fmt(r.get("test_accuracy")) for r in rows]),
+        Col("test_loss", _("test\nloss"), 2.5, cells=[fmt(r.get("test_loss")) for r in rows]),
+        Col("val_accuracy", _("val_acc\nat best"), 3, cells=[fmt(r.get("val_accuracy")) for r in rows]),
         Col("epochs", _("epochs"), 4, cells=[fmt(r.get("epochs")) for r in rows]),
         Col("age", _("age"), 5, cells=[age(r.get("started")) for r in rows]),
         Col("name", _("name"), 6, "left", cells=[r["name"] for r in rows]),
