@@ -276,3 +276,14 @@ def test_evaluate_explain_defines_the_metrics_with_one_class_counts(trained: Cli
     assert f"{tp:,}/{actual:,} = {row['recall']:.4f}" in said and f"= {row['f1']:.4f}" in said
     others = sum(map(sum, cm)) - actual
     assert f"of the {others:,} images that are not {name}" in said and f"{row['specificity']:.4f}." in said
+
+
+def test_predict_explain_maps_the_tutorials_code_to_this_run(trained: Cli) -> None:
+    """The lab asks what np.argmax(predictions[10]) and class_names[...] give: predict --explain says it with the
+    run's own values (issue 33)."""
+    found = json.loads(trained("predict", "--index", "10", "--json").stdout)
+    said = " ".join(trained("predict", "--index", "10", "--explain").stdout.split())
+    k, top = found["predicted"], max(found["probabilities"].values())
+    assert f"np.argmax(predictions[10]) = {k}: the position of the largest, {top:.4f}." in said
+    assert f"class_names[{k}] = '{found['predicted_name']}'." in said
+    assert f"test_labels[10] = {found['true']} ('{found['true_name']}')" in said and "validation_split=" in said

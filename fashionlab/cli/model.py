@@ -187,6 +187,10 @@ def predict(
     ] = "table",
     as_json: JsonOpt = False,
     force: ForceOpt = False,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="With --index N: the tutorial's code, line by line, with this run's values."),
+    ] = False,
 ) -> None:
     """Classify images: for one, the predicted class, every class's probability and the truth; for
     several (--index 0:100, a folder, several --image), a row each and the accuracy over them.
@@ -220,6 +224,12 @@ def predict(
         emit_json({**{k: v for k, v in result.items() if k != "pixels"}, "at_chance": chance is not None})
     else:
         out.print(tables.prediction_view(result, color=out.color_system is not None))
+        if explain and result.get("index") is not None:
+            from fashionlab.config import run_config
+            from fashionlab.views.metrics_words import tutorial_code
+
+            for line in tutorial_code(result, run_config(chosen)):
+                out.print(line, markup=False)
         warn_chance(chance)
     said_latest(run or run_option, chosen)
 

@@ -39,3 +39,34 @@ def definitions(report: dict[str, Any], k: int | None = None) -> list[str]:
           "{tn}/{others} = {value}.").format(
             name=name, others=f"{tn + fp:,}", tn=f"{tn:,}", value=f"{row['specificity']:.4f}"),
     ]  # fmt: skip
+
+
+def tutorial_code(result: dict[str, Any], config: Any) -> list[str]:
+    """`predict --index N --explain`: the TensorFlow tutorial's lines and what each gave for this run and image,
+    with its real values (the class, the argmax, the split)."""
+    from fashionlab.data import split_counts
+
+    counts = split_counts(config)
+    i, k = result["index"], result["predicted"]
+    probabilities = result.get("probabilities") or {}
+    top = max(probabilities.values()) if probabilities else None
+    true = result.get("true")
+    lines = [
+        _("(train_images, train_labels), (test_images, test_labels) = fashion_mnist.load_data(): this is "
+          "test_images[{i}], one of {test} test images.").format(i=i, test=f"{counts.test:,}"),
+        _("model.fit(train_images, train_labels, epochs={epochs}, validation_split={split}): it trained on "
+          "{train} images and validated on the last {validation} of the {available}, never on the test set.").format(
+            epochs=config.epochs, split=config.validation_split, train=f"{counts.train:,}",
+            validation=f"{counts.validation:,}", available=f"{counts.available:,}"),
+        _("predictions = model.predict(test_images): predictions[{i}] is the row of {k} numbers above, one per "
+          "class.").format(i=i, k=config.num_classes),
+    ]  # fmt: skip
+    if top is not None:
+        lines.append(_("np.argmax(predictions[{i}]) = {k}: the position of the largest, {p}.").format(
+            i=i, k=k, p=f"{top:.4f}"))  # fmt: skip
+    lines.append(_("class_names[{k}] = '{name}'.").format(k=k, name=result["predicted_name"]))
+    if true is not None:
+        said = (_("test_labels[{i}] = {t} ('{name}'): the prediction is right.") if true == k
+                else _("test_labels[{i}] = {t} ('{name}'): the prediction is wrong."))  # fmt: skip
+        lines.append(said.format(i=i, t=true, name=result["true_name"]))
+    return lines
