@@ -262,32 +262,42 @@ def did_not(failed: list[Any]) -> str:
     diverged = sum(1 for o in failed if o.status == RunStatus.DIVERGED)
     interrupted = sum(1 for o in failed if o.status == RunStatus.INTERRUPTED)
     other = len(failed) - diverged - interrupted
+    from fashionlab.i18n import _
+
     parts = []
     if diverged:
-        parts.append(f"{diverged} diverged (a rerun trains {'it' if diverged == 1 else 'them'} the same way: "
-                     "lower the learning rate)")  # fmt: skip
+        parts.append((_("{n} diverged (a rerun trains it the same way: lower the learning rate)") if diverged == 1
+                      else _("{n} diverged (a rerun trains them the same way: lower the learning rate)")
+                      ).format(n=diverged))  # fmt: skip
     if interrupted:
-        parts.append(f"{interrupted} interrupted (rerun the same command to continue)")
+        parts.append(_("{n} interrupted (rerun the same command to continue)").format(n=interrupted))
     if other:
-        parts.append(f"{other} failed (rerun the same command to retry {'it' if other == 1 else 'them'})")
+        parts.append((_("{n} failed (rerun the same command to retry it)") if other == 1
+                      else _("{n} failed (rerun the same command to retry them)")).format(n=other))  # fmt: skip
     return "".join(", " + p for p in parts)
 
 
 def sweep_sentence(result: Any, record: Path, ahead: Any) -> str:
-    from fashionlab.views.tables import plural
+    from fashionlab.i18n import _
 
     n, failed = len(result.plan.trials), len(result.failed)
     unfinished = ahead.unfinished.items()
     continued = sum(1 for h, r in unfinished if (o := result.outcomes.get(h)) and o.completed and o.run_id == r.id)
+    done = len(result.skipped)
+    head = (_("{done} of 1 trial completed") if n == 1 else _("{done} of {n} trials completed")).format(
+        done=n - failed, n=n
+    )
+    already = (_("{k} was already done") if done == 1 else _("{k} were already done")).format(k=done)
+    if continued:
+        already += (_(", {k} continued its interrupted run") if continued == 1
+                    else _(", {k} continued their interrupted run")).format(k=continued)  # fmt: skip
+    fast = " " + _("(stopped at the first failure: --fail-fast)") if result.stopped_early else ""
     return (
-        f"{n - failed} of {plural(n, 'trial')} completed ({len(result.skipped)} "
-        + ("was" if len(result.skipped) == 1 else "were")
-        + " already done"
-        + (f", {continued} continued {'its' if continued == 1 else 'their'} interrupted run" if continued else "")
-        + ")"
+        f"{head} ({already})"
         + did_not(result.failed)
-        + (" (stopped at the first failure: --fail-fast)" if result.stopped_early else "")
-        + f". Record: {record}"
+        + fast
+        + ". "
+        + _("Record: {record}").format(record=record)
         + tensorboard_written(result.tensorboard_written, record.parent.parent)
     )
 
