@@ -85,7 +85,10 @@ def choose(cols: Sequence[Col], width: int | None, wraps: bool = True) -> list[C
 def names(cols: Sequence[Col], most: int = 4) -> str:
     """`a, b, c, d and 3 more`: the columns a footer lists."""
     shown = [c.header.replace("-\n", "").replace("\n", "_").replace(" ", "_") for c in cols]
-    return ", ".join(shown[:most]) + (f" and {len(shown) - most} more" if len(shown) > most else "")
+    from fashionlab.i18n import _
+
+    more = _(" and {n} more").format(n=len(shown) - most) if len(shown) > most else ""
+    return ", ".join(shown[:most]) + more
 
 
 def plain(cols: Sequence[Col], title: str | None = None) -> str:

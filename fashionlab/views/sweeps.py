@@ -20,13 +20,21 @@ if TYPE_CHECKING:
 def preview_sentence(p: Preview) -> str:
     n, left, groups = len(p.plan.trials), len(p.pending), len(p.plan.groups(p.pending))  # trainings, merged or not
     shared, separate = p.epochs_to_train, p.epochs_if_separate
+    from fashionlab.i18n import _
+
+    head = (_("Sweep {id}: 1 trial") if n == 1 else _("Sweep {id}: {n} trials")).format(id=p.plan.sweep_id, n=n)
+    todo = (_(", {done} already done, {left} to train in 1 training ") if groups == 1
+            else _(", {done} already done, {left} to train in {groups} trainings ")).format(
+        done=n - left, left=left, groups=groups)  # fmt: skip
     return (
-        f"Sweep {p.plan.sweep_id}: {plural(n, 'trial')}, {n - left} already done, "
-        f"{left} to train in {groups} training{'s' if groups != 1 else ''} "
+        head
+        + todo
         + (
-            f"({shared} epochs instead of {separate}: trials that differ only in epochs share one training)"
+            _("({shared} epochs instead of {separate}: trials that differ only in epochs share one training)").format(
+                shared=shared, separate=separate
+            )
             if shared < separate
-            else f"({shared} epochs)"
+            else _("({shared} epochs)").format(shared=shared)
         )
         + (
             f"; trainings of one program train together as {plural(p.populations, 'population')} "
