@@ -156,3 +156,12 @@ def test_the_commands_a_student_runs_speak_spanish_throughout(swept: Cli) -> Non
         assert not left, (name, left, said[-600:])
     assert "época 1:" in outputs["train"].output and "Guardado en" in outputs["train"].output
     assert "exactitud" in outputs["runs"].output and "Precisión de" in outputs["evaluate --explain"].output
+
+
+def test_every_shipped_config_says_what_it_is_in_spanish_too(cli: Cli) -> None:
+    """`configs --lang es` described every config in English (issue 33): each has its `# es:` line."""
+    shipped = sorted((ROOT / "configs").glob("*.yaml"))
+    assert shipped and all("\n# es: " in p.read_text() for p in shipped)
+    said = " ".join(cli("configs", "--lang", "es").stdout.split())
+    assert "Descenso de gradiente estocástico con momento" in said and "Plain stochastic" not in said
+    assert "Plain stochastic gradient descent" in " ".join(cli("configs").stdout.split())

@@ -18,13 +18,19 @@ def shipped() -> list[Path]:
 
 
 def description(path: Path) -> str:
-    """A config's first comment line (after the editor's schema line): what it is for."""
+    """A config's first comment line (after the editor's schema line): what it is for; in Spanish its `# es:`
+    line, where it has one."""
+    from fashionlab.i18n import language
+
+    found: dict[str, str] = {}
     for line in path.read_text().splitlines():
-        if line.startswith("#") and "yaml-language-server" not in line:
-            return line.lstrip("# ").strip()
-        if line and not line.startswith("#"):
+        if line.startswith("# es:"):
+            found.setdefault("es", line.removeprefix("# es:").strip())
+        elif line.startswith("#") and "yaml-language-server" not in line:
+            found.setdefault("en", line.lstrip("# ").strip())
+        elif line and not line.startswith("#"):
             break
-    return ""
+    return found.get(language(), found.get("en", ""))
 
 
 def find_config(path: str | Path) -> tuple[Path, str | None]:
