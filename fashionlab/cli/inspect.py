@@ -264,13 +264,14 @@ def lab_report(
     if fmt != "json":
         report.check_targets(out_file or Path("report.html" if as_html else "report.md"), as_html, force)
     selection = store().select(runs, sweep_id, "all")
-    chosen = [r for r in selection.runs if usable(r)]
+    histories: dict[str, Any] = {}
+    chosen = [r for r in selection.runs if usable(r, histories)]
     if not chosen:
         from fashionlab.errors import RunError
 
         raise RunError("no run can go into the report (every one is broken, see the warnings); train one first")
     axes = list(selection.axes or [])
-    known = report.summaries(chosen)  # every run read once, for every part
+    known = report.summaries(chosen, histories)  # every run read once, for every part
     parts = report_parts(chosen, axes, known) if not runs and not sweep_id else [(selection.title, chosen, axes)]
     if fmt == "json":
         emit_json(report.to_json(parts, sort, known))
@@ -326,16 +327,19 @@ def report_parts(
     return parts if len(parts) > 1 else [(_("All runs"), chosen, axes)]
 
 
-def usable(run: Any) -> bool:
-    """Whether a run can go into a report; a broken one is left out with a warning, not the whole report."""
+def usable(run: Any, histories: dict[str, Any] | None = None) -> bool:
+    """Whether a run can go into a report; a broken one is left out with a warning, not the whole report.
+    The history it reads is kept in `histories` (by run id), so the report does not read it again."""
     from fashionlab.errors import RunError
 
     try:
         if run.problem:
             raise RunError(run.problem)
         run.check_config()
-        run.history()
+        history = run.history()
         run.metrics()
+        if histories is not None:
+            histories[run.id] = history
     except RunError as exc:
         err.print(f"Warning: leaving out run {run.id}: {exc}", markup=False)
         return False

@@ -21,8 +21,9 @@ def _number(value: Any) -> float | None:
     return float(value) if ok else None
 
 
-def summary_of(run: Run) -> RunSummary:
-    """One run's summary from its files; a broken or unfinished one has what could be read."""
+def summary_of(run: Run, history: list[dict[str, float]] | None = None) -> RunSummary:
+    """One run's summary from its files; a broken or unfinished one has what could be read. `history`: the
+    run's history.csv where the caller has just read it (a report checks every run's first)."""
     config = run.resolved_config()
     flat = flatten(config)
     classes = config.get("classes")
@@ -41,7 +42,7 @@ def summary_of(run: Run) -> RunSummary:
     found.restored_epoch = stopped.get("best_epoch") if isinstance(stopped, dict) and stopped.get("restored") else None
     try:
         data = run.metrics() if not run.problem else {}
-        history = run.history() if not run.problem else []
+        history = (run.history() if history is None else history) if not run.problem else []
     except Exception:
         data, history = {}, []
     summary, test = data.get("summary") or {}, data.get("test") or {}

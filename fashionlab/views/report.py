@@ -74,9 +74,11 @@ def build(
     return sections
 
 
-def summaries(runs: list[Run]) -> dict[str, Any]:
-    """Every run of the report read once: each part's results, and the pool of repeats they measure from."""
-    return {r.id: summary_of(r) for r in runs}
+def summaries(runs: list[Run], histories: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every run of the report read once: each part's results, and the pool of repeats they measure from
+    (`histories`: the history.csv of each run, where the caller read it already)."""
+    found = histories or {}
+    return {r.id: summary_of(r, found.get(r.id)) for r in runs}
 
 
 def part(
