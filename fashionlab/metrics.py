@@ -188,25 +188,7 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
 def welch(a: list[float], b: list[float], confidence: float = 0.95) -> dict[str, float] | None:
     """Welch's t-test of mean(a) - mean(b): the difference, its confidence interval and the p-value
     (scipy.stats.ttest_ind with unequal variances). None when either side has fewer than 2 values."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    from scipy import stats
-
-    if np.std(a) == 0 and np.std(b) == 0:  # identical repeats: the test is undefined, the difference exact
-        diff = float(np.mean(a) - np.mean(b))
-        return {"diff": diff, "low": diff, "high": diff, "p": 0.0 if diff else 1.0}
-    import warnings
-
-    with warnings.catch_warnings():  # near-identical values: scipy's precision warning, not the user's concern
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = stats.ttest_ind(a, b, equal_var=False)
-        interval = result.confidence_interval(confidence)
-    return {
-        "diff": float(np.mean(a) - np.mean(b)),
-        "low": float(interval.low),
-        "high": float(interval.high),
-        "p": float(result.pvalue),
-    }
+    return welch_many([(a, b)], confidence)[0]
 
 
 def welch_many(pairs: list[tuple[list[float], list[float]]], confidence: float = 0.95) -> list[dict[str, float] | None]:
@@ -215,11 +197,13 @@ def welch_many(pairs: list[tuple[list[float], list[float]]], confidence: float =
     found: list[dict[str, float] | None] = [None] * len(pairs)
     shapes: dict[tuple[int, int], list[int]] = {}
     for i, (a, b) in enumerate(pairs):
-        if len(a) >= 2 and len(b) >= 2:
-            if np.std(a) == 0 and np.std(b) == 0:
-                found[i] = welch(a, b, confidence)
-            else:
-                shapes.setdefault((len(a), len(b)), []).append(i)
+        if len(a) < 2 or len(b) < 2:
+            continue
+        if np.std(a) == 0 and np.std(b) == 0:  # identical repeats: the test is undefined, the difference exact
+            diff = float(np.mean(a) - np.mean(b))
+            found[i] = {"diff": diff, "low": diff, "high": diff, "p": 0.0 if diff else 1.0}
+        else:
+            shapes.setdefault((len(a), len(b)), []).append(i)
     if not shapes:
         return found
     import warnings
@@ -229,7 +213,7 @@ def welch_many(pairs: list[tuple[list[float], list[float]]], confidence: float =
     for chosen in shapes.values():
         mine = np.array([pairs[i][0] for i in chosen], dtype=float)
         theirs = np.array([pairs[i][1] for i in chosen], dtype=float)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # near-identical values: scipy's precision warning, not the user's concern
             warnings.simplefilter("ignore", RuntimeWarning)
             result = stats.ttest_ind(mine, theirs, axis=1, equal_var=False)
             interval = result.confidence_interval(confidence)

@@ -123,12 +123,12 @@ def image_evidence(run: Run, epoch: str = "last") -> ModelImages:
     if found.best is not None:
         return found.best
     if run.info.best_weights_epoch is None:
-        load_trained(run, epoch="best")  # raises why there is no best model, in the words it always used
+        run.check_best_kept()  # says why there is no best model, without loading one
     return found.kept  # the best epoch is the kept one
 
 
 def _evaluate_images(run: Run) -> ImageEvidence:
-    from fashionlab.engine.images import model_images
+    from fashionlab.engine.images import model_images, outputs
 
     config, model = load_trained(run, for_training=False)
     x_test, y_test = test_images_for(config)
@@ -138,16 +138,13 @@ def _evaluate_images(run: Run) -> ImageEvidence:
     stopped = run.info.stopped_early or {}
     restored = stopped.get("best_epoch") if isinstance(stopped, dict) and stopped.get("restored") else None
     kept_epoch = int(restored or summary.get("last_epoch") or run.info.epochs_done or 0)
-    kept = model_images(_outputs(model, config, x_test), y_test, kind, kept_epoch)
+    kept = model_images(outputs(model, None, 0, to_model_input(x_test, config)), y_test, kind, kept_epoch)
     best_epoch = run.info.best_weights_epoch
     if best_epoch is None or best_epoch == kept_epoch:
         return ImageEvidence(kept)
     _, model = load_trained(run, epoch="best", for_training=False)
-    return ImageEvidence(kept, model_images(_outputs(model, config, x_test), y_test, kind, int(best_epoch)))
-
-
-def _outputs(model: Any, config: Config, x: np.ndarray) -> np.ndarray:
-    return np.asarray(model.predict(to_model_input(x, config), batch_size=512, verbose=0))
+    best = outputs(model, None, 0, to_model_input(x_test, config))
+    return ImageEvidence(kept, model_images(best, y_test, kind, int(best_epoch)))
 
 
 def _prediction(

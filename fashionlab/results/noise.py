@@ -143,9 +143,9 @@ def identical(a: Setting, b: Setting) -> bool:
     )
 
 
-def compare(a: Setting, b: Setting, metric: str, test: dict[str, float] | bool | None = True) -> Comparison:
-    """Setting `a` against `b` on `metric`; `test`: Welch's test of their numbers where the caller made it
-    already (metrics.welch_many), True to make it here."""
+def compare(a: Setting, b: Setting, metric: str, test: dict[str, float] | None) -> Comparison:
+    """Setting `a` against `b` on `metric`; `test`: Welch's test of their numbers (metrics.welch_many makes
+    those of a table at once), None with fewer than 2 seeds a side."""
     from fashionlab import metrics  # numpy and scipy: not for --help or the tables' import
 
     mine, theirs = a.numbers(metric), b.numbers(metric)
@@ -161,8 +161,7 @@ def compare(a: Setting, b: Setting, metric: str, test: dict[str, float] | bool |
     if identical(a, b):
         found.verdict, found.why = Verdict.IDENTICAL, "equal test and training numbers on every seed: no test"
         return found
-    test = metrics.welch(mine, theirs) if test is True else test
-    if isinstance(test, dict):
+    if test is not None:
         found.p, found.low, found.high = test["p"], test["low"], test["high"]
         found.agree = agreeing(a, b, metric, diff)
         n = f"{len(mine)} seeds" if len(mine) == len(theirs) else f"{len(mine)} and {len(theirs)} seeds"

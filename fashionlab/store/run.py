@@ -328,13 +328,17 @@ class Run:
         self._write_arrays(files.BEST_WEIGHTS, arrays, epoch)
         self._save(best_weights_epoch=epoch)
 
-    def load_best(self, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
-        """The best epoch's weights."""
+    def check_best_kept(self) -> None:
+        """A RunError where the run kept no best-epoch weights."""
         if not (self.path / files.BEST_WEIGHTS).is_file():
             raise RunError(
                 f"run {self.id} kept no best-epoch weights (trained before they were kept, or it has no "
                 "validation split); use `epoch` last"
             )
+
+    def load_best(self, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """The best epoch's weights."""
+        self.check_best_kept()
         return self._read_arrays(files.BEST_WEIGHTS, shapes, "", "its model")
 
     def remove_checkpoint(self) -> None:
