@@ -2,7 +2,7 @@
 many runs.
 
     python bench/scaling.py [--trials 12] [--search-trials 30]
-    python bench/scaling.py --many-runs 5000,20000 [--against 5056a67]
+    python bench/scaling.py --many-runs 5000,20000 [--against 5056a67] [--seeds 1] [--times 5]
 
 1. The same 12-trial sweep with `--jobs 2` (local processes) and with `--executor ray` (a local Ray
    instance, 1 CPU per trial): wall time of each and Ray's overhead per trial.
@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,7 +90,23 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def many_runs(counts: list[int], against: str | None, limit: int = 300, seeds: int = 5) -> None:
+def _time_once(command: list[str], folder: Path, source: Path, limit: int) -> tuple[float, float]:
+    """Wall and CPU seconds of one whole `fashionlab` process of `source` over `folder` (inf if it fails). It
+    runs in `source`: `python -m` puts the working folder before PYTHONPATH, so from this tree's folder the
+    other commit's code would never be the one timed."""
+    env = {**os.environ, "FASHIONLAB_RUNS": str(folder), "PYTHONPATH": str(source)}
+    start, cpu = time.perf_counter(), _children_cpu()
+    try:
+        done = subprocess.run([sys.executable, "-m", "fashionlab", *command], env=env, capture_output=True,
+                              text=True, timeout=limit, cwd=source)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return math.inf, math.inf
+    if done.returncode != 0:
+        return math.inf, math.inf
+    return time.perf_counter() - start, _children_cpu() - cpu
+
+
+def many_runs(counts: list[int], against: str | None, limit: int = 300, seeds: int = 5, times: int = 1) -> None:
     root = Path(__file__).resolve().parent.parent
     commands = {"runs": ["runs"], "compare": ["compare"], "report --format json": ["report", "--format", "json"]}
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,19 +123,19 @@ def many_runs(counts: list[int], against: str | None, limit: int = 300, seeds: i
                 folder = Path(tmp) / f"runs{n}"
                 make_runs(template, folder, n, seeds)
                 for name, command in commands.items():
+                    walls: dict[str, list[float]] = {label: [] for label in sources}
+                    cpus: dict[str, list[float]] = {label: [] for label in sources}
+                    for _ in range(times):  # the sources in turn, so a change of load falls on both
+                        for label, source in sources.items():
+                            wall, cpu = _time_once(command, folder, source, limit)
+                            walls[label].append(wall)
+                            cpus[label].append(cpu)
                     row = []
-                    for label, source in sources.items():
-                        env = {**os.environ, "FASHIONLAB_RUNS": str(folder), "PYTHONPATH": str(source)}
-                        start, cpu = time.perf_counter(), _children_cpu()
-                        try:
-                            done = subprocess.run([sys.executable, "-m", "fashionlab", *command], env=env,
-                                                  capture_output=True, text=True, timeout=limit)  # fmt: skip
-                        except subprocess.TimeoutExpired:
-                            row.append(f"{label}: more than {limit} s (stopped)")
-                            continue
-                        wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
-                        ok = "" if done.returncode == 0 else f" (exit {done.returncode})"
-                        row.append(f"{label}: {wall:.2f} s wall ({1000 * wall / n:.3f} ms a run), {cpu:.2f} s CPU{ok}")
+                    for label in sources:
+                        wall, cpu = statistics.median(walls[label]), statistics.median(cpus[label])
+                        spread = f" (of {times}: {min(walls[label]):.2f}-{max(walls[label]):.2f})" if times > 1 else ""
+                        row.append(f"{label}: {wall:.2f} s wall{spread}, {1000 * wall / n:.3f} ms a run, "
+                                   f"{cpu:.2f} s CPU")  # fmt: skip
                     print(f"{n:,} runs ({seeds} seeds a setting), {name}: " + "; ".join(row), flush=True)
         finally:
             if against:
@@ -131,9 +149,10 @@ def main() -> None:
     parser.add_argument("--many-runs", help="comma-separated run counts: time reading that many runs instead")
     parser.add_argument("--against", help="with --many-runs: also time this git commit's fashionlab")
     parser.add_argument("--seeds", type=int, default=5, help="with --many-runs: seeds a setting (1: every run its own)")
+    parser.add_argument("--times", type=int, default=1, help="with --many-runs: time each command this often (median)")
     args = parser.parse_args()
     if args.many_runs:
-        many_runs([int(n) for n in args.many_runs.split(",")], args.against, seeds=args.seeds)
+        many_runs([int(n) for n in args.many_runs.split(",")], args.against, seeds=args.seeds, times=args.times)
         return
     lrs = ",".join(f"{0.0005 * (i + 1):g}" for i in range(args.trials // 2))
     sweep = ["sweep", f"lr={lrs}", "batch_size=32,64", "epochs=3", *DATA]

@@ -1,14 +1,13 @@
 """Evidence about trained models on the test images themselves (EVIDENCE.md): two models on the same
 images (McNemar's exact test, a paired interval of the per-image loss) and one model's confidence
 (errors, mean confidence on wrong answers, the share of errors above 99%, expected calibration error
-and its reliability diagram). Every test is scipy's; the numbers are what the findings carry.
+and its reliability diagram). The tests are pvalues' (scipy.special's distributions, checked against
+scipy.stats); the numbers are what the findings carry.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,21 +36,22 @@ def identical(a: ModelImages, b: ModelImages) -> bool:
 
 
 def mcnemar(a: ModelImages, b: ModelImages) -> dict[str, Any]:
-    """McNemar's exact test (scipy.stats.binomtest on the discordant images): `only_a` images only a gets
-    right, `only_b` only b; p two-sided. Both right or both wrong say nothing about which is better."""
-    from scipy import stats
+    """McNemar's exact test (the exact binomial test on the discordant images, pvalues.sign_test): `only_a`
+    images only a gets right, `only_b` only b; p two-sided. Both right or both wrong say nothing about which
+    is better."""
+    from fashionlab import pvalues
 
     right_a, right_b = a.correct, b.correct
     only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
-    p = float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue) if only_a + only_b else 1.0
+    p = pvalues.sign_test(only_a, only_a + only_b)
     return {"images": int(a.true.size), "only_a": only_a, "only_b": only_b, "p": p,
             "right_a": int(right_a.sum()), "right_b": int(right_b.sum())}  # fmt: skip
 
 
 def paired_loss(a: ModelImages, b: ModelImages, confidence: float = 0.95) -> dict[str, Any] | None:
-    """Mean per-image loss of a minus b on the same images, with its paired t interval (scipy.stats.ttest_rel);
-    None for models without probabilities."""
-    from scipy import stats
+    """Mean per-image loss of a minus b on the same images, with its paired t interval (pvalues.paired, as
+    scipy.stats.ttest_rel); None for models without probabilities."""
+    from fashionlab import pvalues
 
     if not (a.has_probabilities and b.has_probabilities):
         return None
@@ -61,10 +61,8 @@ def paired_loss(a: ModelImages, b: ModelImages, confidence: float = 0.95) -> dic
     mean = float(diff.mean())
     if float(diff.std()) == 0.0:
         return {"diff": mean, "low": mean, "high": mean, "p": 1.0 if mean == 0 else 0.0}
-    with quiet():
-        result = stats.ttest_rel(a.loss, b.loss)
-        interval = result.confidence_interval(confidence)
-    return {"diff": mean, "low": float(interval.low), "high": float(interval.high), "p": float(result.pvalue)}
+    found = pvalues.paired(a.loss, b.loss, confidence)
+    return {"diff": mean, "low": found["low"], "high": found["high"], "p": found["p"]}
 
 
 def confidence(m: ModelImages, bins: int = BINS) -> dict[str, Any]:
@@ -104,8 +102,8 @@ def calibration(m: ModelImages, bins: int = BINS) -> dict[str, Any]:
 
 def confidence_change(a: ModelImages, b: ModelImages, confidence: float = 0.95) -> dict[str, Any] | None:
     """Mean confidence on wrong answers, b minus a, with Welch's interval (the two models' errors are different
-    images): "more confident when wrong" is said only where it excludes 0 (EVIDENCE.md)."""
-    from scipy import stats
+    images; pvalues.welch): "more confident when wrong" is said only where it excludes 0 (EVIDENCE.md)."""
+    from fashionlab import pvalues
 
     if not (a.has_probabilities and b.has_probabilities):
         return None
@@ -115,10 +113,8 @@ def confidence_change(a: ModelImages, b: ModelImages, confidence: float = 0.95) 
     diff = float(wb.mean() - wa.mean())
     if wa.std() == 0 and wb.std() == 0:
         return {"diff": diff, "low": diff, "high": diff, "p": 1.0 if diff == 0 else 0.0}
-    with quiet():
-        result = stats.ttest_ind(wb, wa, equal_var=False)
-        interval = result.confidence_interval(confidence)
-    return {"diff": diff, "low": float(interval.low), "high": float(interval.high), "p": float(result.pvalue)}
+    found = pvalues.welch(wb, wa, confidence)
+    return {"diff": diff, "low": float(found["low"]), "high": float(found["high"]), "p": float(found["p"])}
 
 
 def two_models(a: ModelImages, b: ModelImages) -> dict[str, Any] | None:
@@ -133,18 +129,6 @@ def two_models(a: ModelImages, b: ModelImages) -> dict[str, Any] | None:
         "a": confidence(a), "b": confidence(b), "confidence_wrong": confidence_change(a, b),
         "loss_from_wrong_b": from_wrong,  # of b's mean loss minus a's, what the images b gets wrong add
     }  # fmt: skip
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """scipy's RuntimeWarnings on nearly identical numbers ("precision loss ... catastrophic cancellation"):
-    the result stands (it is the test's own), and a warning must not fail the run that computes it (seen: a
-    search trial marked failed where warnings were errors)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
 
 
 def _list(values: np.ndarray) -> list[float | None]:

@@ -1,4 +1,4 @@
-"""Numbers computed from results: history summaries, overfitting, per-class metrics (numpy; scipy for tests)."""
+"""Numbers computed from results: history summaries, overfitting, per-class metrics (numpy; pvalues for tests)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ OVERFIT_WANDER = 2.0  # and it rose more than this many times its median epoch-t
 
 def overfit_trend(history: list[dict[str, float]], best_i: int) -> dict[str, Any]:
     """The numbers overfitting is decided from (EVIDENCE.md): the epochs after val_loss's minimum, a
-    one-sided trend test over them (least-squares slope > 0, scipy's linregress), the rise from the
+    one-sided trend test over them (least-squares slope > 0, pvalues.slope_above_zero), the rise from the
     minimum to the last epoch, val_loss's own epoch-to-epoch wander (median absolute change over the run),
     and whether the training loss fell meanwhile. `overfits` holds only when all say so."""
     values = [float(row["val_loss"]) for row in history]
@@ -58,10 +58,9 @@ def overfit_trend(history: list[dict[str, float]], best_i: int) -> dict[str, Any
         "p": None,
     }
     if len(after) - 1 >= OVERFIT_AFTER and np.all(np.isfinite(after)):
-        from scipy import stats
+        from fashionlab import pvalues
 
-        fit = stats.linregress(np.arange(len(after)), after, alternative="greater")
-        trend.update(slope=float(fit.slope), p=float(fit.pvalue))
+        trend.update(pvalues.slope_above_zero(after))
     trend["overfits"] = bool(
         trend["p"] is not None
         and trend["p"] < OVERFIT_P
@@ -187,12 +186,13 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
 
 def welch(a: list[float], b: list[float], confidence: float = 0.95) -> dict[str, float] | None:
     """Welch's t-test of mean(a) - mean(b): the difference, its confidence interval and the p-value
-    (scipy.stats.ttest_ind with unequal variances). None when either side has fewer than 2 values."""
+    (pvalues.welch: scipy.stats.ttest_ind's numbers with unequal variances). None when either side has fewer
+    than 2 values."""
     return welch_many([(a, b)], confidence)[0]
 
 
 def welch_many(pairs: list[tuple[list[float], list[float]]], confidence: float = 0.95) -> list[dict[str, float] | None]:
-    """`welch` of each pair, with one vectorized scipy.stats.ttest_ind per shape of pairs (a table of 1,000
+    """`welch` of each pair, with one vectorized pvalues.welch per shape of pairs (a table of 1,000
     settings makes 1,000 tests: one call each took 2 ms, one call for all of them 20 ms)."""
     found: list[dict[str, float] | None] = [None] * len(pairs)
     shapes: dict[tuple[int, int], list[int]] = {}
@@ -206,21 +206,14 @@ def welch_many(pairs: list[tuple[list[float], list[float]]], confidence: float =
             shapes.setdefault((len(a), len(b)), []).append(i)
     if not shapes:
         return found
-    import warnings
-
-    from scipy import stats
+    from fashionlab import pvalues
 
     for chosen in shapes.values():
         mine = np.array([pairs[i][0] for i in chosen], dtype=float)
         theirs = np.array([pairs[i][1] for i in chosen], dtype=float)
-        with warnings.catch_warnings():  # near-identical values: scipy's precision warning, not the user's concern
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = stats.ttest_ind(mine, theirs, axis=1, equal_var=False)
-            interval = result.confidence_interval(confidence)
-        diffs = mine.mean(axis=1) - theirs.mean(axis=1)
+        result = pvalues.welch(mine, theirs, confidence)
         for j, i in enumerate(chosen):
-            found[i] = {"diff": float(diffs[j]), "low": float(interval.low[j]), "high": float(interval.high[j]),
-                        "p": float(result.pvalue[j])}  # fmt: skip
+            found[i] = {k: float(result[k][j]) for k in ("diff", "low", "high", "p")}
     return found
 
 

@@ -265,7 +265,7 @@ def lab_report(
         report.check_targets(out_file or Path("report.html" if as_html else "report.md"), as_html, force)
     selection = store().select(runs, sweep_id, "all")
     histories: dict[str, Any] = {}
-    chosen = [r for r in selection.runs if usable(r, histories)]
+    chosen = [r for r in selection.runs if usable(r, histories, models=fmt != "json")]
     if not chosen:
         from fashionlab.errors import RunError
 
@@ -327,15 +327,18 @@ def report_parts(
     return parts if len(parts) > 1 else [(_("All runs"), chosen, axes)]
 
 
-def usable(run: Any, histories: dict[str, Any] | None = None) -> bool:
+def usable(run: Any, histories: dict[str, Any] | None = None, models: bool = True) -> bool:
     """Whether a run can go into a report; a broken one is left out with a warning, not the whole report.
-    The history it reads is kept in `histories` (by run id), so the report does not read it again."""
+    The history it reads is kept in `histories` (by run id), so the report does not read it again. With
+    `models` its config.yaml must be readable too (a Markdown or HTML report rebuilds the best run's model
+    from it); the JSON report reads only the copy in run.json, so it does not check 20,000 YAML files."""
     from fashionlab.errors import RunError
 
     try:
         if run.problem:
             raise RunError(run.problem)
-        run.check_config()
+        if models:
+            run.check_config()
         history = run.history()
         run.metrics()
         if histories is not None:

@@ -127,8 +127,13 @@ class RunSummary:
         return getattr(self, key, None)
 
     def setting(self) -> tuple[tuple[str, str], ...]:
-        """Its config without the seed and the name: runs with equal settings are repeats."""
-        return tuple(sorted((k, repr(v)) for k, v in self.config.items() if k not in ("seed", "name")))
+        """Its config without the seed and the name: runs with equal settings are repeats (made once: a
+        report asks it of every run several times)."""
+        made = self.__dict__.get("_setting")
+        if made is None:
+            made = tuple(sorted((k, repr(v)) for k, v in self.config.items() if k not in ("seed", "name")))
+            self.__dict__["_setting"] = made
+        return made
 
     def to_json(self) -> dict[str, Any]:
         record: dict[str, Any] = {"run": self.run, "status": self.status, "task": self.task}

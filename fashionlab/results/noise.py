@@ -86,7 +86,7 @@ def from_repeats(found: Comparison, a: Setting, b: Setting, by_setting: dict[Any
 def seeds_needed(a: list[float], b: list[float]) -> int | None:
     """Seeds per setting with which a two-sided t-test at p < 0.05 would have an 80% chance to show a true
     difference the size of this one, given the spread these seeds measured: the smallest n whose power,
-    from the noncentral t distribution (scipy.stats.nct, df 2n - 2), reaches POWER. At least one more seed
+    from the noncentral t distribution (pvalues.power, df 2n - 2), reaches POWER. At least one more seed
     than there are; None where nothing can be said (no spread or no difference, or past MAX_SEEDS)."""
     if len(a) < 2 or len(b) < 2:
         return None
@@ -100,19 +100,15 @@ def seeds_needed(a: list[float], b: list[float]) -> int | None:
 def t_seeds(effect: float, start: int = 2) -> int | None:
     """The smallest n >= start with power >= POWER for a standardized difference `effect` (two samples of n)."""
     import numpy as np
-    from scipy import stats
 
-    def power(n: Any) -> Any:  # of each n of an array: the power grows with n
-        df, shift = 2 * n - 2, effect * np.sqrt(n / 2)
-        critical = stats.t.ppf(1 - SIGNIFICANT / 2, df)
-        return stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift)
+    from fashionlab.pvalues import power
 
     first = max(2, start)
     for low, high in ((first, first + 64), (first + 64, MAX_SEEDS + 1)):  # one vectorized call each
         if low >= high:
             break
         n = np.arange(low, high)
-        reached = np.flatnonzero(power(n) >= POWER)
+        reached = np.flatnonzero(power(effect, n, SIGNIFICANT) >= POWER)
         if len(reached):
             return int(n[reached[0]])
     return None
@@ -146,7 +142,7 @@ def identical(a: Setting, b: Setting) -> bool:
 def compare(a: Setting, b: Setting, metric: str, test: dict[str, float] | None) -> Comparison:
     """Setting `a` against `b` on `metric`; `test`: Welch's test of their numbers (metrics.welch_many makes
     those of a table at once), None with fewer than 2 seeds a side."""
-    from fashionlab import metrics  # numpy and scipy: not for --help or the tables' import
+    from fashionlab import metrics  # numpy: not for --help or the tables' import
 
     mine, theirs = a.numbers(metric), b.numbers(metric)
     diff = (statistics.fmean(mine) - statistics.fmean(theirs)) if mine and theirs else math.nan
