@@ -10,18 +10,22 @@ from typing import Any
 SHORT = {"optimizer.learning_rate": "lr", "optimizer.name": "optimizer", "loss.name": "loss"}
 
 
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """{'optimizer': {'name': 'sgd'}} -> {'optimizer.name': 'sgd'}; a layer's type is left out of its keys."""
-    out: dict[str, Any] = {}
+def flatten(data: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """{'optimizer': {'name': 'sgd'}} -> {'optimizer.name': 'sgd'}; a layer's type is left out of its keys.
+    (Into one `out` all the way down: a summary of each of 20,000 runs flattens its config.)"""
+    out = {} if out is None else out
     if isinstance(data, dict):
         for key, value in data.items():
-            out.update(flatten(value, f"{prefix}{key}."))
+            if isinstance(value, dict | list):
+                flatten(value, f"{prefix}{key}.", out)
+            else:
+                out[f"{prefix}{key}"] = value
     elif isinstance(data, list) and prefix.startswith("layers."):
         for i, item in enumerate(data):
             if isinstance(item, dict) and len(item) == 1:
                 (kind, args) = next(iter(item.items()))
                 out[f"{prefix}{i}"] = kind
-                out.update(flatten(args or {}, f"{prefix}{i}."))
+                flatten(args or {}, f"{prefix}{i}.", out)
             else:
                 out[f"{prefix}{i}"] = item
     else:

@@ -211,9 +211,9 @@ def welch_many(pairs: list[tuple[list[float], list[float]]], confidence: float =
     for chosen in shapes.values():
         mine = np.array([pairs[i][0] for i in chosen], dtype=float)
         theirs = np.array([pairs[i][1] for i in chosen], dtype=float)
-        result = pvalues.welch(mine, theirs, confidence)
+        result = {k: v.tolist() for k, v in pvalues.welch(mine, theirs, confidence).items()}
         for j, i in enumerate(chosen):
-            found[i] = {k: float(result[k][j]) for k in ("diff", "low", "high", "p")}
+            found[i] = {k: result[k][j] for k in ("diff", "low", "high", "p")}
     return found
 
 

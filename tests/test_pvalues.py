@@ -61,3 +61,18 @@ def test_power_is_scipys_noncentral_t() -> None:
         critical = stats.t.ppf(0.975, df)
         expected = stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift)
         close(pvalues.power(effect, n, 0.05), expected)
+
+
+def test_seeds_needed_is_the_first_n_whose_power_reaches_80_percent() -> None:
+    """t_seeds looks near the normal approximation first: the same n as scanning every n with scipy.stats."""
+    from fashionlab.results import noise
+
+    n = np.arange(2, noise.MAX_SEEDS + 1)
+    df = 2 * n - 2
+    critical = stats.t.ppf(0.975, df)
+    for effect in [*np.geomspace(0.02, 15, 60), 0.0887]:
+        shift = effect * np.sqrt(n / 2)
+        powers = stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift)
+        for start in (2, 4, 7):
+            reached = np.flatnonzero((powers >= 0.8) & (n >= start))
+            assert noise.t_seeds(float(effect), start) == (int(n[reached[0]]) if len(reached) else None), (effect, start)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 from fashionlab import metrics
@@ -73,8 +73,21 @@ def summary_of(run: Run, history: list[dict[str, float]] | None = None) -> RunSu
     confidence = data.get("confidence")
     found.confidence = confidence.get("kept") if isinstance(confidence, dict) else None
     found.checkpoints = data.get("checkpoints") if isinstance(data.get("checkpoints"), dict) else None
-    found.images = functools.cache(functools.partial(_images, run))
+    found.images = _once(run)
     return found
+
+
+def _once(run: Run) -> Callable[[], Any]:
+    """The run's per-image evidence, read the first time it is asked for (a closure: functools.cache costs
+    more than the rest of a summary over thousands of runs)."""
+    kept: list[Any] = []
+
+    def images() -> Any:
+        if not kept:
+            kept.append(_images(run))
+        return kept[0]
+
+    return images
 
 
 def _images(run: Run) -> Any:
@@ -90,9 +103,7 @@ def _images(run: Run) -> Any:
 
 def varying_keys(rows: list[RunSummary]) -> list[str]:
     """Config keys whose values differ between runs, in config order (not the name: a label, not a setting)."""
-    keys: list[str] = []
-    for row in rows:
-        keys.extend(k for k in row.config if k not in keys and k != "name")
+    keys = [k for k in dict.fromkeys(k for row in rows for k in row.config) if k != "name"]
     first = rows[0].config if rows else {}
     return [k for k in keys if any(r.config.get(k) != first.get(k) for r in rows)]
 
