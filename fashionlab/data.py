@@ -256,12 +256,13 @@ TRAIN_PER_CLASS, TEST_PER_CLASS = 6000, 1000  # Fashion-MNIST: balanced, 60,000 
 
 def about() -> list[str]:
     """What Fashion-MNIST is, in three lines (in the chosen language)."""
-    from fashionlab.i18n import _
+    from fashionlab.i18n import _, grouped
 
     return [
-        _("Fashion-MNIST: 70,000 photos of Zalando's articles of clothing (Xiao, Rasul and Vollgraf, 2017), "
-          "28x28 grey pixels (0-255) each."),
-        _("10 classes, balanced: 6,000 training and 1,000 test images of each."),
+        _("Fashion-MNIST: {n} photos of Zalando's articles of clothing (Xiao, Rasul and Vollgraf, 2017), "
+          "28x28 grey pixels (0-255) each.").format(n=grouped(70_000)),
+        _("10 classes, balanced: {train} training and {test} test images of each.").format(
+            train=grouped(6_000), test=grouped(1_000)),
         _("Made as a drop-in replacement for MNIST's handwritten digits (same sizes and file format), and harder."),
     ]  # fmt: skip
 
@@ -277,19 +278,20 @@ class SplitCounts:
     validation_split: float
 
     def sentence(self) -> str:
-        from fashionlab.i18n import _
+        from fashionlab.i18n import _, grouped
 
         val = (
             _("{n} validate (the last {percent} of the {available} training images, set aside before training: "
               "part of the training set, not the test set)").format(
-                n=f"{self.validation:,}", percent=f"{100 * self.validation_split:g}%", available=f"{self.available:,}")
+                n=grouped(self.validation), percent=f"{100 * self.validation_split:g}%",
+                available=grouped(self.available))
             if self.validation
             else _("none validate (validation_split is 0)")
         )  # fmt: skip
         return _(
             "Data: {train} images train, {validation}, and {test} test (Fashion-MNIST's separate test set, never "
             "trained on)."
-        ).format(train=f"{self.train:,}", validation=val, test=f"{self.test:,}")
+        ).format(train=grouped(self.train), validation=val, test=grouped(self.test))
 
 
 def split_counts(config: Any) -> SplitCounts:

@@ -55,3 +55,28 @@ def _(message: str) -> str:
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     return _translation.ngettext(singular, plural, n)
+
+
+# Fashion-MNIST's class names in Spanish (Zalando's own names are English; configs, JSON and CSV keep them).
+CLASS_WORDS = {
+    "es": {"T-shirt/top": "Camiseta/top", "Trouser": "Pantalón", "Pullover": "Jersey", "Dress": "Vestido",
+           "Coat": "Abrigo", "Sandal": "Sandalia", "Shirt": "Camisa", "Sneaker": "Zapatilla", "Bag": "Bolso",
+           "Ankle boot": "Botín"},
+}  # fmt: skip
+
+
+def class_word(name: str, original: bool = True) -> str:
+    """A class name for the reader: in Spanish 'Camisa (Shirt)', the dataset's own name beside it where there
+    is room (`original`), else 'Camisa'; in English the name as it is."""
+    said = CLASS_WORDS.get(_language, {}).get(name)
+    if said is None:
+        return name
+    return f"{said} ({name})" if original else said
+
+
+def grouped(n: int | float) -> str:
+    """A count with its thousands grouped: 54,000 in English; in Spanish 54 000 with a no-break space, as the
+    RAE recommends (a comma there reads as a decimal mark, 6,000 as six). Decimals keep Keras's point in
+    both (0.8863; the RAE accepts it), so a number reads the same in the tables, the JSON and Keras's logs."""
+    text = f"{n:,}"
+    return text.replace(",", "\u00a0") if _language == "es" else text

@@ -619,3 +619,64 @@ def test_nearly_identical_models_are_compared_without_a_warning_failing_the_run(
         warnings.simplefilter("error")
         found = evidence.two_models(a, b)
     assert found is not None and found["mcnemar"]["only_a"] == found["mcnemar"]["only_b"] == 0
+
+
+def _text_problems(fig: Any) -> list[str]:
+    """Text that leaves the figure or covers other text, as matplotlib laid it out (drawn boxes, in pixels)."""
+    from unittest import mock
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(fig)  # fashionlab's figures have no pyplot canvas: laid out and drawn as savefig does
+    drawn: list[Text] = []
+    draw = Text.draw
+
+    def record(self: Text, renderer: Any) -> None:  # the texts really drawn (not ticks outside the view)
+        if self.get_visible() and self.get_text().strip():
+            drawn.append(self)
+        draw(self, renderer)
+
+    with mock.patch.object(Text, "draw", record):
+        canvas.draw()
+    renderer = canvas.get_renderer()
+    page = fig.bbox
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in drawn]
+    problems = [
+        f"{text!r} leaves the figure"
+        for text, b in boxes
+        if b.x0 < page.x0 - 1 or b.y0 < page.y0 - 1 or b.x1 > page.x1 + 1 or b.y1 > page.y1 + 1
+    ]
+    for i, (text_a, a) in enumerate(boxes):
+        for text_b, b in boxes[i + 1 :]:
+            if min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1:
+                problems.append(f"{text_a!r} covers {text_b!r}")
+    return problems
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_no_label_of_any_figure_is_overprinted_or_outside(
+    epochs_lab: Cli, seeds_lab: Cli, tiny_lab: Cli, lang: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every figure of the report (curves with trial ends, mean ± sd curves, confusion matrix, reliability,
+    predictions) and of show --draw and data --grid, in English and Spanish, rendered and measured."""
+    from fashionlab.views import plots
+
+    drawn: list[Any] = []
+    png = plots._png
+
+    def keep(fig: Any) -> bytes:
+        out = png(fig)
+        drawn.append(fig)
+        return out
+
+    monkeypatch.setattr(plots, "_png", keep)
+    for cli in (epochs_lab, seeds_lab, tiny_lab):
+        result = cli("--lang", lang, "report", "--html", "--out", str(tmp_path / f"{len(drawn)}.html"))
+        assert result.exit_code == 0, result.output
+    for args in (["show", "--draw"], ["show", "--config", "tiny", "--draw"], ["data", "--grid"]):
+        result = epochs_lab("--lang", lang, *args, str(tmp_path / f"{len(drawn)}.png"))
+        assert result.exit_code == 0, result.output
+    assert len(drawn) >= 12
+    problems = {i: _text_problems(fig) for i, fig in enumerate(drawn)}
+    assert not any(problems.values()), problems

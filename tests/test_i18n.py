@@ -108,7 +108,7 @@ def test_train_evaluate_and_predict_speak_spanish(swept: Cli) -> None:
     trained = swept("--lang", "es", "train", "train_samples=600", "test_samples=200", "epochs=2")
     assert trained.exit_code == 0, trained.output
     said = " ".join(trained.output.split())
-    assert "Datos: 540 imágenes entrenan" in said and "s/época tras la primera" in said
+    assert "Datos: 540 imágenes para entrenar" in said and "s/época tras la primera" in said
     assert "Una semilla: no se distingue una configuración de su semilla" in said
     evaluated = " ".join(swept("--lang", "es", "evaluate").stdout.split())
     assert "pérdida de prueba" in evaluated and "Por clase" in evaluated and "Matriz de confusión" in evaluated

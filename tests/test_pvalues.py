@@ -75,4 +75,7 @@ def test_seeds_needed_is_the_first_n_whose_power_reaches_80_percent() -> None:
         powers = stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift)
         for start in (2, 4, 7):
             reached = np.flatnonzero((powers >= 0.8) & (n >= start))
-            assert noise.t_seeds(float(effect), start) == (int(n[reached[0]]) if len(reached) else None), (effect, start)
+            assert noise.t_seeds(float(effect), start) == (int(n[reached[0]]) if len(reached) else None), (
+                effect,
+                start,
+            )

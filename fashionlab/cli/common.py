@@ -334,6 +334,7 @@ def said_findings(res: Any) -> None:
 
 def render_settings(res: Any, fmt: str, view: Comparison, title: str, keys: list[str]) -> None:
     """Runs grouped by setting: n, mean ± sd, and each setting against the best (Welch's t-test)."""
+    from fashionlab.i18n import _
     from fashionlab.views import compare, groups
 
     if fmt == "json":
@@ -346,7 +347,7 @@ def render_settings(res: Any, fmt: str, view: Comparison, title: str, keys: list
         from fashionlab.views.tables import PLAIN_ABOVE
 
         width = None if view.wide else out.width
-        cols, heading = groups.grouped_columns(res), f"{title}: one row per setting"
+        cols, heading = groups.grouped_columns(res), _("{title}: one row per setting").format(title=title)
         table: Any
         if len(res.settings) > PLAIN_ABOVE:  # plain aligned text: Rich tables cost ~0.5 ms a row
             shown = choose(cols, width, wraps=False)

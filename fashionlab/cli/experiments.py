@@ -39,6 +39,7 @@ from fashionlab.cli.common import (
     write_png,
 )
 from fashionlab.errors import InputError
+from fashionlab.i18n import _
 
 SweepItems = Annotated[
     list[str] | None,
@@ -208,7 +209,7 @@ def sweep(
         data.update(comparisons=[c.to_json() for c in res.comparisons], findings=[f.to_json() for f in res.findings])
         emit_json(data)
     else:
-        render_comparison(trial_runs, view, f"Sweep {the_plan.sweep_id}", list(the_plan.axes))
+        render_comparison(trial_runs, view, _("Sweep {id}").format(id=the_plan.sweep_id), list(the_plan.axes))
     err.print(sweep_sentence(result, runs.record_path(the_plan.sweep_id), ahead))
     if result.failed:
         raise typer.Exit(1)
@@ -262,7 +263,6 @@ def did_not(failed: list[Any]) -> str:
     diverged = sum(1 for o in failed if o.status == RunStatus.DIVERGED)
     interrupted = sum(1 for o in failed if o.status == RunStatus.INTERRUPTED)
     other = len(failed) - diverged - interrupted
-    from fashionlab.i18n import _
 
     parts = []
     if diverged:
@@ -278,7 +278,6 @@ def did_not(failed: list[Any]) -> str:
 
 
 def sweep_sentence(result: Any, record: Path, ahead: Any) -> str:
-    from fashionlab.i18n import _
 
     n, failed = len(result.plan.trials), len(result.failed)
     unfinished = ahead.unfinished.items()
@@ -374,7 +373,7 @@ def search(
         best = result.best.to_json() if result.best else None
         emit_json({"search": the_plan.search_id, "best": best, "trials": trials_json(record, trial_runs)})
     else:
-        render_comparison(trial_runs, view, f"Search {the_plan.search_id}", None)
+        render_comparison(trial_runs, view, _("Search {id}").format(id=the_plan.search_id), None)
     err.print(sweeps.search_sentence(result, runs.study_path(the_plan.search_id)))
     if result.failed:
         raise typer.Exit(1)

@@ -131,7 +131,7 @@ class RunSummary:
         report asks it of every run several times)."""
         made = self.__dict__.get("_setting")
         if made is None:
-            made = tuple(sorted((k, repr(v)) for k, v in self.config.items() if k not in ("seed", "name")))
+            made = tuple(sorted((k, repr(v)) for k, v in self.config.items() if k not in ("seed", "name", "repeats")))
             self.__dict__["_setting"] = made
         return made
 

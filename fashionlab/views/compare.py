@@ -15,7 +15,7 @@ from rich.text import Text
 
 from fashionlab.errors import InputError
 from fashionlab.i18n import _
-from fashionlab.keys import METRIC_COLUMNS, SORT_KEYS, short_key
+from fashionlab.keys import METRIC_COLUMNS, SORT_KEYS, layers_diff, short_key
 from fashionlab.results import (
     Results,
     RunSummary,
@@ -226,7 +226,14 @@ def comparison_columns(
     if not axes and config_keys and len(rows) > 1:  # no sweep's axes to show: what sets each run apart, in words
         labels = [res.labels.get(r.run, "") for r in rows]
         cols.append(Col("label", _("what differs"), 0.5, "left", cells=labels, max_width=28))
+    layered = False
     for n, key in enumerate(config_keys):
+        if key.startswith("layers.") and key not in (axes or []):
+            if not layered:  # every layers.N.x key as one column: the list's diff, not its entries by index
+                layered = True
+                cols.append(Col("layers", _("layers\nvs 1st row"), 6.5, "left", cells=layer_cells(rows),
+                                max_width=36))  # fmt: skip
+            continue
         named = axes or []
         swept = key in named or key.split(".")[0] in named or short_key(key) in named
         values = [r.config.get(key) for r in rows]
@@ -250,6 +257,16 @@ def comparison_columns(
         if chosen and not res.repeated and len(res.settings) > 1:
             cols.append(Col("vs_best", "vs ★", 2.5, "left", cells=versus_cells(res)))
     return cols
+
+
+def layer_cells(rows: list[RunSummary]) -> list[str]:
+    """Each run's layers against the first row's, as a diff of the two lists (keys.layers_diff): tiny-deeper
+    against tiny is "added Dense(16, relu) twice", its unchanged output layer not a change."""
+    from fashionlab.views.observations import change_words
+
+    first = rows[0].layers
+    cells = [", ".join(change_words(c) for c in layers_diff(first, r.layers)) or _("same") for r in rows[1:]]
+    return [", ".join(first), *cells]
 
 
 def row_styles(res: Results) -> list[str | None]:

@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from fashionlab.config import Config, Conv2D, Dense, Dropout, MaxPool2D, Reshape
-from fashionlab.i18n import _
+from fashionlab.i18n import _, class_word, grouped
 from fashionlab.network import LayerRow, from_logits, last_activation, layer_rows
 
 
@@ -32,13 +32,13 @@ def activation_words(name: str) -> str:
 
 def shape_text(shape: tuple[int, ...] | list[int]) -> str:
     """(28, 28) -> 28x28; (784,) -> 784 numbers."""
-    return _("{n} numbers").format(n=f"{shape[0]:,}") if len(shape) == 1 else "x".join(str(s) for s in shape)
+    return _("{n} numbers").format(n=grouped(shape[0])) if len(shape) == 1 else "x".join(str(s) for s in shape)
 
 
 def _dense(layer: Dense, before: tuple[int, ...], row: LayerRow, last: bool, config: Config, told: set[str]) -> str:
     n_in, units = before[-1], layer.units
     weights = _("{n_in} x {units} weights + {units} biases = {params} parameters").format(
-        n_in=f"{n_in:,}", units=f"{units:,}", params=f"{row.params:,}"
+        n_in=grouped(n_in), units=grouped(units), params=grouped(row.params)
     )
     if not last:
         act = layer.activation or "linear"
@@ -47,12 +47,12 @@ def _dense(layer: Dense, before: tuple[int, ...], row: LayerRow, last: bool, con
         return _(
             "Dense({units}, {act}): {n} neurons, each connected to every one of the {n_in} inputs: {weights}. "
             "Each neuron sums its inputs times its weights plus its bias; {why}."
-        ).format(units=units, act=act, n=f"{units:,}", n_in=f"{n_in:,}", weights=weights, why=why)
+        ).format(units=units, act=act, n=grouped(units), n_in=grouped(n_in), weights=weights, why=why)
     name = f"Dense({units}{', ' + layer.activation if layer.activation else ''})"
     text = (
         _(
             "{name}, the output layer: one neuron per class ({k}), each connected to all {n_in} inputs: {weights}."
-        ).format(name=name, k=config.num_classes, n_in=f"{n_in:,}", weights=weights)
+        ).format(name=name, k=config.num_classes, n_in=grouped(n_in), weights=weights)
         + " "
     )
     act = last_activation(config)
@@ -94,7 +94,7 @@ def layer_sentences(config: Config) -> list[str]:
                 if image
                 else _("Flatten turns each {shape} block of feature maps into one row of {n} numbers, in order; it "
                        "has no weights and learns nothing.")
-            ).format(shape=shape_text(before), n=f"{math.prod(before):,}")  # fmt: skip
+            ).format(shape=shape_text(before), n=grouped(math.prod(before)))  # fmt: skip
         elif isinstance(layer, Dense):
             text = _dense(layer, before, row, last, config, told)
         elif isinstance(layer, Conv2D):
@@ -104,7 +104,7 @@ def layer_sentences(config: Config) -> list[str]:
                 "Conv2D({f}, {k}x{k}, {act}) slides {f} filters of {k}x{k}x{c} weights over the {shape} input: "
                 "{k}x{k}x{c} x {f} + {f} biases = {params} parameters, and gives {out} (a map of where each "
                 "filter's pattern appears)."
-            ).format(f=layer.filters, k=k, c=c, act=act, shape=shape_text(before), params=f"{row.params:,}",
+            ).format(f=layer.filters, k=k, c=c, act=act, shape=shape_text(before), params=grouped(row.params),
                      out=shape_text(row.output_shape))  # fmt: skip
         elif isinstance(layer, MaxPool2D):
             p = layer.pool_size
@@ -121,13 +121,18 @@ def layer_sentences(config: Config) -> list[str]:
             text = _(
                 "BatchNormalization rescales each of its {c} features to mean 0 and sd 1 over the batch, then "
                 "applies a learned scale and shift: {params} parameters ({half} trained, {half} running statistics)."
-            ).format(c=f"{c:,}", params=f"{row.params:,}", half=f"{2 * c:,}")
+            ).format(c=grouped(c), params=grouped(row.params), half=grouped(2 * c))
         elif isinstance(layer, Reshape):
             text = _("Reshape turns {before} into {after}; no weights.").format(
                 before=shape_text(before), after=shape_text(row.output_shape)
             )
         else:
-            text = f"{layer.kind}: {shape_text(before)} -> {shape_text(row.output_shape)}, {row.params:,} parameters."
+            text = _("{kind}: {before} -> {after}, {params} parameters.").format(
+                kind=layer.kind,
+                before=shape_text(before),
+                after=shape_text(row.output_shape),
+                params=grouped(row.params),
+            )
         said.append(text)
         before = row.output_shape
     return said
@@ -143,11 +148,11 @@ def explain(config: Config) -> dict[str, Any]:
             h=h, w=w, shape=shape_text(tuple(config.input_shape))
         ),
         "layers": layer_sentences(config),
-        "classes": [f"{i} {name}" for i, name in enumerate(names)],
+        "classes": [f"{i} {class_word(name)}" for i, name in enumerate(names)],
         "output": _("Output neuron i stands for class i: {classes}.").format(
-            classes=", ".join(f"{i} {n}" for i, n in enumerate(names))
+            classes=", ".join(f"{i} {class_word(n)}" for i, n in enumerate(names))
         ),
-        "total": _("{n} parameters in all, learned by training").format(n=f"{sum(r.params for r in rows):,}")
+        "total": _("{n} parameters in all, learned by training").format(n=grouped(sum(r.params for r in rows)))
         + (
             _(" (BatchNormalization's running statistics are averaged over batches, not trained).")
             if any(layer.kind == "batchnorm" for layer in config.layers)

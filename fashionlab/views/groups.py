@@ -9,6 +9,7 @@ from fashionlab import metrics
 from fashionlab.i18n import _
 from fashionlab.keys import short_key
 from fashionlab.results import Comparison, Results, Setting, Verdict, cell
+from fashionlab.views.compare import header_words, layer_cells
 from fashionlab.views.fit import Col
 
 SHOWN = ("test_accuracy", "test_loss", "best_val_accuracy", "max_val_accuracy", "best_epoch", "seconds")
@@ -61,17 +62,21 @@ def grouped_columns(res: Results) -> list[Col]:
     cols = [first]
     # each key's own column gives way before any metric (the label already says it): --wide shows them
     cols += [Col(k, short_key(k), 20 + i, "left", cells=[cell(s.values[k]) for s in groups])
-             for i, k in enumerate(keys if len(keys) > 1 else [])]  # fmt: skip
+             for i, k in enumerate(keys if len(keys) > 1 else []) if not k.startswith("layers.")]  # fmt: skip
+    if len(keys) > 1 and any(k.startswith("layers.") for k in keys):  # the layer lists' diff, not layers.N by index
+        cols.append(Col("layers", _("layers\nvs 1st row"), 19, "left", cells=layer_cells([s.runs[0] for s in groups]),
+                        max_width=36))  # fmt: skip
     cols.append(Col("n", "n", 1, cells=[str(len(s.runs)) for s in groups]))
     shown = [sort, *(m for m in SHOWN if m != sort)]
     for i, metric in enumerate(shown):
-        header = HEADERS.get(metric, metric).replace(" ", "\n", 1)
+        header = header_words(HEADERS.get(metric, metric)).replace(" ", "\n", 1)
         cells = [_spread(s, metric) for s in groups]
         cols.append(Col(metric, header, 2 + i, style="bold" if metric == sort else None, cells=cells))
         if i == 0 and ranked:  # no vs best where nothing is ranked (runs of different tasks)
             top = _("best")
             cells = [top if j == 0 else versus_text(versus.get(s.describe())) for j, s in enumerate(groups)]
-            cols.append(Col("vs_best", f"vs best\n{HEADERS.get(sort, sort)}", 2.5, cells=cells, max_width=22))
+            header = _("vs best") + "\n" + header_words(HEADERS.get(sort, sort))
+            cols.append(Col("vs_best", header, 2.5, cells=cells, max_width=22))
     return cols
 
 

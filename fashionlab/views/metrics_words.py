@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fashionlab.i18n import _
+from fashionlab.i18n import _, class_word, grouped
 
 
 def hardest(report: dict[str, Any]) -> int:
@@ -18,7 +18,7 @@ def definitions(report: dict[str, Any], k: int | None = None) -> list[str]:
     """One line each for precision, recall, F1 and specificity, with class `k`'s counts (default: the hardest)."""
     k = hardest(report) if k is None else k
     cm = report["confusion_matrix"]
-    name = report["class_names"][k]
+    name = class_word(report["class_names"][k], original=False)
     n = sum(sum(row) for row in cm)
     tp = cm[k][k]
     called = sum(row[k] for row in cm)  # every image the model called this class
@@ -29,15 +29,15 @@ def definitions(report: dict[str, Any], k: int | None = None) -> list[str]:
     return [
         _("Precision of {name}: of the {called} images the model called {name}, {tp} are {name}: {tp}/{called} = "
           "{value}. How far to trust the answer \"{name}\".").format(
-            name=name, called=f"{called:,}", tp=f"{tp:,}", value=f"{row['precision']:.4f}"),
+            name=name, called=grouped(called), tp=grouped(tp), value=f"{row['precision']:.4f}"),
         _("Recall of {name}: of the {actual} images that are {name}, the model found {tp}: {tp}/{actual} = {value}. "
           "How many of them it misses ({fn}).").format(
-            name=name, actual=f"{actual:,}", tp=f"{tp:,}", value=f"{row['recall']:.4f}", fn=f"{fn:,}"),
+            name=name, actual=grouped(actual), tp=grouped(tp), value=f"{row['recall']:.4f}", fn=grouped(fn)),
         _("F1 of {name}: 2 x precision x recall / (precision + recall) = {value}, one number that is low when "
           "either is.").format(name=name, value=f"{row['f1']:.4f}"),
         _("Specificity of {name}: of the {others} images that are not {name}, the model called {tn} something else: "
           "{tn}/{others} = {value}.").format(
-            name=name, others=f"{tn + fp:,}", tn=f"{tn:,}", value=f"{row['specificity']:.4f}"),
+            name=name, others=grouped(tn + fp), tn=grouped(tn), value=f"{row['specificity']:.4f}"),
     ]  # fmt: skip
 
 
@@ -53,11 +53,11 @@ def tutorial_code(result: dict[str, Any], config: Any) -> list[str]:
     true = result.get("true")
     lines = [
         _("(train_images, train_labels), (test_images, test_labels) = fashion_mnist.load_data(): this is "
-          "test_images[{i}], one of {test} test images.").format(i=i, test=f"{counts.test:,}"),
+          "test_images[{i}], one of {test} test images.").format(i=i, test=grouped(counts.test)),
         _("model.fit(train_images, train_labels, epochs={epochs}, validation_split={split}): it trained on "
           "{train} images and validated on the last {validation} of the {available}, never on the test set.").format(
-            epochs=config.epochs, split=config.validation_split, train=f"{counts.train:,}",
-            validation=f"{counts.validation:,}", available=f"{counts.available:,}"),
+            epochs=config.epochs, split=config.validation_split, train=grouped(counts.train),
+            validation=grouped(counts.validation), available=grouped(counts.available)),
         _("predictions = model.predict(test_images): predictions[{i}] is the row of {k} numbers above, one per "
           "class.").format(i=i, k=config.num_classes),
     ]  # fmt: skip

@@ -8,7 +8,7 @@ import statistics
 from typing import Any
 
 from fashionlab import metrics
-from fashionlab.i18n import _
+from fashionlab.i18n import _, grouped
 from fashionlab.keys import short_key
 from fashionlab.results import Comparison, Finding, Results, RunSummary, Verdict, noise
 from fashionlab.results.findings import full_grid
@@ -46,7 +46,7 @@ def basis_words(basis: dict[str, Any]) -> str:
     if "test_images" in basis:
         parts.append(
             _("{n} test images leave accuracy uncertain by ±{points} points").format(
-                n=f"{basis['test_images']:,}", points=f"{100 * basis['test_sd']:.1f}"
+                n=grouped(basis["test_images"]), points=f"{100 * basis['test_sd']:.1f}"
             )
         )
     return _(", and ").join(parts)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fashionlab import metrics
-from fashionlab.i18n import _
+from fashionlab.i18n import _, grouped
 from fashionlab.results import Finding
 
 SIGNIFICANT = 0.05
@@ -17,7 +17,7 @@ def mcnemar_words(m: dict[str, Any], a: str, b: str) -> str:
     """`355 images right only with A, 273 only with B (McNemar's exact test, p=0.001): A is right on more`."""
     p = metrics.p_text(m["p"])
     head = _("{only_a} images right only with {a}, {only_b} only with {b} (McNemar's exact test, {p})").format(
-        only_a=f"{m['only_a']:,}", a=a, only_b=f"{m['only_b']:,}", b=b, p=p
+        only_a=grouped(m["only_a"]), a=a, only_b=grouped(m["only_b"]), b=b, p=p
     )
     if m["p"] >= SIGNIFICANT:
         return head + _(": they are right on about as many images")
@@ -50,7 +50,7 @@ def confidence_words(found: dict[str, Any], a: str, b: str) -> str:
         "{limit} confidence {sure_a} vs {sure_b}"
     ).format(
         limit="99%",
-        errors_a=f"{ca['errors']:,}", errors_b=f"{cb['errors']:,}", wrong_a=f"{ca['confidence_wrong']:.3f}",
+        errors_a=grouped(ca['errors']), errors_b=grouped(cb['errors']), wrong_a=f"{ca['confidence_wrong']:.3f}",
         wrong_b=f"{cb['confidence_wrong']:.3f}", sure_a=f"{100 * ca['sure_share']:.1f}%",
         sure_b=f"{100 * cb['sure_share']:.1f}%",
     )  # fmt: skip
@@ -69,7 +69,7 @@ def confidence_words(found: dict[str, Any], a: str, b: str) -> str:
 def two_models(found: dict[str, Any], a: str, b: str) -> str:
     """Everything measured about models a and b on the same images, in three short sentences."""
     n = found["mcnemar"]["images"]
-    said = _("On the same {n} test images, {text}.").format(n=f"{n:,}", text=mcnemar_words(found["mcnemar"], a, b))
+    said = _("On the same {n} test images, {text}.").format(n=grouped(n), text=mcnemar_words(found["mcnemar"], a, b))
     loss = loss_words(found.get("loss"), a, b, (found.get("a") or {}).get("mean_loss"),
                       (found.get("b") or {}).get("mean_loss"))  # fmt: skip
     return " ".join(part for part in (said, loss, confidence_words(found, a, b)) if part)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fashionlab.data import CLASS_NAMES
-from fashionlab.i18n import _
+from fashionlab.i18n import _, class_word, grouped
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -88,7 +88,7 @@ def _best_epoch(history: list[dict[str, float]]) -> int | None:
 def curves_png(runs: list[Run], labels: dict[str, str] | None = None) -> bytes:
     """Loss and accuracy per epoch, training solid and validation dashed, runs overlaid.
 
-    Runs that share one training are drawn once, with a bar where each of them ends; a dot marks each
+    Runs that share one training are drawn once, with a hollow marker where each of them ends; a dot marks each
     run's best epoch (lowest val_loss). Legends use `labels` (what sets each run apart), else run ids.
     """
     from matplotlib.ticker import MaxNLocator
@@ -143,7 +143,7 @@ def grid_png(images: np.ndarray, labels: np.ndarray, n: int = 5, names: list[str
         ax.imshow(images[i], cmap="binary")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_xlabel((names or CLASS_NAMES)[int(labels[i])], fontsize=10)
+        ax.set_xlabel(class_word((names or CLASS_NAMES)[int(labels[i])], original=False), fontsize=10)
     return _png(fig)
 
 
@@ -153,7 +153,7 @@ def confusion_png(report: dict[str, Any]) -> bytes:
     fig = _figure(8.5, 7.5)
     ax = fig.subplots()
     im = ax.imshow(cm, cmap="Blues")
-    names = report["class_names"]
+    names = [class_word(n, original=False) for n in report["class_names"]]
     k = len(names)
     ax.set_xticks(range(k), names, rotation=45, ha="right")
     ax.set_yticks(range(k), names)
@@ -213,16 +213,16 @@ def prediction_png(pred: dict[str, Any]) -> bytes:
     ax_img.set_yticks([])
     scores = pred.get("probabilities") is None
     probs = list((pred["scores"] if scores else pred["probabilities"]).values())
-    caption = f"{pred['predicted_name']}" + ("" if scores else f" {100 * max(probs):.0f}%")
+    caption = class_word(pred["predicted_name"], original=False) + ("" if scores else f" {100 * max(probs):.0f}%")
     if pred["true_name"] is not None:
-        caption += f" (true: {pred['true_name']})"
+        caption += " (" + _("true class: {name}").format(name=class_word(pred["true_name"], original=False)) + ")"
     ax_img.set_xlabel(caption, color="blue" if pred["correct"] in (True, None) else "red")
     names = list((pred["scores"] if scores else pred["probabilities"]).keys())
     bars = ax_bar.bar(range(len(names)), probs, color="#777777")
     bars[pred["predicted"]].set_color("red" if pred["correct"] is False else "blue")
     if pred["true"] is not None:
         bars[pred["true"]].set_color("blue")
-    ax_bar.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax_bar.set_xticks(range(len(names)), [class_word(n, original=False) for n in names], rotation=45, ha="right")
     if scores:
         ax_bar.set_ylabel(_("score (not a probability: no softmax)"))
     else:
@@ -256,8 +256,8 @@ def prediction_grid_png(preds: list[dict[str, Any]]) -> bytes:
         values = list((pred["scores"] if scores else pred["probabilities"]).values())
         color = "grey" if pred["correct"] is None else ("blue" if pred["correct"] else "red")
         ax_img.imshow(np.asarray(pred["pixels"]), cmap="binary")
-        shown = pred["predicted_name"] + ("" if scores else f" {100 * max(values):.0f}%")
-        truth = f" ({pred['true_name']})" if pred["true_name"] is not None else ""
+        shown = class_word(pred["predicted_name"], original=False) + ("" if scores else f" {100 * max(values):.0f}%")
+        truth = f" ({class_word(pred['true_name'], original=False)})" if pred["true_name"] is not None else ""
         ax_img.set_xlabel(shown + truth, color=color, fontsize=8)
         where = (
             _("test image {i}").format(i=pred["index"])
@@ -305,7 +305,7 @@ def network_png(config: Config) -> bytes:
     if len(columns) > MAX_DRAWN_COLUMNS:  # a summary: the first and last layers, the count of those between
         keep = MAX_DRAWN_COLUMNS // 2
         hidden = len(columns) - 2 * keep
-        columns = [*columns[:keep], (_("{n} more layers").format(n=f"{hidden:,}"), 0), *columns[-keep:]]
+        columns = [*columns[:keep], (_("{n} more layers").format(n=grouped(hidden)), 0), *columns[-keep:]]
     fig = _figure(max(6.0, 2.4 * len(columns)), 7)
     ax = fig.subplots()
     ax.axis("off")
@@ -340,15 +340,22 @@ def network_png(config: Config) -> bytes:
                 ax.text(x, 0, "⋮", ha="center", va="center", fontsize=22)
             else:
                 ax.add_patch(_circle(x, y, radius, "#55a868" if x == 0 else "#4c72b0"))
-        ax.text(x, -1.15, _("{n} neurons").format(n=f"{n:,}") + f"\n{label}", ha="center", va="top", fontsize=9)
+        ax.text(x, -1.15, _("{n} neurons").format(n=grouped(n)) + f"\n{label}", ha="center", va="top", fontsize=9)
     names = list(config.class_names)
     last = [y for y in positions[-1] if y is not None]
     named = len(last) == len(names) == len(positions[-1])  # each output neuron is a class: say which
     for i, y in enumerate(last if named else []):
-        ax.text(len(columns) - 1 + 1.8 * radius, y, f"{i} {names[i]}", ha="left", va="center", fontsize=8)
+        ax.text(
+            len(columns) - 1 + 1.8 * radius,
+            y,
+            f"{i} {class_word(names[i], original=False)}",
+            ha="left",
+            va="center",
+            fontsize=8,
+        )
     ax.set_xlim(-0.6, len(columns) - (0.4 if not named else -0.3))
     ax.set_ylim(-1.55, 1.15)
-    ax.set_title(f"{config.name}: {' -> '.join(f'{n:,}' if n else '...' for _label, n in columns)}", fontsize=11)
+    ax.set_title(f"{config.name}: {' -> '.join(grouped(n) if n else '...' for _label, n in columns)}", fontsize=11)
     return _png(fig)
 
 
@@ -385,6 +392,7 @@ def settings_curves_png(settings: list[tuple[str, list[Run]]]) -> bytes:
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(_("{key}: mean over seeds ± 1 sd (solid: train, dashed: validation)").format(key=key), fontsize=9)
+        ax.set_title(key, fontsize=10)
+    fig.suptitle(_("mean over seeds ± 1 sd (solid: train, dashed: validation)"), fontsize=9)
     _legend(ax_acc, len(settings))
     return _png(fig)

@@ -115,10 +115,15 @@ class SweepProgressBars(_Bars):
         self.progress.update(self.groups[label], completed=row["epoch"], info=info)
 
     def trial_done(self, outcome: TrialOutcome) -> None:
+        from fashionlab.views.tables import status_word
+
         self.progress.advance(self.trials)
         if outcome.status == RunStatus.PRUNED:
-            self.console.print(f"Trial {outcome.run_id} pruned ({outcome.values or ''})", markup=False)
+            self.console.print(
+                _("Trial {run} pruned ({values})").format(run=outcome.run_id, values=outcome.values or ""), markup=False
+            )
         elif not outcome.completed:
             said = f"run {outcome.run_id} {outcome.status}: "  # the error names its run already: say it once
             error = (outcome.error or "").removeprefix(said)
-            self.console.print(f"Trial {outcome.label} {outcome.status}: {error}", markup=False)
+            self.console.print(_("Trial {label} {status}: {error}").format(
+                label=outcome.label, status=status_word(str(outcome.status)), error=error), markup=False)  # fmt: skip

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from fashionlab.data import split_counts
-from fashionlab.i18n import _
+from fashionlab.i18n import _, class_word
 from fashionlab.results import DEFAULT_SORT, Results, collect, sort_runs, summary_of, varying_keys
 from fashionlab.store import Run, output, write_atomic
 from fashionlab.text import markdown_text, visible
@@ -156,7 +156,7 @@ def _results(res: Results, runs: list[Run], level: int) -> list[Section]:
         _("Each setting's mean over its seeds with a band of ± one sd; solid: training, dashed: validation.")
         if res.repeated  # these figures draw no best-epoch dots (issue 32): the caption says what they do draw
         else _("Solid: training, dashed: validation; dots mark each trial's best epoch (lowest val_loss), "
-               "bars where a trial that shares its training with others ends.")
+               "hollow markers (named in the legend) where a trial that shares its training with others ends.")
     )  # fmt: skip
     curves = Section(_("Learning curves"), [caption], level=level)
     curves.images.append((_("Learning curves"), groups.curves_png(runs, res)))
@@ -219,7 +219,8 @@ def _best_run_sections(best: Run, inspect: Inspect, level: int, at_chance: bool)
           _("The model of its last epoch: test accuracy {accuracy}. The hardest classes (lowest F1) are {classes}."))
          .format(
                  accuracy=f"{evaluation['test_accuracy']:.4f}",
-                 classes=_(" and ").join(f"{names[i]} ({evaluation['per_class'][i]['f1']:.3f})" for i in worst)),
+                 classes=_(" and ").join(f"{class_word(names[i])} ({evaluation['per_class'][i]['f1']:.3f})"
+                                         for i in worst)),
          most_confused(evaluation), *definitions(evaluation)],
         images=[(_("Confusion matrix"), plots.confusion_png(evaluation))], level=level,
     )  # fmt: skip
@@ -230,9 +231,11 @@ def _best_run_sections(best: Run, inspect: Inspect, level: int, at_chance: bool)
     chosen = [p for p in predictions if p["correct"]][:3] + [p for p in predictions if not p["correct"]][:3]
     captions = []
     for pred in chosen:
-        verdict = _("right") if pred["correct"] else _("wrong, it is {truth}").format(truth=pred["true_name"])
-        captions.append(_("test image {i}: {name} ({verdict})").format(i=pred["index"], name=pred["predicted_name"],
-                                                                       verdict=verdict))  # fmt: skip
+        verdict = (
+            _("right") if pred["correct"] else _("wrong, it is {truth}").format(truth=class_word(pred["true_name"]))
+        )
+        captions.append(_("test image {i}: {name} ({verdict})").format(
+            i=pred["index"], name=class_word(pred["predicted_name"]), verdict=verdict))  # fmt: skip
     examples.paragraphs.append("; ".join(captions) + ".")
     if chosen:
         examples.images.append((_("Predictions, right (blue) and wrong (red)"), plots.prediction_grid_png(chosen)))

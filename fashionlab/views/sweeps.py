@@ -37,33 +37,37 @@ def preview_sentence(p: Preview) -> str:
             else _("({shared} epochs)").format(shared=shared)
         )
         + (
-            f"; trainings of one program train together as {plural(p.populations, 'population')} "
-            "(--population: one compiled program each)"
+            (_("; trainings of one program train together as 1 population (--population: one compiled program each)")
+             if p.populations == 1 else
+             _("; trainings of one program train together as {n} populations (--population: one compiled program "
+               "each)")).format(n=p.populations)
             if p.populations
             else ""
         )
         + (
-            f"; {plural(len(p.unfinished), 'trial')} continue"
-            + ("s its" if len(p.unfinished) == 1 else " their")
-            + " interrupted run from its last checkpoint"
+            (_("; 1 trial continues its interrupted run from its last checkpoint") if len(p.unfinished) == 1
+             else _("; {n} trials continue their interrupted runs from their last checkpoints")).format(
+                n=len(p.unfinished))
             if p.unfinished
             else ""
         )
-    )
+    )  # fmt: skip
 
 
 def interrupted_sentence(record: SweepRecord | None) -> str:
     """What an interrupted sweep or search leaves: how many trials completed, were stopped, never started."""
+    from fashionlab.i18n import _
+    from fashionlab.views.tables import status_word
+
     if record is None:
-        return "Stopped before any trial started."
+        return _("Stopped before any trial started.")
     counts = Counter(str(t.status) for t in record.trials)
     stopped = counts.pop("interrupted", 0)
-    parts = [f"{n} {status}" for status, n in counts.items() if status != "pending"]
-    parts += [f"{stopped} interrupted (each keeps its finished epochs)"] if stopped else []
-    parts += [f"{counts['pending']} not started"] if counts.get("pending") else []
-    return (
-        f"{record.kind.capitalize()} {record.id} stopped: {', '.join(parts)}. Run the same command again to continue."
-    )
+    parts = [f"{n} {status_word(status)}" for status, n in counts.items() if status != "pending"]
+    parts += [_("{n} interrupted (each keeps its finished epochs)").format(n=stopped)] if stopped else []
+    parts += [_("{n} not started").format(n=counts["pending"])] if counts.get("pending") else []
+    said = _("Sweep {id} stopped: {parts}.") if record.kind == "sweep" else _("Search {id} stopped: {parts}.")
+    return said.format(id=record.id, parts=", ".join(parts)) + " " + _("Run the same command again to continue.")
 
 
 def dry_run_table(p: Preview, width: int | None = None) -> tuple[Table, list[Col]]:
@@ -71,10 +75,13 @@ def dry_run_table(p: Preview, width: int | None = None) -> tuple[Table, list[Col
     trials = p.plan.trials
     cols = [Col("#", "#", 0, cells=[str(i) for i in range(1, len(trials) + 1)])]
     cols += [Col(key, key, 0, "left", cells=[fmt(t.values.get(key)) for t in trials]) for key in p.plan.axes]
+    from fashionlab.i18n import _
+
     cols.append(Col("hash", "hash", 2, "left", cells=[t.hash for t in trials]))
-    status = ["done" if t.hash in p.done else "continue" if t.hash in p.unfinished else "to train" for t in trials]
-    cols.append(Col("status", "status", 1, "left", cells=status))
-    cols.append(Col("run", "run", 3, "left", cells=[p.done[t.hash].id if t.hash in p.done else "" for t in trials]))
+    status = [_("done") if t.hash in p.done else _("continue") if t.hash in p.unfinished else _("to train")
+              for t in trials]  # fmt: skip
+    cols.append(Col("status", _("status"), 1, "left", cells=status))
+    cols.append(Col("run", _("run"), 3, "left", cells=[p.done[t.hash].id if t.hash in p.done else "" for t in trials]))
     return fit(cols, width)
 
 

@@ -13,7 +13,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from fashionlab.i18n import _
+from fashionlab.i18n import _, class_word, grouped
 from fashionlab.results import Results
 from fashionlab.store import Run, RunStatus
 from fashionlab.views.fit import Col, choose, fit, plain
@@ -51,21 +51,22 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 
 def data_table(summary: DataSummary) -> RenderableType:
+    split_words = {"train": _("train"), "test": _("test")}
     shapes = Table(title=f"Fashion-MNIST ({summary.directory})", title_justify="left")
-    for col in ("split", "images", "dtype", "labels", "dtype", "pixel range"):
+    for col in (_("split"), _("images"), "dtype", _("labels"), "dtype", _("pixel range")):
         shapes.add_column(col)
     for split, s in summary.splits.items():
         shapes.add_row(
-            split, str(tuple(s["x_shape"])), str(s["x_dtype"]), str(tuple(s["y_shape"])), str(s["y_dtype"]),
-            f"{s['pixel_range'][0]}-{s['pixel_range'][1]}",
+            split_words.get(split, split), str(tuple(s["x_shape"])), str(s["x_dtype"]), str(tuple(s["y_shape"])),
+            str(s["y_dtype"]), f"{s['pixel_range'][0]}-{s['pixel_range'][1]}",
         )  # fmt: skip
-    counts = Table(title="Images per class", title_justify="left")
-    counts.add_column("label", justify="right")
-    counts.add_column("class")
+    counts = Table(title=_("Images per class"), title_justify="left")
+    counts.add_column(_("label"), justify="right")
+    counts.add_column(_("class"))
     for split in summary.splits:
-        counts.add_column(split, justify="right")
+        counts.add_column(split_words.get(split, split), justify="right")
     for i, name in enumerate(summary.class_names):
-        counts.add_row(str(i), name, *(f"{s['counts'][i]:,}" for s in summary.splits.values()))  # type: ignore[index]
+        counts.add_row(str(i), class_word(name), *(grouped(s["counts"][i]) for s in summary.splits.values()))  # type: ignore[index]
     sizes = {split: int(s["y_shape"][0]) for split, s in summary.splits.items()}
     code = _(
         "In the tutorial's code: len(train_labels) = {train} and len(test_labels) = {test}, one label per image (the "
@@ -83,10 +84,10 @@ def network_table(rows: list[Any], config: Any, labels: str, from_logits: bool |
     table.add_column(_("activation"))
     table.add_row("", _("input"), str(tuple(config.input_shape)), "0", "-")
     for i, row in enumerate(rows):
-        table.add_row(str(i), row.name, str(row.output_shape), f"{row.params:,}", row.activation)
+        table.add_row(str(i), row.name, str(row.output_shape), grouped(row.params), row.activation)
     total = sum(r.params for r in rows)
     table.add_section()
-    table.add_row("", _("total"), "", f"{total:,}", "")
+    table.add_row("", _("total"), "", grouped(total), "")
     n_in = math.prod(config.input_shape)
     out = rows[-1]
     from fashionlab.network import output_kind
@@ -102,7 +103,8 @@ def network_table(rows: list[Any], config: Any, labels: str, from_logits: bool |
         "In: {n_in} numbers per image (input_shape {shape}, pixels scaled to 0-1). Out: {n_out} {what_out}. Loss "
         "{loss} with {labels} labels{logits}; optimizer {optimizer}."
     ).format(
-        n_in=f"{n_in:,}", shape=list(config.input_shape), n_out=f"{math.prod(out.output_shape):,}", what_out=what_out,
+        n_in=grouped(n_in), shape=list(config.input_shape), n_out=grouped(math.prod(out.output_shape)),
+        what_out=what_out,
         loss=config.loss.name, labels=labels, logits=logits, optimizer=config.optimizer.name,
     )  # fmt: skip
     return Group(table, Text(sentence))
@@ -195,18 +197,21 @@ def most_confused(report: dict[str, Any], n: int = 3) -> str:
     if not pairs:
         return _("No test image was confused with another class.")
     said = "; ".join(
-        _("{true} taken for {predicted} {count} times").format(true=names[i], predicted=names[j], count=count)
+        _("{true} taken for {predicted} {count} times").format(
+            true=class_word(names[i]), predicted=class_word(names[j]), count=count
+        )
         for count, i, j in pairs
     )
     return _("Most confused: {pairs}.").format(pairs=said)
 
 
 def evaluate_tables(report: dict[str, Any]) -> RenderableType:
-    which = _("best") if report.get("epoch") == "best" else _("last")
     head = Text(
-        _("Run {run}, model of its {which} epoch: test loss {loss}, accuracy {accuracy} on {n} test images").format(
-            run=report["run"], which=which, loss=f"{report['test_loss']:.4f}",
-            accuracy=f"{report['test_accuracy']:.4f}", n=f"{report['samples']:,}",
+        (_("Run {run}, model of its best epoch: test loss {loss}, accuracy {accuracy} on {n} test images")
+         if report.get("epoch") == "best" else
+         _("Run {run}, model of its last epoch: test loss {loss}, accuracy {accuracy} on {n} test images")).format(
+            run=report["run"], loss=f"{report['test_loss']:.4f}",
+            accuracy=f"{report['test_accuracy']:.4f}", n=grouped(report['samples']),
         )
     )  # fmt: skip
     per = Table(title=_("Per class"), title_justify="left")
@@ -214,7 +219,9 @@ def evaluate_tables(report: dict[str, Any]) -> RenderableType:
     for col in (_("precision"), _("recall"), "f1", _("specificity"), _("support")):
         per.add_column(col, justify="right")
     for name, row in zip(report["class_names"], report["per_class"], strict=True):
-        per.add_row(name, *(fmt(row[k]) for k in ("precision", "recall", "f1", "specificity")), str(row["support"]))
+        per.add_row(
+            class_word(name), *(fmt(row[k]) for k in ("precision", "recall", "f1", "specificity")), str(row["support"])
+        )
     per.add_section()
     macro = report["macro"]
     per.add_row(
@@ -234,7 +241,7 @@ def evaluate_tables(report: dict[str, Any]) -> RenderableType:
         cm.add_column(str(i), justify="right", min_width=5, no_wrap=True)
     for i, row in enumerate(report["confusion_matrix"]):
         cells = (f"[bold]{v}[/bold]" if i == j else (str(v) if v else "[dim]0[/dim]") for j, v in enumerate(row))
-        cm.add_row(f"{i} {report['class_names'][i]}", *cells)
+        cm.add_row(f"{i} {class_word(report['class_names'][i], original=False)}", *cells)
     cm_title = Text(_("Confusion matrix (rows: true class, columns: predicted class by number)"), style="italic")
     return Group(head, per, cm_title, cm, Text(most_confused(report)))
 
@@ -275,18 +282,18 @@ def prediction_view(pred: dict[str, Any], color: bool = True, width: int = 30) -
         if i == pred["true"]:
             mark += " <- " + _("true class") if not mark else ", " + _("true class")
         bars.add_row(
-            Text(f"{i} {name}", style=style),
+            Text(f"{i} {class_word(name)}", style=style),
             Text("█" * filled + "·" * (width - filled), style=style or "dim"),
             Text(f"{p:7.3f}{mark}" if scores else f"{p:6.1%}{mark}", style=style),
         )
     what = _("scores") if scores else _("probabilities")
     shown = "" if scores else f" ({max(values.values()):.1%})"
     line = _("Predicted {name}{shown}: class {i}, the argmax of the {what}").format(
-        name=pred["predicted_name"], shown=shown, i=pred["predicted"], what=what
+        name=class_word(pred["predicted_name"], original=False), shown=shown, i=pred["predicted"], what=what
     )
     if pred["true"] is not None:
         line += _("; true label {name}: {verdict}.").format(
-            name=pred["true_name"], verdict=_("right") if pred["correct"] else _("wrong")
+            name=class_word(pred["true_name"], original=False), verdict=_("right") if pred["correct"] else _("wrong")
         )
         source = _("test image {i}").format(i=pred["index"])
     else:
@@ -385,11 +392,11 @@ def status_word(status: str) -> str:
 def configs_table(found: list[dict[str, str]], width: int | None) -> tuple[RenderableType, list[Col]]:
     """The shipped configs: name and what each is for (wrapped, never cut), then where it is."""
     cols = [
-        Col("name", "name", 0, "left", cells=[c["name"] for c in found]),
-        Col("description", "what it is", 1, "left", cells=[c["description"] for c in found], max_width=60),
-        Col("path", "file", 2, "left", cells=[c["path"] for c in found]),
+        Col("name", _("name"), 0, "left", cells=[c["name"] for c in found]),
+        Col("description", _("what it is"), 1, "left", cells=[c["description"] for c in found], max_width=60),
+        Col("path", _("file"), 2, "left", cells=[c["path"] for c in found]),
     ]
-    return fit(cols, width, "Shipped configs (--config NAME)")
+    return fit(cols, width, _("Shipped configs (--config NAME)"))
 
 
 def prediction_records(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -416,9 +423,9 @@ def predictions_table(result: dict[str, Any], width: int | None) -> tuple[Render
     cols = [
         Col(first, heads.get(first, first), 0, "right" if first == "index" else "left",
             cells=[str(r[first]) for r in records]),
-        Col("predicted", _("predicted"), 0, "left", cells=[r["predicted"] for r in records]),
+        Col("predicted", _("predicted"), 0, "left", cells=[class_word(r["predicted"]) for r in records]),
         Col(value, heads[value], 1, cells=[f"{r[value]:.3f}" for r in records]),
-        Col("true", _("true class"), 1, "left", cells=[r["true"] or "" for r in records]),
+        Col("true", _("true class"), 1, "left", cells=[class_word(r["true"]) if r["true"] else "" for r in records]),
         Col("correct", _("correct"), 0, "left", cells=[marks[r["correct"]] for r in records]),
     ]  # fmt: skip
     table, dropped = fit(cols, width, _("Predictions of run {run}").format(run=result["run"]))
@@ -426,10 +433,10 @@ def predictions_table(result: dict[str, Any], width: int | None) -> tuple[Render
         return table, dropped
     said = Text(
         _("Accuracy over {n} test images: {accuracy} ({right} right, {wrong} wrong)").format(
-            n=f"{result['labelled']:,}",
+            n=grouped(result["labelled"]),
             accuracy=f"{result['accuracy']:.3f}",
-            right=f"{result['correct']:,}",
-            wrong=f"{result['labelled'] - result['correct']:,}",
+            right=grouped(result["correct"]),
+            wrong=grouped(result["labelled"] - result["correct"]),
         )
     )
     return Group(table, said), dropped
