@@ -320,7 +320,7 @@ def test_runs_of_different_tasks_are_never_ranked_together() -> None:
     res = results_of(rows)
     assert res.comparisons == [] and [f.kind for f in res.findings] == ["tasks_differ"]
     assert observations(res) == [
-        "These runs do different tasks (1 of 2 classes of 5x5 images, 1 of 10 classes of 28x28 images): their "
+        "These runs do different tasks (1 run: 2 classes of 5x5 images; 1 run: 10 classes of 28x28 images): their "
         "numbers are not comparable across tasks."
     ]
     assert legend(res).startswith("Sorted by test accuracy of the model each run kept, but no ★")

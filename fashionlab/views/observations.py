@@ -357,7 +357,10 @@ def finding_text(found: Finding) -> str:
             "accuracy."
         ).format(losses=", ".join(n["losses"]))
     if found.kind == "tasks_differ":
-        tasks = ", ".join(_("{n} of {task}").format(n=len(v), task=task_words(k)) for k, v in n["tasks"].items())
+        tasks = "; ".join(
+            (_("1 run: {task}") if len(v) == 1 else _("{n} runs: {task}")).format(n=len(v), task=task_words(k))
+            for k, v in n["tasks"].items()
+        )
         return _("These runs do different tasks ({tasks}): their numbers are not comparable across tasks.").format(
             tasks=tasks
         )
