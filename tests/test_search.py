@@ -111,7 +111,35 @@ def test_search_errors(cli: Cli, runs_dir: Path) -> None:
     assert (
         result.stderr == "Error: --prune needs the local executor (it stops trials between epochs); drop one of them\n"
     )
+    result = cli("search", "lr=loguniform(1e-4,1e-1)", "--batch", "4", "--population", "on", "--prune", "median")
+    assert result.exit_code == 6 and result.stderr == (
+        "Error: --population trains several trials as one program, which --prune (it stops trials one by one) and "
+        "Ray (a task a trial) cannot; drop one of them\n"
+    )
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_a_batch_of_one_program_trains_as_one_population_with_the_numbers_of_one_by_one(tmp_path: Path) -> None:
+    """search --batch 4 --population on: the sampler's 4 trials train as one vmapped program (issue 38), each
+    with the history and test numbers of its config trained alone, and the study is told each one's value."""
+    from fashionlab.config import Source, validate
+    from fashionlab.experiments.trials import train_run
+
+    items = ["lr=loguniform(1e-4,1e-2)", "seed=choice(1,2,3)", "epochs=2", "train_samples=600", "test_samples=200"]
+    cli = Cli(tmp_path / "runs")
+    result = cli("search", *items, "--sampler", "random", "--trials", "4", "--batch", "4", "--population", "on")
+    assert result.exit_code == 0, result.output
+    runs = RunStore(tmp_path / "runs").runs()
+    assert len(runs) == 4 and all(r.status == "completed" and r.info.population == 4 for r in runs)
+    record = json.loads(next((tmp_path / "runs" / "sweeps").glob("search-*.json")).read_text())
+    values = {t["run_id"]: t["value"] for t in record["trials"]}
+    for run in runs:
+        alone = train_run(validate(run.info.config, Source(None, {})), tmp_path / f"alone-{run.id}")
+        got = [{k: v for k, v in row.items() if k != "seconds"} for row in run.history()]
+        want = [{k: v for k, v in row.items() if k != "seconds"} for row in alone.run.history()]
+        assert len(got) == 2 and all(a == pytest.approx(b, rel=1e-5) for a, b in zip(got, want, strict=True))
+        assert run.metrics()["test"]["accuracy"] == pytest.approx(alone.test["accuracy"], rel=1e-5)
+        assert values[run.id] == pytest.approx(alone.summary["best"]["val_accuracy"], rel=1e-5)  # what it was told
 
 
 def test_an_interrupted_search_trial_continues_in_its_own_run(tmp_path: Path) -> None:

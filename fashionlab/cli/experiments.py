@@ -305,8 +305,12 @@ def tensorboard_written(runs: list[Any], root: Path) -> str:
     n = len(runs)
     if not n:
         return ""
-    return (f"\nWrote TensorBoard logs from their history for {n} trial{'s' if n != 1 else ''} trained before "
-            f"without them (tensorboard --logdir {root})")  # fmt: skip
+    said = (
+        _("Wrote TensorBoard logs from their history for 1 trial trained before without them")
+        if n == 1
+        else _("Wrote TensorBoard logs from their history for {n} trials trained before without them")
+    ).format(n=n)
+    return f"\n{said} (tensorboard --logdir {root})"  # fmt: skip
 
 
 @app.command()
@@ -329,6 +333,18 @@ def search(
         Literal["none", "median", "hyperband"],
         typer.Option("--prune", help="Stop unpromising trials at epoch ends."),
     ] = "none",
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch",
+            min=1,
+            rich_help_panel=ADVANCED,
+            help="Ask the sampler for this many trials at a "
+            "time (1: each knows every earlier result); with --population on, those of one program train "
+            "together.",
+        ),
+    ] = 1,
+    population: PopulationOpt = "auto",
     sampler: Annotated[
         Literal["tpe", "random"], typer.Option("--sampler", help="How Optuna picks the next trial.")
     ] = "tpe",
@@ -358,12 +374,13 @@ def search(
     the_plan = fsearch.plan_search(str(config) if config else None, list(items or []), metric, sampler, prune)
     ray = ray_options(executor, address, cpus_per_trial, gpus_per_trial)
     runs = store()
-    fsearch.check_search(the_plan, runs, ray)
+    together = batch > 1 and populations_wanted(population) and (population == "on" or (prune == "none" and not ray))
+    fsearch.check_search(the_plan, runs, ray, together)
     check_tracking(mlflow, mlflow_uri)
     err.print(sweeps.search_start_sentence(the_plan, trials))
     try:
         with SweepProgressBars(err, trials) as bars:
-            result = fsearch.run_search(the_plan, runs, trials, bars, ray)
+            result = fsearch.run_search(the_plan, runs, trials, bars, ray, batch, together)
     except KeyboardInterrupt:
         err.print(sweeps.interrupted_sentence(runs.find_record(the_plan.search_id)))
         raise

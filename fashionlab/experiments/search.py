@@ -10,6 +10,7 @@ other, so `fashionlab compare --sweep <search-id>` shows it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from fashionlab import compat
 from fashionlab.config import Config, Override, identity_hash, load_config, split_override
 from fashionlab.errors import ConfigError, FashionlabError, InputError
 from fashionlab.experiments import ray_executor
+from fashionlab.experiments.batches import Asked, Batches
+from fashionlab.experiments.executors import Group
 from fashionlab.experiments.grammar import Distribution, parse_space
 from fashionlab.experiments.plan import named
 from fashionlab.experiments.trials import SweepHooks
@@ -168,10 +171,13 @@ def _suggest(trial: Any, key: str, space: list[Any] | Distribution) -> Any:
     return space[labels.index(chosen)]
 
 
-def check_search(plan: SearchPlan, store: RunStore, ray: Any) -> None:
+def check_search(plan: SearchPlan, store: RunStore, ray: Any, population: bool = False) -> None:
     """Everything that can refuse a search before it starts: the executor, the runs folder, the study file."""
     if ray is not None and plan.prune != "none":
         raise InputError("`prune` needs the local executor (it stops trials between epochs); drop one of them")
+    if population and (plan.prune != "none" or ray is not None):
+        raise InputError("`population` trains several trials as one program, which `prune` (it stops trials one by "
+                         "one) and Ray (a task a trial) cannot; drop one of them")  # fmt: skip
     store.check_writable()
     store.check_study(plan.search_id)
 
@@ -208,22 +214,24 @@ def _configure(study: Any, plan: SearchPlan) -> None:
 
 
 def run_search(
-    plan: SearchPlan, runs_dir: Path | RunStore, n_trials: int, hooks: SweepHooks | None = None, ray: Any = None
-) -> SearchResult:
+    plan: SearchPlan, runs_dir: Path | RunStore, n_trials: int, hooks: SweepHooks | None = None, ray: Any = None,
+    batch: int = 1, population: bool = False,
+) -> SearchResult:  # fmt: skip
     """Run trials until the study holds `n_trials` finished ones (so a rerun finishes an interrupted search).
-
-    With `ray` (RayOptions) trials run as Ray tasks, as many at once as the cluster has room for;
-    pruning needs each epoch reported to the study as it ends, so it runs with the local executor.
-    """
+    With `ray` (RayOptions) trials run as Ray tasks, as many at once as the cluster has room for; pruning
+    runs with the local executor. `batch` k: the study is asked k trials at a time, and with `population`
+    those of one program train together (experiments/batches.py; neither with pruning nor with Ray)."""
     store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
-    check_search(plan, store, ray)
+    check_search(plan, store, ray, population)
     if ray is not None:  # a cluster that cannot take the trials refuses the search before its study exists
         ray_executor.connect(ray)
     with store.exclusive(plan.search_id, f"search {plan.search_id}"):  # two identical searches never both train
-        return _run_search(plan, store, n_trials, hooks, ray)
+        return _run_search(plan, store, n_trials, hooks, ray, Batches(batch, population))
 
 
-def _run_search(plan: SearchPlan, store: RunStore, n_trials: int, hooks: SweepHooks | None, ray: Any) -> SearchResult:
+def _run_search(
+    plan: SearchPlan, store: RunStore, n_trials: int, hooks: SweepHooks | None, ray: Any, batches: Batches
+) -> SearchResult:
     study, storage = _open_study(plan, store)
     earlier = store.find_record(plan.search_id)
     records = {t.number: t for t in earlier.trials if t.number is not None} if earlier else {}
@@ -243,7 +251,7 @@ def _run_search(plan: SearchPlan, store: RunStore, n_trials: int, hooks: SweepHo
     from fashionlab.experiments.executors import LocalExecutor
 
     executor = ray_executor.RayExecutor(ray, as_slots_free=True) if ray is not None else LocalExecutor(1)
-    result.new = _search(study, plan, store, todo, records, done_runs, hooks, executor, n_trials)
+    result.new = _search(study, plan, store, todo, records, done_runs, hooks, executor, n_trials, batches)
     result.trials = [records[n] for n in sorted(records)]
     _write_record(store, plan, records, n_trials, "completed")
     result.record, result.runs = store.sweep_runs(plan.search_id)
@@ -252,27 +260,22 @@ def _run_search(plan: SearchPlan, store: RunStore, n_trials: int, hooks: SweepHo
 
 def _search(
     study: Any, plan: SearchPlan, store: RunStore, todo: int, records: dict[int, TrialOutcome],
-    done_runs: dict[str, Run], hooks: SweepHooks | None, executor: Any, n_trials: int,
+    done_runs: dict[str, Run], hooks: SweepHooks | None, executor: Any, n_trials: int, batches: Batches,
 ) -> int:  # fmt: skip
     """Ask/tell through the sweep's executor (in this process, pruning between epochs, or Ray tasks with
-    several trials in flight): a trial is asked of the study only when the executor has room for it, so
-    its proposal knows every result before it. Returns how many trials trained."""
-    from fashionlab.experiments.executors import Group
-
+    several trials in flight): trials are asked of the study only when the executor has room for them
+    (`batches.size` at a time, 1 by default, so each proposal knows every result before it). Returns how
+    many trials trained."""
     states = _optuna().trial.TrialState
-    asked: dict[str, tuple[Any, TrialOutcome, Config]] = {}
     left, trained = [todo], [0]
 
-    def next_group() -> Group | None:
-        while left[0] > 0:
-            left[0] -= 1
-            trial, record, config = _ask(study, plan, done_runs)
-            if config is not None:
-                asked[label := f"t{trial.number}"] = (trial, record, config)
-                pruner = _pruner(trial, plan.metric) if plan.prune != "none" else None
-                return Group(label, [config.resolved()], pruner)
-            records[trial.number] = record  # told already: a config error, or a config trained before
-            _said(record)
+    def ask() -> Asked | None:
+        left[0] -= 1
+        trial, record, config = _ask(study, plan, done_runs)
+        if config is not None:
+            return Asked(trial, record, config)
+        records[trial.number] = record  # told already: a config error, or a config trained before
+        _said(record)
         return None
 
     def _said(record: TrialOutcome) -> None:
@@ -280,9 +283,8 @@ def _search(
             hooks.trial_done(record)
         _write_record(store, plan, records, n_trials, "running")
 
-    def tell(group: Group, outcomes: list[TrialOutcome]) -> bool:
-        trial, record, config = asked.pop(group.label)
-        outcome = outcomes[0] if outcomes else TrialOutcome(config.hash(), RunStatus.INTERRUPTED)
+    def tell_one(asked: Asked, outcome: TrialOutcome) -> bool:
+        trial, record, config = asked.trial, asked.record, asked.config
         record.status, record.run_id = outcome.status, outcome.run_id
         records[trial.number] = record
         if outcome.run_id:
@@ -302,11 +304,16 @@ def _search(
         _said(record)
         return not outcome.completed
 
+    def tell(group: Group, outcomes: list[TrialOutcome]) -> bool:
+        return any([tell_one(asked, outcome) for asked, outcome in batches.told(group, outcomes)])
+
     def dispatch(event: Any) -> None:
         if hooks:
             event.deliver(hooks)
 
-    executor.run(next_group, store, plan.search_id, tell, dispatch, False)
+    pruner = functools.partial(_pruner, metric=plan.metric) if plan.prune != "none" else lambda trial: None
+    executor.run(functools.partial(batches.next_group, ask, lambda: left[0] > 0, pruner), store, plan.search_id,
+                 tell, dispatch, False)  # fmt: skip
     return trained[0]
 
 
