@@ -122,3 +122,17 @@ def test_evaluation_fits_with_four_digit_counts(width: int) -> None:
     }  # fmt: skip
     text = render(tables.evaluate_tables(report), width)
     assert_complete(text, width, ["1000", "0 T-shirt/top", "9 Ankle boot", "specificity", "0.9900", "macro avg"])
+
+
+def test_an_epoch_line_never_ends_a_line_inside_its_time() -> None:
+    """At 80 columns epoch 10's line is 81 characters: it wraps between numbers, never in "(0.4 s)"."""
+    from fashionlab.views.progress import TrainProgressBars
+
+    console = Console(width=80, file=io.StringIO(), color_system=None, legacy_windows=False)
+    bars = TrainProgressBars(console)
+    bars.start("20261206-122840-tutorial-e897707a", 100, 10)
+    for epoch in (10, 100):
+        bars.epoch({"epoch": epoch, "loss": 0.2405, "accuracy": 0.9104, "val_loss": 0.3413,
+                    "val_accuracy": 0.8808, "seconds": 0.4})  # fmt: skip
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "(0.4s)" in text and not any(line.rstrip().endswith(("(0.4", "(0.4 ")) for line in text.splitlines())

@@ -79,7 +79,7 @@ class TrainProgressBars(_Bars):
         short = f"val_acc {row['val_accuracy']:.4f}" if "val_accuracy" in row else f"acc {row.get('accuracy', 0):.4f}"
         self.progress.update(self.epochs, completed=row["epoch"], info=short)  # type: ignore[arg-type]
         self.progress.reset(self.steps)  # type: ignore[arg-type]
-        seconds = f"({row['seconds']:.1f}\u00a0s)"  # a no-break space: "(0.3" never ends a line without its "s)"
+        seconds = f"({row['seconds']:.1f}s)"  # no space: Rich wraps at any whitespace, a no-break space too
         self.console.print(_("epoch {n}: {numbers} {seconds}").format(n=int(row["epoch"]), numbers=info,
                                                                        seconds=seconds), markup=False)  # fmt: skip
 
