@@ -101,7 +101,7 @@ def test_killed_search_resumes_where_it_stopped(tmp_path: Path) -> None:
 def test_search_errors(cli: Cli, runs_dir: Path) -> None:
     result = cli("search", "epochs=3")
     assert result.exit_code == 2
-    assert result.stderr == "Error: a search needs at least one axis to search, e.g. lr=loguniform(1e-4,1e-1)\n"
+    assert result.stderr == "Error: a search needs at least one axis to search, e.g. 'lr=loguniform(1e-4,1e-1)'\n"
     result = cli("search", "lr=loguniform(1e-4,1e-1)", "--metric", "f1")
     assert result.exit_code == 6 and result.stderr.startswith(
         "Error: --metric f1 is not known; use val_accuracy, val_loss,"

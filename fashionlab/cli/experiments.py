@@ -362,8 +362,8 @@ def search(
 ) -> None:
     """Search a space with Optuna (TPE), pruning bad trials early; resumable like a sweep.
 
-    Example: fashionlab search lr=loguniform(1e-4,1e-1) layers.1.units=int(16,256)
-    optimizer=choice(adam,sgd) --trials 30 --prune median
+    Example: fashionlab search 'lr=loguniform(1e-4,1e-1)' 'layers.1.units=int(16,256)'
+    'optimizer=choice(adam,sgd)' --trials 30 --prune median (quoted: parentheses are the shell's)
     """
     from fashionlab.experiments import search as fsearch
     from fashionlab.views import compare, sweeps

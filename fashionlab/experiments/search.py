@@ -1,6 +1,6 @@
 """Search: Optuna picks the trials (TPE by default), a pruner stops the unpromising ones at epoch ends.
 
-    fashionlab search lr=loguniform(1e-4,1e-1) layers.1.units=int(16,256) optimizer=choice(adam,sgd) --trials 30
+    fashionlab search 'lr=loguniform(1e-4,1e-1)' 'layers.1.units=int(16,256)' 'optimizer=choice(adam,sgd)' --trials 30
 
 Axes use the grammar of `sweep` (a list of values becomes a categorical choice) plus the ranges
 uniform(a,b), loguniform(a,b) and int(a,b). The study lives in runs/sweeps/<search-id>.db (SQLite),
@@ -86,7 +86,7 @@ def plan_search(config_file: str | None, items: list[str], metric: str, sampler:
     if problems:
         raise ConfigError(problems)
     if not spaces:
-        raise ConfigError("a search needs at least one axis to search, e.g. lr=loguniform(1e-4,1e-1)")
+        raise ConfigError("a search needs at least one axis to search, e.g. 'lr=loguniform(1e-4,1e-1)'")
     problems = []
     for corner in (0, -1):  # both ends of every range must make a valid config
         overrides = list(fixed) + [(k, _corner(v, corner), f"{k}={_corner(v, corner)}") for k, v in spaces.items()]
