@@ -282,8 +282,26 @@ def test_export_names_the_missing_package(trained: Cli, tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1].endswith("pip install onnx tf2onnx")
+    assert done.stderr.strip().splitlines()[-1].endswith("pip install 'fashionlab[export]'")
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize(("fmt", "gone"), [("onnx", "tf2onnx"), ("tflite", "tensorflow"), ("savedmodel", "tensorflow")])
+def test_export_without_its_extra_names_the_extra(
+    trained: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, gone: str
+) -> None:
+    """On a base install (no TensorFlow, no tf2onnx) the error names what is missing and the extra that
+    brings it, before Keras is asked (Keras on JAX would ask for jax2onnx, which is not the fix)."""
+    import importlib.util
+
+    from fashionlab.engine import export
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == gone else real(name, *a))
+    result = trained("export", "--format", fmt, "--out", str(tmp_path / "m"))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: exporting to {fmt} needs {gone}, not installed; {export.EXTRA}\n"
+    assert export.EXTRA == "pip install 'fashionlab[export]'" and not (tmp_path / "m").exists()
 
 
 def test_export_unknown_format(trained: Cli) -> None:

@@ -43,7 +43,7 @@ def use_backend(name: str) -> None:
                 raise ImportError
         except ImportError:
             raise FashionlabError(
-                "backend tensorflow needs TensorFlow: pip install tensorflow-cpu, or use backend: jax"
+                "backend tensorflow needs TensorFlow: pip install 'fashionlab[tensorflow]', or use backend: jax"
             ) from None
     os.environ["KERAS_BACKEND"] = name
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

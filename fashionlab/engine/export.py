@@ -20,11 +20,12 @@ from fashionlab.network import output_kind
 from fashionlab.store import Run, RunStore, output
 from fashionlab.store.output import shown_path
 
-EXPORT_FORMATS = {  # fashionlab name: (Keras export format, file suffix, package a user may need)
-    "savedmodel": ("tf_saved_model", "", "tensorflow-cpu"),
-    "onnx": ("onnx", ".onnx", "onnx tf2onnx"),
-    "tflite": ("litert", ".tflite", "tensorflow-cpu (or ai-edge-litert)"),
+EXPORT_FORMATS = {  # fashionlab name: (Keras export format, file suffix, the modules its exporter imports)
+    "savedmodel": ("tf_saved_model", "", ("tensorflow",)),
+    "onnx": ("onnx", ".onnx", ("tensorflow", "tf2onnx", "onnx")),
+    "tflite": ("litert", ".tflite", ("tensorflow",)),
 }
+EXTRA = "pip install 'fashionlab[export]'"  # TensorFlow, onnx, tf2onnx, onnxruntime
 
 
 def export_run(run: Run, fmt: str, out: Path | None = None, epoch: str = "last") -> Path:
@@ -34,6 +35,9 @@ def export_run(run: Run, fmt: str, out: Path | None = None, epoch: str = "last")
     SavedModel). A missing package is named in the error."""
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"`format` {fmt} is not known; use {', '.join(EXPORT_FORMATS)}")
+    missing = [m for m in EXPORT_FORMATS[fmt][2] if importlib.util.find_spec(m) is None]
+    if missing:  # the exporters are TensorFlow's, whatever the run's backend (Keras on JAX would ask for jax2onnx)
+        raise FashionlabError(f"exporting to {fmt} needs {', '.join(missing)}, not installed; {EXTRA}")
     target = out or run.export_path(fmt, EXPORT_FORMATS[fmt][1])
     _check_free(target)
     with _export_lock(run, out):
@@ -88,14 +92,12 @@ def standalone_for_serving(run: Run, target: Path) -> tuple[dict[str, Any], np.n
 
 def _export(standalone: Any, target: Path, fmt: str, metadata: dict[str, str], shown: Path) -> None:
     """model.export into `target`, then the metadata; the failures a user can fix as one line."""
-    keras_format, _, package = EXPORT_FORMATS[fmt]
+    keras_format = EXPORT_FORMATS[fmt][0]
     try:
         standalone.export(str(target), format=keras_format, verbose=False)
         _write_metadata(target, fmt, metadata)
     except (ImportError, ModuleNotFoundError) as exc:
-        raise FashionlabError(
-            f"exporting to {fmt} needs a package that is not installed ({exc}); pip install {package}"
-        ) from None
+        raise FashionlabError(f"exporting to {fmt} needs a package that is not installed ({exc}); {EXTRA}") from None
     except OSError as exc:  # a full disk or a folder that cannot be written
         raise StorageError(
             f"exporting run {metadata['fashionlab_run']} to {fmt} failed: cannot write {shown_path(shown)} "

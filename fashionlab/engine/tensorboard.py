@@ -67,7 +67,9 @@ class TensorBoardWriters:
 def require_tensorflow() -> None:
     """Checked before any run exists: TensorBoard's writers are TensorFlow's."""
     if importlib.util.find_spec("tensorflow") is None:
-        raise FashionlabError("tensorboard: true needs TensorFlow for its log writer: pip install tensorflow-cpu")
+        raise FashionlabError(
+            "tensorboard: true needs TensorFlow for its log writer: pip install 'fashionlab[tensorboard]'"
+        )
 
 
 def hparams(config: Config) -> dict[str, bool | int | float | str]:

@@ -40,9 +40,7 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise FashionlabError(
-            "`executor` ray needs Ray: pip install 'fashionlab[ray]' (make test installs it)"
-        ) from None
+        raise FashionlabError("`executor` ray needs Ray: pip install 'fashionlab[ray]'") from None
     return ray
 
 

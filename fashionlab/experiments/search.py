@@ -156,7 +156,7 @@ def _optuna() -> Any:
     try:
         import optuna
     except ImportError:
-        raise FashionlabError("search needs Optuna: pip install 'fashionlab[search]' (make test installs it)") from None
+        raise FashionlabError("search needs Optuna: pip install 'fashionlab[search]'") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 

@@ -32,9 +32,7 @@ def _mlflow(uri: str) -> Any:
     try:
         import mlflow
     except ImportError:
-        raise FashionlabError(
-            "`mlflow` needs MLflow: pip install 'fashionlab[mlflow]' (make test installs it)"
-        ) from None
+        raise FashionlabError("`mlflow` needs MLflow: pip install 'fashionlab[mlflow]'") from None
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
