@@ -178,3 +178,21 @@ def test_failed_trials_exit_1_and_a_rerun_trains_them_again(cli: Cli, runs_dir: 
     trials = json.loads(again.stdout)["trials"]
     assert [t["status"] for t in trials] == ["failed", "failed"]  # trained again, not counted as done
     assert trials[1]["values"] == trials[0]["values"]  # the same trial asked again first
+
+
+def test_the_study_holds_every_epoch_of_every_trial(tmp_path: Path) -> None:
+    """Optuna's dashboard draws a trial's intermediate values: each epoch, the last too, also without --prune."""
+    import optuna
+
+    cli = Cli(tmp_path / "runs")
+    items = ["lr=loguniform(1e-4,1e-2)", "epochs=3", "train_samples=300", "test_samples=100"]
+    result = cli("search", *items, "--sampler", "random", "--trials", "2")
+    assert result.exit_code == 0, result.output
+    db = next((tmp_path / "runs" / "sweeps").glob("search-*.db"))
+    (name,) = optuna.get_all_study_names(f"sqlite:///{db}")
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+    runs = {r.id: r for r in RunStore(tmp_path / "runs").runs()}
+    for trial in study.trials:
+        history = runs[trial.user_attrs[fsearch.RUN_ATTR]].history()
+        assert trial.intermediate_values == pytest.approx({int(r["epoch"]): r["val_accuracy"] for r in history})
+        assert sorted(trial.intermediate_values) == [1, 2, 3]

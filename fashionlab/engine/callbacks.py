@@ -318,17 +318,19 @@ class Progress(Callback):
 
 
 class Pruning(Callback):
-    """A search's pruner, asked after each epoch that did not diverge but the last (a trial that trained
-    every epoch is a result, not a trial to stop); True stops the training as pruned."""
+    """A search's pruner, given each epoch that did not diverge, the last too (it reports the epoch to the
+    study: Optuna's dashboard draws every epoch); True stops the training as pruned, but at the last epoch
+    (a trial that trained every epoch is a result, not a trial to stop)."""
 
     def __init__(self, training: Training, pruner: Pruner) -> None:
         super().__init__(training)
         self.pruner = pruner
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        if epoch + 1 >= (self.params or {}).get("epochs", float("inf")):
+        if self.training.diverged:
             return
-        if not self.training.diverged and self.pruner(self.training.rows[-1]):
+        stop = self.pruner(self.training.rows[-1])
+        if stop and epoch + 1 < (self.params or {}).get("epochs", float("inf")):
             self.training.pruned = True
             self.stop()
 

@@ -311,7 +311,7 @@ def _search(
         if hooks:
             event.deliver(hooks)
 
-    pruner = functools.partial(_pruner, metric=plan.metric) if plan.prune != "none" else lambda trial: None
+    pruner = functools.partial(_pruner, metric=plan.metric)  # without pruning it reports each epoch (NopPruner)
     executor.run(functools.partial(batches.next_group, ask, lambda: left[0] > 0, pruner), store, plan.search_id,
                  tell, dispatch, False)  # fmt: skip
     return trained[0]
