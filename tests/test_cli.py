@@ -287,3 +287,23 @@ def test_predict_explain_maps_the_tutorials_code_to_this_run(trained: Cli) -> No
     assert f"np.argmax(predictions[10]) = {k}: the position of the largest, {top:.4f}." in said
     assert f"class_names[{k}] = '{found['predicted_name']}'." in said
     assert f"test_labels[10] = {found['true']} ('{found['true_name']}')" in said and "validation_split=" in said
+
+
+def test_every_command_that_prints_a_result_takes_json(trained: Cli, tmp_path: Path) -> None:
+    """README: every command that prints a result takes --json (schema prints JSON already)."""
+    import typer
+
+    from fashionlab.cli import app
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    lacking = [
+        n for n, c in commands.items() if n != "schema" and "--json" not in [o for p in c.params for o in p.opts]
+    ]
+    assert not lacking
+    curves = trained("curves", "--out", str(tmp_path / "c.png"), "--json")
+    assert curves.exit_code == 0, curves.output
+    assert json.loads(curves.stdout)["path"] == str(tmp_path / "c.png") and (tmp_path / "c.png").is_file()
+    report = trained("report", "--json")
+    assert report.exit_code == 0 and "parts" in json.loads(report.stdout)
+    cache = trained("cache", "--json", env={"FASHIONLAB_CACHE": "off"})
+    assert cache.exit_code == 0 and json.loads(cache.stdout) == {"path": None, "state": "off", "files": 0, "bytes": 0}

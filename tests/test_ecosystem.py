@@ -176,12 +176,16 @@ def test_export(trained: Cli, tmp_path: Path, fmt: str) -> None:
     target = tmp_path / {"savedmodel": "saved", "onnx": "m.onnx", "tflite": "m.tflite"}[fmt]
     env = {**os.environ, "FASHIONLAB_RUNS": str(trained.runs_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(
-        [sys.executable, "-m", "fashionlab", "export", "--format", fmt, "--out", str(target)],
+        [sys.executable, "-m", "fashionlab", "export", "--format", fmt, "--out", str(target),
+         *(["--json"] if fmt == "tflite" else [])],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == str(target)
     (run,) = RunStore(trained.runs_dir).runs()
+    if fmt == "tflite":  # --json: what was written where, for a script
+        assert json.loads(done.stdout) == {"run": run.id, "format": "tflite", "epoch": "last", "path": str(target)}
+    else:
+        assert done.stdout.strip() == str(target)
     names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     if fmt == "savedmodel":
         assert (target / "saved_model.pb").is_file()

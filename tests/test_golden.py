@@ -144,3 +144,11 @@ def test_every_table_in_a_terminal_of_80_100_and_120_columns(lang: str, tmp_path
     if shown != expected:
         diff = "".join(difflib.unified_diff(expected.splitlines(True), shown.splitlines(True), "golden", "now", n=2))
         pytest.fail(f"{golden.relative_to(ROOT)} differs (FASHIONLAB_UPDATE_GOLDEN=1 rewrites it):\n{diff[:8000]}")
+
+
+def test_the_spanish_screens_say_no_phrase_of_the_stop_list() -> None:
+    """Every table of the golden Spanish screens (all widths) is free of the English a student read (issue 33)."""
+    from tests.test_i18n import STOP_LIST
+
+    said = (GOLDEN / "es.txt").read_text()
+    assert not [phrase for phrase in STOP_LIST if phrase in said]

@@ -135,7 +135,9 @@ def test_lang_is_taken_after_the_command_too(cli: Cli) -> None:
 STOP_LIST = (  # what a student read in English with --lang es (issue 33's quotes), now Spanish
     "Training run", "Saved ", "Config: using", "Network '", "Latest completed run", "Accuracy over", "<- predicted",
     "Not shown at", "test acc", "over-", "completed", "Predictions of run", "In: ", "Out: ", "total params",
-    "(one training", "All runs", "Runs of ",
+    "(one training", "All runs", "Runs of ", "Images per class", "to train", "one row per setting", "taken for",
+    "vs best", "Shipped configs", "what it is", "Trial ", "stopped:", "already done", "cannot judge", "inconclusive",
+    "learned nothing", "Each optimizer",
 )  # fmt: skip
 
 

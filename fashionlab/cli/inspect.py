@@ -213,6 +213,7 @@ def curves(
     out_file: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("curves.png"),
     per_seed: PerSeedOpt = False,
     force: ForceOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Overlay learning curves (loss/val_loss, accuracy/val_accuracy) of runs, best epochs marked.
 
@@ -231,6 +232,8 @@ def curves(
     )
     if not runs and not sweep_id:
         said_latest(None, chosen[0])
+    if as_json:
+        emit_json({"path": str(out_file), "runs": [r.id for r in chosen]})
 
 
 @app.command("report")
@@ -250,6 +253,7 @@ def lab_report(
         Literal["last", "best"], typer.Option("--epoch", help="The best run's model to evaluate and show.")
     ] = "last",
     force: ForceOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ) -> None:
     """Write a lab report: what was run, the table, curves, confusion matrix, predictions, observations.
 
@@ -260,6 +264,7 @@ def lab_report(
     from fashionlab.views import compare, report
 
     sort = compare.check_sort(sort)
+    fmt = "json" if as_json else fmt
     as_html = as_html or fmt == "html"
     if fmt != "json":
         report.check_targets(out_file or Path("report.html" if as_html else "report.md"), as_html, force)
@@ -379,6 +384,7 @@ def cache(
     clear: Annotated[
         bool, typer.Option("--clear", help="Delete the cache's jax/ and data/ (they refill on the next run).")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show (or clear) fashionlab's cache: compiled JAX programs and the decoded data set.
 
@@ -389,11 +395,14 @@ def cache(
     from fashionlab.store import files
 
     root = files.cache_root()
-    if root is None:
-        out.print("The cache is off (FASHIONLAB_CACHE=off, or no home folder to keep it in).")
-        return
-    if not root.exists():
-        out.print(f"{root}: empty (it fills on the next run).", markup=False)
+    if root is None or not root.exists():
+        if as_json:
+            emit_json({"path": str(root) if root else None, "state": "off" if root is None else "empty", "files": 0,
+                       "bytes": 0})  # fmt: skip
+        elif root is None:
+            out.print("The cache is off (FASHIONLAB_CACHE=off, or no home folder to keep it in).")
+        else:
+            out.print(f"{root}: empty (it fills on the next run).", markup=False)
         return
     if not files.is_our_cache(root):
         raise InputError(
@@ -404,6 +413,10 @@ def cache(
     size = sum(p.lstat().st_size for p in found) / 1e6
     if clear:
         files.clear_cache(root)
+    if as_json:
+        emit_json({"path": str(root), "state": "cleared" if clear else "present", "files": len(found),
+                   "bytes": round(size * 1e6)})  # fmt: skip
+    elif clear:
         out.print(f"Cleared {root} ({len(found)} files, {size:.1f} MB, in jax/ and data/).", markup=False)
     else:
         out.print(f"{root}: {len(found)} files, {size:.1f} MB. Clear it with: fashionlab cache --clear", markup=False)

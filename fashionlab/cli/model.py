@@ -294,6 +294,7 @@ def export(
     out_path: Annotated[
         Path | None, typer.Option("--out", "-o", help="Where to write it. Default: inside the run.")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Export a trained model as a TensorFlow SavedModel, ONNX or TFLite file (as installed packages allow).
 
@@ -304,4 +305,7 @@ def export(
     target = export_run(chosen := pick_run(run), fmt, out_path, epoch)
     said_latest(run, chosen)
     err.print(_("Saved {path}").format(path=shown_path(target)), markup=False)
-    typer.echo(shown_path(target))
+    if as_json:
+        emit_json({"run": chosen.id, "format": fmt, "epoch": epoch, "path": str(target)})
+    else:
+        typer.echo(shown_path(target))
