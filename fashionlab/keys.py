@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+NOT_HASHED = ("name", "tensorboard", "repeats")  # a label, logging, how many seeds: not the trial itself, nor a setting
 SHORT = {"optimizer.learning_rate": "lr", "optimizer.name": "optimizer", "loss.name": "loss"}
 
 

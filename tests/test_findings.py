@@ -680,3 +680,19 @@ def test_no_label_of_any_figure_is_overprinted_or_outside(
     assert len(drawn) >= 12
     problems = {i: _text_problems(fig) for i, fig in enumerate(drawn)}
     assert not any(problems.values()), problems
+
+
+def test_logging_naming_and_repeats_are_not_settings() -> None:
+    """A run trained again with tensorboard=true, or by a --repeats sweep, is the same setting: no column,
+    no 'combinations of lr, tensorboard' (issue 34, item 8)."""
+    from fashionlab.results.collect import group_settings, varying_keys
+    from fashionlab.results.model import RunSummary
+
+    rows = [
+        RunSummary("a", "completed", {"lr": 0.1, "tensorboard": False, "repeats": 1, "name": "x", "seed": 1}),
+        RunSummary("b", "completed", {"lr": 0.1, "tensorboard": True, "repeats": 2, "name": "y", "seed": 2}),
+        RunSummary("c", "completed", {"lr": 0.2, "tensorboard": True, "repeats": 2, "name": "y", "seed": 1}),
+    ]
+    assert varying_keys(rows) == ["lr", "seed"]
+    assert [len(s.runs) for s in group_settings(rows, varying_keys(rows), "test_accuracy")] == [2, 1]
+    assert rows[0].setting() == rows[1].setting() != rows[2].setting()

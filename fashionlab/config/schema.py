@@ -42,6 +42,7 @@ from fashionlab.config.layers import (  # noqa: F401  (re-exported: config's pub
     output_shapes,
     suggest,
 )
+from fashionlab.keys import NOT_HASHED  # a label, logging, how many seeds: not the trial itself
 
 BACKENDS = ("jax", "tensorflow", "torch")
 UNSUPPORTED_LOSSES = {"ctc": "needs sequence labels", "circle": "needs embedding labels"}
@@ -49,7 +50,6 @@ SUPPORTED_LOSSES = [name for name in LOSSES if name not in UNSUPPORTED_LOSSES]
 LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "kld": "kl_divergence"}
 SPARSE_LOSSES = {"sparse_categorical_crossentropy"}  # every other loss gets one-hot labels
 SHORT_NAMES = {"lr": ("optimizer", "learning_rate"), "learning_rate": ("optimizer", "learning_rate")}
-NOT_HASHED = ("name", "tensorboard", "repeats")  # labels, logging and how many seeds: not the trial itself
 SECTIONS = ("layers", "optimizer", "loss", "input_shape", "metrics", "early_stopping")  # keys holding keys or lists
 OPTIONAL = ("early_stopping", "classes", "image_size")  # out of the hash when unset: older runs keep their identity
 DEFAULT_NAMES = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy"}

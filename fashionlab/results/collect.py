@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fashionlab import metrics
-from fashionlab.keys import flatten, layer_words, short_key
+from fashionlab.keys import NOT_HASHED, flatten, layer_words, short_key
 from fashionlab.results import findings, noise, paired
 from fashionlab.results.model import Results, RunSummary, Setting, Tested, lower_is_better
 from fashionlab.store import Run
@@ -101,12 +101,12 @@ def _images(run: Run) -> Any:
         return None
 
 
-NOT_SETTINGS = ("name", "repeats")  # config keys that say how a run was named or launched, not what it trained
+NOT_SETTINGS = NOT_HASHED  # config keys that say how a run was named, logged or launched, not what it trained
 
 
 def varying_keys(rows: list[RunSummary]) -> list[str]:
-    """Config keys whose values differ between runs, in config order (not the name, a label, nor repeats, how
-    many seeds a sweep asked for: neither is a setting)."""
+    """Config keys whose values differ between runs, in config order (not the name, a label, nor tensorboard
+    or repeats, how a run was logged or how many seeds a sweep asked for: none is a setting)."""
     keys = [k for k in dict.fromkeys(k for row in rows for k in row.config) if k not in NOT_SETTINGS]
     first = rows[0].config if rows else {}
     return [k for k in keys if any(r.config.get(k) != first.get(k) for r in rows)]

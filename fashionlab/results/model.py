@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from fashionlab.keys import short_key
+from fashionlab.keys import NOT_HASHED, short_key
 
 LAST = ("loss", "accuracy", "val_loss", "val_accuracy")
 LOWER_IS_BETTER = ("loss", "seconds", "epoch")
@@ -131,7 +131,7 @@ class RunSummary:
         report asks it of every run several times)."""
         made = self.__dict__.get("_setting")
         if made is None:
-            made = tuple(sorted((k, repr(v)) for k, v in self.config.items() if k not in ("seed", "name", "repeats")))
+            made = tuple(sorted((k, repr(v)) for k, v in self.config.items() if k not in ("seed", *NOT_HASHED)))
             self.__dict__["_setting"] = made
         return made
 
