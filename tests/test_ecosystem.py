@@ -344,11 +344,21 @@ def test_tensorboard_on_a_finished_sweep_writes_its_logs_from_history(cli: Cli, 
         f"Wrote TensorBoard logs from their history for 2 trials trained before without them (tensorboard --logdir {runs_dir})"
         in said
     )
+    from datetime import datetime
+
     for run in RunStore(runs_dir).runs():
         events = EventAccumulator(str(run.path / "tensorboard" / "validation"))
         events.Reload()
         assert [e.step for e in events.Tensors("epoch_loss")] == [0, 1]
         assert [e.step for e in events.Tensors("test_accuracy")] == [1]
+        history = run.history()  # each epoch at the time it ended, not when the log was written
+        ended = datetime.fromisoformat(str(run.info.started)).timestamp() + history[0]["seconds"]
+        assert [e.wall_time for e in events.Tensors("epoch_loss")] == pytest.approx(
+            [ended, ended + history[1]["seconds"]], abs=1e-3
+        )
+        assert [e.tensor_proto.float_val[0] for e in events.Tensors("epoch_loss")] == pytest.approx(
+            [row["val_loss"] for row in history], rel=1e-6
+        )
     third = cli("sweep", *items, "tensorboard=true")
     assert "Wrote TensorBoard" not in third.stderr  # written once
 

@@ -85,16 +85,39 @@ def hparams(config: Config) -> dict[str, bool | int | float | str]:
 
 def write_from_history(run: Run) -> None:
     """A finished run's TensorBoard logs from its history.csv and metrics.json, as the callback would have
-    written them while it trained (for a run trained before without tensorboard: true)."""
+    written them while it trained (for a run trained before without tensorboard: true): the same tags and
+    steps, and each epoch at the time it ended (the run's start plus its epochs' seconds), not the time
+    of writing, so TensorBoard's relative and wall-time axes show the training as it went."""
+    from datetime import datetime
+
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.plugins.hparams import api as hp
+    from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
     from fashionlab.config import run_config
 
-    writers = TensorBoardWriters([(run_config(run), run)])
+    require_tensorflow()
+    folder = run.tensorboard_dir
+    clock = datetime.fromisoformat(run.info.started).timestamp() if run.info.started else 0.0
+    top, train, validation = (EventFileWriter(str(p)) for p in (folder, folder / "train", folder / "validation"))
     try:
+        top.add_event(Event(wall_time=clock, summary=hp.hparams_pb(hparams(run_config(run)), trial_id=run.id)))
         rows = run.history()
         for row in rows:
-            writers.epoch(run, {k: float(v) for k, v in row.items()})
+            clock += float(row.get("seconds", 0.0))
+            for key, value in row.items():
+                if key not in ("epoch", "seconds"):
+                    summary = scalar_pb(f"epoch_{key.removeprefix('val_')}", float(value))
+                    (validation if key.startswith("val_") else train).add_event(
+                        Event(wall_time=clock, step=int(row["epoch"]) - 1, summary=summary)
+                    )
         test = run.metrics().get("test") or {}
-        if test and rows:
-            writers.test(run, {k: float(v) for k, v in test.items() if isinstance(v, int | float)}, len(rows))
+        for key, value in test.items() if rows else ():
+            if isinstance(value, int | float):
+                validation.add_event(
+                    Event(wall_time=clock, step=len(rows) - 1, summary=scalar_pb(f"test_{key}", value))
+                )
     finally:
-        writers.close()
+        for writer in (top, train, validation):
+            writer.close()
