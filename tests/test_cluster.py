@@ -171,3 +171,20 @@ def test_a_failed_ray_task_keeps_its_cause_and_shows_as_a_failed_run(tmp_path: P
     assert outcome.error == said and "\x1b" not in said
     (run,) = store.runs()
     assert run.id == outcome.run_id and run.status == "failed" and run.info.error == said
+
+
+def test_without_address_ray_starts_its_own_instance_whatever_else_is_named() -> None:
+    """RAY_ADDRESS set (or a cluster already running here, or a stale /tmp/ray/ray_current_cluster) made
+    ray.init() connect there and refuse object_store_memory: --executor ray without --address starts its
+    own local instance (issue 34, item 6)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import ray; from fashionlab.experiments import ray_executor as r; r.connect(r.RayOptions()); "
+        "print(len(ray.nodes())); ray.shutdown()"
+    )
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:9"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "1"

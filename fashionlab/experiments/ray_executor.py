@@ -70,8 +70,9 @@ def connect(options: RayOptions) -> Any:
                     ray.init(address=options.address, **kwargs)
                 finally:
                     said = kept()
-        else:
-            ray.init(object_store_memory=200 * 1024 * 1024, **kwargs)
+        else:  # "local": a new instance of its own, not a cluster already running here (`ray start --head`) or
+            # one named by RAY_ADDRESS or by a stale /tmp/ray/ray_current_cluster, which refuse object_store_memory
+            ray.init(address="local", object_store_memory=200 * 1024 * 1024, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         if "InvalidAuthToken" in said or "Unauthenticated" in said:
             raise FashionlabError(
