@@ -57,31 +57,51 @@ def _keras_backend_here(items: list[str], config: str | Path | None) -> list[str
     return [*items, f"backend={sys.modules['keras'].backend.backend()}"]
 
 
+def _console() -> Any:
+    """Where a notebook or a script shows progress: a line per epoch (bars where a terminal can redraw)."""
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
 def train(config: str | Path | Config | None = None, *overrides: str, runs_dir: str | Path | None = None,
-          **values: Any) -> Any:  # fmt: skip
+          progress: bool = True, **values: Any) -> Any:  # fmt: skip
     """Train one config (a path, a shipped config's name such as "adam", a Config, or None for the
-    tutorial model) with `overrides` ("lr=0.01") and keyword values (epochs=5) into a new run.
+    tutorial model) with `overrides` ("lr=0.01") and keyword values (epochs=5) into a new run, a line per
+    epoch as it ends (`progress=False`: silent).
 
     Returns its TrainResult (`.run`: the Run, `.test`: test loss and accuracy, `.summary`: last and best
     epoch, overfitting); raises a FashionlabError saying why when the run did not complete."""
     if isinstance(config, Config):
         if overrides or values:
             raise TypeError("give `overrides` with a config file or name, not with a Config object")
-        return train_run(config, _store(runs_dir))
-    items = _keras_backend_here(_items(overrides, values), config)
-    return train_run(load_config(config, items), _store(runs_dir))
+        chosen = config
+    else:
+        chosen = load_config(config, _keras_backend_here(_items(overrides, values), config))
+    if not progress:
+        return train_run(chosen, _store(runs_dir))
+    from fashionlab.views.progress import TrainProgressBars
+
+    with TrainProgressBars(_console()) as bars:
+        return train_run(chosen, _store(runs_dir), bars)
 
 
 def sweep(*items: str, config: str | Path | list[str | Path] | None = None, runs_dir: str | Path | None = None,
-          jobs: int = 1, **values: Any) -> SweepResult:  # fmt: skip
+          jobs: int = 1, progress: bool = True, **values: Any) -> SweepResult:  # fmt: skip
     """Train every combination of the values given ("optimizer=adam,sgd", lr=[0.001, 0.01]), skipping
-    the trials done before, as `fashionlab sweep` does. Returns its SweepResult: `.runs` (the trials'
-    runs, in trial order), `.outcomes` (by trial hash), `.failed`, `.record` (what the sweep wrote)."""
+    the trials done before, as `fashionlab sweep` does, a line per trial as it ends (`progress=False`:
+    silent). Returns its SweepResult: `.runs` (the trials' runs, in trial order), `.outcomes` (by trial
+    hash), `.failed`, `.record` (what the sweep wrote)."""
     files = config if isinstance(config, list) else ([config] if config is not None else [None])
     wanted = _items(items, values)
     first = files[0] if files and files[0] is not None else None
     the_plan = plans.expand([None if f is None else str(f) for f in files], _keras_backend_here(wanted, first))
-    return run_sweep(the_plan, _store(runs_dir), jobs=jobs)
+    if not progress:
+        return run_sweep(the_plan, _store(runs_dir), jobs=jobs)
+    from fashionlab.views.progress import SweepProgressBars
+
+    with SweepProgressBars(_console(), len(the_plan.trials)) as bars:
+        return run_sweep(the_plan, _store(runs_dir), jobs=jobs, hooks=bars)
 
 
 def load_run(ref: str = "latest", runs_dir: str | Path | None = None) -> Run:

@@ -30,7 +30,7 @@ CELLS = [
 ]
 
 
-def _run_notebook(tmp_path: Path) -> list[list[str]]:
+def _run_notebook(tmp_path: Path) -> tuple[list[list[str]], list[str]]:
     runs = tmp_path / "runs"
     source = [nbformat.v4.new_code_cell(f"RUNS = {str(runs)!r}")] + [nbformat.v4.new_code_cell(c) for c in CELLS]
     notebook = nbformat.v4.new_notebook(cells=source)
@@ -43,23 +43,28 @@ def _run_notebook(tmp_path: Path) -> list[list[str]]:
     finally:
         os.environ.clear()
         os.environ.update(env_before)
-    out = []
+    out, shown = [], []
     for cell in notebook.cells[1:]:
-        texts = []
+        texts, displays = [], []
         for output in cell.get("outputs", []):
             if output.get("output_type") == "execute_result":
                 texts.append(output["data"]["text/plain"])
             elif output.get("output_type") == "stream" and output.get("name") == "stdout":
                 texts.append(output["text"])
+            elif output.get("output_type") == "display_data":  # what Rich shows in a notebook
+                displays.append(output["data"].get("text/plain", ""))
         out.append(texts)
-    return out
+        shown.append("".join(displays))
+    return out, shown
 
 
 def test_a_notebook_trains_sweeps_compares_evaluates_and_predicts(tmp_path: Path) -> None:
     from fashionlab.data import CLASS_NAMES
 
-    out = _run_notebook(tmp_path)
+    out, shown = _run_notebook(tmp_path)
     assert out[0] == ["'jax'"]
+    assert "epoch 1: loss" in shown[1]  # progress in the notebook: a line per epoch, a line per trial
+    assert shown[2].count("Trial completed: ") == 1  # sgd; adam with these settings is the run trained above
     kind, status, accuracy, run_id = ast.literal_eval(out[1][0])
     assert (kind, status) == ("TrainResult", "completed")
     runs = RunStore(tmp_path / "runs")

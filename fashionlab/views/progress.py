@@ -127,3 +127,5 @@ class SweepProgressBars(_Bars):
             error = (outcome.error or "").removeprefix(said)
             self.console.print(_("Trial {label} {status}: {error}").format(
                 label=outcome.label, status=status_word(str(outcome.status)), error=error), markup=False)  # fmt: skip
+        elif self.console.is_jupyter:  # a notebook has no bars that redraw: a line per trial instead
+            self.console.print(_("Trial completed: {run}").format(run=outcome.run_id), markup=False)
