@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from fashionlab.views.fit import Col, fit
-from fashionlab.views.tables import fmt, plural
+from fashionlab.views.tables import fmt
 
 if TYPE_CHECKING:
     from fashionlab.experiments.plan import Preview
@@ -96,22 +96,33 @@ def dry_run_json(p: Preview) -> dict[str, Any]:
 
 
 def search_start_sentence(plan: SearchPlan, trials: int) -> str:
-    return (
-        f"Search {plan.search_id}: {plural(trials, 'trial')} of "
-        f"{', '.join(f'{k}={v}' for k, v in plan.spaces.items())}, "
-        f"{plan.sampler} sampler, pruning {plan.prune}, {'maximising' if plan.maximize else 'minimising'} {plan.metric}"
-    )
+    from fashionlab.i18n import _
+
+    said = (
+        _("Search {id}: 1 trial of {spaces}, {sampler} sampler, pruning {prune}, {goal} {metric}") if trials == 1
+        else _("Search {id}: {n} trials of {spaces}, {sampler} sampler, pruning {prune}, {goal} {metric}")
+    )  # fmt: skip
+    return said.format(
+        id=plan.search_id, n=trials, spaces=", ".join(f"{k}={v}" for k, v in plan.spaces.items()),
+        sampler=plan.sampler, prune=plan.prune, goal=_("maximising") if plan.maximize else _("minimising"),
+        metric=plan.metric,
+    )  # fmt: skip
 
 
 def search_sentence(result: SearchResult, study: Path) -> str:
+    from fashionlab.i18n import _
+    from fashionlab.views.tables import status_word
+
     best = result.best
-    counts = ", ".join(f"{n} {s}" for s, n in result.counts().items())
-    return (
-        f"{plural(len(result.trials), 'trial')} ({counts}; {result.new} trained now). "
-        + (
-            f"Best {result.plan.metric} {best.value:.4f}: {best.values} (run {best.run_id}). "
-            if best and best.value is not None
-            else ""
+    counts = ", ".join(f"{status_word(s)}: {n}" for s, n in result.counts().items())
+    n = len(result.trials)
+    said = (_("1 trial ({counts}; {new} trained now).") if n == 1
+            else _("{n} trials ({counts}; {new} trained now).")).format(n=n, counts=counts, new=result.new)  # fmt: skip
+    if best and best.value is not None:
+        said += " " + _("Best {metric} {value}: {values} (run {run}).").format(
+            metric=result.plan.metric,
+            value=f"{best.value:.4f}",
+            run=best.run_id,
+            values=", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.values.items()),
         )
-        + f"Study: {study}"
-    )
+    return said + " " + _("Study: {path}").format(path=study)
