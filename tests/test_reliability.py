@@ -255,8 +255,11 @@ def test_rerun_of_an_interrupted_sweep_continues_each_trial_in_its_own_run(tmp_p
     again = Cli(runs)(*SWEEP, "epochs=25")
     assert again.exit_code == 0, again.output
     said = " ".join(again.stderr.split())
-    trials = "1 trial continues its" if n == 1 else f"{n} trials continue their"
-    assert f"{trials} interrupted run from its last checkpoint" in said
+    trials = (
+        "1 trial continues its interrupted run from its last checkpoint" if n == 1
+        else f"{n} trials continue their interrupted runs from their last checkpoints"
+    )  # fmt: skip
+    assert trials in said
     continued = f"{n} continued {'its' if n == 1 else 'their'} interrupted run"
     done = len(finished)
     assert f"4 of 4 trials completed ({done} {'was' if done == 1 else 'were'} already done, {continued})" in said
