@@ -174,7 +174,9 @@ def test_only_the_cli_prints_and_names_flags() -> None:
                 problems.append(f"{m.path}:{node.lineno}: imports typer")
             if isinstance(node, ast.ImportFrom) and node.module:
                 names = {a.name for a in node.names}
-                if node.module.split(".")[0] == "typer" or (node.module == "rich.console" and "Console" in names):
+                # api.py is the notebook's front end: its progress lines are the one print outside cli/
+                printing = node.module == "rich.console" and "Console" in names and m.top != "api"
+                if node.module.split(".")[0] == "typer" or printing:
                     problems.append(f"{m.path}:{node.lineno}: imports {node.module} for printing")
             if isinstance(node, ast.Raise) and node.exc is not None:
                 for text, line in _strings(node.exc):
