@@ -101,13 +101,10 @@ def _images(run: Run) -> Any:
         return None
 
 
-NOT_SETTINGS = NOT_HASHED  # config keys that say how a run was named, logged or launched, not what it trained
-
-
 def varying_keys(rows: list[RunSummary]) -> list[str]:
     """Config keys whose values differ between runs, in config order (not the name, a label, nor tensorboard
     or repeats, how a run was logged or how many seeds a sweep asked for: none is a setting)."""
-    keys = [k for k in dict.fromkeys(k for row in rows for k in row.config) if k not in NOT_SETTINGS]
+    keys = [k for k in dict.fromkeys(k for row in rows for k in row.config) if k not in NOT_HASHED]
     first = rows[0].config if rows else {}
     return [k for k in keys if any(r.config.get(k) != first.get(k) for r in rows)]
 
@@ -275,7 +272,7 @@ def one_run_per_identity(rows: list[RunSummary]) -> tuple[list[RunSummary], list
     one stands for them (in the tables, means and findings); the groups of such runs, that one first."""
     groups: dict[tuple[Any, ...], list[RunSummary]] = {}
     for row in rows:
-        identity = tuple(sorted((k, repr(v)) for k, v in row.config.items() if k not in NOT_SETTINGS))
+        identity = tuple(sorted((k, repr(v)) for k, v in row.config.items() if k not in NOT_HASHED))
         groups.setdefault(identity, []).append(row)
     kept, repeats = [], []
     for group in groups.values():

@@ -9,7 +9,7 @@ from typing import Any
 
 from fashionlab import metrics
 from fashionlab.i18n import _, grouped
-from fashionlab.keys import short_key
+from fashionlab.keys import NOT_HASHED, short_key
 from fashionlab.results import Comparison, Finding, Results, RunSummary, Verdict, noise
 from fashionlab.results.findings import full_grid
 from fashionlab.views import paired
@@ -211,7 +211,7 @@ def comparisons(res: Results) -> list[str]:
 def effect_of(key: str, res: Results) -> str | None:
     """What each value of `key` gave in test accuracy and loss, in the order of its values; averaged over
     the other settings only where they form a full grid."""
-    if key in ("seed", "name", "repeats") or key.startswith("layers."):
+    if key == "seed" or key in NOT_HASHED or key.startswith("layers."):
         return None
     groups: dict[str, list[float]] = {}
     losses: dict[str, list[float]] = {}
