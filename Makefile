@@ -10,7 +10,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
-	$(BIN)/pip install -q --no-deps 'tflite-support==0.4.4'  # TFLite's metadata reader for the tests; its pins (protobuf<4) fight TensorFlow's
+	# TFLite's metadata reader, for the tests only, in a folder of its own that they put on sys.path: its
+	# pins (protobuf<4) fight TensorFlow's, and outside site-packages it leaves `pip check` clean.
+	$(BIN)/pip install -q --no-deps --target $(VENV)/tflite-support 'tflite-support==0.4.4'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,13 +27,14 @@ data: install
 	  $(BIN)/fashionlab data --check; }
 
 # Debian's Chromium and poppler-utils, for the tests that render the report in a real browser and read
-# its PDF (they are required under CI=true); skipped quietly where apt-get does not exist.
+# its PDF, and zsh, for the test of its completion (all required under CI=true); skipped quietly where
+# apt-get does not exist.
 browsers:
-	@command -v chromium >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 || { \
+	@command -v chromium >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 && command -v zsh >/dev/null 2>&1 || { \
 	  if command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Debian's chromium and poppler-utils (for the browser tests)"; \
-	    (apt-get install -y -q chromium poppler-utils || (apt-get update -q && apt-get install -y -q chromium poppler-utils)) >/dev/null; \
-	  else echo "no apt-get: the browser tests will be skipped"; fi; }
+	    echo "Installing Debian's chromium, poppler-utils and zsh (for the browser and completion tests)"; \
+	    (apt-get install -y -q chromium poppler-utils zsh || (apt-get update -q && apt-get install -y -q chromium poppler-utils zsh)) >/dev/null; \
+	  else echo "no apt-get: the browser and zsh tests will be skipped"; fi; }
 
 demo: data
 	$(BIN)/fashionlab train --config configs/tutorial.yaml

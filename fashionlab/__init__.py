@@ -8,9 +8,36 @@ fashionlab.cli` (and `fashionlab --help`) stays fast.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
+
+KERAS_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy", "openvino": "openvino"}
+
+
+def _keras_default_backend() -> None:
+    """Keras's own default backend is TensorFlow, which the base install lacks: `import fashionlab`
+    and then `import keras` (a notebook) would fail. Imported before Keras, fashionlab makes its own
+    default, JAX, Keras's default too, unless KERAS_BACKEND or Keras's keras.json names a backend that
+    is installed (the user's choice)."""
+    if "keras" in sys.modules or os.environ.get("KERAS_BACKEND"):
+        return
+    home = Path(os.environ.get("KERAS_HOME") or Path("~/.keras").expanduser())
+    try:
+        chosen = json.loads((home / "keras.json").read_text()).get("backend")
+    except (OSError, ValueError, AttributeError):
+        chosen = None
+    module = KERAS_MODULES.get(chosen) if isinstance(chosen, str) else None
+    if module is None or importlib.util.find_spec(module) is None:
+        os.environ["KERAS_BACKEND"] = "jax"
+
+
+_keras_default_backend()
 
 _API = {
     "Config": "fashionlab.config",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # use -> (distribution, lowest tested version, first major version not tested)
@@ -20,6 +20,7 @@ TESTED: dict[str, tuple[str, tuple[int, ...], int]] = {
     "typer.flag_types": ("typer", (0, 24), 1),  # TyperOption.display_type_rich
     "typer.choices": ("typer", (0, 25), 1),  # TyperOption.get_runtime_param().annotation
     "typer.bash_words": ("typer", (0, 24), 1),  # typer._completion_classes.BashComplete.get_completion_args
+    "typer.zsh_words": ("typer", (0, 24), 1),  # typer._completion_classes.ZshComplete.get_completion_args
     "keras.tensorflow_absent": ("keras", (3, 10), 4),  # keras.src.utils.module_utils.tensorflow._available
     "ray.no_cluster": ("ray", (2, 40), 3),  # ray._private.ray_constants.ENABLE_RAY_CLUSTER
     "optuna.trial_id": ("optuna", (4, 0), 6),  # FrozenTrial._trial_id, for storage calls
@@ -135,11 +136,15 @@ def hide_flag_types() -> bool:
     return True
 
 
-def bash_words_at_equals() -> bool:
+Extra = Callable[[list[str], str], "list[str] | None"]  # (words before, typed) -> values, None: the app's
+
+
+def bash_words_at_equals(extra: Extra | None = None) -> bool:
     """Bash completion of words holding `=` (every sweep run id, every key=value): bash splits the words it
     passes at each character of COMP_WORDBREAKS, `=` among them, so `tutorial-optimizer=ad` reaches the
     program as three words and its answer replaces only `ad`. This joins the words back before completing
-    and answers with what follows the last `=` typed. True when installed."""
+    and answers with what follows the last `=` typed; `extra` answers first where it knows (an option
+    the command line takes anywhere). True when installed."""
     if not supported("typer.bash_words"):
         return False
     try:
@@ -159,20 +164,62 @@ def bash_words_at_equals() -> bool:
 
         def complete(self) -> str:
             args, incomplete = self.get_completion_args()
-            values = [item.value for item in self.get_completions(args, incomplete)]
+            values = extra(args, incomplete) if extra else None
+            if values is None:
+                values = [item.value for item in self.get_completions(args, incomplete)]
             return "\n".join(bash_replies(values, incomplete, self._raw_current))
 
+    _register(add_completion_class, JoinedBashComplete, "bash")
+    return True
+
+
+def zsh_any_part(extra: Extra | None = None) -> bool:
+    """zsh completion of ids matched on any part: Typer answers zsh with `_arguments '*: :((values))'`,
+    which zsh narrows to the values that begin with the typed word, so `fashionlab evaluate b976` offered
+    nothing. Values that all begin with it keep Typer's answer (with their help); otherwise they are
+    given to `compadd -U`, which puts them in place of the typed word. `extra` as for bash."""
+    if not supported("typer.zsh_words"):
+        return False
+    try:
+        from typer._click.shell_completion import add_completion_class
+        from typer._completion_classes import ZshComplete
+    except ImportError:
+        return False
+
+    class AnyPartZshComplete(ZshComplete):  # type: ignore[misc]
+        def complete(self) -> str:
+            args, incomplete = self.get_completion_args()
+            values = extra(args, incomplete) if extra else None
+            if values is None:
+                items = self.get_completions(args, incomplete)
+                values = [item.value for item in items]
+                if values and all(v.startswith(incomplete) for v in values):
+                    listed = "\n".join(self.format_completion(item) for item in items)
+                    return f"_arguments '*: :(({listed}))'"
+            if not values:
+                return "_files"
+            return "compadd -U -- " + " ".join(zsh_quote(v) for v in values)
+
+    _register(add_completion_class, AnyPartZshComplete, "zsh")
+    return True
+
+
+def zsh_quote(word: str) -> str:
+    """One word for zsh's eval of the completion answer, in single quotes."""
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def _register(add_completion_class: Any, cls: Any, shell: str) -> None:
     import typer.completion
 
     original = typer.completion.completion_init  # Typer registers its shells again as it builds the command
 
     def completion_init() -> None:
         original()
-        add_completion_class(JoinedBashComplete, "bash")
+        add_completion_class(cls, shell)
 
     typer.completion.completion_init = completion_init
-    add_completion_class(JoinedBashComplete, "bash")
-    return True
+    add_completion_class(cls, shell)
 
 
 def _raw_word(comp_words: str, cword: int) -> str:

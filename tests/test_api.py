@@ -30,12 +30,12 @@ CELLS = [
 ]
 
 
-def _run_notebook(tmp_path: Path) -> tuple[list[list[str]], list[str]]:
+def _run_notebook(tmp_path: Path, backend: str) -> tuple[list[list[str]], list[str]]:
     runs = tmp_path / "runs"
     source = [nbformat.v4.new_code_cell(f"RUNS = {str(runs)!r}")] + [nbformat.v4.new_code_cell(c) for c in CELLS]
     notebook = nbformat.v4.new_notebook(cells=source)
     env_before = dict(os.environ)
-    os.environ["KERAS_BACKEND"] = "jax"  # the kernel inherits it, as from a notebook server started so
+    os.environ["KERAS_BACKEND"] = backend  # the kernel inherits it, as from a notebook server started so
     try:
         NotebookClient(
             notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
@@ -58,11 +58,12 @@ def _run_notebook(tmp_path: Path) -> tuple[list[list[str]], list[str]]:
     return out, shown
 
 
-def test_a_notebook_trains_sweeps_compares_evaluates_and_predicts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])  # Keras's own default is TensorFlow
+def test_a_notebook_trains_sweeps_compares_evaluates_and_predicts(tmp_path: Path, backend: str) -> None:
     from fashionlab.data import CLASS_NAMES
 
-    out, shown = _run_notebook(tmp_path)
-    assert out[0] == ["'jax'"]
+    out, shown = _run_notebook(tmp_path, backend)
+    assert out[0] == [f"'{backend}'"]
     assert "epoch 1: loss" in shown[1]  # progress in the notebook: a line per epoch, a line per trial
     assert shown[2].count("Trial completed: ") == 1  # sgd; adam with these settings is the run trained above
     kind, status, accuracy, run_id = ast.literal_eval(out[1][0])
@@ -77,5 +78,5 @@ def test_a_notebook_trains_sweeps_compares_evaluates_and_predicts(tmp_path: Path
     assert index == 10 and true_name in CLASS_NAMES and predicted_name in CLASS_NAMES and total == pytest.approx(1)
     assert ast.literal_eval(out[6][0]) in {r.id for r in runs.runs()}
     said = " ".join(out[7][0].split())
-    assert "this process already runs Keras on jax (Keras holds one backend per process)" in said
+    assert f"this process already runs Keras on {backend} (Keras holds one backend per process)" in said
     assert "os.environ['KERAS_BACKEND'] = 'torch' before anything imports keras" in said

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import yaml
 
 from fashionlab.store import RunStore
 from tests.conftest import CONFIGS, Cli
+
+TFLITE_SUPPORT = Path(sys.prefix) / "tflite-support"  # the Makefile installs it there, outside site-packages
 
 TUTORIAL = {"layers": ["flatten", {"dense": {"units": 128, "activation": "relu"}}, {"dense": {"units": 10}}]}
 ACCEPTED = {  # a config with each optional block, as the validator takes it
@@ -162,6 +165,66 @@ def test_bash_completes_words_holding_equals_and_shipped_config_names(tmp_path: 
     assert "fashionlab sweep --config notes.txt" not in offered
 
 
+def test_bash_offers_the_languages_after_the_command(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    assert _bash_completes("fashionlab runs --lang ", runs, tmp_path) == ["fashionlab runs --lang en",
+                                                                         "fashionlab runs --lang es"]  # fmt: skip
+    assert _bash_completes("fashionlab --lang e", runs, tmp_path) == ["fashionlab --lang en", "fashionlab --lang es"]
+
+
+def _zsh_completes(line: str, runs_dir: Path, cwd: Path) -> str:
+    """The line a real interactive zsh shows after `line` + TAB, with the completion fashionlab installs."""
+    import pty
+    import select
+    import time
+
+    exe = Path(sys.executable).parent / "fashionlab"
+    (cwd / ".zshrc").write_text(
+        f"autoload -Uz compinit && compinit -u\nPATH={exe.parent}:$PATH\n"
+        'eval "$(_FASHIONLAB_COMPLETE=source_zsh fashionlab)"\nPS1="$ "\n'
+    )
+    env = {**os.environ, "ZDOTDIR": str(cwd), "TERM": "dumb", "FASHIONLAB_RUNS": str(runs_dir)}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: an interactive zsh in the test's folder
+        os.chdir(cwd)
+        os.execvpe("zsh", ["zsh", "-i"], env)
+
+    def read_until(done: Callable[[str], bool], limit: float = 60) -> str:
+        seen, end = "", time.time() + limit
+        while time.time() < end and not done(seen):
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(fd, 4096).decode(errors="replace")
+                except OSError:
+                    break
+        return seen
+
+    try:
+        read_until(lambda seen: "$ " in seen)
+        os.write(fd, line.encode() + b"\t")
+        shown = read_until(lambda seen: seen.rstrip().endswith(("4567ef01", "--lang e")), limit=30)
+    finally:
+        os.write(fd, b"\x15exit\n")
+        read_until(lambda seen: False, limit=1)
+        os.close(fd)
+        os.waitpid(pid, 0)
+    text = ""
+    for char in shown.rsplit("\r", 1)[-1]:  # the last line as the terminal shows it: a backspace moves back
+        text = text[:-1] if char == "\x08" else text + char
+    return text.rstrip()
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None and not os.environ.get("CI"),
+                    reason="zsh is not installed (make browsers installs it; required in CI)")  # fmt: skip
+def test_zsh_completes_a_run_id_from_a_middle_part_and_the_languages(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    store = RunStore(runs)
+    store.create("tutorial-optimizer=adam", "0123abcd", "name: x\n", {})
+    sgd = store.create("tutorial-optimizer=sgd", "4567ef01", "name: x\n", {}).id
+    assert _zsh_completes("fashionlab evaluate 4567", runs, tmp_path).endswith(f"fashionlab evaluate {sgd}")
+    assert _zsh_completes("fashionlab runs --lang ", runs, tmp_path).endswith("fashionlab runs --lang e")
+
+
 def test_the_cli_offers_the_metrics_search_takes() -> None:
     from typing import get_args
 
@@ -205,6 +268,9 @@ def _tflite_as_android_reads_it(trained: Cli, target: Path, names: list[str]) ->
     it): the output tensor's TENSOR_AXIS_LABELS file packed into the model; the model still runs."""
     import numpy as np
     from tensorflow.lite.tools import flatbuffer_utils
+
+    if str(TFLITE_SUPPORT) not in sys.path:
+        sys.path.append(str(TFLITE_SUPPORT))
     from tensorflow_lite_support.metadata.python import metadata as tflite_metadata
 
     from fashionlab.data import load_test
@@ -492,6 +558,7 @@ def test_mlflow_logs_runs_grouped_by_sweep(
         start, end = (datetime.fromisoformat(getattr(run.info, k)).timestamp() * 1000 for k in ("started", "ended"))
         assert abs(child.info.start_time - start) < 1000 and abs(child.info.end_time - end) < 1000  # real times
         assert child.info.status == "FINISHED"
+    assert "Add type hints" not in result.stderr and "\x1b[" not in result.stderr  # MLflow's coloured warning
     assert parents[0].data.tags["fashionlab.axis.lr"] == "0.001,0.01"  # the sweep's axes
     assert children[0].data.params["optimizer.beta_1"] == "0.9"  # adam's defaults, written out
     assert children[0].data.tags["mlflow.user"] and children[0].data.tags["mlflow.source.name"].startswith("fashionlab")
@@ -573,6 +640,39 @@ def _serves_raw_images(trained_model: str, uri: str, tmp_path: Path) -> None:
             assert answer.status == 200
             served = np.array(json.loads(answer.read())["predictions"])
         assert np.allclose(served, probs, atol=1e-5)
+        scaled = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", method="POST",
+                                        data=json.dumps({"inputs": (x / 255).tolist()}).encode(),
+                                        headers={"Content-Type": "application/json"})  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as refused:  # not cast to uint8 (all 0) and answered
+            urllib.request.urlopen(scaled, timeout=60)
+        assert refused.value.code == 400 and "send the pixels, not pixels / 255" in refused.value.read().decode()
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_served_model_of_a_resized_config_takes_its_example(cli: Cli, runs_dir: Path, tmp_path: Path) -> None:
+    """MLflow runs the model on its input example when it logs it: for tiny (images resized to 5x5) the
+    example is the resized images the standalone model takes, not 28x28 ones ("cannot reshape")."""
+    import keras
+    import numpy as np
+
+    from fashionlab.engine.export import standalone_for_serving
+
+    result = cli("train", "--config", "tiny", "epochs=1", "test_samples=50")
+    assert result.exit_code == 0, result.output
+    (run,) = RunStore(runs_dir).runs()
+    metadata, example = standalone_for_serving(run, tmp_path / "standalone.keras")
+    assert example.shape == (3, 5, 5) and example.dtype == np.uint8
+    probabilities = keras.saving.load_model(tmp_path / "standalone.keras", compile=False).predict(example, verbose=0)
+    assert probabilities.shape == (3, 2) and metadata["class_names"] == ["Sneaker", "Ankle boot"]
+
+
+def test_tensorflow_starts_without_its_own_lines_on_stderr() -> None:
+    """TensorFlow's C++ start-up writes absl's "All log messages before absl::InitializeLog()" and oneDNN's
+    note straight to file descriptor 2, past TF_CPP_MIN_LOG_LEVEL; fashionlab imports it without them."""
+    code = "from fashionlab.engine.backend import import_tensorflow_quietly\nimport_tensorflow_quietly()\nprint('ok')"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr[-2000:]
+    assert "oneDNN" not in done.stderr and "absl" not in done.stderr, done.stderr[-2000:]

@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 
 from fashionlab import __version__, compat
+from fashionlab.cli import completion
 from fashionlab.cli.completion import any_part, complete_configs, complete_runs, complete_sweeps, values
 from fashionlab.cli.console import check_png, err, out, write_png
 from fashionlab.cli.usage import HintingCommand, HintingGroup, either, os_error
@@ -81,7 +82,9 @@ def handle_errors(fn: F) -> F:
 
 compat.hide_flag_types()
 if os.environ.get("_FASHIONLAB_COMPLETE", "").endswith("bash"):  # only while bash asks for completions
-    compat.bash_words_at_equals()
+    compat.bash_words_at_equals(completion.anywhere)
+elif os.environ.get("_FASHIONLAB_COMPLETE", "").endswith("zsh"):
+    compat.zsh_any_part(completion.anywhere)
 
 
 class App(typer.Typer):

@@ -61,3 +61,16 @@ def values(*choices: str) -> Callable[[str], list[str]]:
         return [c for c in choices if c.startswith(incomplete)]
 
     return complete
+
+
+LANGUAGES = ("en", "es")
+
+
+def anywhere(words: list[str], typed: str) -> list[str] | None:
+    """The values of --lang, which the command line takes before or after the command (Typer knows it
+    only before: after it, the shell offered file names); None for every other word."""
+    if typed.startswith("--lang="):
+        return [f"--lang={lang}" for lang in LANGUAGES if f"--lang={lang}".startswith(typed)]
+    if words and words[-1] == "--lang":
+        return [lang for lang in LANGUAGES if lang.startswith(typed)]
+    return None

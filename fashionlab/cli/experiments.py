@@ -110,8 +110,9 @@ def ray_options(executor: str, address: str | None, cpus: float, gpus: float) ->
         if address:
             raise InputError("--address needs --executor ray")
         return None
-    from fashionlab.experiments.ray_executor import RayOptions
+    from fashionlab.experiments.ray_executor import RayOptions, require_ray
 
+    require_ray()
     return RayOptions(address, cpus, gpus)
 
 
@@ -185,8 +186,8 @@ def sweep(
             show_table(table, wide)
             left_out(dropped, out.width, "--wide or --json")
         return
+    check_tracking(mlflow, mlflow_uri)  # a missing extra is refused before the sweep says what it will do
     err.print(sweeps.preview_sentence(ahead))
-    check_tracking(mlflow, mlflow_uri)
     chosen = pick_executor(executor, address, cpus_per_trial, gpus_per_trial, jobs, ahead.groups)
     try:
         done = len(the_plan.trials) - len(ahead.pending)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 import numpy as np
 
@@ -47,6 +48,8 @@ def use_backend(name: str) -> None:
             ) from None
     os.environ["KERAS_BACKEND"] = name
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if name == "tensorflow":
+        import_tensorflow_quietly()
     # A signal raised inside JAX's import can land in a C++ callback of jaxlib and abort the process
     # ("terminate called after throwing an instance of 'nanobind::python_error'"): it waits for the end.
     with signals_deferred():
@@ -76,6 +79,37 @@ def _jax_starts() -> None:
             f"JAX cannot start on {asked} ({first}); unset JAX_PLATFORMS, or set it to a platform this machine "
             "has (cpu)"
         ) from None
+
+
+TENSORFLOW_NOISE = (
+    "All log messages before absl::InitializeLog() is called",
+    "oneDNN custom operations are on",
+    "cpu_feature_guard",
+    "To enable the following instructions",
+)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow without its start-up lines: its C++ libraries write them straight to file
+    descriptor 2 (absl's "All log messages before absl::InitializeLog()", oneDNN's note on round-off,
+    CPU features), past TF_CPP_MIN_LOG_LEVEL. Standard error is caught in a temporary file for the
+    import, and every other line is written back (a failed import still says why)."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not any(n in line for n in TENSORFLOW_NOISE)))
+            sys.stderr.flush()
 
 
 UNUSED_BY_KERAS_HERE = ("sklearn", "pandas", "matplotlib")

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -80,21 +81,23 @@ def _check_free(target: Path) -> None:
 def standalone_for_serving(run: Run, target: Path) -> tuple[dict[str, Any], np.ndarray]:
     """The run's standalone model (as exported: uint8 images in, probabilities out) saved as a .keras
     file at `target`, with its metadata and an input example (its first three test images, uint8)."""
-    from fashionlab.engine.inputs import test_images_for
+    from fashionlab.engine.inputs import resize, test_images_for
 
     config, model = load_trained(run, None, "last")
     model(np.zeros((1, *config.input_shape), dtype=np.float32))
     _standalone(model, config).save(str(target))
     images, _ = test_images_for(config)
     metadata = {**export_metadata(run, config), "keras_backend": config.backend}
-    return metadata, np.ascontiguousarray(images[:3], dtype=np.uint8)
+    return metadata, np.ascontiguousarray(resize(images[:3], config.image_hw), dtype=np.uint8)
 
 
 def _export(standalone: Any, target: Path, fmt: str, metadata: dict[str, str], shown: Path) -> None:
     """model.export into `target`, then the metadata; the failures a user can fix as one line."""
     keras_format = EXPORT_FORMATS[fmt][0]
     try:
-        standalone.export(str(target), format=keras_format, verbose=False)
+        with warnings.catch_warnings():  # Keras's tf2onnx shim asks numpy for np.object (a FutureWarning)
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"keras\.src\.export")
+            standalone.export(str(target), format=keras_format, verbose=False)
         _write_metadata(target, fmt, metadata)
     except (ImportError, ModuleNotFoundError) as exc:
         raise FashionlabError(f"exporting to {fmt} needs a package that is not installed ({exc}); {EXTRA}") from None

@@ -3,8 +3,11 @@ logged model, so loading one needs MLflow, numpy and Keras with any backend, not
 
 The model is the run's exported standalone model (engine/export.py): raw uint8 images in, shaped
 (n, height, width) as the data set has them, probabilities per class out, in the class order of the
-model's metadata (`class_names`). Keras loads it on the backend already imported, else on
-KERAS_BACKEND, else on the one the run trained with where it is installed, else on any installed.
+model's metadata (`class_names`). Its signature describes the output only: with an input schema,
+`mlflow models serve` casts JSON floats (pixels / 255) to uint8 (all 0) before the model sees them;
+without it, JSON integers 0-255 are taken as pixels and floats are refused (HTTP 400). Keras loads
+it on the backend already imported, else on KERAS_BACKEND, else on the one the run trained with
+where it is installed, else on any installed.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import sys
 
 import mlflow
 import numpy as np
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 
 def _choose_backend(recorded: str | None) -> None:
@@ -36,13 +41,22 @@ class FashionlabModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc, name-def
         self.model = keras.saving.load_model(context.artifacts["model"], compile=False)
         self.shape = tuple(self.model.inputs[0].shape[1:])
 
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    # np.ndarray: a hint MLflow takes as "no schema to infer" (no input validation, which would cast
+    # floats to uint8, and none of its "add type hints" warnings, in ANSI colours, on every load).
+    def predict(self, context, model_input: np.ndarray, params=None):  # type: ignore[no-untyped-def]
         if isinstance(model_input, dict):  # MLflow passes named tensors by name
             model_input = model_input["image"]
         images = np.asarray(model_input)
         if images.dtype != np.uint8:
-            h, w = self.shape[:2]
-            raise ValueError(f"images are uint8 pixels 0-255 shaped (n, {h}, {w}), not {images.dtype}")
+            whole = np.issubdtype(images.dtype, np.integer)  # JSON's integers: int64
+            if not whole or (images.size and (images.min() < 0 or images.max() > 255)):
+                h, w = self.shape[:2]
+                raise MlflowException(
+                    f"images are pixels 0-255 (uint8, or whole numbers in JSON) shaped (n, {h}, {w}), not "
+                    f"{images.dtype}{' in 0-1: send the pixels, not pixels / 255' if not whole else ''}",
+                    INVALID_PARAMETER_VALUE,
+                )
+            images = images.astype(np.uint8)
         return np.asarray(self.model.predict(images.reshape((-1, *self.shape)), verbose=0), dtype=np.float32)
 
 

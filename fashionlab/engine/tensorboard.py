@@ -23,6 +23,9 @@ class TensorBoardWriters:
 
     def __init__(self, runs: list[tuple[Config, Run]]) -> None:
         require_tensorflow()
+        from fashionlab.engine.backend import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
         import tensorflow as tf
         from tensorboard.plugins.hparams import api as hp
 

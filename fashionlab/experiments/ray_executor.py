@@ -36,6 +36,14 @@ class RayOptions:
     gpus_per_trial: float = 0.0  # fractions let several trials share one GPU
 
 
+def require_ray() -> None:
+    """Ray is there to import (checked before anything is planned or printed; importing it costs ~2 s)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        _ray()
+
+
 def _ray() -> Any:
     try:
         import ray

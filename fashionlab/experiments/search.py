@@ -2,16 +2,16 @@
 
     fashionlab search 'lr=loguniform(1e-4,1e-1)' 'layers.1.units=int(16,256)' 'optimizer=choice(adam,sgd)' --trials 30
 
-Axes use the grammar of `sweep` (a list of values becomes a categorical choice) plus the ranges
-uniform(a,b), loguniform(a,b) and int(a,b). The study lives in runs/sweeps/<search-id>.db (SQLite),
-so rerunning the same command resumes it, and runs/sweeps/<search-id>.json is a sweep record like any
-other, so `fashionlab compare --sweep <search-id>` shows it.
+Axes use the grammar of `sweep` (a list of values: a categorical choice) plus uniform(a,b), loguniform(a,b)
+and int(a,b). The study lives in runs/sweeps/<search-id>.db (SQLite): the same command resumes it; its
+runs/sweeps/<search-id>.json is a sweep record like any other (`fashionlab compare --sweep <search-id>`).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,8 +127,7 @@ class SearchResult:
 
     @property
     def failed(self) -> list[TrialOutcome]:
-        """Trials whose training failed and that no later trial of the same config completed: the search
-        exits 1, and a rerun trains them again."""
+        """Failed trials no later trial of their config completed: the search exits 1; a rerun trains them."""
         done = {t.hash for t in self.trials if t.completed}
         return [t for t in self.trials if t.status == RunStatus.FAILED and t.hash not in done]
 
@@ -172,7 +171,9 @@ def _suggest(trial: Any, key: str, space: list[Any] | Distribution) -> Any:
 
 
 def check_search(plan: SearchPlan, store: RunStore, ray: Any, population: bool = False) -> None:
-    """Everything that can refuse a search before it starts: the executor, the runs folder, the study file."""
+    """Everything that can refuse a search before it starts: Optuna, the executor, the runs folder, the study file."""
+    if importlib.util.find_spec("optuna") is None:
+        _optuna()
     if ray is not None and plan.prune != "none":
         raise InputError("`prune` needs the local executor (it stops trials between epochs); drop one of them")
     if population and (plan.prune != "none" or ray is not None):

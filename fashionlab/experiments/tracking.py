@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -247,13 +246,11 @@ def _log_model(mlflow: Any, run: Run, run_id: str) -> None:
         from mlflow.models import ModelSignature
         from mlflow.types import Schema, TensorSpec
 
-        h, w = example.shape[1:]
+        # No input schema: MLflow's serving would cast float JSON to uint8 (engine/mlflow_model.py).
         signature = ModelSignature(
-            inputs=Schema([TensorSpec(example.dtype, (-1, h, w), "image")]),
             outputs=Schema([TensorSpec(np.dtype("float32"), (-1, len(metadata["class_names"])), "probabilities")]),
         )
-        with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "add type hints": the signature is given instead
+        with mlflow.start_run(run_id=run_id):
             mlflow.pyfunc.log_model(
                 name="model", python_model=str(code), artifacts={"model": str(saved)}, signature=signature,
                 input_example=example, metadata=metadata, model_config={"keras_backend": metadata["keras_backend"]},
