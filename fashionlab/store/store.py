@@ -183,6 +183,8 @@ class RunStore:
                 "permissions or choose another with `runs_dir`"
             ) from None
 
+    # Locks are fcntl.flock, not filelock's: a lock here is held on a folder itself (hold_folder) and its
+    # file names its holder for the Busy message, neither of which filelock does; POSIX only, as declared.
     def _lock_file(self, key: str) -> int:
         locks = self.root / files.LOCKS
         locks.mkdir(parents=True, exist_ok=True)
