@@ -4,7 +4,8 @@ written for (tests/test_compat.py has a test per use).
 A use outside its tested versions falls back to what the package does on its own (slower, or a noisier
 help page, never wrong); `fashionlab doctor`-style checks can list them with `untested()`. Each function
 imports what it touches inside itself, so importing this module costs nothing (it is the one module
-outside engine/ and cli/ allowed to import Keras, Ray, Optuna and Typer: tests/test_layout.py).
+outside cli/ and experiments/ allowed to import Ray, Optuna and Typer: tests/test_layout.py). Keras's
+private APIs are used in engine/keras_shims.py, the one place, checked against this table.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ TESTED: dict[str, tuple[str, tuple[int, ...], int]] = {
     "typer.choices": ("typer", (0, 25), 1),  # TyperOption.get_runtime_param().annotation
     "typer.bash_words": ("typer", (0, 24), 1),  # typer._completion_classes.BashComplete.get_completion_args
     "typer.zsh_words": ("typer", (0, 24), 1),  # typer._completion_classes.ZshComplete.get_completion_args
-    "keras.tensorflow_absent": ("keras", (3, 10), 4),  # keras.src.utils.module_utils.tensorflow._available
+    "keras.tensorflow_absent": ("keras", (3, 10), 4),  # module_utils.tensorflow._available (engine/keras_shims.py)
     "ray.no_cluster": ("ray", (2, 40), 3),  # ray._private.ray_constants.ENABLE_RAY_CLUSTER
     "optuna.trial_id": ("optuna", (4, 0), 6),  # FrozenTrial._trial_id, for storage calls
     "atexit.run": ("python", (3, 11), 4),  # atexit._run_exitfuncs
@@ -269,21 +270,7 @@ def bash_replies(values: list[str], typed: str, raw_current: str) -> list[str]:
     return out
 
 
-# ---------------------------------------------------------------------------------------------- keras
-
-
-def keras_without_tensorflow() -> bool:
-    """Tell Keras's lazy loader TensorFlow is absent: Keras probes for it (seeding, saving) whenever it
-    is installed, ~3 s of import on a JAX or torch run that never uses it. True when done."""
-    if not supported("keras.tensorflow_absent"):
-        return False
-    from keras.src.utils import module_utils
-
-    lazy = getattr(module_utils, "tensorflow", None)
-    if lazy is None or not hasattr(lazy, "_available") or getattr(lazy, "module", None) is not None:
-        return False
-    lazy._available = False
-    return True
+# ------------------------------------------------------------------------------------------ imports
 
 
 @contextlib.contextmanager

@@ -12,8 +12,6 @@ from fashionlab.config.layers import output_shapes
 from fashionlab.errors import ConfigError
 from fashionlab.i18n import _
 
-NUM_CLASSES = 10
-
 
 @dataclass
 class LayerRow:

@@ -25,10 +25,6 @@ def visible(text: str, newlines: bool = False) -> str:
     return (_CONTROL_BUT_NEWLINE if newlines else _CONTROL).sub(_escape, text)
 
 
-def has_control(text: str) -> bool:
-    return _CONTROL.search(text) is not None
-
-
 _HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 

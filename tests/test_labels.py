@@ -11,7 +11,7 @@ import pytest
 from fashionlab.config import load_config
 from fashionlab.network import advice, output_kind
 from fashionlab.store import RunStore
-from fashionlab.views.tables import article, plural
+from fashionlab.views.tables import plural
 from tests.conftest import SMALL, Cli
 
 TINY = ["train_samples=300", "test_samples=100", "batch_size=64", "epochs=1"]
@@ -40,7 +40,6 @@ def test_help_shows_list_syntax_and_no_bool_type(cli: Cli) -> None:
 
 def test_english() -> None:
     assert plural(1, "epoch") == "1 epoch" and plural(3, "trial") == "3 trials"
-    assert article("Ankle boot") == "an Ankle boot" and article("Sneaker") == "a Sneaker"
 
 
 def test_config_messages_point_the_right_way(cli: Cli, tmp_path: Path) -> None:

@@ -120,10 +120,28 @@ def test_only_the_engine_imports_ml_frameworks() -> None:
     problems = [
         f"{m.path}:{line}: imports {name}"
         for m in MODULES
-        if m.top not in ("engine", "compat")  # compat: the private APIs, each imported inside its function
+        if m.top != "engine"
         for name, line in _imports(m)
         if name.split(".")[0] in FRAMEWORKS
     ]
+    _report(problems)
+
+
+PRIVATE_USES = {"fashionlab.compat", "fashionlab.engine.keras_shims"}  # each use checked against TESTED
+
+
+def test_private_apis_of_other_packages_are_used_in_the_shim_modules_only() -> None:
+    """`model._symbolic_build`, `trial._trial_id`: another package's private name, read outside
+    compat.py (Typer, Ray, Optuna, Python) and engine/keras_shims.py (Keras), has no version check."""
+    problems = [
+        f"{m.path}:{node.lineno}: {node.value.id if isinstance(node.value, ast.Name) else '...'}.{node.attr}"
+        for m in MODULES
+        if m.name not in PRIVATE_USES
+        for node in ast.walk(m.tree)
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+        and node.attr != "_exit"  # os._exit is public
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]  # fmt: skip
     _report(problems)
 
 

@@ -11,6 +11,7 @@ import tempfile
 import numpy as np
 
 from fashionlab import compat
+from fashionlab.engine import keras_shims
 from fashionlab.errors import FashionlabError, raise_if_stopped, signals_deferred
 from fashionlab.store import cache_dir
 
@@ -60,7 +61,7 @@ def use_backend(name: str) -> None:
     if name != "tensorflow":
         # Keras probes for TensorFlow (seeding, saving) whenever it is installed, which costs ~3 s of
         # import on a JAX or torch run that never uses it. Tell Keras's lazy loader it is absent.
-        compat.keras_without_tensorflow()
+        keras_shims.keras_without_tensorflow()
     global loaded
     loaded = True
     raise_if_stopped()  # a signal that landed in JAX's garbage-collector callback while it loaded

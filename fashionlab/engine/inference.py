@@ -80,12 +80,6 @@ def _check_model_archive(run: Run, config: Config) -> None:
             )
 
 
-def model_input_example(config: Config, count: int = 2) -> np.ndarray:
-    """The first test images as the model takes them (an input example for MLflow)."""
-    x_test, _ = test_images_for(config)
-    return to_model_input(x_test[:count], config)
-
-
 def probabilities(model: Any, config: Config, images: np.ndarray) -> np.ndarray:
     """The model's outputs for uint8 images: probabilities where it gives logits (softmax applied) or
     probabilities, raw scores where it gives neither (network.output_kind)."""

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from fashionlab.engine import keras_shims
 from fashionlab.errors import raise_if_stopped, signals_deferred
 
 # Blocks of steps per epoch: progress updates this often, each block one compiled call. Fewer blocks
@@ -176,7 +177,7 @@ class Loop:
         import jax.numpy as jnp
 
         for model in self.models:
-            model._symbolic_build(data_batch=(x[: self.batch_size], y[: self.batch_size]))  # Keras builds metrics
+            keras_shims.build_for(model, x[: self.batch_size], y[: self.batch_size])  # as fit does: metrics too
             model.optimizer.build(model.trainable_variables)
             model.stop_training = False
         x_dev, y_dev = jnp.asarray(x), jnp.asarray(y)

@@ -26,17 +26,6 @@ class TrainingHooks(Protocol):
     def epoch(self, row: dict[str, float]) -> None: ...
 
 
-class NoHooks:
-    def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
-        pass
-
-    def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None:
-        pass
-
-    def epoch(self, row: dict[str, float]) -> None:
-        pass
-
-
 @dataclass
 class TrainResult:
     """A completed run: its summary (last and best epoch, overfitting) and test metrics."""

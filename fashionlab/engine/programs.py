@@ -2,7 +2,7 @@
 
 A compiled step depends on the architecture, loss, metrics, the optimizer and its constant arguments and
 the backend; not on the seed or the learning rate (state), the epochs or the data's size. Trials with the
-same program reuse each other's compiled steps in a process (engine/fused.py), and trials with the same
+same program reuse each other's compiled steps in a process (engine/loop.py), and trials with the same
 population key (the program, the batch size and the data) can train together as one population.
 """
 

@@ -274,12 +274,6 @@ def row_styles(res: Results) -> list[str | None]:
     return ["bold green" if r.run == best else ("red" if r.status in FAILED else None) for r in res.runs]
 
 
-SORTED_BY = {
-    "test_accuracy": "test accuracy of the model each run kept",
-    "test_loss": "test loss of the model each run kept",
-}
-
-
 def legend(res: Results) -> str:
     """What the star, the sort and the verdicts mean, under a table of runs."""
     from fashionlab.views.observations import basis_words

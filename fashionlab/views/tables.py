@@ -37,11 +37,6 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def article(word: str) -> str:
-    """'a Sneaker', 'an Ankle boot'."""
-    return f"an {word}" if word[:1].lower() in "aeiou" else f"a {word}"
-
-
 def fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"
