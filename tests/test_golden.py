@@ -136,6 +136,7 @@ def test_every_table_in_a_terminal_of_80_100_and_120_columns(lang: str, tmp_path
         wide = [line for line in block.splitlines()[1:] if len(line.rstrip()) > width]
         assert not wide, f"wider than {width}: {args}\n" + "\n".join(wide)
         assert not re.search(r"\d…|…\d", block), f"a number cut at {width}: {args}\n{block}"
+        assert "…" not in block, f"something cut at {width}: {args}\n{block}"  # a bar, a word, a label
     golden = GOLDEN / f"{lang}.txt"
     if os.environ.get("FASHIONLAB_UPDATE_GOLDEN"):
         golden.parent.mkdir(exist_ok=True)

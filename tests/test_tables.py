@@ -136,3 +136,21 @@ def test_an_epoch_line_never_ends_a_line_inside_its_time() -> None:
                     "val_accuracy": 0.8808, "seconds": 0.4})  # fmt: skip
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "(0.4s)" in text and not any(line.rstrip().endswith(("(0.4", "(0.4 ")) for line in text.splitlines())
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+@pytest.mark.parametrize("width", WIDTHS)
+def test_one_prediction_fits_with_ten_class_names(width: int, lang: str) -> None:
+    """predict --index 0: ten classes, in Spanish with the data set's names beside them ("Camiseta/top
+    (T-shirt/top)"), and "<- predicted, true class": the bars give way, nothing is cut."""
+    from fashionlab import i18n
+    from fashionlab.data import CLASS_NAMES
+
+    probabilities = {name: (0.998 if name == "Ankle boot" else 0.0002) for name in CLASS_NAMES}
+    pred = {"run": "20261127-000000-tutorial-12345678", "index": 0, "pixels": [[0] * 28] * 28,
+            "probabilities": probabilities, "predicted": 9, "predicted_name": "Ankle boot", "true": 9,
+            "true_name": "Ankle boot", "correct": True}  # fmt: skip
+    i18n.set_language(lang)
+    text = render(tables.prediction_view(pred, color=False, columns=width), width)
+    shown = ["99.8%", "9 Botín (Ankle boot)", "predicha, clase real"] if lang == "es" else ["99.8%", "9 Ankle boot"]
+    assert_complete(text, width, [*shown, "█" * 10])

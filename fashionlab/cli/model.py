@@ -223,7 +223,7 @@ def predict(
     if as_json:
         emit_json({**{k: v for k, v in result.items() if k != "pixels"}, "at_chance": chance is not None})
     else:
-        out.print(tables.prediction_view(result, color=out.color_system is not None))
+        out.print(tables.prediction_view(result, color=out.color_system is not None, columns=out.width))
         if explain and result.get("index") is not None:
             from fashionlab.config import run_config
             from fashionlab.views.metrics_words import tutorial_code

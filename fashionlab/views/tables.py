@@ -260,26 +260,33 @@ def image_text(pixels: list[list[int]], color: bool = True) -> Text:
     return text
 
 
-def prediction_view(pred: dict[str, Any], color: bool = True, width: int = 30) -> RenderableType:
+def prediction_view(pred: dict[str, Any], color: bool = True, columns: int = 80) -> RenderableType:
+    """One image's prediction: the image, a bar per class, the sentence. The bars take what is left of
+    `columns` after the class names and the numbers (30 characters at most, 10 at least)."""
     bars = Table(box=None, show_header=False, pad_edge=False)
-    bars.add_column("class")
-    bars.add_column("bar")
-    bars.add_column("p")
+    bars.add_column("class", no_wrap=True)
+    bars.add_column("bar", no_wrap=True)
+    bars.add_column("p", no_wrap=True)
     scores = pred.get("probabilities") is None
     values: dict[str, float] = pred["scores"] if scores else pred["probabilities"]
     top = max(max(abs(v) for v in values.values()), 1e-9)
+    rows = []
     for i, (name, p) in enumerate(values.items()):
-        filled = round(max(p, 0.0) / top * width) if scores else round(p * width)
         style = "blue" if i == pred["true"] else ("red" if i == pred["predicted"] and pred["correct"] is False else "")
         if i == pred["predicted"] and pred["correct"] is not False:
             style = "bold blue"
         mark = " <- " + _("predicted") if i == pred["predicted"] else ""
         if i == pred["true"]:
             mark += " <- " + _("true class") if not mark else ", " + _("true class")
+        number = f"{p:7.3f}{mark}" if scores else f"{p:6.1%}{mark}"
+        rows.append((f"{i} {class_word(name)}", p, number, style))
+    width = max(10, min(30, columns - max(len(r[0]) for r in rows) - max(len(r[2]) for r in rows) - 5))
+    for label, p, number, style in rows:
+        filled = round(max(p, 0.0) / top * width) if scores else round(p * width)
         bars.add_row(
-            Text(f"{i} {class_word(name)}", style=style),
+            Text(label, style=style),
             Text("█" * filled + "·" * (width - filled), style=style or "dim"),
-            Text(f"{p:7.3f}{mark}" if scores else f"{p:6.1%}{mark}", style=style),
+            Text(number, style=style),
         )
     what = _("scores") if scores else _("probabilities")
     shown = "" if scores else f" ({max(values.values()):.1%})"
