@@ -1,7 +1,7 @@
 """fashionlab: a command-line experiment runner for Keras classifiers on Fashion-MNIST.
 
 From Python (a notebook): `fashionlab.train`, `sweep`, `compare`, `evaluate`, `predict` and `load_run`
-(fashionlab/api.py, README "From Python"). The public API is loaded on first use, so `import
+(fashionlab/api.py, docs/python.md). The public API is loaded on first use, so `import
 fashionlab.cli` (and `fashionlab --help`) stays fast.
 """
 

@@ -1,8 +1,8 @@
 """The language fashionlab writes its results in: English, or Spanish (the lab's own language).
 
 Messages are marked `_("...")` (with named `{placeholders}`, filled by `.format` after translation) and
-translated through gettext catalogs in fashionlab/locale (Babel extracts and compiles them: README,
-"Development"). `--lang es`, $FASHIONLAB_LANG or a Spanish $LC_ALL/$LC_MESSAGES/$LANG (es_ES.UTF-8)
+translated through gettext catalogs in fashionlab/locale (Babel extracts and compiles them: `make
+catalog`, docs/looking.md). `--lang es`, $FASHIONLAB_LANG or a Spanish $LC_ALL/$LC_MESSAGES/$LANG (es_ES.UTF-8)
 chooses Spanish; anything else is English, the default. --help stays English.
 """
 

@@ -1,4 +1,4 @@
-"""The package's layout rules, checked by parsing its source with `ast` (README, "Development").
+"""The package's layout rules, checked by parsing its source with `ast` (docs/development.md).
 
 One owner per concern: store/ alone knows the run directory's file names, engine/ alone imports the ML
 frameworks, cli/ alone prints with Typer and Rich's Console and names command-line flags; imports

@@ -1,7 +1,7 @@
 """One typed results model: run summaries, settings, comparisons with verdicts, and findings.
 
 Tables, train's summary, sweep and compare footers and the report all render from it; no view computes a
-verdict of its own (README, "How fashionlab judges a difference").
+verdict of its own (docs/evidence.md, "Is the difference real?").
 """
 
 from fashionlab.results.collect import (
