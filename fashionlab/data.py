@@ -249,6 +249,7 @@ class DataSummary:
     directory: str
     splits: dict[str, dict[str, Any]]
     class_names: list[str]
+    title: str = "Fashion-MNIST"
 
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 6000, 1000  # Fashion-MNIST: balanced, 60,000 training and 10,000 test images
@@ -276,6 +277,7 @@ class SplitCounts:
     validation: int
     test: int
     validation_split: float
+    title: str = "Fashion-MNIST"  # the data set's
 
     def sentence(self) -> str:
         from fashionlab.i18n import _, grouped
@@ -289,28 +291,29 @@ class SplitCounts:
             else _("none validate (validation_split is 0)")
         )  # fmt: skip
         return _(
-            "Data: {train} images train, {validation}, and {test} test (Fashion-MNIST's separate test set, never "
-            "trained on)."
-        ).format(train=grouped(self.train), validation=val, test=grouped(self.test))
+            "Data: {train} images train, {validation}, and {test} test (the separate test set of {title}, "
+            "never trained on)."
+        ).format(train=grouped(self.train), validation=val, test=grouped(self.test), title=self.title)
 
 
 def split_counts(config: Any) -> SplitCounts:
-    """The counts engine.inputs.prepare_data gives `config`, without loading the images."""
-    k = config.num_classes
-    available = min(TRAIN_PER_CLASS * k, config.train_samples or TRAIN_PER_CLASS * k)
+    """The counts engine.inputs.prepare_data gives `config`, without loading Fashion-MNIST's images."""
+    dataset = config.dataset
+    in_train, in_test = dataset.split_counts_of(config.class_ids)
+    available = min(in_train, config.train_samples or in_train)
     train = int(available * (1 - config.validation_split)) if config.validation_split > 0 else available
-    test = min(TEST_PER_CLASS * k, config.test_samples or TEST_PER_CLASS * k)
-    return SplitCounts(available, train, available - train, test, config.validation_split)
+    test = min(in_test, config.test_samples or in_test)
+    return SplitCounts(available, train, available - train, test, config.validation_split, dataset.title)
 
 
-def summarize(select: Any = None, names: list[str] | None = None) -> DataSummary:
-    """Shapes, dtypes and per-class counts of both splits; `select(x, y)` picks a config's classes and
-    relabels them (engine.inputs.select), `names` are then their names."""
-    directory = find_data_dir()
-    (x_train, y_train), (x_test, y_test) = _load(directory)
+def summarize(dataset: Any, select: Any = None, names: list[str] | None = None) -> DataSummary:
+    """Shapes, dtypes and per-class counts of both splits of `dataset` (a datasets.DataSet); `select(x, y)`
+    picks a config's classes and relabels them (engine.inputs.select), `names` are then their names."""
+    directory = dataset.where()
+    (x_train, y_train), (x_test, y_test) = dataset.load()
     if select is not None:
         (x_train, y_train), (x_test, y_test) = select(x_train, y_train), select(x_test, y_test)
-    names = names or CLASS_NAMES
+    names = names or list(dataset.class_names)
     splits: dict[str, dict[str, Any]] = {}
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         splits[split] = {
@@ -321,7 +324,7 @@ def summarize(select: Any = None, names: list[str] | None = None) -> DataSummary
             "pixel_range": [int(x.min()), int(x.max())],
             "counts": np.bincount(y, minlength=len(names)).tolist(),
         }
-    return DataSummary(str(directory), splits, names)
+    return DataSummary(str(directory), splits, names, dataset.title)
 
 
 def _gray(img: Any) -> Any:

@@ -29,7 +29,7 @@ class ConfigError(FashionlabError):
 
 
 class DataError(FashionlabError):
-    """The Fashion-MNIST files are missing or do not verify."""
+    """The data set's files are missing or do not verify."""
 
     exit_code = 3
 

@@ -1,5 +1,5 @@
 """The network a config describes, worked out without Keras: each layer's output shape, parameters and
-activation (for `show`), whether it outputs logits, and whether it can train on Fashion-MNIST at all.
+activation (for `show`), whether it outputs logits, and whether it can train on its data set at all.
 """
 
 from __future__ import annotations
@@ -92,14 +92,14 @@ def check_trainable(config: Config) -> None:
         )
         resized = " (as image_size resizes them)" if config.image_size else ""
         raise ConfigError(
-            f"input_shape {config.input_shape} does not match Fashion-MNIST's {h}x{w} images{resized}; use "
-            f"[{h}, {w}] (or [{h}, {w}, 1] before conv2d layers){resize}"
+            f"input_shape {config.input_shape} does not match the {h}x{w} images of {config.dataset.title}{resized}; "
+            f"use [{h}, {w}] (or [{h}, {w}, 1] before conv2d layers){resize}"
         )
     rows = layer_rows(config)
     out = rows[-1].output_shape
     k = config.num_classes
     if out != (k,):
-        what = "Fashion-MNIST has" if config.classes is None else "the config's classes are"
+        what = f"{config.dataset.title} has" if config.classes is None else "the config's classes are"
         raise ConfigError(
             f"the network outputs shape {list(out)} but {what} {k} classes; "
             f"end with a flatten (if needed) and a dense layer of units: {k}"

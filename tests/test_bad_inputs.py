@@ -302,7 +302,7 @@ CASES: dict[str, Case] = {
     "input not 28x28": Case(
         ["train", "--config", str(CONFIGS / "tiny.yaml"), "image_size=null"],
         2,
-        r"input_shape \[5, 5\] does not match Fashion-MNIST's 28x28 images; .*image_size: \[5, 5\]",
+        r"input_shape \[5, 5\] does not match the 28x28 images of Fashion-MNIST; .*image_size: \[5, 5\]",
     ),
     "wrong output units": Case(
         ["train", "layers.2.units=5"], 2, r"the network outputs shape \[5\] but Fashion-MNIST has 10 classes; .*"

@@ -157,7 +157,7 @@ def test_bad_override(cli: Cli, runs_dir: Path) -> None:
 def test_train_refuses_tiny(cli: Cli, runs_dir: Path) -> None:
     result = cli("train", "--config", str(CONFIGS / "tiny.yaml"), "image_size=null")  # tiny's 5x5 input, 28x28 images
     assert result.exit_code == 2
-    assert result.stderr.startswith("Error: input_shape [5, 5] does not match Fashion-MNIST's 28x28 images")
+    assert result.stderr.startswith("Error: input_shape [5, 5] does not match the 28x28 images of Fashion-MNIST")
     assert files_under(runs_dir) == []
 
 

@@ -127,7 +127,7 @@ def test_override_value_errors(override: str, message: str) -> None:
         ("epochs.x=3", "override 'epochs.x=...': epochs is a value, not a section"),
         (
             "nonsense.x=1",
-            "unknown override key 'nonsense.x'; allowed: name, seed, backend, input_shape, layers, optimizer, loss, metrics, validation_split, epochs, batch_size, fused_loop, ...",
+            "unknown override key 'nonsense.x'; allowed: name, seed, backend, data, input_shape, layers, optimizer, loss, metrics, validation_split, epochs, batch_size, ...",
         ),
     ],
 )

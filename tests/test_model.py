@@ -43,7 +43,7 @@ def test_logits_without_from_logits_is_explained() -> None:
 def test_tiny_needs_its_image_size() -> None:
     config = load_config(CONFIGS / "tiny.yaml", ["image_size=null"])
     assert [r.output_shape for r in layer_rows(config)] == [(25,), (3,), (2,)]
-    with pytest.raises(ConfigError, match=r"input_shape \[5, 5\] does not match Fashion-MNIST's 28x28 images"):
+    with pytest.raises(ConfigError, match=r"input_shape \[5, 5\] does not match the 28x28 images of Fashion-MNIST"):
         check_trainable(config)
 
 

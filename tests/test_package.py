@@ -24,6 +24,7 @@ REFUSED = {  # command -> the extra its one line names
     ("train", "--config", "tiny", "epochs=1", "--mlflow"): "pip install 'fashionlab[mlflow]'",
     ("train", "--config", "tiny", "backend=tensorflow"): "pip install 'fashionlab[tensorflow]'",
     ("train", "--config", "tiny", "tensorboard=true"): "pip install 'fashionlab[tensorboard]'",
+    ("train", "data=digits", "epochs=1"): "pip install 'fashionlab[digits]'",
 }
 
 NOTEBOOK = """

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from fashionlab import datasets
 from fashionlab.cli import common
 from fashionlab.cli.common import rendered_width
 from fashionlab.config import load_config
@@ -105,7 +106,8 @@ def test_one_run_tables_fit(swept: tuple[Cli, str], width: int) -> None:
     cfg = load_config(Path("configs/cnn.yaml"))
     network = tables.network_table(layer_rows(cfg), cfg, "integer", True)
     assert_complete(render(network, width), width, ["conv2d", "maxpool2d", "total"])
-    assert_complete(render(tables.data_table(summarize()), width), width, ["(60000, 28, 28)", "Ankle boot", "6,000"])
+    table = tables.data_table(summarize(datasets.get(None)))
+    assert_complete(render(table, width), width, ["(60000, 28, 28)", "Ankle boot", "6,000"])
 
 
 @pytest.mark.parametrize("width", WIDTHS)

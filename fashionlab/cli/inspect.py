@@ -44,6 +44,10 @@ from fashionlab.store.output import shown_path
 
 @app.command()
 def data(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="The data set: fashion_mnist (the default) or digits; --config's when it names one."),
+    ] = None,
     grid: Annotated[
         Path | None, typer.Option("--grid", help="Save a labelled 5x5 grid of training images to this PNG.")
     ] = None,
@@ -65,9 +69,10 @@ def data(
 ) -> None:
     """Show the data set: what it is, shapes, dtypes, class names and per-class counts.
 
-    Example: fashionlab data --grid samples.png · fashionlab data --config tiny
+    Example: fashionlab data --grid samples.png · fashionlab data --config tiny · fashionlab data digits
     """
     from fashionlab import data as fdata
+    from fashionlab import datasets
     from fashionlab.views import tables
 
     check_png(grid, force)
@@ -86,23 +91,24 @@ def data(
             return resize(chosen_x, cfg.image_hw), chosen_y
 
         names = cfg.class_names
-    summary = fdata.summarize(pick, names)
+    dataset = cfg.dataset if config and name is None else datasets.get(name)
+    summary = fdata.summarize(dataset, pick, names)
     if check:
-        err.print(f"Fashion-MNIST found and verified in {summary.directory}", markup=False)
+        err.print(f"{dataset.title} found and verified in {summary.directory}", markup=False)
         return
     if grid:
         from fashionlab.views import plots
 
-        train, test = fdata.load_data()
+        train, test = dataset.load()
         x, y = train if split == "train" else test
         if pick is not None:
             x, y = pick(x, y)
         write_png(grid, plots.grid_png(x, y, names=summary.class_names), force)
     if as_json:
-        emit_json({"about": " ".join(fdata.about()), "directory": summary.directory,
+        emit_json({"data": dataset.name, "about": " ".join(dataset.about()), "directory": summary.directory,
                    "class_names": summary.class_names, "splits": summary.splits})  # fmt: skip
     else:
-        out.print("\n".join(fdata.about()), markup=False)
+        out.print("\n".join(dataset.about()), markup=False)
         out.print(tables.data_table(summary))
 
 

@@ -18,12 +18,14 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     PositiveInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
+from fashionlab import datasets
 from fashionlab._catalog import LOSSES, OPTIMIZERS
 from fashionlab.config.layers import (  # noqa: F401  (re-exported: config's public names)
     LAYER_TYPES,
@@ -42,6 +44,7 @@ from fashionlab.config.layers import (  # noqa: F401  (re-exported: config's pub
     output_shapes,
     suggest,
 )
+from fashionlab.errors import FashionlabError
 from fashionlab.keys import NOT_HASHED  # a label, logging, how many seeds: not the trial itself
 
 BACKENDS = ("jax", "tensorflow", "torch")
@@ -51,7 +54,7 @@ LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "kld"
 SPARSE_LOSSES = {"sparse_categorical_crossentropy"}  # every other loss gets one-hot labels
 SHORT_NAMES = {"lr": ("optimizer", "learning_rate"), "learning_rate": ("optimizer", "learning_rate")}
 SECTIONS = ("layers", "optimizer", "loss", "input_shape", "metrics", "early_stopping")  # keys holding keys or lists
-OPTIONAL = ("early_stopping", "classes", "image_size")  # out of the hash when unset: older runs keep their identity
+OPTIONAL = ("early_stopping", "classes", "image_size", "data")  # out of the hash when unset: older runs keep theirs
 DEFAULT_NAMES = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy"}
 
 # The TensorFlow tutorial model ("Basic classification: Classify images of clothing").
@@ -252,12 +255,15 @@ class EarlyStopping(BaseModel):
 
 
 def _class_items(schema: dict[str, Any]) -> None:
-    """`classes` in the JSON Schema: Fashion-MNIST's class names or numbers 0-9, each once."""
-    from fashionlab.data import CLASS_NAMES
-
-    items = {"anyOf": [{"type": "string", "enum": CLASS_NAMES},
-                       {"type": "integer", "minimum": 0, "maximum": len(CLASS_NAMES) - 1}]}  # fmt: skip
+    """`classes` in the JSON Schema: a data set's class names or numbers, each once."""
+    names = sorted({n for d in datasets.names() for n in datasets.get(d).class_names})
+    most = max(datasets.get(d).num_classes for d in datasets.names())
+    items = {"anyOf": [{"type": "string", "enum": names}, {"type": "integer", "minimum": 0, "maximum": most - 1}]}
     schema["anyOf"] = [{"type": "array", "items": items, "minItems": 2, "uniqueItems": True}, {"type": "null"}]
+
+
+def _data_names(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [{"type": "string", "enum": datasets.names()}, {"type": "null"}]
 
 
 class Config(BaseModel):
@@ -267,6 +273,7 @@ class Config(BaseModel):
     name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.=,+-]{1,80}$")  # label in run ids (sweeps add key=value)
     seed: int = Field(42, ge=0, le=2**32 - 1)  # same seed + config = same numbers; NumPy's seeds stop at 2**32 - 1
     backend: Literal["jax", "tensorflow", "torch"] = "jax"  # jax trains fastest on CPU (BENCHMARKS.md)
+    data: str | None = Field(None, json_schema_extra=_data_names)  # the data set (datasets/); None: Fashion-MNIST
     input_shape: list[PositiveInt] = Field(default_factory=lambda: [28, 28], min_length=1)
     layers: list[AnyLayer] = Field(min_length=1)
     optimizer: Optimizer = Field(default_factory=lambda: Optimizer(name=DEFAULT_NAMES["optimizer"]))
@@ -292,21 +299,30 @@ class Config(BaseModel):
             raise PydanticCustomError("int_type", "input should be a valid integer")
         return value
 
+    @field_validator("data")
+    @classmethod
+    def _known_data(cls, name: str | None) -> str | None:
+        if name is not None and name not in datasets.names():
+            hint = suggest(name, datasets.names())
+            raise PydanticCustomError(
+                "unknown_choice", "unknown data set '{value}'{hint}", {"value": name, "hint": hint}
+            )
+        return None if name == datasets.DEFAULT else name  # the default, written or not, is one identity
+
     @field_validator("classes")
     @classmethod
-    def _known_classes(cls, classes: list[str | int] | None) -> list[str | int] | None:
+    def _known_classes(cls, classes: list[str | int] | None, info: ValidationInfo) -> list[str | int] | None:
         if classes is None:
             return None
-        from fashionlab.data import CLASS_NAMES
-
+        names = list(datasets.get(info.data.get("data")).class_names)
         for value in classes:
-            known = value in CLASS_NAMES if isinstance(value, str) else 0 <= value < len(CLASS_NAMES)
+            known = value in names if isinstance(value, str) else 0 <= value < len(names)
             if not known:
-                hint = suggest(str(value), CLASS_NAMES) if isinstance(value, str) else "; use 0-9 or a name"
+                hint = suggest(str(value), names) if isinstance(value, str) else f"; use 0-{len(names) - 1} or a name"
                 raise PydanticCustomError(
                     "unknown_choice", "unknown class '{value}'{hint}", {"value": value, "hint": hint}
                 )
-        ids = [CLASS_NAMES.index(c) if isinstance(c, str) else c for c in classes]
+        ids = [names.index(c) if isinstance(c, str) else c for c in classes]
         if len(set(ids)) != len(ids):
             raise PydanticCustomError("unknown_choice", "a class is listed twice in {value}", {"value": classes})
         return classes
@@ -314,7 +330,10 @@ class Config(BaseModel):
     @model_validator(mode="after")
     def _enough_images(self) -> Config:
         """validation_split and train_samples leave at least one image to train on and one to validate on."""
-        available = 6000 * self.num_classes  # Fashion-MNIST has 6,000 training images of each class
+        try:
+            available = self.dataset.split_counts_of(self.class_ids)[0]
+        except FashionlabError:  # the data set cannot be read here: training says so, with what to do
+            return self
         n = min(self.train_samples or available, available)
         train = int(n * (1 - self.validation_split))  # as engine.inputs.prepare_data (and Keras) split
         if train < 1 or (self.validation_split > 0 and n - train < 1):
@@ -346,19 +365,17 @@ class Config(BaseModel):
         return self
 
     @property
-    def class_ids(self) -> list[int]:
-        """The Fashion-MNIST label of each class the model learns, in its order (all 10 by default)."""
-        from fashionlab.data import CLASS_NAMES
+    def dataset(self) -> datasets.DataSet:
+        return datasets.get(self.data)
 
-        if self.classes is None:
-            return list(range(len(CLASS_NAMES)))
-        return [CLASS_NAMES.index(c) if isinstance(c, str) else c for c in self.classes]
+    @property
+    def class_ids(self) -> list[int]:
+        """The data set's label of each class the model learns, in its order (all of them by default)."""
+        return self.dataset.class_ids(self.classes)
 
     @property
     def class_names(self) -> list[str]:
-        from fashionlab.data import CLASS_NAMES
-
-        return [CLASS_NAMES[i] for i in self.class_ids]
+        return [self.dataset.class_names[i] for i in self.class_ids]
 
     @property
     def num_classes(self) -> int:
@@ -366,8 +383,8 @@ class Config(BaseModel):
 
     @property
     def image_hw(self) -> tuple[int, int]:
-        """The images' height and width as the model sees them (28x28 unless image_size resizes them)."""
-        return (self.image_size[0], self.image_size[1]) if self.image_size else (28, 28)
+        """The images' height and width as the model sees them (the data set's unless image_size resizes them)."""
+        return (self.image_size[0], self.image_size[1]) if self.image_size else self.dataset.image_hw
 
     @model_validator(mode="before")
     @classmethod
@@ -377,11 +394,14 @@ class Config(BaseModel):
             for key in ("optimizer", "loss"):
                 if isinstance(value.get(key), str):
                     value[key] = {"name": value[key]}
+            name, size = value.get("data"), value.get("image_size")
+            if name in datasets.MODULES and name != datasets.DEFAULT and "input_shape" not in value:
+                value["input_shape"] = list(size if isinstance(size, list) else datasets.get(name).image_hw)
         return value
 
     def resolved(self) -> dict[str, Any]:
         """The fully resolved config as plain data: what config.yaml of a run holds."""
-        data = self.model_dump(exclude={"layers", "optimizer", "loss"})
+        data = self.model_dump(exclude={"layers", "optimizer", "loss"} | ({"data"} if self.data is None else set()))
         layers: list[Any] = []
         for layer in self.layers:
             args = layer.args()

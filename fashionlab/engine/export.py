@@ -141,9 +141,10 @@ def export_metadata(run: Run, config: Config) -> dict[str, Any]:
         "class_names": list(config.class_names),
         "fashionlab_config_hash": run.info.config_hash or config.hash(),
         "fashionlab_run": run.id,
-        "input": f"uint8 images shaped (n, {config.image_hw[0]}, {config.image_hw[1]}), 0-255, light clothing on black",
+        "input": f"uint8 images shaped (n, {config.image_hw[0]}, {config.image_hw[1]}), 0-255, {config.dataset.looks}",
         "output": "raw scores per class" if kind == "scores" else "probabilities per class, in class_names order",
         "output_name": "scores" if kind == "scores" else "probabilities",
+        "data": config.dataset.title,
     }
 
 
@@ -234,7 +235,7 @@ def _tflite_model_metadata(metadata: dict[str, Any]) -> bytes:
     subgraph = table([(2, "offset", vector([image])), (3, "offset", vector([output]))])
     model = table([
         (0, "offset", b.CreateString(f"fashionlab {metadata['fashionlab_run']}")),
-        (1, "offset", b.CreateString("A Fashion-MNIST classifier trained with fashionlab")),
+        (1, "offset", b.CreateString(f"A classifier of {metadata['data']} trained with fashionlab")),
         (3, "offset", vector([subgraph])),
         (7, "offset", b.CreateString("1.0.0")),
     ])  # fmt: skip

@@ -171,7 +171,7 @@ def _prediction(
 def predict_test_images(run: Run, count: int, epoch: str = "last") -> list[dict[str, Any]]:
     """Predictions for the first `count` test images in one batch (what one prediction gives for each)."""
     config, model = load_trained(run, epoch=epoch)
-    x_test, y_test = select(*fdata.load_test(), config)
+    x_test, y_test = select(*config.dataset.load_test(), config)
     probs = probabilities(model, config, x_test[:count])
     return [_prediction(run, config, p, x_test[i], int(y_test[i]), i) for i, p in enumerate(probs)]
 
@@ -184,7 +184,7 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None, ep
     inverted = False
     config = run_config(run)
     if index is not None:
-        x_test, y_test = select(*fdata.load_test(), config)
+        x_test, y_test = select(*config.dataset.load_test(), config)
         if not 0 <= index < len(x_test):
             raise InputError(
                 f"`index` {index} is out of range; the test set has {len(x_test)} images (0-{len(x_test) - 1})"
@@ -216,7 +216,7 @@ def predict_many(
         names: list[str | None] = [str(f) for f in files]
         picked: list[int | None] = [None] * len(files)
     else:
-        x_test, y_test = select(*fdata.load_test(), config)
+        x_test, y_test = select(*config.dataset.load_test(), config)
         chosen = parse_indices(indices or "", len(x_test))
         pixels, truths, names = x_test[chosen], [int(y_test[i]) for i in chosen], [None] * len(chosen)
         picked = list[int | None](chosen)

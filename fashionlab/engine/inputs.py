@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fashionlab import data as fdata
 from fashionlab.config import Config
 
 
@@ -26,7 +25,7 @@ class Split:
 
 
 def to_model_input(images: np.ndarray, config: Config) -> np.ndarray:
-    """uint8 images (n, 28, 28) -> float32 in [0, 1], resized to image_size, shaped as input_shape."""
+    """uint8 images (n, h, w) -> float32 in [0, 1], resized to image_size, shaped as input_shape."""
     return (resize(images, config.image_hw).astype(np.float32) / 255.0).reshape((-1, *config.input_shape))
 
 
@@ -48,7 +47,7 @@ def select(images: np.ndarray, labels: np.ndarray, config: Config) -> tuple[np.n
         return images, labels
     ids = config.class_ids
     keep = np.isin(labels, ids)
-    relabel = np.full(10, -1, dtype=np.int64)
+    relabel = np.full(config.dataset.num_classes, -1, dtype=np.int64)
     relabel[ids] = np.arange(len(ids))
     return images[keep], relabel[labels[keep]].astype(labels.dtype)
 
@@ -62,7 +61,7 @@ def encode_labels(labels: np.ndarray, config: Config) -> np.ndarray:
 
 def prepare_data(config: Config) -> Split:
     """Load, subset, scale and split the data; the validation set is the last fraction, as Keras does."""
-    (x_train, y_train), (x_test, y_test) = fdata.load_data()
+    (x_train, y_train), (x_test, y_test) = config.dataset.load()
     x_train, y_train = select(x_train, y_train, config)
     x_test, y_test = select(x_test, y_test, config)
     if config.train_samples:
@@ -80,7 +79,7 @@ def prepare_data(config: Config) -> Split:
 
 def test_images_for(config: Config) -> tuple[np.ndarray, np.ndarray]:
     """The config's test images and integer labels (without decoding the training images)."""
-    x_test, y_test = select(*fdata.load_test(), config)
+    x_test, y_test = select(*config.dataset.load_test(), config)
     if config.test_samples:
         x_test, y_test = x_test[: config.test_samples], y_test[: config.test_samples]
     return x_test, y_test

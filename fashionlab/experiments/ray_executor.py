@@ -252,8 +252,12 @@ class RayExecutor:
         command = launch_command()  # the user's, not the Ray worker's, goes into each run.json
         slots = max(1, int(ray.cluster_resources().get("CPU", 1) // self.options.cpus_per_trial))
         from fashionlab.data import load_data
+        from fashionlab.errors import DataError
 
-        dataset = ray.put(load_data())  # once, through the object store to every node
+        try:  # Fashion-MNIST once, through the object store to every node (other data sets load there)
+            dataset = ray.put(load_data())
+        except DataError:
+            dataset = None
         pending = {task.remote(g.configs, g.label, command, dataset): g for g in first}
         while self.as_slots_free and len(pending) < slots and (group := source()) is not None:
             pending[task.remote(group.configs, group.label, command, dataset)] = group

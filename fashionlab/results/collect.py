@@ -6,13 +6,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from fashionlab import metrics
+from fashionlab import datasets, metrics
+from fashionlab.errors import FashionlabError
 from fashionlab.keys import NOT_HASHED, flatten, layer_words, short_key
 from fashionlab.results import findings, noise, paired
 from fashionlab.results.model import Results, RunSummary, Setting, Tested, lower_is_better
 from fashionlab.store import Run
 
-TEST_IMAGES_PER_CLASS = 1000  # Fashion-MNIST's test set: 1,000 images of each of its 10 classes
 DEFAULT_SORT = "test_accuracy"
 
 
@@ -21,22 +21,43 @@ def _number(value: Any) -> float | None:
     return float(value) if ok else None
 
 
+def _dataset(name: Any) -> datasets.DataSet:
+    """A run's data set (Fashion-MNIST where its config names none, or one this fashionlab lacks)."""
+    try:
+        return datasets.get(name if isinstance(name, str) else None)
+    except FashionlabError:
+        return datasets.get(None)
+
+
+def _test_images(dataset: datasets.DataSet, ids: list[int]) -> int | None:
+    try:
+        return dataset.split_counts_of([i for i in ids if isinstance(i, int) and 0 <= i < dataset.num_classes])[1]
+    except (FashionlabError, ValueError):  # the data set cannot be read here, or a class it does not have
+        return None
+
+
 def summary_of(run: Run, history: list[dict[str, float]] | None = None) -> RunSummary:
     """One run's summary from its files; a broken or unfinished one has what could be read. `history`: the
     run's history.csv where the caller has just read it (a report checks every run's first)."""
     config = run.resolved_config()
     flat = flatten(config)
     classes = config.get("classes")
-    k = len(classes) if isinstance(classes, list) and classes else 10
+    dataset = _dataset(config.get("data"))
+    try:
+        ids = dataset.class_ids(classes if isinstance(classes, list) and classes else None)
+    except ValueError:  # a class name this data set does not have (a hand-edited config.yaml)
+        ids = list(range(len(classes))) if isinstance(classes, list) else []
+    k = len(ids)
     size = config.get("image_size")
-    image = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else (28, 28)
+    image = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else dataset.image_hw
     seed = config.get("seed")
     found = RunSummary(
         run=run.id, status=str(run.status), config=flat, seed=seed if isinstance(seed, int) else None, classes=k,
         image=image, layers=layer_words(config.get("layers") or []),
     )  # fmt: skip
-    cap = config.get("test_samples")
-    found.test_samples = min(k * TEST_IMAGES_PER_CLASS, cap) if isinstance(cap, int) else k * TEST_IMAGES_PER_CLASS
+    found.data = dataset.title
+    cap, tests = config.get("test_samples"), _test_images(dataset, ids)
+    found.test_samples = min(tests, cap) if isinstance(cap, int) and tests is not None else (cap or tests)
     found.shared_training = [str(r) for r in run.info.shared_training or []]
     stopped = run.info.stopped_early or {}
     found.restored_epoch = stopped.get("best_epoch") if isinstance(stopped, dict) and stopped.get("restored") else None

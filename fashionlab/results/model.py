@@ -73,6 +73,7 @@ class RunSummary:
     seed: int | None = None
     classes: int = 10
     image: tuple[int, int] = (28, 28)
+    data: str = "Fashion-MNIST"  # the data set's title
     layers: list[str] = field(default_factory=list)  # Flatten, Dense(128, relu), ...
     epochs: int | None = None
     monitor: str | None = None  # what chose the best epoch: val_loss, or loss without validation
@@ -97,8 +98,9 @@ class RunSummary:
 
     @property
     def task(self) -> str:
-        """What the model is asked: 10 classes of 28x28 images."""
-        return f"{self.classes} classes of {self.image[0]}x{self.image[1]} images"
+        """What the model is asked: 10 classes of 28x28 images (and the data set, where it is not Fashion-MNIST)."""
+        task = f"{self.classes} classes of {self.image[0]}x{self.image[1]} images"
+        return task if self.data == "Fashion-MNIST" else f"{task} ({self.data})"
 
     @property
     def name(self) -> str:

@@ -151,7 +151,9 @@ def explain(config: Config) -> dict[str, Any]:
         "classes": [f"{i} {class_word(name)}" for i, name in enumerate(names)],
         "output": _("Output neuron i stands for class i: {classes}.").format(
             classes=", ".join(f"{i} {class_word(n)}" for i, n in enumerate(names))
-        ),
+        )
+        if names != [str(i) for i in range(len(names))]
+        else _("Output neuron i stands for class i, named {first} to {last}.").format(first=names[0], last=names[-1]),
         "total": _("{n} parameters in all, learned by training").format(n=grouped(sum(r.params for r in rows)))
         + (
             _(" (BatchNormalization's running statistics are averaged over batches, not trained).")

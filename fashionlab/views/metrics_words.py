@@ -52,8 +52,9 @@ def tutorial_code(result: dict[str, Any], config: Any) -> list[str]:
     top = max(probabilities.values()) if probabilities else None
     true = result.get("true")
     lines = [
-        _("(train_images, train_labels), (test_images, test_labels) = fashion_mnist.load_data(): this is "
-          "test_images[{i}], one of {test} test images.").format(i=i, test=grouped(counts.test)),
+        _("(train_images, train_labels), (test_images, test_labels) = {load}: this is "
+          "test_images[{i}], one of {test} test images.").format(i=i, test=grouped(counts.test),
+                                                                 load=config.dataset.tutorial_load),
         _("model.fit(train_images, train_labels, epochs={epochs}, validation_split={split}): it trained on "
           "{train} images and validated on the last {validation} of the {available}, never on the test set.").format(
             epochs=config.epochs, split=config.validation_split, train=grouped(counts.train),

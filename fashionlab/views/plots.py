@@ -276,7 +276,7 @@ def prediction_grid_png(preds: list[dict[str, Any]]) -> bytes:
     fig.suptitle(_("Predicted class and probability (true class); bars: every class's probability, blue right, "
                    "red wrong"), fontsize=9)  # fmt: skip
     names = list((preds[0].get("probabilities") or preds[0].get("scores") or {}).keys()) if preds else []
-    if names:  # the bars' numbers, as classes: a key under the grid
+    if names and names != [str(i) for i in range(len(names))]:  # the bars' numbers, as classes (digits: themselves)
         fig.supxlabel(_("bars: {key}").format(key=", ".join(f"{i} {name}" for i, name in enumerate(names))),
                       fontsize=8)  # fmt: skip
     return _png(fig)

@@ -62,8 +62,9 @@ def build(
         runs=_("1 run") if n == 1 else _("{n} runs").format(n=n), when=f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
     )
     every = _("Every column of every run: {file}.").format(file=csv_name)
-    sections = [Section(title or _("Fashion-MNIST lab report"), [written, every], level=1)]
     known = known or summaries([r for _name, runs, _axes in parts for r in runs])
+    data = " + ".join(sorted({s.data for s in known.values()})) or "Fashion-MNIST"
+    sections = [Section(title or _("{data} lab report").format(data=data), [written, every], level=1)]
     if len(parts) == 1:
         return sections + part(parts[0][1], inspect, sort, parts[0][2], level=2, known=known)
     listed = "; ".join(f"{t} ({_('1 run') if len(r) == 1 else _('{n} runs').format(n=len(r))})" for t, r, _a in parts)

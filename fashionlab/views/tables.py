@@ -47,7 +47,7 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 def data_table(summary: DataSummary) -> RenderableType:
     split_words = {"train": _("train"), "test": _("test")}
-    shapes = Table(title=f"Fashion-MNIST ({summary.directory})", title_justify="left")
+    shapes = Table(title=f"{summary.title} ({summary.directory})", title_justify="left")
     for col in (_("split"), _("images"), "dtype", _("labels"), "dtype", _("pixel range")):
         shapes.add_column(col)
     for split, s in summary.splits.items():
@@ -245,7 +245,10 @@ SHADES = " .:-=+*#%@"  # dark to light, for terminals without colour
 
 
 def image_text(pixels: list[list[int]], color: bool = True) -> Text:
-    """A 28x28 grayscale image in the terminal: 14 rows of '▀' in colour, else 28 rows of ASCII shades."""
+    """A grayscale image in the terminal, each pixel repeated to about 28 wide (an 8x8 digit: 4 times):
+    a row of '▀' per two pixel rows in colour, else a row of ASCII shades per pixel row."""
+    times = max(1, 28 // max(1, len(pixels[0]) if pixels else 1))
+    pixels = [[v for v in row for _ in range(times)] for row in pixels for _ in range(times)]
     text = Text()
     if not color:
         for row in pixels:
