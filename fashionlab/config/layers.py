@@ -200,8 +200,9 @@ def output_shapes(layers: list[Layer], input_shape: list[int]) -> list[tuple[int
             shape = shape[:-1] + (layer.units,)
         elif isinstance(layer, Conv2D | MaxPool2D):
             if len(shape) != 3:
+                hw = ", ".join(map(str, input_shape[:2])) if len(input_shape) >= 2 else "28, 28"
                 fix = (
-                    "; set input_shape: [28, 28, 1] or put '- reshape: {target_shape: [28, 28, 1]}' before it"
+                    f"; set input_shape: [{hw}, 1] or put '- reshape: {{target_shape: [{hw}, 1]}}' before it"
                     if isinstance(layer, Conv2D) else ""
                 )  # fmt: skip
                 raise ShapeError(f"{where} needs input of shape (height, width, channels) but gets {list(shape)}{fix}")
