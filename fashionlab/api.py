@@ -87,21 +87,27 @@ def train(config: str | Path | Config | None = None, *overrides: str, runs_dir: 
 
 
 def sweep(*items: str, config: str | Path | list[str | Path] | None = None, runs_dir: str | Path | None = None,
-          jobs: int = 1, progress: bool = True, **values: Any) -> SweepResult:  # fmt: skip
+          jobs: int = 1, progress: bool = True, mlflow: bool | str = False, **values: Any) -> SweepResult:  # fmt: skip
     """Train every combination of the values given ("optimizer=adam,sgd", lr=[0.001, 0.01]), skipping
     the trials done before, as `fashionlab sweep` does, a line per trial as it ends (`progress=False`:
-    silent). Returns its SweepResult: `.runs` (the trials' runs, in trial order), `.outcomes` (by trial
-    hash), `.failed`, `.record` (what the sweep wrote)."""
+    silent); `mlflow=True` (or a tracking URI) logs the trials as `--mlflow` does. Returns its
+    SweepResult: `.runs` (the trials' runs, in trial order), `.outcomes` (by trial hash), `.failed`,
+    `.record` (what the sweep wrote), `.logged` (what went to MLflow)."""
     files = config if isinstance(config, list) else ([config] if config is not None else [None])
     wanted = _items(items, values)
     first = files[0] if files and files[0] is not None else None
     the_plan = plans.expand([None if f is None else str(f) for f in files], _keras_backend_here(wanted, first))
+    uri = None
+    if mlflow:
+        from fashionlab.experiments.tracking import default_uri
+
+        uri = mlflow if isinstance(mlflow, str) else default_uri()
     if not progress:
-        return run_sweep(the_plan, _store(runs_dir), jobs=jobs)
+        return run_sweep(the_plan, _store(runs_dir), jobs=jobs, mlflow=uri)
     from fashionlab.views.progress import SweepProgressBars
 
     with SweepProgressBars(_console(), len(the_plan.trials)) as bars:
-        return run_sweep(the_plan, _store(runs_dir), jobs=jobs, hooks=bars)
+        return run_sweep(the_plan, _store(runs_dir), jobs=jobs, events=bars, mlflow=uri)
 
 
 def load_run(ref: str = "latest", runs_dir: str | Path | None = None) -> Run:

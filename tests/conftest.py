@@ -126,20 +126,16 @@ def files_under(path: Path) -> list[Path]:
 
 
 class StopAfter:
-    """Progress hooks that press Ctrl-C when an epoch ends: a KeyboardInterrupt raised in place, or a real
-    SIGINT to this process (`real_signal`), which reaches training wherever Python handles it."""
+    """A sink of training's events that presses Ctrl-C when an epoch ends: a KeyboardInterrupt raised in
+    place, or a real SIGINT to this process (`real_signal`), which reaches training wherever Python handles it."""
 
     def __init__(self, epoch: int, real_signal: bool = False) -> None:
         self.stop_at, self.real_signal = epoch, real_signal
 
-    def start(self, *args: object) -> None:
-        pass
+    def emit(self, event: object) -> None:
+        from fashionlab.events import EpochEnded
 
-    def batch(self, *args: object) -> None:
-        pass
-
-    def epoch(self, row: dict[str, float]) -> None:
-        if row["epoch"] == self.stop_at:
+        if isinstance(event, EpochEnded) and event.row["epoch"] == self.stop_at:
             if self.real_signal:
                 os.kill(os.getpid(), signal.SIGINT)
             else:

@@ -676,3 +676,26 @@ def test_tensorflow_starts_without_its_own_lines_on_stderr() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr[-2000:]
     assert "oneDNN" not in done.stderr and "absl" not in done.stderr, done.stderr[-2000:]
+
+
+def test_a_sweep_from_python_logs_to_mlflow_as_the_command_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One use-case function behind both: `fl.sweep(..., mlflow=uri)` logs its trials under one parent run."""
+    import mlflow
+
+    import fashionlab as fl
+
+    monkeypatch.chdir(tmp_path)  # artifacts go to ./mlruns beside the SQLite store
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = fl.sweep("lr=0.001,0.01", epochs=1, train_samples=300, test_samples=100, runs_dir=tmp_path / "runs",
+                      progress=False, mlflow=uri)  # fmt: skip
+    assert result.logged.new == 2 and result.mlflow_uri == uri
+    client = mlflow.tracking.MlflowClient(uri)
+    logged = client.search_runs([client.get_experiment_by_name("fashionlab").experiment_id])
+    assert sorted(r.data.tags.get("fashionlab.run", "") for r in logged if "fashionlab.run" in r.data.tags) == sorted(
+        r.id for r in result.runs
+    )
+    assert [r.data.tags["fashionlab.sweep"] for r in logged if "fashionlab.sweep" in r.data.tags] == [
+        result.plan.sweep_id
+    ]

@@ -17,8 +17,8 @@ from fashionlab.store import RunStore
 from tests.conftest import Cli, StopAfter
 
 
-def train_population(members: list[Any], runs: Path, hooks: Any = None, continue_runs: bool = False) -> list[Any]:
-    return trained(TrainPlan(members, RunStore(runs), hooks, continue_runs=continue_runs))
+def train_population(members: list[Any], runs: Path, events: Any = None, continue_runs: bool = False) -> list[Any]:
+    return trained(TrainPlan(members, RunStore(runs), events, continue_runs=continue_runs))
 
 
 def strip(history: list[dict[str, float]]) -> list[dict[str, float]]:

@@ -422,14 +422,27 @@ def check_tracking(enabled: bool, uri: str | None) -> None:
 def log_to_mlflow(
     enabled: bool, uri: str | None, runs: list[Any], group: str | None = None, axes: dict[str, Any] | None = None
 ) -> None:
-    if not enabled:
+    if (target := tracking_uri(enabled, uri)) is None:
         return
     from fashionlab.experiments import tracking
 
-    uri = uri or tracking.default_uri()
     with tracking.quiet():
-        logged = tracking.log_runs(runs, uri, group, axes)
-    before = len(runs) - logged.new
+        logged = tracking.log_runs(runs, target, group, axes)
+    say_logged(logged, len(runs), target, group)
+
+
+def tracking_uri(enabled: bool, uri: str | None) -> str | None:
+    """--mlflow [--mlflow-uri URI] as the tracking URI to log to (None: not logging)."""
+    if not enabled:
+        return None
+    from fashionlab.experiments import tracking
+
+    return uri or tracking.default_uri()
+
+
+def say_logged(logged: Any, total: int, uri: str, group: str | None) -> None:
+    """What went to MLflow, in one line."""
+    before = total - logged.new
     err.print(
         f"Logged {logged.new} run{'s' if logged.new != 1 else ''} to MLflow at {uri}"
         + (f" under {group}" if group else "")

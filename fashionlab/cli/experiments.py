@@ -34,8 +34,10 @@ from fashionlab.cli.common import (
     out,
     render_comparison,
     say_advice,
+    say_logged,
     show_table,
     store,
+    tracking_uri,
     write_png,
 )
 from fashionlab.errors import InputError
@@ -192,12 +194,14 @@ def sweep(
     try:
         done = len(the_plan.trials) - len(ahead.pending)
         with progress.SweepProgressBars(err, len(the_plan.trials), done=done) as bars:
-            result = sweeping.run_sweep(the_plan, runs, fail_fast=fail_fast, hooks=bars, executor=chosen, ahead=ahead)
+            result = sweeping.run_sweep(the_plan, runs, fail_fast=fail_fast, events=bars, executor=chosen, ahead=ahead,
+                                        mlflow=tracking_uri(mlflow, mlflow_uri))  # fmt: skip
     except KeyboardInterrupt:
         err.print(sweeps.interrupted_sentence(runs.find_record(the_plan.sweep_id)))
         raise
     record, trial_runs = written(result)
-    log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.sweep_id, record.axes)
+    if result.logged is not None:
+        say_logged(result.logged, len(trial_runs), str(result.mlflow_uri), the_plan.sweep_id)
     from fashionlab.results import collect
     from fashionlab.views import groups
 

@@ -6,7 +6,7 @@ history, why it stopped); `keras.fit` and engine/loop.py call them the same way,
 `keras.callbacks.CallbackList`, in the order `callbacks()` gives:
 
     RunHistory -> Divergence -> TensorBoardLogs -> BestWeights (early stopping) -> Completion
-    -> Checkpoint -> Progress -> Pruning
+    -> Checkpoint -> Progress (the events) -> Pruning
 
 This module imports Keras: engine/fit.py imports it once the backend is chosen (after building the model).
 """
@@ -33,11 +33,11 @@ from fashionlab.engine.outcomes import (
     Outcome,
     Pruner,
     RunStopped,
-    TrainingHooks,
     TrainResult,
 )
 from fashionlab.engine.tensorboard import TensorBoardWriters
 from fashionlab.errors import raise_if_stopped
+from fashionlab.events import BatchEnded, EpochEnded, RunStarted, Sink
 from fashionlab.store import Run, RunStatus, images
 from fashionlab.store.images import ModelImages
 
@@ -296,14 +296,15 @@ class Checkpoint(Callback):
 
 
 class Progress(Callback):
-    """What the training reports while it works (the CLI's bars), and the safe points where a signal stops it."""
+    """The training's events (fashionlab.events) into its sink, and the safe points where a signal stops it."""
 
-    def __init__(self, training: Training, hooks: TrainingHooks) -> None:
+    def __init__(self, training: Training, sink: Sink, label: str, trials: int) -> None:
         super().__init__(training)
-        self.hooks = hooks
+        self.sink, self.label, self.trials = sink, label, trials
 
     def on_train_begin(self, logs: Any = None) -> None:
-        self.hooks.start(self.training.longest.run.id, self.params["epochs"], self.params["steps"])
+        run = self.training.longest.run.id
+        self.sink.emit(RunStarted(self.label, run, self.trials, self.params["epochs"], self.params["steps"]))
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         raise_if_stopped()
@@ -311,10 +312,10 @@ class Progress(Callback):
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
         raise_if_stopped()
-        self.hooks.batch(self.epoch, batch + 1, {k: float(v) for k, v in (logs or {}).items()})
+        self.sink.emit(BatchEnded(self.label, self.epoch, batch + 1, {k: float(v) for k, v in (logs or {}).items()}))
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        self.hooks.epoch(self.training.rows[-1])
+        self.sink.emit(EpochEnded(self.label, self.training.rows[-1]))
 
 
 class Pruning(Callback):
@@ -347,7 +348,7 @@ class Ended(Callback):
 
 
 def callbacks(
-    training: Training, finisher: Finisher, state: Callable[[], list[Any]], hooks: TrainingHooks | None,
+    training: Training, finisher: Finisher, state: Callable[[], list[Any]], events: tuple[Sink, str, int] | None,
     pruner: Pruner | None, tensorboard: bool,
 ) -> list[Callback]:  # fmt: skip
     """One training's callbacks, in the order they must see each epoch."""
@@ -355,8 +356,8 @@ def callbacks(
     if tensorboard:
         found.append(TensorBoardLogs(training))
     found += [BestWeights(training), Completion(training, finisher), Checkpoint(training, state)]
-    if hooks is not None:
-        found.append(Progress(training, hooks))
+    if events is not None:  # (sink, label, trials)
+        found.append(Progress(training, *events))
     if pruner is not None:
         found.append(Pruning(training, pruner))
     return [*found, Ended(training)]

@@ -26,11 +26,12 @@ from fashionlab.engine.backend import device, versions
 from fashionlab.engine.best import Weights
 from fashionlab.engine.build import build_for_training
 from fashionlab.engine.inputs import Split, prepare_data
-from fashionlab.engine.outcomes import Outcome, Pruner, RunStopped, TrainingHooks, TrainResult, completed
+from fashionlab.engine.outcomes import Outcome, Pruner, RunStopped, TrainResult, completed
 from fashionlab.engine.probes import DEAD_UNIT_IMAGES, dead_units
 from fashionlab.engine.programs import population_key, program
 from fashionlab.engine.tensorboard import require_tensorflow
 from fashionlab.errors import Interrupted, RunError
+from fashionlab.events import Sink
 from fashionlab.network import check_trainable, output_kind
 from fashionlab.store import Run, RunStatus, RunStore, read_run
 
@@ -43,7 +44,8 @@ class TrainPlan:
 
     configs: list[Config]
     runs: RunStore
-    hooks: TrainingHooks | None = None  # progress (the first member's, in a population)
+    events: Sink | None = None  # who listens to its stream (the first member's, in a population)
+    label: str = "run"  # names the training in its events (a sweep's group: g0, g1, ...)
     pruner: Pruner | None = None  # a search's: asked after each epoch
     command: str | None = None  # the launching command line, for a trial trained elsewhere
     continue_runs: bool = False  # continue each config's interrupted or failed run, if it has one
@@ -51,8 +53,8 @@ class TrainPlan:
     earlier: dict[str, Run] = field(default_factory=dict, repr=False)  # by config hash: what is continued
 
     @classmethod
-    def of(cls, config: Config, runs: Path | str | RunStore, hooks: TrainingHooks | None = None) -> TrainPlan:
-        return cls([config], runs if isinstance(runs, RunStore) else RunStore(Path(runs)), hooks)
+    def of(cls, config: Config, runs: Path | str | RunStore, events: Sink | None = None) -> TrainPlan:
+        return cls([config], runs if isinstance(runs, RunStore) else RunStore(Path(runs)), events)
 
 
 def train(plan: TrainPlan) -> list[Outcome]:
@@ -183,9 +185,10 @@ def _fit(
     loop = _loop(models, longest) if fused else None
     lists = []
     for k, (training, model) in enumerate(zip(trainings, models, strict=True)):
-        hooks = plan.hooks if progress and k == 0 else None  # every member runs every epoch with the first
+        sink = plan.events if progress and k == 0 else None  # every member runs every epoch with the first
         found = callbacks(
-            training, _finisher(model, k, loop, split, longest), functools.partial(_state_arrays, model), hooks,
+            training, _finisher(model, k, loop, split, longest), functools.partial(_state_arrays, model),
+            (sink, plan.label, len(plan.configs) or 1) if sink is not None else None,
             plan.pruner,
             training.longest.config.tensorboard,
         )  # fmt: skip

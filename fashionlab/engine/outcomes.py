@@ -1,12 +1,13 @@
-"""What a training gives back: each run's outcome (completed, or stopped and why), and what it reports
-while it works. No Keras here: experiments and the CLI import these without starting a framework.
+"""What a training gives back: each run's outcome (completed, or stopped and why). No Keras here:
+experiments and the CLI import these without starting a framework. What it reports while it works is
+fashionlab.events' stream.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from fashionlab.errors import FashionlabError, StorageError
 from fashionlab.store import Run, RunStatus
@@ -16,14 +17,6 @@ DIVERGED_LOSS = 1e4  # a classifier guessing uniformly scores ln(10) = 2.3; far 
 CHANCE_MARGIN = 0.05  # test accuracy this close to 1/k: worth looking for dead units (results decide)
 
 Pruner = Callable[[dict[str, float]], bool]  # called after each epoch; True stops the training as pruned
-
-
-class TrainingHooks(Protocol):
-    """What training reports while it works; the CLI draws it, tests may ignore it."""
-
-    def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None: ...
-    def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None: ...
-    def epoch(self, row: dict[str, float]) -> None: ...
 
 
 @dataclass

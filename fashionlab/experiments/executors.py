@@ -1,14 +1,13 @@
 """Where the groups of a sweep or search train: in this process, in worker processes (LocalExecutor), or
 as Ray tasks (experiments/ray_executor.py). Each executor takes groups from a source as it has room for
 them (a sweep's list, or a search asking Optuna for the next trial only when a slot is free), trains
-each with run_group (its locks, its check for runs trained meanwhile), forwards their events and records
-their outcomes.
+each with run_group (its locks, its check for runs trained meanwhile), passes their events on to the
+sink (fashionlab.events; from a worker process through its queue) and records their outcomes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import queue as queue_mod
 import signal
@@ -19,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fashionlab.errors import Interrupted, stop_on_signals
-from fashionlab.experiments.trials import Event, run_group
+from fashionlab.events import Event, Sink
+from fashionlab.experiments.trials import run_group
 from fashionlab.store import RunStore, TrialOutcome
 
 
@@ -34,7 +34,6 @@ class Group:
 
 GroupSource = Callable[[], "Group | None"]  # the next group to train; None: no more
 Record = Callable[[Group, list[TrialOutcome]], bool]  # records a group's outcomes; True when one did not complete
-Dispatch = Callable[[Event], None]
 
 
 def groups_of(groups: list[Group]) -> GroupSource:
@@ -45,7 +44,7 @@ def groups_of(groups: list[Group]) -> GroupSource:
 
 class Executor(Protocol):
     def run(
-        self, source: GroupSource, store: RunStore, log_id: str, record: Record, dispatch: Dispatch, fail_fast: bool
+        self, source: GroupSource, store: RunStore, log_id: str, record: Record, events: Sink | None, fail_fast: bool
     ) -> bool:
         """Train every group the source gives; True when it stopped early (fail_fast)."""
         ...
@@ -122,14 +121,14 @@ def _work(tasks: Any, results: Any, threads: int, runs_dir: str, log_id: str) ->
     orphaned: its parent's death is noticed within a second while it waits (the parent pid changes), and
     through the parent-death signal (Linux) or its next event while it trains."""
     parent = os.getppid()
-    send = functools.partial(_send, results, parent)
+    sink = _QueueSink(results, parent)
     try:
         _init_worker(threads)  # a signal that came while it started is raised here, as Interrupted
         while (task := _next_task(tasks, parent)) is not None:
             index, group = task
             results.put(("took", index, os.getpid()))
             try:
-                outcomes = run_group(group.configs, runs_dir, group.label, send, log_id)
+                outcomes = run_group(group.configs, runs_dir, group.label, sink, log_id)
             except Interrupted as stop:
                 results.put(("done", index, stop.outcomes or []))
                 return
@@ -159,10 +158,16 @@ def _next_task(tasks: Any, parent: int) -> Any:
             continue
 
 
-def _send(results: Any, parent: int, event: Event) -> None:
-    if os.getppid() != parent:  # the sweep died: stop training, as its SIGTERM would
-        raise Interrupted(signal.SIGTERM)
-    results.put(("event", event))
+class _QueueSink:
+    """A worker's sink: each event, as it is, onto the queue the sweep reads."""
+
+    def __init__(self, results: Any, parent: int) -> None:
+        self.results, self.parent = results, parent
+
+    def emit(self, event: Event) -> None:
+        if os.getppid() != self.parent:  # the sweep died: stop training, as its SIGTERM would
+            raise Interrupted(signal.SIGTERM)
+        self.results.put(("event", event))
 
 
 class LocalExecutor:
@@ -177,16 +182,16 @@ class LocalExecutor:
         self.jobs = jobs
 
     def run(
-        self, source: GroupSource, store: RunStore, log_id: str, record: Record, dispatch: Dispatch, fail_fast: bool
+        self, source: GroupSource, store: RunStore, log_id: str, record: Record, events: Sink | None, fail_fast: bool
     ) -> bool:
         if self.jobs > 1:  # worker processes: the groups are handed out from a list (a sweep's)
             groups = list(iter(source, None))
             if len(groups) > 1:
-                return _Pool(self.jobs, groups, store, log_id).run(record, dispatch, fail_fast)
+                return _Pool(self.jobs, groups, store, log_id).run(record, events, fail_fast)
             source = groups_of(groups)
         while (group := source()) is not None:
             try:
-                outcomes = run_group(group.configs, str(store.root), group.label, dispatch, log_id, pruner=group.pruner)
+                outcomes = run_group(group.configs, str(store.root), group.label, events, log_id, pruner=group.pruner)
             except Interrupted as stop:
                 record(group, stop.outcomes or [])
                 raise
@@ -245,7 +250,7 @@ class _Pool:
             self.tasks.put(self.waiting.pop(0))
             self.busy += 1
 
-    def run(self, record: Record, dispatch: Dispatch, fail_fast: bool) -> bool:
+    def run(self, record: Record, events: Sink | None, fail_fast: bool) -> bool:
         stopped = False
         try:
             for worker in self.workers:
@@ -256,7 +261,8 @@ class _Pool:
                 if message is None:
                     continue
                 if message[0] == "event":
-                    dispatch(message[1])
+                    if events is not None:
+                        events.emit(message[1])
                     continue
                 if message[0] == "took":
                     self.working[message[2]] = message[1]

@@ -23,7 +23,8 @@ from typing import Any
 from fashionlab import compat
 from fashionlab.config import Source, validate
 from fashionlab.errors import FashionlabError
-from fashionlab.experiments.executors import Dispatch, GroupSource, Record, thread_env
+from fashionlab.events import Sink
+from fashionlab.experiments.executors import GroupSource, Record, thread_env
 from fashionlab.experiments.trials import run_group
 from fashionlab.store import RunStatus, RunStore, TrialOutcome
 from fashionlab.store.store import launch_command
@@ -165,7 +166,7 @@ def remote_group(
     scratch = Path(tempfile.mkdtemp(prefix="fashionlab-ray-"))
     try:
         store = RunStore(scratch / "runs")
-        outcomes = run_group(config_dicts, str(store.root), label, lambda event: None, "ray", command)
+        outcomes = run_group(config_dicts, str(store.root), label, None, "ray", command)  # no epoch events from Ray
         node = _node_address()
         for outcome in outcomes:
             if outcome.error and not outcome.completed:
@@ -244,7 +245,7 @@ class RayExecutor:
         self.as_slots_free = as_slots_free
 
     def run(
-        self, source: GroupSource, store: RunStore, log_id: str, record: Record, dispatch: Dispatch, fail_fast: bool
+        self, source: GroupSource, store: RunStore, log_id: str, record: Record, events: Sink | None, fail_fast: bool
     ) -> bool:
         ray = connect(self.options)
         first = [] if self.as_slots_free else list(iter(source, None))

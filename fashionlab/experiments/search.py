@@ -20,12 +20,12 @@ from typing import Any
 from fashionlab import compat
 from fashionlab.config import Config, Override, identity_hash, load_config, split_override
 from fashionlab.errors import ConfigError, FashionlabError, InputError
+from fashionlab.events import Sink, TrialEnded
 from fashionlab.experiments import ray_executor
 from fashionlab.experiments.batches import Asked, Batches
 from fashionlab.experiments.executors import Group
 from fashionlab.experiments.grammar import Distribution, parse_space
 from fashionlab.experiments.plan import named
-from fashionlab.experiments.trials import SweepHooks
 from fashionlab.store import Run, RunStatus, RunStore, SweepRecord, TrialOutcome
 from fashionlab.store.store import MOVE_STUDY
 
@@ -215,7 +215,7 @@ def _configure(study: Any, plan: SearchPlan) -> None:
 
 
 def run_search(
-    plan: SearchPlan, runs_dir: Path | RunStore, n_trials: int, hooks: SweepHooks | None = None, ray: Any = None,
+    plan: SearchPlan, runs_dir: Path | RunStore, n_trials: int, events: Sink | None = None, ray: Any = None,
     batch: int = 1, population: bool = False,
 ) -> SearchResult:  # fmt: skip
     """Run trials until the study holds `n_trials` finished ones (so a rerun finishes an interrupted search).
@@ -227,11 +227,11 @@ def run_search(
     if ray is not None:  # a cluster that cannot take the trials refuses the search before its study exists
         ray_executor.connect(ray)
     with store.exclusive(plan.search_id, f"search {plan.search_id}"):  # two identical searches never both train
-        return _run_search(plan, store, n_trials, hooks, ray, Batches(batch, population))
+        return _run_search(plan, store, n_trials, events, ray, Batches(batch, population))
 
 
 def _run_search(
-    plan: SearchPlan, store: RunStore, n_trials: int, hooks: SweepHooks | None, ray: Any, batches: Batches
+    plan: SearchPlan, store: RunStore, n_trials: int, events: Sink | None, ray: Any, batches: Batches
 ) -> SearchResult:
     study, storage = _open_study(plan, store)
     earlier = store.find_record(plan.search_id)
@@ -252,7 +252,7 @@ def _run_search(
     from fashionlab.experiments.executors import LocalExecutor
 
     executor = ray_executor.RayExecutor(ray, as_slots_free=True) if ray is not None else LocalExecutor(1)
-    result.new = _search(study, plan, store, todo, records, done_runs, hooks, executor, n_trials, batches)
+    result.new = _search(study, plan, store, todo, records, done_runs, events, executor, n_trials, batches)
     result.trials = [records[n] for n in sorted(records)]
     _write_record(store, plan, records, n_trials, "completed")
     result.record, result.runs = store.sweep_runs(plan.search_id)
@@ -261,7 +261,7 @@ def _run_search(
 
 def _search(
     study: Any, plan: SearchPlan, store: RunStore, todo: int, records: dict[int, TrialOutcome],
-    done_runs: dict[str, Run], hooks: SweepHooks | None, executor: Any, n_trials: int, batches: Batches,
+    done_runs: dict[str, Run], events: Sink | None, executor: Any, n_trials: int, batches: Batches,
 ) -> int:  # fmt: skip
     """Ask/tell through the sweep's executor (in this process, pruning between epochs, or Ray tasks with
     several trials in flight): trials are asked of the study only when the executor has room for them
@@ -280,8 +280,8 @@ def _search(
         return None
 
     def _said(record: TrialOutcome) -> None:
-        if hooks:
-            hooks.trial_done(record)
+        if events is not None:
+            events.emit(TrialEnded(record))
         _write_record(store, plan, records, n_trials, "running")
 
     def tell_one(asked: Asked, outcome: TrialOutcome) -> bool:
@@ -308,13 +308,9 @@ def _search(
     def tell(group: Group, outcomes: list[TrialOutcome]) -> bool:
         return any([tell_one(asked, outcome) for asked, outcome in batches.told(group, outcomes)])
 
-    def dispatch(event: Any) -> None:
-        if hooks:
-            event.deliver(hooks)
-
     pruner = functools.partial(_pruner, metric=plan.metric)  # without pruning it reports each epoch (NopPruner)
     executor.run(functools.partial(batches.next_group, ask, lambda: left[0] > 0, pruner), store, plan.search_id,
-                 tell, dispatch, False)  # fmt: skip
+                 tell, events, False)  # fmt: skip
     return trained[0]
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from fashionlab.events import Sink, TrialEnded
 from fashionlab.experiments.executors import Executor, Group, LocalExecutor, groups_of
 from fashionlab.experiments.plan import Plan, Preview, preview
-from fashionlab.experiments.trials import Event, SweepHooks
 from fashionlab.store import Run, RunStatus, RunStore, SweepRecord, TrialOutcome
 
 
@@ -28,6 +29,8 @@ class SweepResult:
     record: SweepRecord | None = None  # as written at the end, with
     runs: list[Run] = field(default_factory=list)  # its trials' runs, in trial order: what the CLI renders
     tensorboard_written: list[Run] = field(default_factory=list)  # done before: TensorBoard logs written now
+    logged: Any = None  # tracking.Logged: what went to MLflow (with `mlflow`), its uri in `mlflow_uri`
+    mlflow_uri: str | None = None
 
     @property
     def run_ids(self) -> list[str]:
@@ -67,16 +70,23 @@ def run_sweep(
     runs_dir: Path | RunStore,
     jobs: int = 1,
     fail_fast: bool = False,
-    hooks: SweepHooks | None = None,
+    events: Sink | None = None,
     executor: Executor | None = None,
     ahead: Preview | None = None,
+    mlflow: str | None = None,
 ) -> SweepResult:
     """Train every trial of `plan` that has no completed run yet; write the sweep record as it goes.
 
-    `executor` defaults to `jobs` local processes; `ahead` is the preview the caller showed, if any.
+    `executor` defaults to `jobs` local processes; `ahead` is the preview the caller showed, if any;
+    `events` listens to the stream (fashionlab.events: each training's, and each trial's end); `mlflow`,
+    a tracking URI, is tried first and gets the trials (one parent run for the sweep) at the end.
     """
     store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
     store.check_writable()  # before any trial, not one failure per trial
+    if mlflow is not None:
+        from fashionlab.experiments import tracking
+
+        tracking.check_uri(mlflow)
     ahead = ahead or preview(plan, store)
     result = SweepResult(plan)
     for trial in plan.trials:
@@ -93,19 +103,15 @@ def run_sweep(
             result.outcomes[outcome.hash] = outcome
             if outcome.skipped and outcome.hash not in result.skipped:
                 result.skipped.append(outcome.hash)
-            if hooks:
-                hooks.trial_done(outcome)
+            if events is not None:
+                events.emit(TrialEnded(outcome))
         store.append_outcomes(plan.sweep_id, outcomes)  # the record is written whole at the start and the end
         return any(not o.completed for o in outcomes)
-
-    def dispatch(event: Event) -> None:
-        if hooks:
-            event.deliver(hooks)
 
     groups = [Group(f"g{i}", [t.config.resolved() for t in g]) for i, g in enumerate(ahead.groups)]
     try:
         run = executor or LocalExecutor(jobs)
-        result.stopped_early = run.run(groups_of(groups), store, plan.sweep_id, record, dispatch, fail_fast)
+        result.stopped_early = run.run(groups_of(groups), store, plan.sweep_id, record, events, fail_fast)
     except KeyboardInterrupt:
         store.write_record(sweep_record(plan, result.outcomes, "interrupted"))
         raise
@@ -114,6 +120,9 @@ def run_sweep(
     wanted = {t.hash for t in plan.trials if t.config.tensorboard}
     earlier = [ahead.done[h] for h in result.skipped if h in wanted and h in ahead.done]
     result.tensorboard_written = tensorboard_afterwards(earlier)
+    if mlflow is not None:
+        with tracking.quiet():
+            result.logged, result.mlflow_uri = tracking.log_runs(result.runs, mlflow, plan.sweep_id, plan.axes), mlflow
     return result
 
 

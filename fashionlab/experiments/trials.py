@@ -1,92 +1,33 @@
 """Training one group of a sweep's trials (those that differ only in epochs), wherever it runs: in the
-sweep's process, a worker process or a Ray task. Its progress travels as typed events.
+sweep's process, a worker process or a Ray task. Its progress travels as fashionlab.events, emitted by
+the engine straight into the sink it is given.
 """
 
 from __future__ import annotations
 
 import contextlib
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from fashionlab.config import Config, Source, identity_hash, validate
 from fashionlab.errors import FashionlabError, Interrupted
+from fashionlab.events import Sink
 from fashionlab.store import RunStatus, RunStore, TrialOutcome
 
 if TYPE_CHECKING:
     from fashionlab.engine.outcomes import Pruner
 
 
-class SweepHooks(Protocol):
-    """What a sweep or search reports while it works; the CLI draws it."""
-
-    def group_start(self, label: str, trials: int, epochs: int, steps: int) -> None: ...
-    def batch(self, label: str, epoch: int, step: int) -> None: ...
-    def epoch(self, label: str, row: dict[str, float]) -> None: ...
-    def trial_done(self, outcome: TrialOutcome) -> None: ...
-
-
-@dataclass
-class GroupStarted:
-    label: str
-    trials: int
-    epochs: int
-    steps: int
-
-    def deliver(self, hooks: SweepHooks) -> None:
-        hooks.group_start(self.label, self.trials, self.epochs, self.steps)
-
-
-@dataclass
-class BatchEnded:
-    label: str
-    epoch: int
-    step: int
-
-    def deliver(self, hooks: SweepHooks) -> None:
-        hooks.batch(self.label, self.epoch, self.step)
-
-
-@dataclass
-class EpochEnded:
-    label: str
-    row: dict[str, float]
-
-    def deliver(self, hooks: SweepHooks) -> None:
-        hooks.epoch(self.label, self.row)
-
-
-Event = GroupStarted | BatchEnded | EpochEnded
-Send = Callable[[Event], None]
-
-
-class Forward:
-    """A training's hooks, forwarded as events (to a queue or a callable) with the group's label."""
-
-    def __init__(self, label: str, trials: int, send: Send) -> None:
-        self.label, self.trials, self.send = label, trials, send
-
-    def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
-        self.send(GroupStarted(self.label, self.trials, epochs, steps_per_epoch))
-
-    def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None:
-        self.send(BatchEnded(self.label, epoch, step))
-
-    def epoch(self, row: dict[str, float]) -> None:
-        self.send(EpochEnded(self.label, row))
-
-
 def run_group(
-    config_dicts: list[dict[str, Any]], runs_dir: str, label: str, send: Any, log_id: str, command: str | None = None,
-    pruner: Pruner | None = None,
+    config_dicts: list[dict[str, Any]], runs_dir: str, label: str, sink: Sink | None, log_id: str,
+    command: str | None = None, pruner: Pruner | None = None,
 ) -> list[TrialOutcome]:  # fmt: skip
     """Train one group of trials (in this process or a worker); each trial's outcome, never an exception
     but a signal (Interrupted, carrying the outcomes of the trials that had started).
 
     The group's locks are held throughout; a config with an interrupted or failed earlier run continues in
-    it (a rerun of an interrupted sweep). `send` is a callable or a queue that takes the progress events;
+    it (a rerun of an interrupted sweep). `sink` takes the training's events (None: nobody listens);
     `log_id` names the folder for the log of a training that fails before its runs exist.
     """
     from fashionlab.engine.fit import TrainPlan, train
@@ -104,9 +45,8 @@ def run_group(
         todo = [c for c in configs if c.hash() not in done]
         if not todo:
             return outcomes
-        forward = Forward(label, len(todo), send if callable(send) else send.put)
         try:
-            results = train(TrainPlan(todo, store, forward, pruner, command, continue_runs=True))
+            results = train(TrainPlan(todo, store, sink, label, pruner, command, continue_runs=True))
         except Interrupted as stop:
             draw_curves([r for r in stop.outcomes or [] if r is not None])
             started = [_outcome(c, r) for c, r in zip(todo, stop.outcomes or [], strict=False) if r is not None]
@@ -152,21 +92,21 @@ def draw_curves(outcomes: list[Any]) -> None:
                 outcome.run.record_curves_error(f"{exc.__class__.__name__}: {exc}".splitlines()[0])
 
 
-def train_run(config: Config, runs: Path | str | RunStore, hooks: Any = None) -> Any:
+def train_run(config: Config, runs: Path | str | RunStore, events: Sink | None = None) -> Any:
     """Train one config into a new run with its curves; its TrainResult, or the error that stopped it."""
     from fashionlab.engine.fit import TrainPlan
     from fashionlab.engine.outcomes import completed
 
-    (outcome,) = trained(TrainPlan.of(config, runs, hooks))
+    (outcome,) = trained(TrainPlan.of(config, runs, events))
     return completed(outcome)
 
 
-def resume_run(run: Any, hooks: Any = None) -> Any:
+def resume_run(run: Any, events: Sink | None = None) -> Any:
     """Continue an interrupted or failed run from its last finished epoch (see engine.fit); its TrainResult."""
     from fashionlab.engine.fit import TrainPlan
     from fashionlab.engine.outcomes import completed
 
-    (outcome,) = trained(TrainPlan([], RunStore(run.path.parent), hooks, resume=run))
+    (outcome,) = trained(TrainPlan([], RunStore(run.path.parent), events, resume=run))
     return completed(outcome)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fashionlab.events import BatchEnded, EpochEnded, Event, RunStarted, TrialEnded
 from fashionlab.i18n import _
 from fashionlab.store import RunStatus, TrialOutcome
 
@@ -49,7 +50,7 @@ class _Bars:
 
 
 class TrainProgressBars(_Bars):
-    """Epoch and step bars while one training works (the engine's TrainingHooks)."""
+    """Epoch and step bars while one training works: a sink of its events (fashionlab.events)."""
 
     def __init__(self, console: Console, notes: list[str] | None = None) -> None:
         from rich.progress import TimeRemainingColumn
@@ -59,6 +60,14 @@ class TrainProgressBars(_Bars):
         self.progress = _bars(console, TimeRemainingColumn())
         self.epochs: TaskID | None = None
         self.steps: TaskID | None = None
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.start(event.run, event.epochs, event.steps)
+        elif isinstance(event, BatchEnded):
+            self.batch(event.epoch, event.step, event.logs)
+        elif isinstance(event, EpochEnded):
+            self.epoch(event.row)
 
     def start(self, run_id: str, epochs: int, steps_per_epoch: int) -> None:
         """Called once training begins, so an early error leaves stderr with just its line."""
@@ -85,7 +94,7 @@ class TrainProgressBars(_Bars):
 
 
 class SweepProgressBars(_Bars):
-    """One bar for the trials of a sweep or search and one per training under way (SweepHooks)."""
+    """One bar for the trials of a sweep or search and one per training under way: a sink of their events."""
 
     def __init__(self, console: Console, total: int, done: int = 0) -> None:
         from rich.progress import TimeElapsedColumn
@@ -99,14 +108,19 @@ class SweepProgressBars(_Bars):
         self.show()
         return self
 
+    def emit(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.group_start(event.label, event.trials, event.epochs, event.steps)
+        elif isinstance(event, EpochEnded):
+            self.epoch(event.label, event.row)
+        elif isinstance(event, TrialEnded):
+            self.trial_done(event.outcome)
+
     def group_start(self, label: str, trials: int, epochs: int, steps: int) -> None:
         what = _("{n} trials").format(n=trials) if trials > 1 else _("1 trial")
         self.groups[label] = self.progress.add_task(
             "  " + _("training ({what})").format(what=what), total=epochs, info=""
         )
-
-    def batch(self, label: str, epoch: int, step: int) -> None:
-        pass
 
     def epoch(self, label: str, row: dict[str, float]) -> None:
         if label not in self.groups:
