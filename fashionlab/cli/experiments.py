@@ -180,14 +180,7 @@ def sweep(
     ahead = plan.preview(the_plan, runs, populations_wanted(population))
     say_advice([t.config for t in the_plan.trials])
     if dry_run:
-        if as_json:
-            emit_json(sweeps.dry_run_json(ahead))
-        else:
-            out.print(sweeps.preview_sentence(ahead))
-            table, dropped = sweeps.dry_run_table(ahead, None if wide else out.width)
-            show_table(table, wide)
-            left_out(dropped, out.width, "--wide or --json")
-        return
+        return show_dry_run(ahead, as_json, wide)
     check_tracking(mlflow, mlflow_uri)  # a missing extra is refused before the sweep says what it will do
     err.print(sweeps.preview_sentence(ahead))
     chosen = pick_executor(executor, address, cpus_per_trial, gpus_per_trial, jobs, ahead.groups)
@@ -218,6 +211,19 @@ def sweep(
     err.print(sweep_sentence(result, runs.record_path(the_plan.sweep_id), ahead))
     if result.failed:
         raise typer.Exit(1)
+
+
+def show_dry_run(ahead: Any, as_json: bool, wide: bool) -> None:
+    """sweep --dry-run: the trials and what is done already, nothing trained."""
+    from fashionlab.views import sweeps
+
+    if as_json:
+        emit_json(sweeps.dry_run_json(ahead))
+        return
+    out.print(sweeps.preview_sentence(ahead))
+    table, dropped = sweeps.dry_run_table(ahead, None if wide else out.width)
+    show_table(table, wide)
+    left_out(dropped, out.width, "--wide or --json")
 
 
 def populations_wanted(choice: str) -> bool:
