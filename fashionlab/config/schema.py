@@ -274,7 +274,7 @@ class Config(BaseModel):
     seed: int = Field(42, ge=0, le=2**32 - 1)  # same seed + config = same numbers; NumPy's seeds stop at 2**32 - 1
     backend: Literal["jax", "tensorflow", "torch"] = "jax"  # jax trains fastest on CPU (BENCHMARKS.md)
     data: str | None = Field(None, json_schema_extra=_data_names)  # the data set (datasets/); None: Fashion-MNIST
-    input_shape: list[PositiveInt] = Field(default_factory=lambda: [28, 28], min_length=1)
+    input_shape: list[PositiveInt] = Field(default_factory=lambda: list(datasets.get(None).image_hw), min_length=1)
     layers: list[AnyLayer] = Field(min_length=1)
     optimizer: Optimizer = Field(default_factory=lambda: Optimizer(name=DEFAULT_NAMES["optimizer"]))
     loss: Loss = Field(default_factory=lambda: Loss(name=DEFAULT_NAMES["loss"]))
