@@ -63,6 +63,7 @@ def _about() -> list[str]:
     ]  # fmt: skip
 
 
+@functools.cache
 def _counts() -> tuple[list[int], list[int]]:
     (_, y), (_, yt) = load()
     return np.bincount(y, minlength=10).tolist(), np.bincount(yt, minlength=10).tolist()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 from fashionlab import data
 from fashionlab.datasets import DataSet
 
 
+@functools.cache
 def _counts() -> tuple[list[int], list[int]]:
     return [data.TRAIN_PER_CLASS] * len(data.CLASS_NAMES), [data.TEST_PER_CLASS] * len(data.CLASS_NAMES)
 
