@@ -17,7 +17,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-KERAS_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy", "openvino": "openvino"}
+KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")  # each the name of the module it needs
 
 
 def _keras_default_backend() -> None:
@@ -32,8 +32,7 @@ def _keras_default_backend() -> None:
         chosen = json.loads((home / "keras.json").read_text()).get("backend")
     except (OSError, ValueError, AttributeError):
         chosen = None
-    module = KERAS_MODULES.get(chosen) if isinstance(chosen, str) else None
-    if module is None or importlib.util.find_spec(module) is None:
+    if chosen not in KERAS_BACKENDS or importlib.util.find_spec(chosen) is None:
         os.environ["KERAS_BACKEND"] = "jax"
 
 
