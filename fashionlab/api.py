@@ -4,7 +4,7 @@ return typed results instead of printing tables.
     import fashionlab as fl
 
     result = fl.train(epochs=5)                      # a TrainResult: .run, .test, .summary
-    fl.sweep("optimizer=adam,sgd", epochs=5)         # a SweepResult: .runs, .outcomes, .record
+    fl.sweep("optimizer=adam,sgd", epochs=5)         # a Swept: .runs, .results (findings), .sentence
     fl.compare()                                     # a pandas DataFrame when pandas is installed
     fl.evaluate()["test_accuracy"], fl.predict(index=10)["predicted"]
     run = fl.load_run("latest")                      # a Run: .history(), .metrics(), .path
@@ -20,12 +20,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fashionlab import usecases
 from fashionlab.config import Config, load_config
 from fashionlab.experiments import plan as plans
-from fashionlab.experiments.sweep import SweepResult, run_sweep
-from fashionlab.experiments.trials import train_run
 from fashionlab.keys import SORT_KEYS
 from fashionlab.store import Run, RunStore
+from fashionlab.usecases import Swept
 
 __all__ = ["compare", "evaluate", "load_run", "predict", "sweep", "train"]
 
@@ -79,20 +79,21 @@ def train(config: str | Path | Config | None = None, *overrides: str, runs_dir: 
     else:
         chosen = load_config(config, _keras_backend_here(_items(overrides, values), config))
     if not progress:
-        return train_run(chosen, _store(runs_dir))
+        return usecases.train(chosen, _store(runs_dir)).result
     from fashionlab.views.progress import TrainProgressBars
 
     with TrainProgressBars(_console()) as bars:
-        return train_run(chosen, _store(runs_dir), bars)
+        return usecases.train(chosen, _store(runs_dir), bars).result
 
 
 def sweep(*items: str, config: str | Path | list[str | Path] | None = None, runs_dir: str | Path | None = None,
-          jobs: int = 1, progress: bool = True, mlflow: bool | str = False, **values: Any) -> SweepResult:  # fmt: skip
+          jobs: int = 1, progress: bool = True, mlflow: bool | str = False, **values: Any) -> Swept:  # fmt: skip
     """Train every combination of the values given ("optimizer=adam,sgd", lr=[0.001, 0.01]), skipping
     the trials done before, as `fashionlab sweep` does, a line per trial as it ends (`progress=False`:
-    silent); `mlflow=True` (or a tracking URI) logs the trials as `--mlflow` does. Returns its
-    SweepResult: `.runs` (the trials' runs, in trial order), `.outcomes` (by trial hash), `.failed`,
-    `.record` (what the sweep wrote), `.logged` (what went to MLflow)."""
+    silent); `mlflow=True` (or a tracking URI) logs the trials as `--mlflow` does. Returns a Swept:
+    `.runs` (the trials' runs, in trial order), `.results` (the comparison: `.findings`, `.comparisons`),
+    `.sentence` (the command's closing line), `.failed`, `.logged` (what went to MLflow), and `.result`
+    (the SweepResult: `.outcomes` by trial hash, `.record` as the sweep wrote it)."""
     files = config if isinstance(config, list) else ([config] if config is not None else [None])
     wanted = _items(items, values)
     first = files[0] if files and files[0] is not None else None
@@ -103,11 +104,11 @@ def sweep(*items: str, config: str | Path | list[str | Path] | None = None, runs
 
         uri = mlflow if isinstance(mlflow, str) else default_uri()
     if not progress:
-        return run_sweep(the_plan, _store(runs_dir), jobs=jobs, mlflow=uri)
+        return usecases.sweep(the_plan, _store(runs_dir), jobs=jobs, mlflow=uri)
     from fashionlab.views.progress import SweepProgressBars
 
     with SweepProgressBars(_console(), len(the_plan.trials)) as bars:
-        return run_sweep(the_plan, _store(runs_dir), jobs=jobs, events=bars, mlflow=uri)
+        return usecases.sweep(the_plan, _store(runs_dir), jobs=jobs, events=bars, mlflow=uri)
 
 
 def load_run(ref: str = "latest", runs_dir: str | Path | None = None) -> Run:

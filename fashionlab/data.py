@@ -346,12 +346,13 @@ def _gray(img: Any) -> Any:
     return img.convert("L")
 
 
-def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
-    """A PNG/JPEG of any size as a 28x28 uint8 image like the training data, and whether it was inverted.
+def load_image(path: str | Path, hw: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """A PNG/JPEG of any size as an `hw` uint8 image like the training data (its data set's image size),
+    and whether it was inverted.
 
     As a photo app shows it: turned by its EXIF orientation (a phone's portrait photo), 16-bit and
     floating-point pixels scaled to 0-255 (not clipped), transparency over white; an animated image is
-    refused (which frame would be meant?). Then grayscale, fitted into 28x28 keeping its aspect ratio,
+    refused (which frame would be meant?). Then grayscale, fitted into `hw` keeping its aspect ratio,
     centred; a light background is inverted to the dark background Fashion-MNIST has.
     """
     import warnings
@@ -390,7 +391,8 @@ def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
     inverted = bool(border.mean() > 127)
     if inverted:
         gray = Image.fromarray(255 - arr)
-    gray.thumbnail((28, 28), Image.Resampling.LANCZOS)
-    canvas = Image.new("L", (28, 28), 0)
-    canvas.paste(gray, ((28 - gray.width) // 2, (28 - gray.height) // 2))
+    height, width = hw
+    gray.thumbnail((width, height), Image.Resampling.LANCZOS)
+    canvas = Image.new("L", (width, height), 0)
+    canvas.paste(gray, ((width - gray.width) // 2, (height - gray.height) // 2))
     return np.asarray(canvas, dtype=np.uint8), inverted

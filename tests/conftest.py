@@ -8,6 +8,7 @@ import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -140,3 +141,17 @@ class StopAfter:
                 os.kill(os.getpid(), signal.SIGINT)
             else:
                 raise KeyboardInterrupt
+
+
+def train_run(config: Any, runs: Path | str, events: Any = None) -> Any:
+    """The train use case's TrainResult (what `fashionlab train` shows), or the error that stopped it."""
+    from fashionlab import usecases
+
+    return usecases.train(config, runs, events).result
+
+
+def resume_run(run: Any) -> Any:
+    """The resume use case's TrainResult (what `fashionlab train --resume` shows)."""
+    from fashionlab import usecases
+
+    return usecases.resume(run).result

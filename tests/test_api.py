@@ -70,7 +70,7 @@ def test_a_notebook_trains_sweeps_compares_evaluates_and_predicts(tmp_path: Path
     assert (kind, status) == ("TrainResult", "completed")
     runs = RunStore(tmp_path / "runs")
     assert accuracy == pytest.approx(round(runs.load(run_id).metrics()["test"]["accuracy"], 4))
-    assert ast.literal_eval(out[2][0]) == ("SweepResult", 2, 0)
+    assert ast.literal_eval(out[2][0]) == ("Swept", 2, 0)
     kind, optimizers, sorted_best_first = ast.literal_eval(out[3][0])
     assert kind == "DataFrame" and sorted(optimizers) == ["adam", "sgd"] and sorted_best_first
     assert float(out[4][0]) == pytest.approx(accuracy)

@@ -10,7 +10,7 @@ import pytest
 from fashionlab.config import load_config
 from fashionlab.engine.best import BestEpoch
 from fashionlab.store import RunStore
-from tests.conftest import Cli
+from tests.conftest import Cli, resume_run, train_run
 
 DATA = ["train_samples=2000", "test_samples=300", "batch_size=64"]
 STOP = ["early_stopping.patience=1", "early_stopping.monitor=val_accuracy", "early_stopping.min_delta=0.02"]
@@ -19,11 +19,41 @@ STOP = ["early_stopping.patience=1", "early_stopping.monitor=val_accuracy", "ear
 def test_best_epoch_tracking_without_keras() -> None:
     rows = [{"epoch": 1, "val_loss": 0.9}, {"epoch": 2, "val_loss": 0.7}, {"epoch": 3, "val_loss": 0.8}]
     best = BestEpoch(None, rows)
-    assert (best.epoch, best.value, best.wait, best.should_stop) == (2, 0.7, 1, False)
+    assert (best.epoch, best.value, best.wait) == (2, 0.7, 1)
     stopping = load_config(None, ["early_stopping.patience=2", "early_stopping.min_delta=0.05"]).early_stopping
     patient = BestEpoch(stopping, rows)
-    assert patient.epoch == 2 and patient.wait == 1 and not patient.should_stop
-    assert not patient.update({"epoch": 4, "val_loss": 0.68}) and patient.should_stop  # 0.02 < min_delta
+    assert patient.epoch == 2 and patient.wait == 1
+    assert not patient.update({"epoch": 4, "val_loss": 0.68}) and patient.wait == 2  # 0.02 < min_delta
+
+
+def test_keras_early_stopping_resumed_from_a_history_stops_where_one_training_would() -> None:
+    """keras.callbacks.EarlyStopping, shown the epochs a resumed run already had, stops at the epoch an
+    uninterrupted training stops at (and restores the best epoch's weights, loaded from the run)."""
+    import keras
+    import numpy as np
+
+    from fashionlab.engine.callbacks import EarlyStopping
+
+    stopping = load_config(None, ["early_stopping.patience=2", "early_stopping.min_delta=0.05"]).early_stopping
+    rows = [{"epoch": 1, "val_loss": 0.9}, {"epoch": 2, "val_loss": 0.7}, {"epoch": 3, "val_loss": 0.8}]
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    best = [np.full(w.shape, 7.0, "float32") for w in model.get_weights()]
+    for split in (0, 1, 3):  # a training that ran from the start, and two resumed after 1 and 3 epochs
+        early = EarlyStopping(stopping, rows[:split], lambda: best)
+        early.set_model(model)
+        model.stop_training = False
+        early.on_train_begin()
+        stopped = None
+        for epoch in range(split, 6):
+            early.on_epoch_end(epoch, rows[epoch] if epoch < 3 else {"val_loss": 0.68})
+            if model.stop_training:
+                stopped = epoch + 1
+                break
+        model.stop_training = False
+        assert (stopped, early.stopped_at, early.best_epoch) == (4, 4, 1)  # epoch 2 (from 0: 1)
+        assert early.best_weights is not None
+    early.on_train_end()
+    assert all((w == 7.0).all() for w in model.get_weights())  # the resumed one restored the loaded weights
 
 
 def test_best_epoch_model_equals_a_run_stopped_there(cli: Cli, runs_dir: Path) -> None:
@@ -71,15 +101,14 @@ def test_early_stopping_in_a_shared_epoch_sweep(cli: Cli, runs_dir: Path, epochs
 
 def test_early_stopping_survives_an_interrupt(tmp_path: Path) -> None:
     """Interrupted after epoch 1 and resumed: the same stop, the same best epoch, the same test numbers."""
-    from fashionlab.experiments import trials as fit
     from tests.test_reliability import StopAfter, strip
 
     cfg = load_config(None, ["epochs=8", *DATA, *STOP])
-    whole = fit.train_run(cfg, tmp_path / "whole")
+    whole = train_run(cfg, tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
-        fit.train_run(cfg, tmp_path / "cut", StopAfter(1))
+        train_run(cfg, tmp_path / "cut", StopAfter(1))
     (run,) = RunStore(tmp_path / "cut").runs()
-    resumed = fit.resume_run(run)
+    resumed = resume_run(run)
     assert strip(resumed.run.history()) == strip(whole.run.history())
     assert resumed.run.info.stopped_early == whole.run.info.stopped_early
     assert resumed.test == whole.test

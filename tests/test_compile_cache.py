@@ -25,12 +25,12 @@ names = {"/jax/compilation_cache/compile_requests_use_cache": "requests",
          "/jax/compilation_cache/cache_misses": "compiled", "/jax/compilation_cache/cache_hits": "from_cache"}
 monitoring.register_event_listener(lambda name, **kw: names.get(name) and counts.__setitem__(names[name], counts[names[name]] + 1))
 from fashionlab.config import load_config
-from fashionlab.experiments.trials import train_run as train
+from fashionlab.usecases import train
 out = []
 for i, overrides in enumerate(sys.argv[2:]):
     before = dict(counts)
     config = load_config(overrides.split(";")[0] or None, overrides.split(";")[1:])
-    result = train(config, f"{sys.argv[1]}/{i}")
+    result = train(config, f"{sys.argv[1]}/{i}").result
     rows = [{k: v for k, v in row.items() if k != "seconds"} for row in result.run.history()]
     out.append({**{k: counts[k] - before[k] for k in counts}, "history": rows, "test": result.test})
 print(json.dumps(out))

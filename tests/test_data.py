@@ -15,6 +15,8 @@ from fashionlab import data
 from fashionlab.errors import DataError
 from tests.conftest import Cli
 
+FASHION = (28, 28)  # Fashion-MNIST's image size: what load_image fits a file into
+
 HOW = "get it with 'apt-get install dataset-fashion-mnist'"
 
 
@@ -133,7 +135,7 @@ def test_load_image_converts_like_training_data(tmp_path: Path) -> None:
     (x_train, _), _ = data.load_data()
     big = Image.fromarray(255 - x_train[0]).resize((280, 280))  # dark item on white, 10x larger
     big.convert("RGB").save(tmp_path / "shirt.jpg")
-    pixels, inverted = data.load_image(tmp_path / "shirt.jpg")
+    pixels, inverted = data.load_image(tmp_path / "shirt.jpg", FASHION)
     assert inverted and pixels.shape == (28, 28) and pixels.dtype == np.uint8
     assert np.abs(pixels.astype(int) - x_train[0].astype(int)).mean() < 12
 
@@ -143,7 +145,7 @@ def test_unreadable_image(tmp_path: Path) -> None:
     with pytest.raises(
         DataError, match=r"cannot read image .*x.png \(UnidentifiedImageError\); give a PNG or JPEG file"
     ):
-        data.load_image(tmp_path / "x.png")
+        data.load_image(tmp_path / "x.png", FASHION)
 
 
 def test_cli_data_table_and_grid(cli: Cli, tmp_path: Path) -> None:

@@ -692,7 +692,7 @@ def test_a_sweep_from_python_logs_to_mlflow_as_the_command_does(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = fl.sweep("lr=0.001,0.01", epochs=1, train_samples=300, test_samples=100, runs_dir=tmp_path / "runs",
                       progress=False, mlflow=uri)  # fmt: skip
-    assert result.logged.new == 2 and result.mlflow_uri == uri
+    assert result.logged.counts.new == 2 and result.logged.uri == uri
     client = mlflow.tracking.MlflowClient(uri)
     logged = client.search_runs([client.get_experiment_by_name("fashionlab").experiment_id])
     assert sorted(r.data.tags.get("fashionlab.run", "") for r in logged if "fashionlab.run" in r.data.tags) == sorted(

@@ -13,9 +13,8 @@ from fashionlab.config import load_config
 from fashionlab.events import BatchEnded, EpochEnded, Event, RunStarted, TrialEnded
 from fashionlab.experiments import plan as fplan
 from fashionlab.experiments.sweep import run_sweep
-from fashionlab.experiments.trials import train_run
 from fashionlab.store import RunStore
-from tests.conftest import SMALL
+from tests.conftest import SMALL, train_run
 
 
 class Recorder:

@@ -313,9 +313,9 @@ def test_runs_of_different_tasks_are_never_ranked_together() -> None:
     from fashionlab.views.observations import observations
 
     rows = [
-        RunSummary("a", "completed", {"name": "tutorial"}, seed=42, test=Tested(5, 0.35, 0.87), test_samples=10_000),
+        RunSummary("a", "completed", {"name": "tutorial"}, seed=42, test=Tested(5, {"loss": 0.35, "accuracy": 0.87}), test_samples=10_000),
         RunSummary("b", "completed", {"name": "tiny", "classes": "[Sneaker, Ankle boot]"}, seed=1, classes=2,
-                   image=(5, 5), test=Tested(3, 0.2, 0.95), test_samples=2_000),
+                   image=(5, 5), test=Tested(3, {"loss": 0.2, "accuracy": 0.95}), test_samples=2_000),
     ]  # fmt: skip
     res = results_of(rows)
     assert res.comparisons == [] and [f.kind for f in res.findings] == ["tasks_differ"]
@@ -431,7 +431,7 @@ def test_a_mean_that_mixes_a_run_at_chance_with_working_ones_says_so() -> None:
         config = {"name": "tiny", "seed": seed, "epochs": 3, "classes": ["Sneaker", "Ankle boot"]}
         return RunSummary(
             run=f"20261206-0000{seed}-tiny-abc{seed}", status="completed", config=config, seed=seed, classes=2,
-            test=Tested(3, loss, accuracy), test_samples=400, epochs=3,
+            test=Tested(3, {"loss": loss, "accuracy": accuracy}), test_samples=400, epochs=3,
         )  # fmt: skip
 
     res = results_of([run(41, 0.93, 0.2), run(42, 0.5, math.log(2)), run(43, 0.92, 0.21)])

@@ -13,6 +13,8 @@ from PIL import Image
 from fashionlab import data
 from fashionlab.errors import DataError
 
+FASHION = (28, 28)  # Fashion-MNIST's image size: what load_image fits a file into
+
 
 def _shirt() -> np.ndarray:
     """A light, tall, asymmetric shape on black (so a turn shows)."""
@@ -30,10 +32,10 @@ def test_a_phone_photo_is_turned_by_its_exif_orientation(tmp_path: Path) -> None
     exif = Image.Exif()
     exif[0x0112] = 6
     stored.save(tmp_path / "phone.png", exif=exif)
-    want, _ = data.load_image(tmp_path / "upright.png")
-    got, _ = data.load_image(tmp_path / "phone.png")
+    want, _ = data.load_image(tmp_path / "upright.png", FASHION)
+    got, _ = data.load_image(tmp_path / "phone.png", FASHION)
     assert np.array_equal(got, want)
-    assert not np.array_equal(got, data.load_image(tmp_path / "phone.png")[0].T)  # a turn would show
+    assert not np.array_equal(got, data.load_image(tmp_path / "phone.png", FASHION)[0].T)  # a turn would show
 
 
 def test_16_bit_pixels_are_scaled_not_clipped(tmp_path: Path) -> None:
@@ -41,8 +43,8 @@ def test_16_bit_pixels_are_scaled_not_clipped(tmp_path: Path) -> None:
     Image.fromarray(eight).save(tmp_path / "eight.png")
     Image.fromarray(eight.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")  # mode I;16
     assert Image.open(tmp_path / "sixteen.png").mode.startswith("I")
-    want, _ = data.load_image(tmp_path / "eight.png")
-    got, _ = data.load_image(tmp_path / "sixteen.png")
+    want, _ = data.load_image(tmp_path / "eight.png", FASHION)
+    got, _ = data.load_image(tmp_path / "sixteen.png", FASHION)
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1 and got.max() > 100
 
 
@@ -50,7 +52,7 @@ def test_an_animated_image_is_refused(tmp_path: Path) -> None:
     frames = [Image.new("L", (28, 28), 0), Image.fromarray(_shirt()).resize((28, 28))]
     frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     with pytest.raises(DataError) as caught:
-        data.load_image(tmp_path / "a.gif")
+        data.load_image(tmp_path / "a.gif", FASHION)
     assert str(caught.value) == (
         f"image {tmp_path / 'a.gif'} is animated (2 frames); give a still PNG or JPEG (one frame of it)"
     )
@@ -63,7 +65,7 @@ def test_a_png_with_a_huge_text_chunk_is_one_line(tmp_path: Path) -> None:
     info.add_text("comment", "x" * 20_000_000, zip=True)
     Image.fromarray(_shirt()).save(tmp_path / "big-text.png", pnginfo=info)
     with pytest.raises(DataError, match=r"cannot read image \S+big-text.png: it is damaged or cut short \(.+\); "):
-        data.load_image(tmp_path / "big-text.png")
+        data.load_image(tmp_path / "big-text.png", FASHION)
 
 
 def test_a_download_that_never_answers_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

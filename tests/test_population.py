@@ -10,11 +10,10 @@ import pytest
 
 from fashionlab.config import load_config
 from fashionlab.engine.fit import TrainPlan
+from fashionlab.engine.fit import train as trained
 from fashionlab.engine.programs import population_key
-from fashionlab.experiments.trials import train_run as train
-from fashionlab.experiments.trials import trained
 from fashionlab.store import RunStore
-from tests.conftest import Cli, StopAfter
+from tests.conftest import Cli, StopAfter, train_run
 
 
 def train_population(members: list[Any], runs: Path, events: Any = None, continue_runs: bool = False) -> list[Any]:
@@ -39,7 +38,7 @@ def test_a_population_of_3_equals_3_separate_runs(tmp_path: Path, config: str | 
     # which a few epochs grow to ~1e-4 relative
     rel = 1e-5 if config is None else 2e-3
     for member, outcome in zip(members, together, strict=True):
-        alone = train(member, tmp_path / f"alone-{member.seed}")
+        alone = train_run(member, tmp_path / f"alone-{member.seed}")
         got, want = strip(outcome.run.history()), strip(alone.run.history())
         assert len(got) == member.epochs == len(want)
         for row_got, row_want in zip(got, want, strict=True):

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from fashionlab.config import load_config
-from fashionlab.experiments import trials as ftrain
 from fashionlab.store import RunStore
-from tests.conftest import Cli, StopAfter
+from tests.conftest import Cli, StopAfter, resume_run, train_run
 
 SLICE = ["train_samples=3000", "test_samples=200"]
 
@@ -51,12 +50,12 @@ def wait_for_epochs(runs: Path, n: int, timeout: float = 120) -> None:
 @pytest.mark.parametrize("config", [None, "configs/cnn.yaml"], ids=["tutorial", "cnn-with-dropout"])
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path: Path, config: str | None) -> None:
     cfg = load_config(config, ["train_samples=600", "test_samples=200", "epochs=4"])
-    whole = ftrain.train_run(cfg, tmp_path / "whole")
+    whole = train_run(cfg, tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
-        ftrain.train_run(cfg, tmp_path / "cut", StopAfter(2))
+        train_run(cfg, tmp_path / "cut", StopAfter(2))
     (run,) = RunStore(tmp_path / "cut").runs()
     assert run.status == "interrupted" and len(run.history()) == 2 and run.info.checkpoint_epoch == 2
-    resumed = ftrain.resume_run(run)
+    resumed = resume_run(run)
     assert strip(resumed.run.history()) == strip(whole.run.history())
     assert resumed.test == whole.test
     assert not (run.path / "checkpoint.npz").exists()  # the finished run keeps model.keras only
@@ -65,14 +64,14 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path: Path, config: s
 def test_a_checkpoint_says_its_own_epoch(tmp_path: Path) -> None:
     """Killed between writing checkpoint.npz and run.json's checkpoint_epoch: resume trusts the file."""
     cfg = load_config(None, ["train_samples=600", "test_samples=200", "epochs=3"])
-    whole = ftrain.train_run(cfg, tmp_path / "whole")
+    whole = train_run(cfg, tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
-        ftrain.train_run(cfg, tmp_path / "cut", StopAfter(2))
+        train_run(cfg, tmp_path / "cut", StopAfter(2))
     (run,) = RunStore(tmp_path / "cut").runs()
     info = json.loads((run.path / "run.json").read_text())
     (run.path / "run.json").write_text(json.dumps({**info, "checkpoint_epoch": 1}))  # run.json one epoch behind the
     # checkpoint file, as after such a kill
-    resumed = ftrain.resume_run(RunStore(tmp_path / "cut").read(run.id))
+    resumed = resume_run(RunStore(tmp_path / "cut").read(run.id))
     assert strip(resumed.run.history()) == strip(whole.run.history()) and resumed.test == whole.test
 
 
@@ -94,7 +93,7 @@ def test_ctrl_c_marks_interrupted_and_keeps_history(tmp_path: Path) -> None:
 def test_kill_9_at_any_point_then_resume_gives_identical_metrics(tmp_path: Path, delay: float) -> None:
     """kill -9 shortly after an epoch ends (while history, run.json and the checkpoint are written)."""
     args = ["epochs=4", *SLICE]
-    whole = ftrain.train_run(load_config(None, args), tmp_path / "whole")
+    whole = train_run(load_config(None, args), tmp_path / "whole")
     runs = tmp_path / "runs"
     proc = fashionlab(runs, "train", *args)
     wait_for_epochs(runs, 1)
@@ -310,9 +309,7 @@ def test_a_run_is_completed_before_its_curves_are_drawn(tmp_path: Path, monkeypa
         raise RuntimeError("no fonts")
 
     monkeypatch.setattr(plots, "curves_png", broken)
-    result = ftrain.train_run(
-        load_config(None, ["epochs=1", "train_samples=300", "test_samples=100"]), tmp_path / "runs"
-    )
+    result = train_run(load_config(None, ["epochs=1", "train_samples=300", "test_samples=100"]), tmp_path / "runs")
     run = RunStore(tmp_path / "runs").read(result.run.id)
     assert run.status == "completed" and run.has_model and not (run.path / "curves.png").exists()
     assert run.info.curves_error == "RuntimeError: no fonts"

@@ -89,7 +89,9 @@ def test_a_sweep_over_seed_is_the_same_thing() -> None:
     from fashionlab.results import RunSummary, Tested, results_of
 
     rows = [
-        RunSummary(f"r{i}", "completed", {"optimizer.name": o, "seed": s}, seed=s, test=Tested(2, 0.4, v))
+        RunSummary(
+            f"r{i}", "completed", {"optimizer.name": o, "seed": s}, seed=s, test=Tested(2, {"loss": 0.4, "accuracy": v})
+        )
         for i, (o, s, v) in enumerate([("adam", 1, 0.88), ("adam", 2, 0.87), ("sgd", 1, 0.85), ("sgd", 2, 0.84)])
     ]
     res = results_of(rows)

@@ -122,8 +122,8 @@ def test_search_errors(cli: Cli, runs_dir: Path) -> None:
 def test_a_batch_of_one_program_trains_as_one_population_with_the_numbers_of_one_by_one(tmp_path: Path) -> None:
     """search --batch 4 --population on: the sampler's 4 trials train as one vmapped program (issue 38), each
     with the history and test numbers of its config trained alone, and the study is told each one's value."""
+    from fashionlab import usecases
     from fashionlab.config import Source, validate
-    from fashionlab.experiments.trials import train_run
 
     items = ["lr=loguniform(1e-4,1e-2)", "seed=choice(1,2,3)", "epochs=2", "train_samples=600", "test_samples=200"]
     cli = Cli(tmp_path / "runs")
@@ -134,7 +134,7 @@ def test_a_batch_of_one_program_trains_as_one_population_with_the_numbers_of_one
     record = json.loads(next((tmp_path / "runs" / "sweeps").glob("search-*.json")).read_text())
     values = {t["run_id"]: t["value"] for t in record["trials"]}
     for run in runs:
-        alone = train_run(validate(run.info.config, Source(None, {})), tmp_path / f"alone-{run.id}")
+        alone = usecases.train(validate(run.info.config, Source(None, {})), tmp_path / f"alone-{run.id}").result
         got = [{k: v for k, v in row.items() if k != "seconds"} for row in run.history()]
         want = [{k: v for k, v in row.items() if k != "seconds"} for row in alone.run.history()]
         assert len(got) == 2 and all(a == pytest.approx(b, rel=1e-5) for a, b in zip(got, want, strict=True))

@@ -38,7 +38,7 @@ def test_training_on_jax_does_not_import_tensorflow(tmp_path) -> None:  # type: 
     code = (
         "from pathlib import Path\n"
         "from fashionlab.config import load_config\n"
-        "from fashionlab.experiments.trials import train_run as train\n"
+        "from fashionlab.usecases import train\n"
         f"train(load_config(None, ['train_samples=200', 'test_samples=50', 'epochs=1']), Path({str(tmp_path)!r}))\n"
     )
     loaded = loaded_after(code)

@@ -10,17 +10,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from fashionlab import usecases
 from fashionlab.config import load_config
 from fashionlab.errors import ConfigError
 from fashionlab.experiments import grammar
 from fashionlab.experiments import plan as fplan
 from fashionlab.experiments.sweep import run_sweep
-from fashionlab.experiments.trials import train_run as train
 from fashionlab.store import RunStore
 from tests.conftest import CONFIGS, SMALL, Cli
+
+
+def train(config: Any, runs: Path) -> Any:
+    return usecases.train(config, runs).result
+
 
 TINY = ["train_samples=400", "test_samples=100"]
 

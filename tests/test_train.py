@@ -7,22 +7,28 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import yaml
 
+from fashionlab import usecases
 from fashionlab.config import load_config
 from fashionlab.engine import build as fbuild
 from fashionlab.engine.outcomes import Diverged
-from fashionlab.experiments import trials as ftrain
 from fashionlab.metrics import classification_report, summarize_history
 from fashionlab.store import RunStore
 from tests.conftest import CONFIGS, SMALL
 
 
+def train_run(config: Any, runs: Path) -> Any:
+    """The train use case's TrainResult (what `fashionlab train` shows)."""
+    return usecases.train(config, runs).result
+
+
 def test_run_directory_holds_everything(runs_dir: Path) -> None:
-    result = ftrain.train_run(load_config(None, SMALL), runs_dir)
+    result = train_run(load_config(None, SMALL), runs_dir)
     files = sorted(p.name for p in result.run.path.iterdir())
     assert files == [
         "best.weights.npz", "config.yaml", "curves.png", "history.csv", "images.npz", "metrics.json",
@@ -44,9 +50,9 @@ def test_run_directory_holds_everything(runs_dir: Path) -> None:
 
 
 def test_same_config_and_seed_give_the_same_numbers(runs_dir: Path) -> None:
-    a = ftrain.train_run(load_config(None, SMALL), runs_dir)
-    b = ftrain.train_run(load_config(None, SMALL), runs_dir)
-    c = ftrain.train_run(load_config(None, [*SMALL, "seed=7"]), runs_dir)
+    a = train_run(load_config(None, SMALL), runs_dir)
+    b = train_run(load_config(None, SMALL), runs_dir)
+    c = train_run(load_config(None, [*SMALL, "seed=7"]), runs_dir)
     strip = lambda run: [{k: v for k, v in row.items() if k != "seconds"} for row in run.history()]  # noqa: E731
     assert strip(a.run) == strip(b.run)
     assert a.test == b.test
@@ -63,45 +69,45 @@ def assert_same_history(a: list[dict[str, float]], b: list[dict[str, float]]) ->
 
 def test_keras_steps_per_execution_does_not_change_results(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = load_config(None, [*SMALL, "fused_loop=false"])
-    fast = ftrain.train_run(config, runs_dir)
+    fast = train_run(config, runs_dir)
     assert fast.run.info.loop == "keras.fit"
     monkeypatch.setattr(fbuild, "MAX_STEPS_PER_EXECUTION", 1)
-    slow = ftrain.train_run(config, runs_dir)
+    slow = train_run(config, runs_dir)
     assert_same_history(fast.run.history(), slow.run.history())
 
 
 def test_fused_block_size_does_not_change_results(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fashionlab.engine import loop as fused
 
-    blocks = ftrain.train_run(load_config(None, SMALL), runs_dir)
+    blocks = train_run(load_config(None, SMALL), runs_dir)
     assert blocks.run.info.loop == "fused"
     monkeypatch.setattr(fused, "CALLS_PER_EPOCH", 10_000)  # one step per call
-    steps = ftrain.train_run(load_config(None, SMALL), runs_dir)
+    steps = train_run(load_config(None, SMALL), runs_dir)
     assert_same_history(blocks.run.history(), steps.run.history())
 
 
 def test_fused_loop_learns_as_well_as_keras_fit(runs_dir: Path) -> None:
     """Same model, data and epochs: the fused loop (own shuffling) and keras.fit reach the same quality."""
     common = ["train_samples=3000", "test_samples=1000", "epochs=3"]
-    fused = ftrain.train_run(load_config(None, common), runs_dir)
-    keras_fit = ftrain.train_run(load_config(None, [*common, "fused_loop=false"]), runs_dir)
+    fused = train_run(load_config(None, common), runs_dir)
+    keras_fit = train_run(load_config(None, [*common, "fused_loop=false"]), runs_dir)
     assert fused.test["accuracy"] > 0.75 and keras_fit.test["accuracy"] > 0.75
     assert abs(fused.test["accuracy"] - keras_fit.test["accuracy"]) < 0.04
 
 
 @pytest.mark.parametrize("name", ["mse", "sgd", "deeper"])
 def test_other_losses_and_optimizers_train(runs_dir: Path, name: str) -> None:
-    result = ftrain.train_run(load_config(CONFIGS / f"{name}.yaml", SMALL), runs_dir)
+    result = train_run(load_config(CONFIGS / f"{name}.yaml", SMALL), runs_dir)
     assert result.run.status == "completed" and 0.0 <= result.test["accuracy"] <= 1.0
 
 
 def test_categorical_crossentropy_gets_one_hot_labels(runs_dir: Path) -> None:
-    result = ftrain.train_run(load_config(None, [*SMALL, "loss=categorical_crossentropy"]), runs_dir)
+    result = train_run(load_config(None, [*SMALL, "loss=categorical_crossentropy"]), runs_dir)
     assert result.test["accuracy"] > 0.5
 
 
 def test_cnn_trains(runs_dir: Path) -> None:
-    result = ftrain.train_run(
+    result = train_run(
         load_config(CONFIGS / "cnn.yaml", ["train_samples=300", "test_samples=100", "epochs=1"]), runs_dir
     )
     assert result.run.status == "completed"
@@ -109,7 +115,7 @@ def test_cnn_trains(runs_dir: Path) -> None:
 
 def test_divergence_marks_the_run(runs_dir: Path) -> None:
     with pytest.raises(Diverged, match=r"diverged: loss exploded to .* in epoch 1; lower the learning rate"):
-        ftrain.train_run(load_config(None, [*SMALL, "optimizer=sgd", "lr=50"]), runs_dir)
+        train_run(load_config(None, [*SMALL, "optimizer=sgd", "lr=50"]), runs_dir)
     (run,) = RunStore(runs_dir).runs()
     assert run.status == "diverged" and len(run.history()) == 1
 

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from fashionlab.config import load_config
-from fashionlab.experiments import trials as ftrain
 from fashionlab.store import RunStore
 from fashionlab.text import csv_cell, markdown_text, visible
-from tests.conftest import Cli, StopAfter
+from tests.conftest import Cli, StopAfter, train_run
 
 ESC_NAME = "x\x1b]52;c;aGk=\x07\x1b[2Jy"  # OSC 52 (clipboard) and clear-screen
 
@@ -149,7 +148,7 @@ def test_a_sweep_waits_for_a_resume_of_the_same_run_instead_of_training_into_it(
     runs = tmp_path / "runs"
     args = ["train_samples=600", "test_samples=200", "epochs=3"]
     with pytest.raises(KeyboardInterrupt):
-        ftrain.train_run(load_config(None, args), runs, StopAfter(1))
+        train_run(load_config(None, args), runs, StopAfter(1))
     (run,) = RunStore(runs).runs()
     assert run.status == "interrupted"
     lock = runs / ".locks" / f"run-{run.id}.lock"

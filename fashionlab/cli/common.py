@@ -411,26 +411,6 @@ ColumnsOpt = Annotated[
 ]
 
 
-def check_tracking(enabled: bool, uri: str | None) -> None:
-    """--mlflow: the tracking URI is tried before anything trains (a bad one is refused in one line)."""
-    if enabled:
-        from fashionlab.experiments import tracking
-
-        tracking.check_uri(uri or tracking.default_uri())
-
-
-def log_to_mlflow(
-    enabled: bool, uri: str | None, runs: list[Any], group: str | None = None, axes: dict[str, Any] | None = None
-) -> None:
-    if (target := tracking_uri(enabled, uri)) is None:
-        return
-    from fashionlab.experiments import tracking
-
-    with tracking.quiet():
-        logged = tracking.log_runs(runs, target, group, axes)
-    say_logged(logged, len(runs), target, group)
-
-
 def tracking_uri(enabled: bool, uri: str | None) -> str | None:
     """--mlflow [--mlflow-uri URI] as the tracking URI to log to (None: not logging)."""
     if not enabled:
@@ -438,13 +418,3 @@ def tracking_uri(enabled: bool, uri: str | None) -> str | None:
     from fashionlab.experiments import tracking
 
     return uri or tracking.default_uri()
-
-
-def say_logged(logged: Any, total: int, uri: str, group: str | None) -> None:
-    """What went to MLflow, in one line."""
-    before = total - logged.new
-    err.print(
-        f"Logged {logged.new} run{'s' if logged.new != 1 else ''} to MLflow at {uri}"
-        + (f" under {group}" if group else "")
-        + (f" ({before} logged before, left as they were)" if before else "")
-    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,16 +28,13 @@ from fashionlab.cli.common import (
     WideOpt,
     app,
     check_png,
-    check_tracking,
     config_note,
     emit_json,
     err,
     left_out,
-    log_to_mlflow,
     out,
     render_comparison,
     say_advice,
-    say_logged,
     show_table,
     store,
     tracking_uri,
@@ -101,11 +101,6 @@ JobsOpt = Annotated[
 ]
 
 
-def written(result: Any) -> tuple[Any, list[Any]]:
-    """A finished sweep's or search's record and its trials' runs (read once, at its end)."""
-    return result.record, result.runs
-
-
 def ray_options(executor: str, address: str | None, cpus: float, gpus: float) -> Any:
     """RayOptions for --executor ray, None for local; a bad combination is an InputError."""
     if executor == "local":
@@ -169,8 +164,7 @@ def sweep(
     fashionlab sweep --config configs/adam.yaml optimizer=adam,sgd,rmsprop lr=0.001,0.01
     """
     from fashionlab.experiments import plan
-    from fashionlab.experiments import sweep as sweeping
-    from fashionlab.views import compare, progress, sweeps
+    from fashionlab.views import compare
 
     view = Comparison(compare.check_sort(sort), "table", all_columns, wide, columns, per_seed=per_seed)
     check_png(curves, force)
@@ -181,35 +175,75 @@ def sweep(
     say_advice([t.config for t in the_plan.trials])
     if dry_run:
         return show_dry_run(ahead, as_json, wide)
-    check_tracking(mlflow, mlflow_uri)  # a missing extra is refused before the sweep says what it will do
-    err.print(sweeps.preview_sentence(ahead))
-    chosen = pick_executor(executor, address, cpus_per_trial, gpus_per_trial, jobs, ahead.groups)
-    try:
-        done = len(the_plan.trials) - len(ahead.pending)
-        with progress.SweepProgressBars(err, len(the_plan.trials), done=done) as bars:
-            result = sweeping.run_sweep(the_plan, runs, fail_fast=fail_fast, events=bars, executor=chosen, ahead=ahead,
-                                        mlflow=tracking_uri(mlflow, mlflow_uri))  # fmt: skip
-    except KeyboardInterrupt:
-        err.print(sweeps.interrupted_sentence(runs.find_record(the_plan.sweep_id)))
-        raise
-    record, trial_runs = written(result)
-    if result.logged is not None:
-        say_logged(result.logged, len(trial_runs), str(result.mlflow_uri), the_plan.sweep_id)
-    from fashionlab.results import collect
-    from fashionlab.views import groups
+    chosen = Executor(executor, address, cpus_per_trial, gpus_per_trial, jobs)
+    swept = sweep_plan(the_plan, runs, ahead, chosen, fail_fast, tracking_uri(mlflow, mlflow_uri), view, curves)
+    show_swept(swept, view, as_json, curves, force)
 
-    if (res := collect(trial_runs, view.sort, list(the_plan.axes))) and curves:
-        write_png(curves, groups.curves_png(trial_runs, res), force)
+
+@dataclass
+class Executor:
+    """--executor, --address, --cpus-per-trial, --gpus-per-trial, --jobs."""
+
+    kind: str = "local"
+    address: str | None = None
+    cpus: float = 1.0
+    gpus: float = 0.0
+    jobs: int = 0
+
+
+def sweep_plan(
+    the_plan: Any, runs: Any, ahead: Any, executor: Executor, fail_fast: bool, mlflow: str | None, view: Comparison,
+    curves: Path | None,
+) -> Any:  # fmt: skip
+    """usecases.sweep with the terminal's bars: the preview said first, Ctrl-C said what it left."""
+    from fashionlab import usecases
+    from fashionlab.views import progress, sweeps
+
+    usecases.check_mlflow(mlflow)  # a missing extra is refused before the sweep says what it will do
+    err.print(sweeps.preview_sentence(ahead))
+    chosen = pick_executor(executor, ahead.groups)
+    done = len(the_plan.trials) - len(ahead.pending)
+    with (
+        said_if_interrupted(runs, the_plan.sweep_id),
+        progress.SweepProgressBars(err, len(the_plan.trials), done=done) as bars,
+    ):
+        return usecases.sweep(the_plan, runs, executor=chosen, fail_fast=fail_fast, events=bars, ahead=ahead,
+                              mlflow=mlflow, sort=view.sort, curves=curves is not None)  # fmt: skip
+
+
+@contextlib.contextmanager
+def said_if_interrupted(runs: Any, group: str) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM) of a sweep or search: what it left, and how to finish it, said on the way out."""
+    from fashionlab import usecases
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print(usecases.interrupted_sentence(runs, group))
+        raise
+
+
+def show_swept(swept: Any, view: Comparison, as_json: bool, curves: Path | None, force: bool) -> None:
+    """A sweep's outcome on the terminal: what went to MLflow, its curves' PNG, its comparison (or JSON), its
+    closing line; exit 1 when a trial did not complete."""
+    the_plan, record = swept.result.plan, swept.result.record
+    if swept.logged is not None:
+        err.print(swept.logged.sentence(), markup=False)
+    if curves and swept.curves is not None:
+        write_png(curves, swept.curves, force)
     if as_json:
-        data: dict[str, Any] = {"sweep": the_plan.sweep_id, "trials": trials_json(record, trial_runs)}
-        if res.repeated:
-            data["settings"] = groups.grouped_records(res)
-        data.update(comparisons=[c.to_json() for c in res.comparisons], findings=[f.to_json() for f in res.findings])
+        from fashionlab.views import groups
+
+        data: dict[str, Any] = {"sweep": the_plan.sweep_id, "trials": trials_json(record, swept.runs)}
+        if swept.results.repeated:
+            data["settings"] = groups.grouped_records(swept.results)
+        data.update(comparisons=[c.to_json() for c in swept.results.comparisons],
+                    findings=[f.to_json() for f in swept.results.findings])  # fmt: skip
         emit_json(data)
     else:
-        render_comparison(trial_runs, view, _("Sweep {id}").format(id=the_plan.sweep_id), list(the_plan.axes))
-    err.print(sweep_sentence(result, runs.record_path(the_plan.sweep_id), ahead))
-    if result.failed:
+        render_comparison(swept.runs, view, _("Sweep {id}").format(id=the_plan.sweep_id), list(the_plan.axes))
+    err.print(swept.sentence, markup=False)
+    if swept.failed:
         raise typer.Exit(1)
 
 
@@ -252,76 +286,18 @@ def _plan(runs: Any, resume: str | None, config: list[Path] | None, items: list[
     return plan.expand([str(p) for p in config or []], items)
 
 
-def pick_executor(executor: str, address: str | None, cpus: float, gpus: float, jobs: int, groups: list[Any]) -> Any:
+def pick_executor(executor: Executor, groups: list[Any]) -> Any:
     """The executor the options ask for: Ray tasks, or local processes (jobs 0: the default for here), as
     many as the free memory holds (one line says when --jobs was lowered)."""
     from fashionlab.experiments import executors, ray_executor
 
-    ray = ray_options(executor, address, cpus, gpus)
+    ray = ray_options(executor.kind, executor.address, executor.cpus, executor.gpus)
     if ray:
         return ray_executor.RayExecutor(ray)
-    fits, why = executors.jobs_that_fit(jobs or executors.default_jobs(len(groups)), groups)
+    fits, why = executors.jobs_that_fit(executor.jobs or executors.default_jobs(len(groups)), groups)
     if why:
         err.print(why, markup=False)
     return executors.LocalExecutor(fits)
-
-
-def did_not(failed: list[Any]) -> str:
-    """The trials that did not complete, by what a rerun does for them: a diverged trial diverges again
-    (same seed, same config), an interrupted one continues, a failed one is tried again."""
-    from fashionlab.store import RunStatus
-
-    diverged = sum(1 for o in failed if o.status == RunStatus.DIVERGED)
-    interrupted = sum(1 for o in failed if o.status == RunStatus.INTERRUPTED)
-    other = len(failed) - diverged - interrupted
-
-    parts = []
-    if diverged:
-        parts.append((_("{n} diverged (a rerun trains it the same way: lower the learning rate)") if diverged == 1
-                      else _("{n} diverged (a rerun trains them the same way: lower the learning rate)")
-                      ).format(n=diverged))  # fmt: skip
-    if interrupted:
-        parts.append(_("{n} interrupted (rerun the same command to continue)").format(n=interrupted))
-    if other:
-        parts.append((_("{n} failed (rerun the same command to retry it)") if other == 1
-                      else _("{n} failed (rerun the same command to retry them)")).format(n=other))  # fmt: skip
-    return "".join(", " + p for p in parts)
-
-
-def sweep_sentence(result: Any, record: Path, ahead: Any) -> str:
-
-    n, failed = len(result.plan.trials), len(result.failed)
-    unfinished = ahead.unfinished.items()
-    continued = sum(1 for h, r in unfinished if (o := result.outcomes.get(h)) and o.completed and o.run_id == r.id)
-    done = len(result.skipped)
-    head = (_("{done} of 1 trial completed") if n == 1 else _("{done} of {n} trials completed")).format(
-        done=n - failed, n=n
-    )
-    already = (_("{k} was already done") if done == 1 else _("{k} were already done")).format(k=done)
-    if continued:
-        already += (_(", {k} continued its interrupted run") if continued == 1
-                    else _(", {k} continued their interrupted run")).format(k=continued)  # fmt: skip
-    fast = " " + _("(stopped at the first failure: --fail-fast)") if result.stopped_early else ""
-    return (
-        f"{head} ({already})"
-        + did_not(result.failed)
-        + fast
-        + ". "
-        + _("Record: {record}").format(record=record)
-        + tensorboard_written(result.tensorboard_written, record.parent.parent)
-    )
-
-
-def tensorboard_written(runs: list[Any], root: Path) -> str:
-    n = len(runs)
-    if not n:
-        return ""
-    said = (
-        _("Wrote TensorBoard logs from their history for 1 trial trained before without them")
-        if n == 1
-        else _("Wrote TensorBoard logs from their history for {n} trials trained before without them")
-    ).format(n=n)
-    return f"\n{said} (tensorboard --logdir {root})"  # fmt: skip
 
 
 @app.command()
@@ -376,6 +352,7 @@ def search(
     Example: fashionlab search 'lr=loguniform(1e-4,1e-1)' 'layers.1.units=int(16,256)'
     'optimizer=choice(adam,sgd)' --trials 30 --prune median (quoted: parentheses are the shell's)
     """
+    from fashionlab import usecases
     from fashionlab.experiments import search as fsearch
     from fashionlab.views import compare, sweeps
     from fashionlab.views.progress import SweepProgressBars
@@ -387,21 +364,18 @@ def search(
     runs = store()
     together = batch > 1 and populations_wanted(population) and (population == "on" or (prune == "none" and not ray))
     fsearch.check_search(the_plan, runs, ray, together)
-    check_tracking(mlflow, mlflow_uri)
+    usecases.check_mlflow(uri := tracking_uri(mlflow, mlflow_uri))
     err.print(sweeps.search_start_sentence(the_plan, trials))
-    try:
-        with SweepProgressBars(err, trials) as bars:
-            result = fsearch.run_search(the_plan, runs, trials, bars, ray, batch, together)
-    except KeyboardInterrupt:
-        err.print(sweeps.interrupted_sentence(runs.find_record(the_plan.search_id)))
-        raise
-    record, trial_runs = written(result)
-    log_to_mlflow(mlflow, mlflow_uri, trial_runs, the_plan.search_id, record.axes)
+    with said_if_interrupted(runs, the_plan.search_id), SweepProgressBars(err, trials) as bars:
+        found = usecases.search(the_plan, runs, trials, events=bars, ray=ray, batch=batch, together=together,
+                                mlflow=uri, sort=view.sort)  # fmt: skip
+    if found.logged is not None:
+        err.print(found.logged.sentence(), markup=False)
     if as_json:
-        best = result.best.to_json() if result.best else None
-        emit_json({"search": the_plan.search_id, "best": best, "trials": trials_json(record, trial_runs)})
+        best = found.result.best.to_json() if found.result.best else None
+        emit_json({"search": the_plan.search_id, "best": best, "trials": trials_json(found.result.record, found.runs)})
     else:
-        render_comparison(trial_runs, view, _("Search {id}").format(id=the_plan.search_id), None)
-    err.print(sweeps.search_sentence(result, runs.study_path(the_plan.search_id)))
-    if result.failed:
+        render_comparison(found.runs, view, _("Search {id}").format(id=the_plan.search_id), None)
+    err.print(found.sentence, markup=False)
+    if found.failed:
         raise typer.Exit(1)

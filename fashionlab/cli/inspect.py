@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 
@@ -38,7 +38,7 @@ from fashionlab.cli.common import (
     store,
     write_png,
 )
-from fashionlab.errors import ConfigError, InputError
+from fashionlab.errors import InputError
 from fashionlab.store.output import shown_path
 
 
@@ -72,38 +72,29 @@ def data(
     Example: fashionlab data --grid samples.png · fashionlab data --config tiny · fashionlab data digits
     """
     from fashionlab import data as fdata
-    from fashionlab import datasets
+    from fashionlab import usecases
+    from fashionlab.i18n import _
     from fashionlab.views import tables
 
     check_png(grid, force)
     if download:
-        err.print(f"Downloaded and verified {fdata.download()}", markup=False)
-    pick, names = None, None
+        err.print(_("Downloaded and verified {path}").format(path=fdata.download()), markup=False)
+    cfg = None
     if config:
         from fashionlab.config import load_config
-        from fashionlab.engine.inputs import resize, select
 
         config_note(config)
         cfg = load_config(config)
-
-        def pick(x: Any, y: Any) -> Any:
-            chosen_x, chosen_y = select(x, y, cfg)
-            return resize(chosen_x, cfg.image_hw), chosen_y
-
-        names = cfg.class_names
-    dataset = cfg.dataset if config and name is None else datasets.get(name)
-    summary = fdata.summarize(dataset, pick, names)
+    view = usecases.data(name, cfg)
+    dataset, summary = view.dataset, view.summary
     if check:
-        err.print(f"{dataset.title} found and verified in {summary.directory}", markup=False)
+        err.print(_("{data} found and verified in {path}").format(data=dataset.title, path=summary.directory),
+                  markup=False)  # fmt: skip
         return
     if grid:
         from fashionlab.views import plots
 
-        train, test = dataset.load()
-        x, y = train if split == "train" else test
-        if pick is not None:
-            x, y = pick(x, y)
-        write_png(grid, plots.grid_png(x, y, names=summary.class_names), force)
+        write_png(grid, plots.grid_png(*view.images(split), names=summary.class_names), force)
     if as_json:
         emit_json({"data": dataset.name, "about": " ".join(dataset.about()), "directory": summary.directory,
                    "class_names": summary.class_names, "splits": summary.splits})  # fmt: skip
@@ -128,39 +119,24 @@ def show(
 
     Example: fashionlab show --config configs/tiny.yaml --draw net.png
     """
+    from fashionlab import usecases
     from fashionlab.config import load_config
-    from fashionlab.i18n import _
-    from fashionlab.network import from_logits, layer_rows
     from fashionlab.views import tables
 
     config_note(config)
     check_png(draw, force)
-    cfg = load_config(config, overrides or [])
-    rows = layer_rows(cfg)
-    try:
-        logits: bool | None = from_logits(cfg)
-    except ConfigError:
-        logits = None
-    labels = _("integer") if cfg.loss.sparse else _("one-hot")
+    net = usecases.network(cfg := load_config(config, overrides or []))
     if draw:
         from fashionlab.views import plots
 
         write_png(draw, plots.network_png(cfg), force)
     if as_json:
-        layers = [vars(r) for r in rows]
-        total = sum(r.params for r in rows)
-        found = {"name": cfg.name, "input_shape": cfg.input_shape, "layers": layers, "total_params": total,
-                 "labels": labels, "from_logits": logits}  # fmt: skip
-        if explain:
-            from fashionlab.views.explain import explain as in_words
-
-            found["explain"] = in_words(cfg)
-        emit_json(found)
-    else:
-        out.print(tables.network_table(rows, cfg, labels, logits))
-        say_advice([cfg], out)
-        if explain:
-            out.print(tables.explain_view(cfg))
+        emit_json(net.to_json(explain))
+        return
+    out.print(tables.network_table(net.rows, cfg, net.labels, net.from_logits))
+    say_advice([cfg], out)
+    if explain:
+        out.print(tables.explain_view(cfg))
 
 
 @app.command("runs")
@@ -267,104 +243,19 @@ def lab_report(
 
     Example: fashionlab report --sweep sweep-1a2b3c4d --out report.html --html
     """
-    from fashionlab.views import compare, report
-
-    sort = compare.check_sort(sort)
-    fmt = "json" if as_json else fmt
-    as_html = as_html or fmt == "html"
-    if fmt != "json":
-        report.check_targets(out_file or Path("report.html" if as_html else "report.md"), as_html, force)
-    selection = store().select(runs, sweep_id, "all")
-    histories: dict[str, Any] = {}
-    chosen = [r for r in selection.runs if usable(r, histories, models=fmt != "json")]
-    if not chosen:
-        from fashionlab.errors import RunError
-
-        raise RunError("no run can go into the report (every one is broken, see the warnings); train one first")
-    axes = list(selection.axes or [])
-    known = report.summaries(chosen, histories)  # every run read once, for every part
-    parts = report_parts(chosen, axes, known) if not runs and not sweep_id else [(selection.title, chosen, axes)]
-    if fmt == "json":
-        emit_json(report.to_json(parts, sort, known))
-        return
-    out_file = out_file or Path("report.html" if as_html else "report.md")
-    csv_name = report.TABLE_CSV if as_html else f"{out_file.stem}_files/{report.TABLE_CSV}"
-    sections = report.build(parts, lambda run: _inspect(run, epoch), sort, csv_name=csv_name, known=known)
-    try:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        (report.to_html if as_html else report.to_markdown)(
-            sections, out_file, report.full_table_csv(chosen, sort, known), force
-        )
-    except OSError as exc:
-        from fashionlab.errors import StorageError
-
-        raise StorageError(
-            f"cannot write the report to {shown_path(out_file)} ({exc.strerror or exc}); free space, fix the "
-            "folder's permissions or give --out another place"
-        ) from None
+    from fashionlab import usecases
     from fashionlab.i18n import _
+    from fashionlab.views import compare
 
-    err.print(_("Saved {path} (every column of every run: {table})").format(path=shown_path(out_file),
-              table=shown_path(csv_name)), markup=False)  # fmt: skip
-
-
-def report_parts(
-    chosen: list[Any], axes: list[str], known: dict[str, Any] | None = None
-) -> list[tuple[str, list[Any], list[str]]]:
-    """All runs, as one part per sweep (its trials, newest sweep first) and one per task for the rest."""
-    from fashionlab.i18n import _
-    from fashionlab.results import summary_of
-    from fashionlab.views.observations import task_words
-
-    by_id = {r.id: r for r in chosen}
-    parts: list[tuple[str, list[Any], list[str]]] = []
-    placed: set[str] = set()
-    runs_store = store()
-    records = [r for r in map(runs_store.find_record, runs_store.sweep_ids()) if r is not None]
-    for record in sorted(records, key=lambda r: r.updated, reverse=True):
-        mine = [by_id[i] for i in dict.fromkeys(record.run_ids) if i in by_id]  # a run several sweeps used: in each
-        if mine:
-            what = " ".join(record.items) or ", ".join(record.axes)
-            kind = _("Sweep") if record.kind == "sweep" else _("Search")
-            parts.append((f"{kind} {record.id}: {what}", mine, list(record.axes)))
-            placed.update(r.id for r in mine)
-    rest: dict[str, list[Any]] = {}
-    for run in chosen:
-        if run.id not in placed:
-            rest.setdefault((known[run.id] if known and run.id in known else summary_of(run)).task, []).append(run)
-    for task, runs in rest.items():
-        title = _("Runs of {task}").format(task=task_words(task)) if parts or len(rest) > 1 else _("Runs")
-        parts.append((title, runs, []))
-    return parts if len(parts) > 1 else [(_("All runs"), chosen, axes)]
-
-
-def usable(run: Any, histories: dict[str, Any] | None = None, models: bool = True) -> bool:
-    """Whether a run can go into a report; a broken one is left out with a warning, not the whole report.
-    The history it reads is kept in `histories` (by run id), so the report does not read it again. With
-    `models` its config.yaml must be readable too (a Markdown or HTML report rebuilds the best run's model
-    from it); the JSON report reads only the copy in run.json, so it does not check 20,000 YAML files."""
-    from fashionlab.errors import RunError
-
-    try:
-        if run.problem:
-            raise RunError(run.problem)
-        if models:
-            run.check_config()
-        history = run.history()
-        run.metrics()
-        if histories is not None:
-            histories[run.id] = history
-    except RunError as exc:
-        err.print(f"Warning: leaving out run {run.id}: {exc}", markup=False)
-        return False
-    return True
-
-
-def _inspect(run: Any, epoch: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The best run's evaluation and its predictions of the first 300 test images, for the report."""
-    from fashionlab.engine.inference import evaluate_run, predict_test_images
-
-    return evaluate_run(run, epoch), predict_test_images(run, 300, epoch)
+    fmt = "json" if as_json else ("html" if as_html else fmt)
+    done = usecases.report(store(), runs, sweep_id, fmt, out_file, epoch, compare.check_sort(sort), force)
+    for run_id, why in done.left_out:
+        err.print(_("Warning: leaving out run {run}: {why}").format(run=run_id, why=why), markup=False)
+    if done.data is not None:
+        emit_json(done.data)
+    elif done.path is not None and done.table is not None:
+        err.print(_("Saved {path} (every column of every run: {table})").format(path=shown_path(done.path),
+                  table=shown_path(done.table)), markup=False)  # fmt: skip
 
 
 @app.command()

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from fashionlab.cli.common import (
+    Comparison,
     ConfigOpt,
     ForceOpt,
     JsonOpt,
@@ -21,17 +22,17 @@ from fashionlab.cli.common import (
     any_part,
     app,
     check_png,
-    check_tracking,
     complete_runs,
     config_note,
     emit_json,
     err,
     left_out,
-    log_to_mlflow,
     out,
     pick_run,
     said_latest,
+    say_advice,
     store,
+    tracking_uri,
     write_png,
 )
 from fashionlab.errors import InputError
@@ -77,44 +78,56 @@ def train(
 
     Example: fashionlab train --config configs/adam.yaml epochs=5 lr=0.001
     """
-    from fashionlab.views import tables
+    from fashionlab import usecases
     from fashionlab.views.progress import TrainProgressBars
 
     if resume and (config or overrides):
         raise InputError("--resume takes the run's own config; leave out --config and overrides")
-    from fashionlab.experiments.trials import resume_run, train_run
-
+    uri, extra = tracking_uri(mlflow, mlflow_uri), ["tensorboard=true"] if tensorboard else []
     if resume:
-        run = store().load(resume)
         with TrainProgressBars(err) as bars:
-            result = resume_run(run, bars)
-    else:
-        from fashionlab.config import load_config
+            return show_trained(usecases.resume(store().load(resume), bars, uri), as_json)
+    from fashionlab.config import load_config
 
-        cfg = load_config(config, [*(overrides or []), *(["tensorboard=true"] if tensorboard else [])])
-        if (repeats or cfg.repeats) > 1:  # several seeds: the same as a sweep over them
-            from fashionlab.cli.experiments import sweep
+    cfg = load_config(config, [*(overrides or []), *extra])
+    if (repeats or cfg.repeats) > 1:  # several seeds: the same as a sweep over them
+        return _repeats(
+            config, [*(overrides or []), *extra, *([f"repeats={repeats}"] if repeats else [])], uri, as_json
+        )
+    config_note(config)
+    usecases.check_mlflow(uri)
+    from fashionlab.data import split_counts
 
-            extra = [f"repeats={repeats}"] if repeats else []
-            extra += ["tensorboard=true"] if tensorboard else []
-            sweep(items=[*(overrides or []), *extra], config=[config] if config else None, as_json=as_json,
-                  mlflow=mlflow, mlflow_uri=mlflow_uri)  # fmt: skip
-            return
-        config_note(config)
-        check_tracking(mlflow, mlflow_uri)
-        from fashionlab.data import split_counts
+    with TrainProgressBars(err, [*advice_lines([cfg]), split_counts(cfg).sentence()]) as bars:
+        show_trained(usecases.train(cfg, store(), bars, uri), as_json)
 
-        with TrainProgressBars(err, [*advice_lines([cfg]), split_counts(cfg).sentence()]) as bars:
-            result = train_run(cfg, store(), bars)
-    log_to_mlflow(mlflow, mlflow_uri, [result.run])
+
+def _repeats(config: Path | None, items: list[str], mlflow: str | None, as_json: bool) -> None:
+    """train --repeats N: the config with N seeds, trained and shown as a sweep over them."""
+    from fashionlab.cli.experiments import Executor, show_swept, sweep_plan
+    from fashionlab.experiments import plan
+
+    config_note(config)
+    runs, view = store(), Comparison("test_accuracy", "table", False, False, None)
+    the_plan = plan.expand([str(config)] if config else [], items)
+    ahead = plan.preview(the_plan, runs, False)
+    say_advice([t.config for t in the_plan.trials])
+    show_swept(sweep_plan(the_plan, runs, ahead, Executor(), False, mlflow, view, None), view, as_json, None, False)
+
+
+def show_trained(trained: Any, as_json: bool) -> None:
+    """A trained run on the terminal: what went to MLflow, its summary table (or JSON), where it is."""
+    from fashionlab.views import tables
+
+    result = trained.result
+    if trained.logged is not None:
+        err.print(trained.logged.sentence(), markup=False)
     if as_json:
         emit_json({"run": result.run.id, "summary": result.summary, "test": result.test})
-    else:
-        from fashionlab.results import collect
-
-        backend, stopped = str(result.run.info.backend), result.run.info.stopped_early
-        out.print(tables.train_table(collect([result.run]), result.summary, backend, stopped))
-        err.print(_("Saved {path}").format(path=f"{result.run.path}/"), markup=False)
+        return
+    backend, stopped = str(result.run.info.backend), result.run.info.stopped_early
+    out.print(tables.train_table(trained.results, result.summary, backend, stopped))
+    err.print(_("Saved {path}").format(path=f"{result.run.path}/"), markup=False)
 
 
 @app.command()
@@ -198,57 +211,51 @@ def predict(
     Examples: fashionlab predict --index 10 --plot pred.png · fashionlab predict RUN --index 0:100 ·
     fashionlab predict --image photos/ --format csv
     """
+    from fashionlab import usecases
     from fashionlab.views import tables
 
+    check_png(plot, force)
+    if not one_image(index, image, errors, run, run_option):
+        _predict_many(run or run_option, index, image, epoch, plot, "json" if as_json else fmt, errors, force)
+        return
+
+    number = int(index) if index is not None else None
+    found = usecases.predict(pick_run(run or run_option), number, str(image[0]) if image else None, epoch)
+    if plot:
+        from fashionlab.views import plots
+
+        write_png(plot, plots.prediction_png(found.result), force)
+    if as_json:
+        emit_json(found.to_json())
+    else:
+        out.print(tables.prediction_view(found.result, color=out.color_system is not None, columns=out.width))
+        if explain and found.result.get("index") is not None:
+            from fashionlab.config import run_config
+            from fashionlab.views.metrics_words import tutorial_code
+
+            for line in tutorial_code(found.result, run_config(found.run)):
+                out.print(line, markup=False)
+        warn_chance(found.at_chance)
+    said_latest(run or run_option, found.run)
+
+
+def one_image(index: str | None, image: list[Path] | None, errors: int | None, run: str | None,
+              run_option: str | None) -> bool:  # fmt: skip
+    """Whether predict's options name one image (else several); two ways of naming images, or two runs,
+    are refused."""
     if sum([index is not None, bool(image), errors is not None]) != 1:
         raise InputError(
             "give one of --index N (test images: N, A:B or A,B,C), --image FILE (or a folder) or --errors N"
         )
     if run and run_option and run != run_option:
         raise InputError(f"RUN {run} and --run {run_option} name two runs; give one")
-    check_png(plot, force)
-    one = re.fullmatch(r"-?\d+", index) if index is not None else image and len(image) == 1 and not image[0].is_dir()
-    if not one:
-        _predict_many(run or run_option, index, image, epoch, plot, "json" if as_json else fmt, errors, force)
-        return
-    from fashionlab.engine.inference import predict_run
-
-    number = int(index) if index is not None else None
-    result = predict_run(chosen := pick_run(run or run_option), number, str(image[0]) if image else None, epoch)
-    if plot:
-        from fashionlab.views import plots
-
-        write_png(plot, plots.prediction_png(result), force)
-    chance = at_chance(chosen)
-    if as_json:
-        emit_json({**{k: v for k, v in result.items() if k != "pixels"}, "at_chance": chance is not None})
-    else:
-        out.print(tables.prediction_view(result, color=out.color_system is not None, columns=out.width))
-        if explain and result.get("index") is not None:
-            from fashionlab.config import run_config
-            from fashionlab.views.metrics_words import tutorial_code
-
-            for line in tutorial_code(result, run_config(chosen)):
-                out.print(line, markup=False)
-        warn_chance(chance)
-    said_latest(run or run_option, chosen)
-
-
-def at_chance(run: Any) -> str | None:
-    """The sentence that says a run's model learned nothing (its test accuracy is chance), or None."""
-    from fashionlab.results import summary_of
-    from fashionlab.results.findings import chance
-    from fashionlab.views.observations import finding_text
-
-    row = summary_of(run)
-    found = chance(row, row.name)
-    return finding_text(found[0]) if found else None
+    if index is not None:
+        return re.fullmatch(r"-?\d+", index) is not None
+    return bool(image) and len(image or []) == 1 and not (image or [])[0].is_dir()
 
 
 def warn_chance(sentence: str | None) -> None:
     if sentence:
-        from fashionlab.i18n import _
-
         said = _("Warning: this model is at chance, so its answers are guesses.")
         err.print(f"{said} {sentence}", style="yellow", markup=False)
 
@@ -257,11 +264,12 @@ def _predict_many(
     run: str | None, index: str | None, images: list[Path] | None, epoch: str, plot: Path | None, fmt: str,
     errors: int | None = None, force: bool = False,
 ) -> None:  # fmt: skip
-    from fashionlab.engine.inference import predict_many
+    from fashionlab import usecases
     from fashionlab.views import compare, plots, tables
 
-    chosen = pick_run(run)
-    result = predict_many(chosen, index, [str(p) for p in images] if images else None, epoch, errors, bool(plot))
+    files = [str(p) for p in images] if images else None
+    found = usecases.predict_many(pick_run(run), index, files, epoch, errors, bool(plot))
+    result = found.result
     if plot:
         if len(result["predictions"]) > plots.MAX_GRID:
             raise InputError(
@@ -271,17 +279,16 @@ def _predict_many(
         write_png(plot, plots.prediction_grid_png(result["predictions"]), force)
         for row in result["predictions"]:
             row.pop("pixels", None)
-    chance = at_chance(chosen)
     if fmt == "json":
-        emit_json({**result, "at_chance": chance is not None})
+        emit_json(found.to_json())
     elif fmt == "csv":
         typer.echo(compare.records_csv(tables.prediction_records(result)), nl=False)
     else:
         view, dropped = tables.predictions_table(result, out.width)
         out.print(view)
         left_out(dropped, out.width, "--format csv|json")
-    warn_chance(chance)
-    said_latest(run, chosen)
+    warn_chance(found.at_chance)
+    said_latest(run, found.run)
 
 
 @app.command()

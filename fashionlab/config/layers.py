@@ -200,7 +200,7 @@ def output_shapes(layers: list[Layer], input_shape: list[int]) -> list[tuple[int
             shape = shape[:-1] + (layer.units,)
         elif isinstance(layer, Conv2D | MaxPool2D):
             if len(shape) != 3:
-                hw = ", ".join(map(str, input_shape[:2])) if len(input_shape) >= 2 else "28, 28"
+                hw = ", ".join(map(str, input_shape[:2])) if len(input_shape) >= 2 else "height, width"
                 fix = (
                     f"; set input_shape: [{hw}, 1] or put '- reshape: {{target_shape: [{hw}, 1]}}' before it"
                     if isinstance(layer, Conv2D) else ""

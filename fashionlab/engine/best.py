@@ -1,4 +1,4 @@
-"""The best epoch so far, its weights, and early stopping's patience: no Keras here.
+"""The best epoch so far (the one a run's best.weights file keeps): no Keras here.
 
 The monitor is early_stopping's (val_loss by default), else val_loss, else loss without a validation
 split: the same epoch the run's summary calls "best".
@@ -7,20 +7,8 @@ split: the same epoch the run's summary calls "best".
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from fashionlab.config.schema import EarlyStopping
-
-
-@dataclass
-class Weights:
-    """How the recorder reads and sets the model's weights (fit.py gives it Keras's variables)."""
-
-    snapshot: Callable[[], list[Any]]
-    restore: Callable[[list[Any]], None]
-    shapes: Callable[[], list[tuple[int, ...]]]
 
 
 class BestEpoch:
@@ -31,7 +19,6 @@ class BestEpoch:
         self.value: float | None = None
         self.epoch: int | None = None
         self.wait = 0
-        self.arrays: list[Any] | None = None  # the best epoch's weights, once seen in this process
         for row in history or []:
             self.update(row)
 
@@ -55,7 +42,3 @@ class BestEpoch:
         else:
             self.wait += 1
         return improved
-
-    @property
-    def should_stop(self) -> bool:
-        return self.stopping is not None and self.wait >= self.stopping.patience

@@ -13,7 +13,6 @@ checkpoint, progress, pruning. `train` returns each config's outcome; drawing cu
 from __future__ import annotations
 
 import contextlib
-import functools
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,16 +22,15 @@ import numpy as np
 
 from fashionlab.config import Config, run_config
 from fashionlab.engine.backend import device, versions
-from fashionlab.engine.best import Weights
 from fashionlab.engine.build import build_for_training
-from fashionlab.engine.inputs import Split, prepare_data
-from fashionlab.engine.outcomes import Outcome, Pruner, RunStopped, TrainResult, completed
-from fashionlab.engine.probes import DEAD_UNIT_IMAGES, dead_units
+from fashionlab.engine.inputs import prepare_data
+from fashionlab.engine.member import Member
+from fashionlab.engine.outcomes import Diverged, Outcome, Pruner, RunStopped, TrainResult, completed
 from fashionlab.engine.programs import population_key, program
 from fashionlab.engine.tensorboard import require_tensorflow
-from fashionlab.errors import Interrupted, RunError
+from fashionlab.errors import Interrupted, RunError, signals_deferred
 from fashionlab.events import Sink
-from fashionlab.network import check_trainable, output_kind
+from fashionlab.network import check_trainable
 from fashionlab.store import Run, RunStatus, RunStore, read_run
 
 __all__ = ["RunStopped", "TrainPlan", "completed", "train"]
@@ -51,6 +49,9 @@ class TrainPlan:
     continue_runs: bool = False  # continue each config's interrupted or failed run, if it has one
     resume: Run | None = None  # continue this interrupted or failed run (its own config)
     earlier: dict[str, Run] = field(default_factory=dict, repr=False)  # by config hash: what is continued
+    # by config hash, each config's outcome as read back from the store so far (also after a signal)
+    outcomes: dict[str, Outcome] = field(default_factory=dict, repr=False)
+    failures: dict[str, BaseException] = field(default_factory=dict, repr=False)  # by run id: what raised
 
     @classmethod
     def of(cls, config: Config, runs: Path | str | RunStore, events: Sink | None = None) -> TrainPlan:
@@ -59,8 +60,9 @@ class TrainPlan:
 
 def train(plan: TrainPlan) -> list[Outcome]:
     """Train the plan; per config (in its order), its result or the RunStopped that ended it (diverged,
-    pruned, or failed with `cause`). Problems found before any run exists (data, backend, config) raise;
-    a signal raises Interrupted, whose `outcomes` say what became of each config (None: never started)."""
+    pruned, or failed with `cause`), read back from the store. Problems found before any run exists (data,
+    backend, config) raise; a signal raises Interrupted, and `plan.outcomes` says what became of each config
+    that started (by its hash)."""
     if plan.resume is not None:
         return [_resume(plan, plan.resume)]
     hashes = {c.hash() for c in plan.configs}
@@ -68,15 +70,11 @@ def train(plan: TrainPlan) -> list[Outcome]:
     with contextlib.ExitStack() as held:
         _hold_earlier(plan, held)
         members = _members(plan.configs)
-        outcomes = _saved(plan.configs, plan.earlier)
-        todo = [left for m in members if (left := [c for c in m if c.hash() not in outcomes])]
-        try:
-            if todo:
-                _train(todo, plan, outcomes)
-        except Interrupted as stop:
-            stop.outcomes = [outcomes.get(c.hash()) for c in plan.configs]
-            raise
-    return [outcomes[c.hash()] for c in plan.configs]
+        plan.outcomes.update(_saved(plan.configs, plan.earlier))
+        todo = [left for m in members if (left := [c for c in m if c.hash() not in plan.outcomes])]
+        if todo:
+            _train(todo, plan)
+    return [plan.outcomes[c.hash()] for c in plan.configs]
 
 
 def _hold_earlier(plan: TrainPlan, held: contextlib.ExitStack) -> None:
@@ -121,9 +119,8 @@ def _resume(plan: TrainPlan, run: Run) -> Outcome:
     with plan.runs.exclusive(f"run-{run.id}", f"run {run.id}"):  # two --resume never share it
         if read_run(run.path).status == RunStatus.COMPLETED:
             raise RunError(f"run {run.id} is completed; only interrupted or failed runs can be resumed")
-        outcomes: dict[str, Outcome] = {}
-        _train([[config]], plan, outcomes)
-    return outcomes[config.hash()]
+        _train([[config]], plan)
+    return plan.outcomes[config.hash()]
 
 
 def _saved(configs: list[Config], earlier: dict[str, Run]) -> dict[str, Outcome]:
@@ -141,9 +138,9 @@ def _completed(run: Run) -> TrainResult:
     return TrainResult(run, metrics.get("summary", {}), metrics["test"])
 
 
-def _train(members: list[list[Config]], plan: TrainPlan, outcomes: dict[str, Outcome]) -> None:
-    """Build, restore and train `members` (one group, or a population); fills `outcomes` by config hash,
-    also when interrupted."""
+def _train(members: list[list[Config]], plan: TrainPlan) -> None:
+    """Build, restore and train `members` (one group, or a population); fills `plan.outcomes` by config
+    hash, read back from the store after each part's loop (also when a signal stopped it)."""
     for member in members:
         check_trainable(member[-1])
     if any(m[-1].tensorboard for m in members):
@@ -152,75 +149,107 @@ def _train(members: list[list[Config]], plan: TrainPlan, outcomes: dict[str, Out
     built = [build_for_training(member[-1], len(split.x_train)) for member in members]
     models, fused = [model for model, _ in built], built[0][1]
     plan.runs.check_writable()
-    start, histories = _restore(models, members, plan.earlier)
-    from fashionlab.engine.callbacks import Training  # Keras's callbacks: once the backend is chosen
-
-    info = {**_run_info(fused, plan.command), **({"population": len(members)} if len(members) > 1 else {})}
+    loop = _loop(models, members[0][-1]) if fused else None
     trainings = [
-        Training(_targets(plan, member, {**info, "seed": member[-1].seed}, start), list(history), model_weights(model))
-        for member, model, history in zip(members, models, histories, strict=True)
+        Member(model, split, member[-1], loop, k) for k, (member, model) in enumerate(zip(members, models, strict=True))
     ]
+    start, histories = _restore(trainings, members, plan.earlier)
+    info = {**_run_info(fused, plan.command), **({"population": len(members)} if len(members) > 1 else {})}
+    targets = [_targets(plan, member, {**info, "seed": member[-1].seed}, start) for member in members]
     size = members_that_fit(models[0], members[0][-1].batch_size, split.x_train[0].size) if len(models) > 1 else 1
     for first in range(0, len(members), size):  # one population at a time where the device holds fewer
         part = slice(first, first + size)
         try:
-            got = _fit(trainings[part], models[part], fused, split, plan, start, progress=first == 0)
-        except Interrupted as stop:
-            got = [*(stop.outcomes or []), *(o for t in trainings[first + size :] for o in t.interrupted())]
-            _by_config(trainings, got, outcomes)
+            _fit(trainings[part], targets[part], histories[part], loop, plan, start, progress=first == 0)
+        except Interrupted:
+            for target in (t for group in targets[first + size :] for t in group):
+                target.run.mark_interrupted()  # never started: their runs wait for a rerun
             raise
-        _by_config(trainings[part], got, outcomes)
+        finally:
+            for target in (t for group in targets for t in group):
+                found = _outcome(target.run, plan.failures.get(target.run.id))
+                if target.config.hash() not in plan.outcomes and found is not None:
+                    plan.outcomes[target.config.hash()] = found
 
 
 def _fit(
-    trainings: list[Any], models: list[Any], fused: bool, split: Split, plan: TrainPlan, start: int, progress: bool
-) -> list[Outcome]:
-    """The epochs of one population (one model, or several on the fused loop) with their callbacks; every
-    exit gives outcomes."""
+    members: list[Member], targets: list[list[Any]], histories: list[list[Any]], loop: Any, plan: TrainPlan,
+    start: int, progress: bool,
+) -> None:  # fmt: skip
+    """The epochs of one population (one model, or several on the fused loop) with their callbacks; on every
+    exit each run it feeds is left completed, or marked with why not."""
     import keras
 
-    from fashionlab.engine.callbacks import TensorBoardLogs, callbacks
+    from fashionlab.engine.callbacks import EarlyStopping, Pruning, Recorder, TensorBoardLogs, callbacks
 
-    longest = trainings[0].longest.config
-    loop = _loop(models, longest) if fused else None
     lists = []
-    for k, (training, model) in enumerate(zip(trainings, models, strict=True)):
+    for k, (member, group, history) in enumerate(zip(members, targets, histories, strict=True)):
         sink = plan.events if progress and k == 0 else None  # every member runs every epoch with the first
-        found = callbacks(
-            training, _finisher(model, k, loop, split, longest), functools.partial(_state_arrays, model),
-            (sink, plan.label, len(plan.configs) or 1) if sink is not None else None,
-            plan.pruner,
-            training.longest.config.tensorboard,
-        )  # fmt: skip
-        lists.append(found)
-    epochs = max(t.longest.config.epochs for t in trainings)
-    steps = -(-len(split.x_train) // longest.batch_size)
+        events = (sink, plan.label, group[-1].run.id, len(plan.configs) or 1) if sink is not None else None
+        lists.append(callbacks(group, history, member, events, plan.pruner))
+    longest = members[0].config
+    epochs = max(m.config.epochs for m in members)
+    steps = -(-len(members[0].split.x_train) // longest.batch_size)
+    split = members[0].split
     try:
         if loop is not None:
-            hosted = [keras.callbacks.CallbackList(cb, model=m, epochs=epochs, steps=steps, verbose=0)
-                      for cb, m in zip(lists, models, strict=True)]  # fmt: skip
-            seeds = [t.longest.config.seed for t in trainings]
-            loop.fit(split.x_train, split.y_train, split.validation, [t.longest.config.epochs for t in trainings],
-                     seeds, hosted, start)  # fmt: skip
+            hosted = [keras.callbacks.CallbackList(cb, model=m.model, epochs=epochs, steps=steps, verbose=0)
+                      for cb, m in zip(lists, members, strict=True)]  # fmt: skip
+            seeds = [m.config.seed for m in members]
+            loop.fit(split.x_train, split.y_train, split.validation, [m.config.epochs for m in members], seeds,
+                     hosted, start)  # fmt: skip
         else:
-            models[0].fit(
+            members[0].model.fit(
                 split.x_train, split.y_train, validation_data=split.validation, epochs=longest.epochs,
                 initial_epoch=start, batch_size=longest.batch_size, verbose=0, callbacks=lists[0],
             )  # fmt: skip
     except KeyboardInterrupt as exc:
-        stopped = [o for t in trainings for o in t.interrupted()]
-        raise Interrupted(getattr(exc, "signum", signal.SIGINT), stopped) from None
+        for found in lists:
+            _of(found, Recorder).interrupted()
+        raise Interrupted(getattr(exc, "signum", signal.SIGINT)) from None
     except Exception as exc:
-        return [o for t in trainings for o in t.failed(exc)]
+        for found in lists:
+            _of(found, Recorder).failed(exc)
+        plan.failures.update({t.run.id: exc for group in targets for t in group})
+    else:
+        with signals_deferred():  # the runs an early stop or a pruner ended are recorded whole
+            for found in lists:
+                early, pruning = _of(found, EarlyStopping), _of(found, Pruning)
+                stopped = early.stopped_at if early is not None else None
+                _of(found, Recorder).close(stopped, pruning is not None and pruning.pruned)
     finally:
         for found in lists:
-            for callback in found:
-                if isinstance(callback, TensorBoardLogs):
-                    callback.close()
-    return [o for found in lists for o in found[-1].outcomes]
+            if (board := _of(found, TensorBoardLogs)) is not None:
+                board.close()
 
 
-def _restore(models: list[Any], members: list[list[Config]], earlier: dict[str, Run]) -> tuple[int, list[list[Any]]]:
+def _of(found: list[Any], kind: type) -> Any:
+    """The callback of this kind among one training's, or None."""
+    return next((c for c in found if isinstance(c, kind)), None)
+
+
+def _outcome(run: Run, cause: BaseException | None = None) -> Outcome | None:
+    """What became of a run, read back from the store: its result, or why it stopped (None: still running)."""
+    now = read_run(run.path)
+    status = now.status
+    if status == RunStatus.COMPLETED:
+        metrics = now.saved_metrics()
+        return TrainResult(now, metrics.get("summary", {}), metrics.get("test", {}))
+    error = now.info.error or ""
+    if status == RunStatus.DIVERGED:
+        message = (f"run {run.id} diverged: {error}; lower the learning rate (e.g. lr=0.001) or use an adaptive "
+                   "optimizer such as adam")  # fmt: skip
+        return Diverged(message, run.id, status)
+    if status == RunStatus.PRUNED:
+        return RunStopped(f"run {run.id} was pruned", run.id, status)
+    if status == RunStatus.INTERRUPTED:
+        return RunStopped(f"run {run.id} was interrupted after epoch {len(now.history())}", run.id, status)
+    if status == RunStatus.FAILED:
+        return RunStopped(f"run {run.id} failed: {error}", run.id, status, cause=cause)
+    return None
+
+
+def _restore(models: list[Member], members: list[list[Config]], earlier: dict[str, Run]) -> tuple[int, list[list[Any]]]:
     """The epoch every member's earlier run was checkpointed at, each member's training state restored and
     its history to then; (0, empty histories) unless all have one at the same epoch, before any run of the
     plan needs to end (then training starts over)."""
@@ -232,7 +261,7 @@ def _restore(models: list[Any], members: list[list[Config]], earlier: dict[str, 
         return 0, [[] for _ in members]
     for model, run in zip(models, runs, strict=True):
         assert run is not None
-        variables = _state_variables(model)
+        variables = model.state_variables()
         for variable, array in zip(variables, run.load_checkpoint([tuple(v.shape) for v in variables]), strict=True):
             variable.assign(array)
     return start, [run.history()[:start] for run in runs if run is not None]
@@ -269,15 +298,6 @@ def _targets(plan: TrainPlan, group: list[Config], info: dict[str, Any], start: 
     return targets
 
 
-def _by_config(trainings: list[Any], got: list[Outcome], outcomes: dict[str, Outcome]) -> None:
-    """A population's outcomes (in any order) by their configs' hashes."""
-    by_run = {(o.run.id if isinstance(o, TrainResult) else o.run_id): o for o in got}
-    for training in trainings:
-        for target in training.targets:
-            if target.run.id in by_run:
-                outcomes[target.config.hash()] = by_run[target.run.id]
-
-
 def members_that_fit(model: Any, batch_size: int, input_size: int) -> int:
     """How many members one population may hold on this device: its memory (where JAX reports it; a GPU
     does, a CPU does not) over a member's estimated need, with a margin. Never an out-of-memory crash:
@@ -300,54 +320,3 @@ def _loop(models: list[Any], config: Config) -> Any:
     from fashionlab.engine.loop import Loop
 
     return Loop(models, config.batch_size, program=program(config))
-
-
-def _finisher(model: Any, k: int, loop: Any, split: Split, config: Config) -> Any:
-    """What finishing a run needs from Keras: its test metrics, the saved model, the per-image test evidence,
-    and the two checks the results rest on (the best epoch's model tested, dead ReLU units counted)."""
-    from fashionlab.engine.callbacks import Finisher, Target
-    from fashionlab.engine.images import model_images, outputs
-
-    def evaluate() -> dict[str, float]:
-        if loop is not None:
-            scores = loop.evaluate(k, split.x_test, split.y_test_model)
-        else:
-            scores = model.evaluate(split.x_test, split.y_test_model, batch_size=256, verbose=0, return_dict=True)
-        return {"loss": float(scores["loss"]), "accuracy": float(scores["accuracy"])}
-
-    def finish(target: Target) -> dict[str, float]:
-        test = evaluate()
-        with target.run.writing_model() as path:
-            model.save(path)
-        return test
-
-    def images(epoch: int) -> Any:
-        return model_images(outputs(model, loop, k, split.x_test), split.y_test, output_kind(config), epoch)
-
-    return Finisher(finish, evaluate, lambda: dead_units(model, split.x_train[:DEAD_UNIT_IMAGES]), images)
-
-
-def _state_variables(model: Any) -> list[Any]:
-    """Everything training changes: weights, non-trainable state (incl. RNG seeds), optimizer slots."""
-    return [*model.trainable_variables, *model.non_trainable_variables, *model.optimizer.variables]
-
-
-def _state_arrays(model: Any) -> list[Any]:
-    return [np.asarray(v.value) for v in _state_variables(model)]
-
-
-def model_weights(model: Any) -> Weights:
-    """The model's own variables (weights and non-trainable state, not the optimizer's) as arrays."""
-
-    def variables() -> list[Any]:
-        return [*model.trainable_variables, *model.non_trainable_variables]
-
-    def restore(arrays: list[Any]) -> None:
-        for variable, array in zip(variables(), arrays, strict=True):
-            variable.assign(array)
-
-    return Weights(
-        snapshot=lambda: [np.array(v.value) for v in variables()],
-        restore=restore,
-        shapes=lambda: [tuple(v.shape) for v in variables()],
-    )

@@ -47,10 +47,9 @@ def load_trained(
             f"which does not match its {run.config_path.name}; it was not made by this run"
         )
     if epoch == "best":
-        from fashionlab.engine.fit import model_weights
+        from fashionlab.engine import member
 
-        weights = model_weights(model)
-        weights.restore(run.load_best(weights.shapes()))
+        member.restore(model, run.load_best(member.shapes(model)))
     return config, model
 
 
@@ -192,7 +191,7 @@ def predict_run(run: Run, index: int | None = None, image: str | None = None, ep
         pixels, true = x_test[index], int(y_test[index])
     else:
         assert image is not None
-        pixels, inverted = fdata.load_image(image)
+        pixels, inverted = fdata.load_image(image, run_config(run).dataset.image_hw)
     config, model = load_trained(run, epoch=epoch, for_training=False)
     probs = probabilities(model, config, pixels[None])[0]
     return _prediction(run, config, probs, pixels, true, index, image, inverted)
@@ -210,7 +209,7 @@ def predict_many(
         indices = ",".join(map(str, confident_errors(run, errors, epoch)))
     if images:
         files = image_files(images)
-        loaded = [fdata.load_image(f) for f in files]
+        loaded = [fdata.load_image(f, config.dataset.image_hw) for f in files]
         pixels = np.stack([p for p, _ in loaded])
         truths: list[int | None] = [None] * len(files)
         names: list[str | None] = [str(f) for f in files]

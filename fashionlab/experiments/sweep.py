@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fashionlab.events import Sink, TrialEnded
 from fashionlab.experiments.executors import Executor, Group, LocalExecutor, groups_of
@@ -29,8 +28,7 @@ class SweepResult:
     record: SweepRecord | None = None  # as written at the end, with
     runs: list[Run] = field(default_factory=list)  # its trials' runs, in trial order: what the CLI renders
     tensorboard_written: list[Run] = field(default_factory=list)  # done before: TensorBoard logs written now
-    logged: Any = None  # tracking.Logged: what went to MLflow (with `mlflow`), its uri in `mlflow_uri`
-    mlflow_uri: str | None = None
+    ahead: Preview | None = None  # what was done before it started, and what it had to train
 
     @property
     def run_ids(self) -> list[str]:
@@ -73,22 +71,16 @@ def run_sweep(
     events: Sink | None = None,
     executor: Executor | None = None,
     ahead: Preview | None = None,
-    mlflow: str | None = None,
 ) -> SweepResult:
     """Train every trial of `plan` that has no completed run yet; write the sweep record as it goes.
 
     `executor` defaults to `jobs` local processes; `ahead` is the preview the caller showed, if any;
-    `events` listens to the stream (fashionlab.events: each training's, and each trial's end); `mlflow`,
-    a tracking URI, is tried first and gets the trials (one parent run for the sweep) at the end.
+    `events` listens to the stream (fashionlab.events: each training's, and each trial's end).
     """
     store = runs_dir if isinstance(runs_dir, RunStore) else RunStore(runs_dir)
     store.check_writable()  # before any trial, not one failure per trial
-    if mlflow is not None:
-        from fashionlab.experiments import tracking
-
-        tracking.check_uri(mlflow)
     ahead = ahead or preview(plan, store)
-    result = SweepResult(plan)
+    result = SweepResult(plan, ahead=ahead)
     for trial in plan.trials:
         if trial.hash in ahead.done:
             result.outcomes[trial.hash] = TrialOutcome(
@@ -120,9 +112,6 @@ def run_sweep(
     wanted = {t.hash for t in plan.trials if t.config.tensorboard}
     earlier = [ahead.done[h] for h in result.skipped if h in wanted and h in ahead.done]
     result.tensorboard_written = tensorboard_afterwards(earlier)
-    if mlflow is not None:
-        with tracking.quiet():
-            result.logged, result.mlflow_uri = tracking.log_runs(result.runs, mlflow, plan.sweep_id, plan.axes), mlflow
     return result
 
 

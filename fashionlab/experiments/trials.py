@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fashionlab.config import Config, Source, identity_hash, validate
@@ -45,12 +44,12 @@ def run_group(
         todo = [c for c in configs if c.hash() not in done]
         if not todo:
             return outcomes
+        plan = TrainPlan(todo, store, sink, label, pruner, command, continue_runs=True)
         try:
-            results = train(TrainPlan(todo, store, sink, label, pruner, command, continue_runs=True))
-        except Interrupted as stop:
-            draw_curves([r for r in stop.outcomes or [] if r is not None])
-            started = [_outcome(c, r) for c, r in zip(todo, stop.outcomes or [], strict=False) if r is not None]
-            stop.outcomes = outcomes + started
+            results = train(plan)
+        except Interrupted as stop:  # what became of the trials that started: as the store says
+            started = [(c, plan.outcomes[c.hash()]) for c in todo if c.hash() in plan.outcomes]
+            stop.outcomes = outcomes + [_outcome(c, r) for c, r in started]
             raise
         except Exception as exc:  # before any run directory existed: data, backend, config problems
             log = store.log_path(log_id, label)
@@ -60,54 +59,7 @@ def run_group(
             return outcomes + [
                 TrialOutcome(c.hash(), RunStatus.FAILED, None, error=message, log=str(log)) for c in todo
             ]
-    draw_curves(results)
     return outcomes + [_outcome(c, r) for c, r in zip(todo, results, strict=True)]
-
-
-def trained(plan: Any) -> list[Any]:
-    """engine.fit.train(plan), then the curves of every run it completed (also when interrupted): drawn
-    here, by a view, after the engine returned."""
-    from fashionlab.engine.fit import train
-
-    try:
-        outcomes = train(plan)
-    except Interrupted as stop:
-        draw_curves([o for o in stop.outcomes or [] if o is not None])
-        raise
-    draw_curves(outcomes)
-    return outcomes
-
-
-def draw_curves(outcomes: list[Any]) -> None:
-    """curves.png of each completed run; a failure leaves `curves_error` in run.json (`fashionlab curves`
-    draws it later) and the run completed: a picture must not undo a finished training."""
-    from fashionlab.engine.outcomes import TrainResult
-    from fashionlab.views import plots
-
-    for outcome in outcomes:
-        if isinstance(outcome, TrainResult):
-            try:
-                outcome.run.write_curves(plots.curves_png([outcome.run]))
-            except Exception as exc:
-                outcome.run.record_curves_error(f"{exc.__class__.__name__}: {exc}".splitlines()[0])
-
-
-def train_run(config: Config, runs: Path | str | RunStore, events: Sink | None = None) -> Any:
-    """Train one config into a new run with its curves; its TrainResult, or the error that stopped it."""
-    from fashionlab.engine.fit import TrainPlan
-    from fashionlab.engine.outcomes import completed
-
-    (outcome,) = trained(TrainPlan.of(config, runs, events))
-    return completed(outcome)
-
-
-def resume_run(run: Any, events: Sink | None = None) -> Any:
-    """Continue an interrupted or failed run from its last finished epoch (see engine.fit); its TrainResult."""
-    from fashionlab.engine.fit import TrainPlan
-    from fashionlab.engine.outcomes import completed
-
-    (outcome,) = trained(TrainPlan([], RunStore(run.path.parent), events, resume=run))
-    return completed(outcome)
 
 
 def _outcome(config: Config, result: Any) -> TrialOutcome:

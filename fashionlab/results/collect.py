@@ -16,6 +16,15 @@ from fashionlab.store import Run
 DEFAULT_SORT = "test_accuracy"
 
 
+def _scores(test: Any) -> dict[str, float] | None:
+    """A test's metrics (loss, accuracy and any other the model was compiled with) where loss and accuracy
+    are numbers; None otherwise (a run stored broken)."""
+    if not isinstance(test, dict):
+        return None
+    scores = {k: v for k, v in ((k, _number(v)) for k, v in test.items() if k != "epoch") if v is not None}
+    return scores if "loss" in scores and "accuracy" in scores else None
+
+
 def _number(value: Any) -> float | None:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     return float(value) if ok else None
@@ -83,13 +92,12 @@ def summary_of(run: Run, history: list[dict[str, float]] | None = None) -> RunSu
     if scored:
         found.max_val_accuracy, found.max_val_accuracy_epoch = max(scored, key=lambda s: (s[0], -s[1]))
     found.wander = noise.wander(history)
-    loss, accuracy = _number(test.get("loss")), _number(test.get("accuracy"))
-    if loss is not None and accuracy is not None:
+    if (scores := _scores(test)) is not None:
         kept = found.restored_epoch or summary.get("last_epoch") or found.epochs or 0
-        found.test = Tested(int(kept), loss, accuracy)
+        found.test = Tested(int(kept), scores)
     at_best = data.get("test_at_best") or {}
-    if isinstance(at_best, dict) and _number(at_best.get("loss")) is not None and _number(at_best.get("accuracy")):
-        found.test_at_best = Tested(int(at_best.get("epoch", 0)), float(at_best["loss"]), float(at_best["accuracy"]))
+    if isinstance(at_best, dict) and (scores := _scores(at_best)) is not None:
+        found.test_at_best = Tested(int(at_best.get("epoch", 0)), scores)
     found.dead_units = [d for d in data.get("dead_units") or [] if isinstance(d, dict)]
     confidence = data.get("confidence")
     found.confidence = confidence.get("kept") if isinstance(confidence, dict) else None

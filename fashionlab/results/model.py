@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
+from fashionlab import datasets
 from fashionlab.keys import NOT_HASHED, short_key
 
 LAST = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -56,11 +57,19 @@ def lower_is_better(metric: str) -> bool:
 
 @dataclass(frozen=True)
 class Tested:
-    """A model of one epoch, tested on the test set."""
+    """A model of one epoch, tested on the test set: its loss and every metric it was compiled with, as
+    Keras's evaluate names them (accuracy, ...)."""
 
     epoch: int
-    loss: float
-    accuracy: float
+    metrics: dict[str, float]
+
+    @property
+    def loss(self) -> float:
+        return self.metrics["loss"]
+
+    @property
+    def accuracy(self) -> float:
+        return self.metrics["accuracy"]
 
 
 @dataclass
@@ -71,9 +80,9 @@ class RunSummary:
     status: str
     config: dict[str, Any]  # the resolved config as dotted keys
     seed: int | None = None
-    classes: int = 10
-    image: tuple[int, int] = (28, 28)
-    data: str = "Fashion-MNIST"  # the data set's title
+    classes: int = field(default_factory=lambda: len(datasets.get(None).class_names))
+    image: tuple[int, int] = field(default_factory=lambda: datasets.get(None).image_hw)
+    data: str = field(default_factory=lambda: datasets.get(None).title)  # the data set's title
     layers: list[str] = field(default_factory=list)  # Flatten, Dense(128, relu), ...
     epochs: int | None = None
     monitor: str | None = None  # what chose the best epoch: val_loss, or loss without validation
@@ -143,7 +152,7 @@ class RunSummary:
         record.update(
             max_val_accuracy_epoch=self.max_val_accuracy_epoch,
             tested_epoch=self.test.epoch if self.test else None,
-            test_at_best=asdict(self.test_at_best) if self.test_at_best else None,
+            test_at_best={"epoch": self.test_at_best.epoch, **self.test_at_best.metrics} if self.test_at_best else None,
             val_accuracy_wander=self.wander,
             confidence=self.confidence,
             checkpoints=self.checkpoints,

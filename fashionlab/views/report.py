@@ -175,10 +175,10 @@ def _pictures(res: Results, runs: list[Run], inspect: Inspect, level: int) -> li
     if not best.has_model:
         return []
     at_chance = res.of("chance") and res.of("chance")[0].runs == [best.id]
-    return _best_run_sections(best, inspect, level, bool(at_chance)) + _calibration(res, level)
+    return _best_run_sections(best, inspect, level, bool(at_chance)) + calibration(res, level)
 
 
-def _calibration(res: Results, level: int) -> list[Section]:
+def calibration(res: Results, level: int) -> list[Section]:
     """The reliability diagram of the models compared: the best run's, and the two of the loss finding (an
     epochs sweep) or else the next setting's, each from its per-image evidence (runs without it are left out)."""
     from fashionlab import evidence

@@ -14,6 +14,7 @@ from fashionlab.views.tables import fmt
 if TYPE_CHECKING:
     from fashionlab.experiments.plan import Preview
     from fashionlab.experiments.search import SearchPlan, SearchResult
+    from fashionlab.experiments.sweep import SweepResult
     from fashionlab.store import SweepRecord
 
 
@@ -126,3 +127,81 @@ def search_sentence(result: SearchResult, study: Path) -> str:
             values=", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.values.items()),
         )
     return said + " " + _("Study: {path}").format(path=study)
+
+
+def did_not(failed: list[Any]) -> str:
+    """The trials that did not complete, by what a rerun does for them: a diverged trial diverges again
+    (same seed, same config), an interrupted one continues, a failed one is tried again."""
+    from fashionlab.i18n import _
+    from fashionlab.store import RunStatus
+
+    diverged = sum(1 for o in failed if o.status == RunStatus.DIVERGED)
+    interrupted = sum(1 for o in failed if o.status == RunStatus.INTERRUPTED)
+    other = len(failed) - diverged - interrupted
+
+    parts = []
+    if diverged:
+        parts.append((_("{n} diverged (a rerun trains it the same way: lower the learning rate)") if diverged == 1
+                      else _("{n} diverged (a rerun trains them the same way: lower the learning rate)")
+                      ).format(n=diverged))  # fmt: skip
+    if interrupted:
+        parts.append(_("{n} interrupted (rerun the same command to continue)").format(n=interrupted))
+    if other:
+        parts.append((_("{n} failed (rerun the same command to retry it)") if other == 1
+                      else _("{n} failed (rerun the same command to retry them)")).format(n=other))  # fmt: skip
+    return "".join(", " + p for p in parts)
+
+
+def sweep_sentence(result: SweepResult, record: Path, ahead: Preview) -> str:
+    """The sweep's closing line: how many trials completed, what a rerun does for the others, its record."""
+    from fashionlab.i18n import _
+
+    n, failed = len(result.plan.trials), len(result.failed)
+    unfinished = ahead.unfinished.items()
+    continued = sum(1 for h, r in unfinished if (o := result.outcomes.get(h)) and o.completed and o.run_id == r.id)
+    done = len(result.skipped)
+    head = (_("{done} of 1 trial completed") if n == 1 else _("{done} of {n} trials completed")).format(
+        done=n - failed, n=n
+    )
+    already = (_("{k} was already done") if done == 1 else _("{k} were already done")).format(k=done)
+    if continued:
+        already += (_(", {k} continued its interrupted run") if continued == 1
+                    else _(", {k} continued their interrupted run")).format(k=continued)  # fmt: skip
+    fast = " " + _("(stopped at the first failure: --fail-fast)") if result.stopped_early else ""
+    return (
+        f"{head} ({already})"
+        + did_not(result.failed)
+        + fast
+        + ". "
+        + _("Record: {record}").format(record=record)
+        + tensorboard_written(result.tensorboard_written, record.parent.parent)
+    )
+
+
+def tensorboard_written(runs: list[Any], root: Path) -> str:
+    from fashionlab.i18n import _
+
+    n = len(runs)
+    if not n:
+        return ""
+    said = (
+        _("Wrote TensorBoard logs from their history for 1 trial trained before without them")
+        if n == 1
+        else _("Wrote TensorBoard logs from their history for {n} trials trained before without them")
+    ).format(n=n)
+    return f"\n{said} (tensorboard --logdir {root})"  # fmt: skip
+
+
+def logged_sentence(new: int, total: int, uri: str, group: str | None) -> str:
+    """What went to MLflow, in one line."""
+    from fashionlab.i18n import _
+
+    before = total - new
+    said = (_("Logged 1 run to MLflow at {uri}") if new == 1 else _("Logged {n} runs to MLflow at {uri}")).format(
+        n=new, uri=uri
+    )
+    if group:
+        said += " " + _("under {group}").format(group=group)
+    if before:
+        said += " " + _("({k} logged before, left as they were)").format(k=before)
+    return said
