@@ -24,7 +24,7 @@ MAX_FUNCTION_LINES = 80
 LAYERS = {
     "errors": 0, "_catalog": 0, "pvalues": 0, "i18n": 0, "compat": 0, "text": 0,
     "config": 1, "data": 1, "datasets": 1, "events": 1, "metrics": 1, "evidence": 1, "store": 1, "network": 1, "keys": 1,
-    "results": 1.5, "engine": 2, "views": 3, "experiments": 4, "api": 4.5, "cli": 5, "__main__": 6,
+    "results": 1.5, "engine": 2, "experiments": 3, "views": 3.5, "usecases": 4, "api": 4.5, "ui": 4.5, "cli": 5, "__main__": 6,
 }  # fmt: skip
 
 
@@ -243,3 +243,43 @@ def test_only_the_store_reads_and_writes_run_json_fields() -> None:
         if pattern.search(line)
     ]
     assert found == []
+
+
+def _command_functions() -> list[tuple[Module, ast.FunctionDef]]:
+    return [
+        (m, node)
+        for m in MODULES
+        if m.top == "cli"
+        for node in ast.walk(m.tree)
+        if isinstance(node, ast.FunctionDef) and any("command" in ast.unparse(d) for d in node.decorator_list)
+    ]
+
+
+def test_a_command_parses_calls_one_use_case_and_renders_in_at_most_30_lines() -> None:
+    """The orchestration lives in fashionlab/usecases (shared with the Python API), not in the commands."""
+    commands = _command_functions()
+    assert len(commands) >= 14  # train, sweep, search, predict, report, ...
+    problems = []
+    for module, node in commands:
+        body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body  # after the docstring
+        length = (node.end_lineno or node.lineno) - body[0].lineno + 1
+        if length > 30:
+            problems.append(f"{module.path}:{node.lineno}: command {node.name} is {length} lines (at most 30)")
+    _report(problems)
+
+
+def test_only_the_recorder_writes_to_the_store_during_training() -> None:
+    """engine/callbacks.py: each callback reads its logs; the Recorder alone records into the runs
+    (history, best weights, checkpoints, completion and how the others ended)."""
+    writes = re.compile(r"^(record_|save_|mark_|write_|writing_)")
+    module = next(m for m in MODULES if m.name == "fashionlab.engine.callbacks")
+    problems, seen = [], 0
+    for cls in (n for n in module.tree.body if isinstance(n, ast.ClassDef)):
+        for node in ast.walk(cls):
+            target = node.value if isinstance(node, ast.Attribute) else None
+            if isinstance(target, ast.Attribute) and target.attr == "run" and writes.match(node.attr):
+                seen += 1
+                if cls.name != "Recorder":
+                    problems.append(f"{module.path}:{node.lineno}: {cls.name} writes run.{node.attr}")
+    assert seen >= 6  # the rule sees the Recorder's writes
+    _report(problems)

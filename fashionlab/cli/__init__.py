@@ -18,7 +18,8 @@ from fashionlab import compat
 from fashionlab.cli.common import app, os_error, state, version_callback
 from fashionlab.errors import stop_requested
 
-for _topic in ("inspect", "model", "experiments"):  # commands register, and --help lists them, in this order
+# commands register, and --help lists them, in this order
+for _topic in ("inspect", "model", "experiments", "dashboard"):
     importlib.import_module(f"fashionlab.cli.{_topic}")
 
 __all__ = ["app", "entry"]

@@ -97,13 +97,25 @@ class RunStore:
         """Every run directory, oldest first (ids start with the UTC time)."""
         if self.root.exists() and not self.root.is_dir():
             raise StorageError(f"the runs directory {self.root} is not a directory; choose another with `runs_dir`")
-        if not self.root.is_dir():
+        return [read_run(self.root / name) for name in self.run_names()]
+
+    def run_names(self) -> list[str]:
+        """The run folders' names, oldest first, without reading them (a dashboard pages through 20,000)."""
+        try:
+            entries = os.scandir(self.root)
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return [
-            read_run(p)
-            for p in sorted(self.root.iterdir())
-            if p.is_dir() and not p.name.startswith((".", files.SWEEPS))
-        ]
+        with entries:
+            return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith((".", files.SWEEPS)))
+
+    def run_stamp(self, name: str) -> tuple[int, ...]:
+        """What changes when run `name` changes: its run.json's and metrics.json's modification time and size."""
+        found: list[int] = []
+        for file in (files.RUN_INFO, files.METRICS):
+            with contextlib.suppress(OSError):
+                st = os.stat(self.root / name / file)
+                found += [file == files.RUN_INFO, st.st_mtime_ns, st.st_size]
+        return tuple(found)
 
     def read(self, run_id: str) -> Run:
         return read_run(self.root / run_id)
@@ -111,13 +123,7 @@ class RunStore:
     def runs_with_hash(self, hashes: set[str]) -> list[Run]:
         """The runs whose id names one of these config hashes (`{time}-{name}-{hash}`, a landed copy `-N`),
         read without reading every other run: the check a group makes under its lock."""
-        if not self.root.is_dir():
-            return []
-        wanted = [
-            p for p in sorted(self.root.iterdir())
-            if p.is_dir() and not p.name.startswith((".", files.SWEEPS)) and _names_hash(p.name, hashes)
-        ]  # fmt: skip
-        return [read_run(p) for p in wanted]
+        return [read_run(self.root / name) for name in self.run_names() if _names_hash(name, hashes)]
 
     def load(self, ref: str | None = None, need_model: bool = False) -> Run:
         """A run by id, unique prefix or substring, or the latest completed one when ref is None or 'latest'."""
