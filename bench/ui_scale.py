@@ -5,8 +5,10 @@
 A runs folder of N runs (bench/scaling.py's copies of one real run of the stored lab, each with its own
 learning rate, seed and test numbers, 5 seeds a setting) and a sweep record naming the first S of them.
 Each page is asked through the real application (Starlette, the ASGI call a browser's request makes,
-without the network), first cold (a fresh server: every run read) then warm (the runs index kept, read
-again only where a run's files changed); the median of `--times` warm answers is reported.
+without the network), first cold (a fresh server that did not make the sweep pages in the background, as
+`fashionlab ui` does from its start: every run read) then warm (the runs index kept, read again only where
+a run's files changed; a sweep's page kept while its files stay the same); the median of `--times` warm
+answers is reported.
 """
 
 from __future__ import annotations
@@ -79,11 +81,15 @@ def main() -> None:
             f"sweep page ({args.sweep} trials)": "/sweep/sweep-bench",
         }
         for name, path in pages.items():
-            app = create_app(runs)
+            app = create_app(runs, warm=False)
             status, cold, size = ask(app, path)
             assert status == 200, (name, status)
             warm = statistics.median(ask(app, path)[1] for _ in range(args.times))
             print(f"{name:48s} cold {cold * 1000:7.0f} ms   warm {warm * 1000:6.0f} ms   {size / 1024:6.0f} KiB")
+        app = create_app(runs, warm=False)
+        start = time.perf_counter()
+        status, _, _ = ask(app, "/api/sweep/sweep-bench/calibration.png")
+        print(f"{'its calibration picture (its own request)':48s} {(time.perf_counter() - start) * 1000:7.0f} ms")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ escaped by Jinja2 and served with a Content-Security-Policy that allows no inlin
     GET  /api/runs/{id}/network.png          its network drawn
     GET  /api/runs/{id}/predictions.png      the tutorial's grid of its first test images (loads the model)
     GET  /api/sweep/{id}                    a sweep's comparison, as `compare --sweep ID --json`
+    GET  /api/sweep/{id}/calibration.png    its reliability diagram
     POST /api/predict?run=ID[&index=N]       the run's prediction for test image N, or the image in the body
     GET  /api/live/run/{id}, /api/live/sweep/{id}, /api/live/runs    server-sent events while they change
 """
@@ -25,9 +26,11 @@ escaped by Jinja2 and served with a Content-Security-Policy that allows no inlin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -52,12 +55,15 @@ MAX_UPLOAD = 8 * 1024 * 1024  # bytes: a phone's photo fits, a flood does not
 POLL = 0.5  # seconds between looks at the runs folder while a page is live
 
 
-def create_app(runs_dir: Path | str) -> Starlette:
-    """The dashboard over the runs folder `runs_dir` (read-only)."""
+def create_app(runs_dir: Path | str, warm: bool = True) -> Starlette:
+    """The dashboard over the runs folder `runs_dir` (read-only); `warm`: make every sweep's page in the
+    background from the start."""
     board = Dashboard(RunStore(Path(runs_dir)))
     handlers = {HTTPException: board.not_found, FashionlabError: board.failed, Exception: board.failed}
     app = Starlette(routes=board.routes(), exception_handlers=handlers)  # type: ignore[arg-type]
     app.add_middleware(SecurityHeaders)
+    if warm:
+        threading.Thread(target=board.warm, name="warm sweep pages", daemon=True).start()
     return app
 
 
@@ -66,6 +72,7 @@ class Dashboard:
 
     def __init__(self, store: RunStore) -> None:
         self.store, self.index, self.env = store, readers.RunIndex(store), pages.environment()
+        self.pages: dict[str, tuple[tuple[Any, ...], HTMLResponse]] = {}  # sweep pages, while their files stay
 
     def html(self, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
         return HTMLResponse(self.env.get_template(template).render(**context), status_code=status)
@@ -83,10 +90,18 @@ class Dashboard:
         return self.html("sweeps.html.j2", pages.sweeps_page(self.index))
 
     def sweep(self, request: Request) -> HTMLResponse:
-        record = self.index.record_named(request.path_params["name"])
+        return self.sweep_page(request.path_params["name"])
+
+    def sweep_page(self, name: str) -> HTMLResponse:
+        record = self.index.record_named(name)
         if record is None:
-            raise HTTPException(404, _("no sweep or search '{id}' here").format(id=request.path_params["name"]))
-        return self.html("sweep.html.j2", pages.sweep_page(self.index, record))
+            raise HTTPException(404, _("no sweep or search '{id}' here").format(id=name))
+        runs = record.run_ids
+        key = (record.id, record.updated, record.state, len(record.trials), *(self.store.run_stamp(i) for i in runs))
+        if (page := self.pages.get(record.id)) is None or page[0] != key:  # a finished sweep's page, made once
+            page = (key, self.html("sweep.html.j2", pages.sweep_page(self.index, record)))
+            self.pages[record.id] = page
+        return page[1]
 
     def run(self, request: Request) -> HTMLResponse:
         return self.html("run.html.j2", pages.run_page(self.index, self.run_or_404(request.path_params["name"])))
@@ -155,12 +170,33 @@ class Dashboard:
         from fashionlab.results import collect
         from fashionlab.views import compare
 
-        record = self.index.record_named(request.path_params["name"])
-        if record is None:
-            raise HTTPException(404, f"no sweep or search '{request.path_params['name']}' here")
-        chosen = [r for r in (self.index.run_named(i) for i in dict.fromkeys(record.run_ids)) if r is not None]
+        record, chosen = self.sweep_runs(request.path_params["name"])
         res = collect(chosen, "test_accuracy", list(record.axes))
         return JSONResponse(compare.comparison_json(res, compare.compare_columns(res.runs, False, list(record.axes))))
+
+    def sweep_runs(self, name: str) -> tuple[Any, list[Run]]:
+        """A sweep's or search's record and its trials' runs (404 where there is no such record)."""
+        record = self.index.record_named(name)
+        if record is None:
+            raise HTTPException(404, _("no sweep or search '{id}' here").format(id=name))
+        return record, [r for r in (self.index.run_named(i) for i in dict.fromkeys(record.run_ids)) if r is not None]
+
+    def warm(self) -> None:
+        """Every sweep's page made once, in the background, so that the first look at one is as fast as the next
+        (1,000 trials: a second and a half to make; BENCHMARKS.md)."""
+        for sweep_id in self.store.sweep_ids():
+            with contextlib.suppress(Exception):  # a broken record shows its error when asked for
+                self.sweep_page(sweep_id)
+
+    def api_calibration(self, request: Request) -> Response:
+        from fashionlab.results import collect
+        from fashionlab.views import plots, report
+
+        record, chosen = self.sweep_runs(request.path_params["name"])
+        _said, models = report.calibration_words(collect(chosen, "test_accuracy", list(record.axes)))
+        if not models:
+            raise HTTPException(404, "no run of this sweep keeps per-image answers")
+        return Response(plots.reliability_png(models), media_type="image/png")
 
     async def api_predict(self, request: Request) -> JSONResponse:
         found = self.run_or_404(request.query_params.get("run", ""))
@@ -205,6 +241,7 @@ class Dashboard:
             Route(f"{api}/cell", self.api_cell), Route(f"{api}/test-image/{{n}}.png", self.api_test_image),
             Route(f"{api}/network.png", self.api_network), Route(f"{api}/predictions.png", self.api_predictions),
             Route("/api/sweep/{name}", self.api_sweep), Route("/api/predict", self.api_predict, methods=["POST"]),
+            Route("/api/sweep/{name}/calibration.png", self.api_calibration),
             Route("/api/live/run/{name}", self.live_run), Route("/api/live/sweep/{name}", self.live_sweep),
             Route("/api/live/runs", self.live_runs), Route("/favicon.ico", lambda request: Response(status_code=204)),
             Mount("/static", StaticFiles(packages=[("fashionlab.ui", "static")]), name="static"),

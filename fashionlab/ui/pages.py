@@ -4,7 +4,6 @@ from the results model, as in the terminal and the report."""
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -126,12 +125,9 @@ def sweep_page(index: readers.RunIndex, record: Any, sort: str = "test_accuracy"
         page["loss_note"] = tables.loss_words()
         page["findings"] = observations.observations(res)
         page["run_links"] = [(row.run, f"{res.labels.get(row.run, row.run)} · {row.run}") for row in res.runs]
-        found = report.calibration(res, 2)
-        if found:
-            page["calibration"] = {
-                "text": found[0].paragraphs[0],
-                "png": base64.b64encode(found[0].images[0][1]).decode(),
-            }
+        said, models = report.calibration_words(res)
+        if models:  # the diagram itself is drawn by its own request (matplotlib: a second), not the page's
+            page["calibration"] = {"text": said, "png": f"/api/sweep/{quote(record.id)}/calibration.png"}
     live = record.state == "running"
     page["curves_note"] = (
         _("Each setting's mean over its seeds with a band of ± one sd.") if res is not None and res.repeated

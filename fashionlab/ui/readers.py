@@ -29,6 +29,7 @@ class RunIndex:
         self.store = store
         self._rows: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self._names: set[str] = set()
 
     def names(self) -> list[str]:
         """The run folders, oldest first (their names start with the UTC time)."""
@@ -57,10 +58,17 @@ class RunIndex:
         return found
 
     def run_named(self, name: str) -> Run | None:
-        """The run whose folder is called `name` (exactly as listed), else None."""
-        if name not in self.names():
+        """The run whose folder is called `name` (one entry of the runs folder, as `names` lists them), else
+        None: a name with a slash, a dot-name, the sweeps folder, or anything not a folder there."""
+        if not name or "/" in name or "\0" in name or name.startswith(".") or name not in self._listed(name):
             return None
         return read_run(self.store.root / name)
+
+    def _listed(self, name: str) -> set[str]:
+        """The listed names, taken again when `name` is not among them (a run made since)."""
+        if name not in self._names:
+            self._names = set(self.names())
+        return self._names
 
     def record_named(self, name: str) -> Any:
         """The sweep or search record called `name` (exactly as listed), else None."""

@@ -181,6 +181,15 @@ def _pictures(res: Results, runs: list[Run], inspect: Inspect, level: int) -> li
 def calibration(res: Results, level: int) -> list[Section]:
     """The reliability diagram of the models compared: the best run's, and the two of the loss finding (an
     epochs sweep) or else the next setting's, each from its per-image evidence (runs without it are left out)."""
+    said, models = calibration_words(res)
+    if not models:
+        return []
+    return [Section(_("Calibration"), [said], images=[(_("Reliability diagram"), plots.reliability_png(models))],
+                    level=level)]  # fmt: skip
+
+
+def calibration_words(res: Results) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """What the reliability diagram says in words, and the models it draws (none: nothing to draw)."""
     from fashionlab import evidence
 
     by_run = {r.run: r for r in res.runs}
@@ -197,15 +206,14 @@ def calibration(res: Results, level: int) -> list[Section]:
         if found is not None and found.kept.has_probabilities:
             models.append((res.labels.get(run_id, run_id), evidence.calibration(found.kept)))
     if not models:
-        return []
+        return "", []
     eces = ", ".join(f"{name} {found['ece']:.3f}" for name, found in models)
     said = _(
         "How often each model is right when it gives an answer a given probability, from its answers on the test "
         "images. On the diagonal it is as sure as it is right; below it, more sure than right (overconfident). "
         "Expected calibration error (ECE, {bins} bins; 0 is perfectly calibrated): {eces}."
     ).format(bins=models[0][1]["bins"], eces=eces)
-    return [Section(_("Calibration"), [said], images=[(_("Reliability diagram"), plots.reliability_png(models))],
-                    level=level)]  # fmt: skip
+    return said, models
 
 
 def _best_run_sections(best: Run, inspect: Inspect, level: int, at_chance: bool) -> list[Section]:

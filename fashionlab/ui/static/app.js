@@ -104,7 +104,7 @@ class Curves {
     const data = [epochs, ...lines.map((l) => epochs.map((e) => (l.values.has(e) ? l.values.get(e) : null)))];
     const series = [{label: WORDS.epoch || "epoch"}, ...lines.map((l) => ({
       label: l.label, stroke: l.color, width: l.hidden ? 0 : 2, dash: l.dash ? [6, 4] : undefined,
-      points: {show: epochs.length < 40}, spanGaps: true, show: true,
+      points: {show: !l.hidden && epochs.length < 40}, spanGaps: true, show: true,
       value: (u, v) => (v == null ? "–" : v.toFixed(4)),
     }))];
     const opts = {
@@ -118,6 +118,8 @@ class Curves {
     if (this.plot) this.plot.destroy();
     this.element.textContent = "";
     this.plot = new uPlot(opts, data, this.element);
+    const rows = this.plot.root.querySelectorAll(".u-legend .u-series");
+    lines.forEach((l, i) => { if (l.hidden && rows[i + 1]) rows[i + 1].hidden = true; });  // a band's edges: no entry
     this.element.dataset.points = String(this.points());
   }
 }
