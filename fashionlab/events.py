@@ -1,7 +1,7 @@
 """The one stream of what training does, from the loop to whatever listens: the terminal's bars, the
 queue of a `--jobs` worker (the same objects cross the process boundary: they pickle), a notebook, the
-dashboard. The engine's Progress callback emits the first three; a sweep or search emits TrialEnded as
-each trial's outcome is recorded.
+dashboard. The engine's Progress callback emits the first three, the trainer RunEnded once each run's outcome
+is read back from the store; a sweep or search emits TrialEnded as each trial's outcome is recorded.
 
     loop -> Progress callback -> sink.emit(event) -> bars                   (one process)
     loop -> Progress callback -> worker's queue -> sweep's loop -> bars    (--jobs N)
@@ -41,13 +41,22 @@ class EpochEnded:
 
 
 @dataclass(frozen=True)
+class RunEnded:
+    """A run of a training ended (completed, diverged, pruned or failed): its status as the store has it."""
+
+    label: str
+    run: str
+    status: str
+
+
+@dataclass(frozen=True)
 class TrialEnded:
     """A trial of a sweep or search was recorded: completed (trained or found done), failed, pruned."""
 
     outcome: TrialOutcome
 
 
-Event = RunStarted | BatchEnded | EpochEnded | TrialEnded
+Event = RunStarted | BatchEnded | EpochEnded | RunEnded | TrialEnded
 
 
 class Sink(Protocol):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fashionlab.config import load_config
-from fashionlab.events import BatchEnded, EpochEnded, Event, RunStarted, TrialEnded
+from fashionlab.events import BatchEnded, EpochEnded, Event, RunEnded, RunStarted, TrialEnded
 from fashionlab.experiments import plan as fplan
 from fashionlab.experiments.sweep import run_sweep
 from fashionlab.store import RunStore
@@ -31,6 +31,7 @@ def test_one_training_emits_its_start_every_batch_and_every_epoch(tmp_path: Path
     kinds = Counter(type(e).__name__ for e in sink.events)
     assert isinstance(sink.events[0], RunStarted) and sink.events[0].run == result.run.id
     assert kinds["EpochEnded"] == 2 and kinds["BatchEnded"] >= 2 and kinds["TrialEnded"] == 0
+    assert sink.events[-1] == RunEnded("run", result.run.id, "completed")  # as the store says, after the loop
     rows = [e.row for e in sink.events if isinstance(e, EpochEnded)]
     assert [r["epoch"] for r in rows] == [1, 2] and [r["loss"] for r in rows] == [
         r["loss"] for r in result.run.history()
@@ -53,4 +54,5 @@ def test_a_sweep_streams_the_same_events_in_this_process_and_from_workers(tmp_pa
     assert sorted(o.run_id or "" for o in ended) == sorted(r.id for r in result.runs) and all(
         o.completed for o in ended
     )
-    assert all(isinstance(e, RunStarted | BatchEnded | EpochEnded | TrialEnded) for e in sink.events)
+    assert sorted(e.run for e in sink.events if isinstance(e, RunEnded)) == sorted(r.id for r in result.runs)
+    assert all(isinstance(e, RunStarted | BatchEnded | EpochEnded | RunEnded | TrialEnded) for e in sink.events)

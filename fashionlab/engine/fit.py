@@ -29,7 +29,7 @@ from fashionlab.engine.outcomes import Diverged, Outcome, Pruner, RunStopped, Tr
 from fashionlab.engine.programs import population_key, program
 from fashionlab.engine.tensorboard import require_tensorflow
 from fashionlab.errors import Interrupted, RunError, signals_deferred
-from fashionlab.events import Sink
+from fashionlab.events import RunEnded, Sink
 from fashionlab.network import check_trainable
 from fashionlab.store import Run, RunStatus, RunStore, read_run
 
@@ -161,6 +161,7 @@ def _train(members: list[list[Config]], plan: TrainPlan) -> None:
         part = slice(first, first + size)
         try:
             _fit(trainings[part], targets[part], histories[part], loop, plan, start, progress=first == 0)
+            ended = [t.run for group in targets[part] for t in group]
         except Interrupted:
             for target in (t for group in targets[first + size :] for t in group):
                 target.run.mark_interrupted()  # never started: their runs wait for a rerun
@@ -170,6 +171,9 @@ def _train(members: list[list[Config]], plan: TrainPlan) -> None:
                 found = _outcome(target.run, plan.failures.get(target.run.id))
                 if target.config.hash() not in plan.outcomes and found is not None:
                     plan.outcomes[target.config.hash()] = found
+        if plan.events is not None:
+            for run in ended:
+                plan.events.emit(RunEnded(plan.label, run.id, str(read_run(run.path).status)))
 
 
 def _fit(
