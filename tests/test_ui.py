@@ -279,3 +279,30 @@ def test_predict_a_dropped_image_and_a_test_index(with_model: tuple[Server, str]
     page.set_input_files("#file", str(tmp_path / "blank.png"))
     _until(lambda: "inverted" in page.locator("#prediction-answer").inner_text())
     assert page.problems == []
+
+
+def test_a_port_in_use_another_host_and_a_file_for_a_folder_are_said_in_one_line(lab: Server, tmp_path: Path) -> None:
+    port = lab.url.rsplit(":", 1)[1]
+    env = {**os.environ, "FASHIONLAB_RUNS": str(lab.runs)}
+    taken = subprocess.run([sys.executable, "-m", "fashionlab", "ui", "--port", port], env=env, capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+    assert taken.returncode != 0 and "Traceback" not in taken.stderr
+    assert taken.stderr.strip().splitlines() == [
+        f"Error: cannot listen on 127.0.0.1:{port} (Address already in use); choose another --port"
+    ]
+    (tmp_path / "file").write_text("not a folder")
+    refused = subprocess.run([sys.executable, "-m", "fashionlab", "ui", "--runs-dir", str(tmp_path / "file")],
+                             env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
+    assert "is not a folder; give a folder with --runs-dir" in refused.stderr
+    wide = subprocess.Popen([sys.executable, "-m", "fashionlab", "ui", "--host", "0.0.0.0", "--port", "0"], env=env,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        said = ""
+        deadline = time.time() + 60
+        while "Serving" not in said and time.time() < deadline and wide.stderr is not None:
+            said += wide.stderr.readline()
+        assert "Warning: --host 0.0.0.0 lets anyone who can reach this machine read" in " ".join(said.split())
+    finally:
+        wide.send_signal(signal.SIGINT)
+        wide.wait(timeout=30)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from fashionlab.cli.common import app, err, state, store
+from fashionlab.errors import InputError
 from fashionlab.i18n import _
 
 LOCAL = ("127.0.0.1", "localhost", "::1")
@@ -37,6 +38,8 @@ def ui(
     if runs_dir is not None:
         state["runs_dir"] = str(runs_dir)
     root = store().root
+    if root.exists() and not root.is_dir():
+        raise InputError(f"the runs folder {root} is not a folder; give a folder with --runs-dir")
     if host not in LOCAL:
         warning = _("Warning: --host {host} lets anyone who can reach this machine read {folder} (runs, configs, "
                     "test images); 127.0.0.1 keeps it to this machine.")  # fmt: skip
