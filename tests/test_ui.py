@@ -137,7 +137,7 @@ def test_the_runs_page_lists_a_sweep_and_filters_it(lab: Server, browser: Any) -
     assert set(page.locator("table.runs td.id a").all_inner_texts()) == trials
     page.click("table.runs th a:has-text('test acc')")  # sorted by test accuracy, best first
     page.wait_for_load_state()
-    shown = [float(t) for t in page.locator("table.runs tbody tr td:nth-child(5)").all_inner_texts()]
+    shown = [float(t) for t in page.locator("table.runs tbody tr td:nth-child(6)").all_inner_texts()]
     assert shown == sorted(shown, reverse=True)
     assert page.problems == []
 

@@ -49,10 +49,14 @@ def runs_page(index: readers.RunIndex, query: dict[str, Any]) -> dict[str, Any]:
     found = readers.page_of(rows, query["sort"], query["order"] == "desc", query["status"], query["q"], only,
                             query["page"])  # fmt: skip
     query["page"] = found.page
+    from fashionlab.views.observations import seconds
+
     for row in found.rows:
         row["started_words"] = age(row.get("started")) if row.get("started") else ""
-    columns = [("id", _("id")), ("status", _("status")), ("epochs", _("epochs")), ("val_accuracy", _("best val_acc")),
-               ("test_accuracy", _("test acc")), ("test_loss", _("test loss")), ("started", _("started"))]  # fmt: skip
+        row["time_words"] = seconds(row["seconds"]) if isinstance(row.get("seconds"), int | float) else ""
+    columns = [("id", _("id")), ("name", _("label")), ("status", _("status")), ("epochs", _("epochs")),
+               ("val_accuracy", _("best val_acc")), ("test_accuracy", _("test acc")), ("test_loss", _("test loss")),
+               ("seconds", _("time")), ("started", _("started"))]  # fmt: skip
 
     def link(**changes: Any) -> str:
         return "/?" + urlencode({k: v for k, v in {**query, **changes}.items() if v not in ("", None)})

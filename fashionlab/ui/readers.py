@@ -19,7 +19,7 @@ from fashionlab.errors import FashionlabError
 from fashionlab.store import Run, RunStore, images, read_run
 
 PER_PAGE = 50
-SORTS = ("started", "id", "status", "test_accuracy", "test_loss", "val_accuracy", "epochs")
+SORTS = ("started", "id", "name", "status", "test_accuracy", "test_loss", "val_accuracy", "epochs", "seconds")
 
 
 class RunIndex:
@@ -36,7 +36,6 @@ class RunIndex:
         return self.store.run_names()
 
     def rows(self) -> list[dict[str, Any]]:
-        from fashionlab.views.tables import run_row
 
         names = self.names()
         found = []
@@ -47,7 +46,7 @@ class RunIndex:
                 kept = self._rows.get(name)
                 if kept is None or kept[0] != stamp:
                     try:
-                        row = run_row(read_run(folder))
+                        row = _ui_row(read_run(folder))
                     except Exception as exc:  # a broken folder is shown as broken, never a broken page
                         row = {"id": name, "name": name, "status": "broken", "problem": str(exc)}
                     kept = (stamp, row)
@@ -73,6 +72,19 @@ class RunIndex:
     def record_named(self, name: str) -> Any:
         """The sweep or search record called `name` (exactly as listed), else None."""
         return self.store.find_record(name) if name in self.store.sweep_ids() else None
+
+
+def _ui_row(run: Run) -> dict[str, Any]:
+    """`runs`' row of a run and how long it trained (seconds, from its summary)."""
+    from fashionlab.views.tables import run_row
+
+    row = run_row(run)
+    if not row.get("problem"):
+        try:
+            row["seconds"] = run.metrics().get("summary", {}).get("seconds_total")
+        except Exception:  # the row already says what is wrong, where anything is
+            row["seconds"] = None
+    return row
 
 
 @dataclass
