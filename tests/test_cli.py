@@ -290,14 +290,17 @@ def test_predict_explain_maps_the_tutorials_code_to_this_run(trained: Cli) -> No
 
 
 def test_every_command_that_prints_a_result_takes_json(trained: Cli, tmp_path: Path) -> None:
-    """README: every command that prints a result takes --json (schema prints JSON already)."""
+    """README: every command that prints a result takes --json (schema prints JSON already; ui serves pages,
+    and its JSON at /api)."""
     import typer
 
     from fashionlab.cli import app
 
     commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
     lacking = [
-        n for n, c in commands.items() if n != "schema" and "--json" not in [o for p in c.params for o in p.opts]
+        n
+        for n, c in commands.items()
+        if n not in ("schema", "ui") and "--json" not in [o for p in c.params for o in p.opts]
     ]
     assert not lacking
     curves = trained("curves", "--out", str(tmp_path / "c.png"), "--json")

@@ -19,7 +19,7 @@ from fashionlab.cli.common import app, os_error, state, version_callback
 from fashionlab.errors import stop_requested
 
 # commands register, and --help lists them, in this order
-for _topic in ("inspect", "model", "experiments", "dashboard"):
+for _topic in ("inspect", "model", "inside", "experiments", "dashboard"):
     importlib.import_module(f"fashionlab.cli.{_topic}")
 
 __all__ = ["app", "entry"]

@@ -10,14 +10,17 @@ the same functions, so both behave the same.
     network        -> Network     a config's layers, what its labels and outputs are
     predict        -> Predicted   a run's answer on images, and whether its model is at chance
     report         -> Reported    the lab report of runs or a sweep, written (or as JSON)
+    inside         -> Inside      one image through a run's network, its weights drawn
 """
 
 from fashionlab.usecases.reading import (
     DataView,
+    Inside,
     Network,
     Predicted,
     Reported,
     data,
+    inside,
     network,
     predict,
     predict_many,
@@ -36,6 +39,7 @@ from fashionlab.usecases.training import (
 )
 
 __all__ = [
-    "DataView", "Network", "Predicted", "Reported", "Searched", "Swept", "Trained", "check_mlflow", "data",
-    "interrupted_sentence", "network", "predict", "predict_many", "report", "resume", "search", "sweep", "train",
+    "DataView", "Inside", "Network", "Predicted", "Reported", "Searched", "Swept", "Trained", "check_mlflow",
+    "data", "inside", "interrupted_sentence", "network", "predict", "predict_many", "report", "resume", "search",
+    "sweep", "train",
 ]  # fmt: skip

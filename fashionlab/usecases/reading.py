@@ -226,3 +226,56 @@ def parts_of(
         title = _("Runs of {task}").format(task=task_words(task)) if parts or len(rest) > 1 else _("Runs")
         parts.append((title, group, []))
     return parts if len(parts) > 1 else [(_("All runs"), chosen, axes)]
+
+
+@dataclass
+class Inside:
+    """One image through a run's network (`found`: engine.inside's numbers), and the pictures asked for."""
+
+    run: Run
+    found: dict[str, Any] | None
+    picture: bytes | None = None  # the image's way through the layers
+    weights: bytes | None = None  # what the first layer's units look for (a tiny net: every weight)
+
+    def to_json(self) -> dict[str, Any]:
+        found = self.found or {}
+        layers = [{"name": layer["name"], "kind": layer["kind"], "activation": layer["activation"],
+                   "output": np.round(np.asarray(layer["output"]).reshape(-1), 6).tolist(),
+                   "dead": [int(u) for u in layer["dead"]]} for layer in found.get("layers", [])]  # fmt: skip
+        return {
+            "run": self.run.id, "epoch": found.get("epoch"), "index": found.get("index"), "layers": layers,
+            "logits": np.round(found["logits"], 6).tolist() if "logits" in found else None,
+            "probabilities": np.round(found["probabilities"], 6).tolist() if "probabilities" in found else None,
+            "predicted": found.get("predicted"), "true": found.get("true"), "class_names": found.get("class_names"),
+        }  # fmt: skip
+
+
+def inside(
+    run: Run, index: int | None = None, image: str | None = None, epoch: str = "last", picture: bool = False,
+    weights: bool = False, best_too: bool = False,
+) -> Inside:  # fmt: skip
+    """Test image `index` or an image file through the run's network (engine/inside.py); with `picture` its
+    way drawn, with `weights` the first layer's units drawn (`best_too`: beside the best epoch's)."""
+    from fashionlab.engine import inside as engine
+
+    found = None
+    if index is not None or image is not None:
+        from fashionlab import data as fdata
+        from fashionlab.config import run_config
+
+        pixels = fdata.load_image(image, run_config(run).dataset.image_hw)[0] if image is not None else None
+        found = engine.inside_run(run, index, pixels, epoch)
+    drawn = Inside(run, found)
+    if picture and found is not None:
+        from fashionlab.views.inside import inside_png
+
+        drawn.picture = inside_png(found)
+    if weights:
+        from fashionlab.views import inside as views
+
+        kept = engine.run_weights(run, epoch)
+        if views.is_tiny(kept):
+            drawn.weights = views.network_png(kept)
+        else:
+            drawn.weights = views.weights_png(kept, engine.run_weights(run, "best") if best_too else None)
+    return drawn

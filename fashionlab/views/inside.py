@@ -1,0 +1,163 @@
+"""Inside the network, drawn: what each unit of the first layer looks for, a tiny network's every weight, and
+one image's way through the layers (engine/inside.py gives the numbers)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from fashionlab.i18n import _, class_word
+from fashionlab.views.plots import _figure, _png
+
+MAX_UNITS = 64  # unit pictures in one grid; a larger layer shows its most varied ones (and says so)
+TINY = 16  # a network whose input and every layer has at most this many units is drawn weight by weight
+
+
+def unit_images(found: dict[str, Any]) -> tuple[str, list[np.ndarray], list[int], int] | None:
+    """The first layer that sees the image, one picture per unit: a Dense layer on the flattened image (its
+    kernel's column u as the image's shape) or a Conv2D's filters (mean over input channels). Its name, the
+    pictures, their unit numbers (the most varied MAX_UNITS where it has more) and its total units."""
+    h, w = found["image_hw"]
+    for layer in found["weights"]:
+        kernel = layer["kernel"]
+        if layer["kind"] == "Dense" and kernel.shape[0] % (h * w) == 0:
+            channels = kernel.shape[0] // (h * w)
+            pictures = [kernel[:, u].reshape(h, w, channels).mean(axis=2) for u in range(kernel.shape[1])]
+        elif layer["kind"] == "Conv2D":
+            pictures = [kernel[:, :, :, f].mean(axis=2) for f in range(kernel.shape[3])]
+        else:
+            return None
+        units = list(range(len(pictures)))
+        if len(units) > MAX_UNITS:
+            units = sorted(sorted(units, key=lambda u: -float(np.std(pictures[u])))[:MAX_UNITS])
+        return layer["name"], [pictures[u] for u in units], units, len(pictures)
+    return None
+
+
+def weights_png(found: dict[str, Any], best: dict[str, Any] | None = None) -> bytes:
+    """What each unit of the first layer looks for (blue: the unit adds where the pixel is bright, red: it
+    subtracts; white: 0), at the epoch given, beside the same units at the best epoch when `best` is given."""
+    grids = [(found, _("last epoch") if found["epoch"] == "last" else _("best epoch"))]
+    if best is not None:
+        grids.append((best, _("best epoch")))
+    shown = [unit_images(f) for f, _t in grids]
+    if not shown[0]:
+        return network_png(found)
+    cols = min(8, len(shown[0][1]))
+    rows = math.ceil(len(shown[0][1]) / cols)
+    fig = _figure(1.3 * cols * len(grids) + 0.6, 1.35 * rows + 0.9)
+    figures: list[Any] = list(fig.subfigures(1, len(grids), squeeze=False).flat) if len(grids) > 1 else [fig]
+    for sub, (_found, title), picked in zip(figures, grids, shown, strict=True):
+        assert picked is not None
+        name, pictures, units, total = picked
+        limit = max(float(np.abs(np.stack(pictures)).max()), 1e-9)
+        axes = sub.subplots(rows, cols, squeeze=False)
+        for k, ax in enumerate(axes.flat):
+            ax.set_axis_off()
+            if k < len(pictures):
+                ax.imshow(pictures[k], cmap="RdBu", vmin=-limit, vmax=limit, interpolation="nearest")
+                ax.set_title(_("unit {u}").format(u=units[k]), fontsize=7)
+        said = _("{name}: {n} units").format(name=name, n=total)
+        if total > len(pictures):
+            said += " " + _("(the {k} most varied)").format(k=len(pictures))
+        sub.suptitle(f"{title} · {said} · ±{limit:.3g}", fontsize=9)
+    return _png(fig)
+
+
+def is_tiny(found: dict[str, Any]) -> bool:
+    dense = [w for w in found["weights"] if w["kind"] == "Dense"]
+    return (
+        bool(dense)
+        and len(dense) == len(found["weights"])
+        and all(w["kernel"].shape[0] <= 64 and w["kernel"].shape[1] <= TINY for w in dense)
+    )
+
+
+def network_png(found: dict[str, Any], values: list[np.ndarray] | None = None) -> bytes:
+    """A small network weight by weight, as TensorFlow Playground draws it: each weight a line whose width
+    is its size and colour its sign (blue +, orange -), each neuron a circle coloured by its bias (or, with
+    `values`, by its output for one image)."""
+    dense = [w for w in found["weights"] if w["kind"] == "Dense"]
+    sizes = [dense[0]["kernel"].shape[0], *(w["kernel"].shape[1] for w in dense)]
+    fig = _figure(2.2 * len(sizes) + 1, 0.32 * max(sizes) + 1.6)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ys = [np.linspace(0, 1, n) if n > 1 else np.array([0.5]) for n in sizes]
+    top = max(float(np.abs(w["kernel"]).max()) for w in dense) or 1.0
+    for k, layer in enumerate(dense):
+        kernel = layer["kernel"]
+        for i in range(kernel.shape[0]):
+            for j in range(kernel.shape[1]):
+                weight = float(kernel[i, j])
+                ax.plot([k, k + 1], [ys[k][i], ys[k + 1][j]], color="#1f77b4" if weight > 0 else "#ff7f0e",
+                        linewidth=0.2 + 3 * abs(weight) / top, alpha=0.75, zorder=1)  # fmt: skip
+    names = [class_word(n) for n in found["class_names"]]
+    for k, n in enumerate(sizes):
+        shade = (
+            np.zeros(n)
+            if k == 0
+            else np.asarray(dense[k - 1]["bias"] if dense[k - 1]["bias"] is not None else np.zeros(n))
+        )
+        if values is not None and k < len(values):
+            shade = np.asarray(values[k]).reshape(-1)[:n]
+        scale = float(np.abs(shade).max()) or 1.0
+        ax.scatter([k] * n, ys[k], s=160, c=shade, cmap="RdBu", vmin=-scale, vmax=scale, edgecolors="#333", zorder=2)
+        if k == len(sizes) - 1 and n == len(names):
+            for y, name in zip(ys[k], names, strict=True):
+                ax.text(k + 0.08, y, name, va="center", fontsize=8)
+    ax.set_title(
+        _("Every weight: width its size, blue positive, orange negative; circles: each neuron's bias"), fontsize=9
+    )
+    ax.set_xlim(-0.3, len(sizes) - 0.4)
+    return _png(fig)
+
+
+def inside_png(found: dict[str, Any]) -> bytes:
+    """One image through the network: the image, each layer's outputs (dead ReLU units crossed), the logits
+    and the probabilities with the answer."""
+    layers = [layer for layer in found["layers"] if layer["kind"] not in ("InputLayer",)]
+    fig = _figure(10, 1.4 * (len(layers) + 2) + 0.6)
+    grid = fig.add_gridspec(len(layers) + 2, 4)
+    image_ax = fig.add_subplot(grid[:2, 0])
+    image_ax.imshow(found["pixels"], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    image_ax.set_axis_off()
+    image_ax.set_title(_("the image"), fontsize=9)
+    for row, layer in enumerate(layers):
+        ax = fig.add_subplot(grid[row, 1:])
+        out = np.asarray(layer["output"])
+        flat = (
+            out.reshape(-1)
+            if out.ndim == 1
+            else out.reshape(-1, out.shape[-1]).mean(axis=0)
+            if out.ndim == 3
+            else out.reshape(-1)
+        )
+        ax.bar(range(len(flat)), flat, width=1.0, color="#1f77b4")
+        for u in layer["dead"]:
+            if u < len(flat):
+                ax.plot(u, 0, marker="x", color="#d62728", markersize=4)
+        what = f"{layer['name']} ({layer['kind']}{', ' + layer['activation'] if layer['activation'] else ''}): "
+        what += _("{n} values").format(n=out.size)
+        if len(layer["dead"]):
+            what += ", " + _("{k} dead units (x)").format(k=len(layer["dead"]))
+        ax.set_title(what, fontsize=8, loc="left")
+        ax.tick_params(labelsize=7)
+    names = [class_word(n) for n in found["class_names"]]
+    logits_ax = fig.add_subplot(grid[len(layers), 1:])
+    logits_ax.bar(names, found["logits"], color="#7f7f7f")
+    logits_ax.set_title(_("logits: the last layer's sums, before softmax"), fontsize=8, loc="left")
+    logits_ax.tick_params(labelsize=7, labelrotation=30)
+    probs_ax = fig.add_subplot(grid[len(layers) + 1, 1:])
+    colors = ["#1f77b4" if i == found["predicted"] else "#c7c7c7" for i in range(len(names))]
+    probs_ax.bar(names, found["probabilities"], color=colors)
+    answer = names[found["predicted"]]
+    said = _("softmax: the probabilities; argmax {k} = {name} ({p:.1%})").format(
+        k=found["predicted"], name=answer, p=float(found["probabilities"][found["predicted"]])
+    )
+    if found.get("true") is not None:
+        said += "; " + _("true class: {name}").format(name=names[found["true"]])
+    probs_ax.set_title(said, fontsize=8, loc="left")
+    probs_ax.tick_params(labelsize=7, labelrotation=30)
+    return _png(fig)

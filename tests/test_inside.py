@@ -1,0 +1,82 @@
+"""Inside the network (issue 37, first part): the activations shown are Keras's own intermediate outputs and
+a forward pass by hand; the weight pictures are the kernel reshaped as documented; the command's answer is
+predict's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fashionlab.store import RunStore
+from tests.conftest import Cli
+
+
+def test_the_activations_are_keras_intermediate_outputs_and_a_forward_pass_by_hand(trained: Cli) -> None:
+    import keras
+
+    from fashionlab.engine.inference import load_trained
+    from fashionlab.engine.inputs import test_images_for, to_model_input
+    from fashionlab.engine.inside import inside_run
+
+    run = RunStore(trained.runs_dir).load()
+    found = inside_run(run, index=7)
+    config, model = load_trained(run, for_training=False)
+    x_test, y_test = test_images_for(config)
+    x = to_model_input(x_test[7:8], config)
+    probe = keras.Model(inputs=model.inputs, outputs=[layer.output for layer in model.layers])  # built here, again
+    for ours, theirs in zip(found["layers"], probe(x, training=False), strict=True):
+        np.testing.assert_allclose(ours["output"], np.asarray(theirs)[0], rtol=1e-5, atol=1e-6)
+    flat = x.reshape(-1)  # the tutorial model by hand: Flatten, Dense(128, relu), Dense(10)
+    (w1, b1), (w2, b2) = [(w["kernel"], w["bias"]) for w in found["weights"]]
+    hidden = np.maximum(flat @ w1 + b1, 0)
+    np.testing.assert_allclose(found["layers"][1]["output"], hidden, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(found["logits"], hidden @ w2 + b2, rtol=1e-4, atol=1e-4)
+    probs = np.exp(found["logits"] - found["logits"].max())
+    np.testing.assert_allclose(found["probabilities"], probs / probs.sum(), rtol=1e-5)
+    assert found["true"] == int(y_test[7]) and found["predicted"] == int(np.argmax(found["probabilities"]))
+    for unit in found["layers"][1]["dead"]:  # a dead unit gives 0 for this image too
+        assert found["layers"][1]["output"][unit] == 0
+
+
+def test_a_weight_picture_is_the_kernel_column_as_the_image(trained: Cli) -> None:
+    from fashionlab.engine.inside import run_weights
+    from fashionlab.views.inside import unit_images
+
+    found = run_weights(RunStore(trained.runs_dir).load())
+    name, pictures, units, total = unit_images(found) or ("", [], [], 0)
+    kernel = found["weights"][0]["kernel"]
+    _h, w = found["image_hw"]
+    assert total == kernel.shape[1] == 128 and len(pictures) == 64 and name == found["weights"][0]["name"]
+    for k in (0, 17, 63):
+        u = units[k]
+        for i, j in ((0, 0), (3, 20), (27, 27)):
+            assert pictures[k][i, j] == kernel[i * w + j, u]  # pixel (i, j) is input i * width + j
+    spread = [float(np.std(kernel[:, u])) for u in range(kernel.shape[1])]
+    assert min(spread[u] for u in units) >= max(s for u, s in enumerate(spread) if u not in units)  # most varied
+
+
+def test_inside_says_predicts_answer_and_draws(trained: Cli, tmp_path: Path) -> None:
+    result = trained("inside", "--index", "10", "--json", "--out", str(tmp_path / "in.png"),
+                     "--weights", str(tmp_path / "w.png"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    predicted = json.loads(trained("predict", "--index", "10", "--json").stdout)
+    assert found["predicted"] == predicted["predicted"]
+    np.testing.assert_allclose(found["probabilities"], list(predicted["probabilities"].values()), atol=1e-5)
+    assert [layer["kind"] for layer in found["layers"]] == ["Flatten", "Dense", "Dense"]
+    for png in ("in.png", "w.png"):
+        assert (tmp_path / png).read_bytes().startswith(b"\x89PNG")
+    said = trained("inside", "--index", "10")
+    assert "argmax:" in said.stdout and "logits:" in said.stdout and "softmax:" in said.stdout
+    nothing = trained("inside")
+    assert nothing.exit_code != 0 and len(nothing.stderr.strip().splitlines()) == 1
+    assert "give --index N or --image FILE" in nothing.stderr
+
+
+@pytest.mark.parametrize("index", ["-1", "99999"])
+def test_an_index_out_of_range_is_one_line(trained: Cli, index: str) -> None:
+    result = trained("inside", "--index", index)
+    assert result.exit_code != 0 and "--index" in result.stderr and "out of range" in result.stderr
