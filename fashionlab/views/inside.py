@@ -52,7 +52,7 @@ def weights_png(found: dict[str, Any], best: dict[str, Any] | None = None) -> by
     for sub, (_found, title), picked in zip(figures, grids, shown, strict=True):
         assert picked is not None
         name, pictures, units, total = picked
-        limit = max(float(np.abs(np.stack(pictures)).max()), 1e-9)
+        limit = max(float(np.percentile(np.abs(np.stack(pictures)), 99.5)), 1e-9)  # a few extreme weights aside
         axes = sub.subplots(rows, cols, squeeze=False)
         for k, ax in enumerate(axes.flat):
             ax.set_axis_off()
@@ -62,7 +62,7 @@ def weights_png(found: dict[str, Any], best: dict[str, Any] | None = None) -> by
         said = _("{name}: {n} units").format(name=name, n=total)
         if total > len(pictures):
             said += " " + _("(the {k} most varied)").format(k=len(pictures))
-        sub.suptitle(f"{title} · {said} · ±{limit:.3g}", fontsize=9)
+        sub.suptitle(f"{title} · {said} · " + _("colours to ±{limit}").format(limit=f"{limit:.3g}"), fontsize=9)
     return _png(fig)
 
 
