@@ -278,6 +278,10 @@ def test_predict_a_dropped_image_and_a_test_index(with_model: tuple[Server, str]
     assert int(chosen.get_attribute("data-class")) == found["predicted"]
     page.set_input_files("#file", str(tmp_path / "blank.png"))
     _until(lambda: "inverted" in page.locator("#prediction-answer").inner_text())
+    page.goto(f"{server.url}/run/{run}")  # inside its network (issue 37): both pictures render
+    _until(lambda: page.evaluate(ALL_LOADED, "#inside-weights, #inside-image"), 120)
+    width = page.evaluate("() => document.querySelector('#inside-weights').naturalWidth")
+    assert width > 400
     assert page.problems == []
 
 

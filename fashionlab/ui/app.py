@@ -17,6 +17,7 @@ escaped by Jinja2 and served with a Content-Security-Policy that allows no inlin
     GET  /api/runs/{id}/test-image/{n}.png   test image n as the run saw it
     GET  /api/runs/{id}/network.png          its network drawn
     GET  /api/runs/{id}/predictions.png      the tutorial's grid of its first test images (loads the model)
+    GET  /api/runs/{id}/inside/image.png?index=N, /inside/weights.png    inside its network (fashionlab inside)
     GET  /api/sweep/{id}                    a sweep's comparison, as `compare --sweep ID --json`
     GET  /api/sweep/{id}/calibration.png    its reliability diagram
     POST /api/predict?run=ID[&index=N]       the run's prediction for test image N, or the image in the body
@@ -166,6 +167,16 @@ class Dashboard:
         many = usecases.predict_many(found, "0:15", pixels=True)
         return Response(plots.prediction_grid_png(many.result["predictions"]), media_type="image/png")
 
+    def api_inside(self, request: Request) -> Response:
+        """A picture from inside the run's network: one test image's way (`index`), or its weights."""
+        from fashionlab import usecases
+
+        found = self.run_or_404(request.path_params["name"])
+        if request.path_params["what"] == "weights":
+            return Response(usecases.inside(found, weights=True).weights or b"", media_type="image/png")
+        index = _int(request.query_params.get("index"), 0)
+        return Response(usecases.inside(found, index, picture=True).picture or b"", media_type="image/png")
+
     def api_sweep(self, request: Request) -> JSONResponse:
         from fashionlab.results import collect
         from fashionlab.views import compare
@@ -240,6 +251,7 @@ class Dashboard:
             Route("/api/runs", self.api_runs), Route(api, self.api_run), Route(f"{api}/confusion", self.api_confusion),
             Route(f"{api}/cell", self.api_cell), Route(f"{api}/test-image/{{n}}.png", self.api_test_image),
             Route(f"{api}/network.png", self.api_network), Route(f"{api}/predictions.png", self.api_predictions),
+            Route(f"{api}/inside/{{what}}.png", self.api_inside),
             Route("/api/sweep/{name}", self.api_sweep), Route("/api/predict", self.api_predict, methods=["POST"]),
             Route("/api/sweep/{name}/calibration.png", self.api_calibration),
             Route("/api/live/run/{name}", self.live_run), Route("/api/live/sweep/{name}", self.live_sweep),

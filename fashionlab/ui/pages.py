@@ -172,7 +172,7 @@ def run_page(index: readers.RunIndex, run: Run) -> dict[str, Any]:
 
     row = readers.row_of(index, run)
     page = {**base(run.id, "run", str(index.store.root)), "problem": row.get("problem"), "confusion": None,
-            "network": None, "config_yaml": None, "evidence_missing": None, "tutorial_grid": None,
+            "network": None, "config_yaml": None, "evidence_missing": None, "tutorial_grid": None, "inside": None,
             "cell_title": _cell_title, "tile": _tile_for(run)}  # fmt: skip
     page["lead"] = _("{status}, {epochs} epochs, started {when} ago.").format(
         status=status_word(row["status"]), epochs=row.get("epochs") or 0, when=age(row.get("started") or "") or "?"
@@ -240,6 +240,8 @@ def _evidence(page: dict[str, Any], run: Run, names: list[str]) -> None:
     page["errors_note"] = _("The test images the model gets wrong while most sure of its answer.")
     if run.has_model:
         page["tutorial_grid"] = f"/api/runs/{quote(run.id)}/predictions.png"
+        page["inside"] = {"index": 0, "weights": f"/api/runs/{quote(run.id)}/inside/weights.png",
+                          "image": f"/api/runs/{quote(run.id)}/inside/image.png?index=0"}  # fmt: skip
 
 
 def _cell_title(true: int, predicted: int, n: int) -> str:
