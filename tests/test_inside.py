@@ -80,3 +80,27 @@ def test_inside_says_predicts_answer_and_draws(trained: Cli, tmp_path: Path) -> 
 def test_an_index_out_of_range_is_one_line(trained: Cli, index: str) -> None:
     result = trained("inside", "--index", index)
     assert result.exit_code != 0 and "--index" in result.stderr and "out of range" in result.stderr
+
+
+def test_a_cnn_shows_its_filters_and_each_layer_matches_keras(cli: Cli) -> None:
+    import keras
+
+    from fashionlab.engine.inference import load_trained
+    from fashionlab.engine.inputs import test_images_for, to_model_input
+    from fashionlab.engine.inside import inside_run, run_weights
+    from fashionlab.views.inside import unit_images
+
+    assert cli("train", "--config", "cnn", "epochs=1", "train_samples=300", "test_samples=50").exit_code == 0
+    run = RunStore(cli.runs_dir).load()
+    found = run_weights(run)
+    _name, pictures, _units, total = unit_images(found) or ("", [], [], 0)
+    kernel = found["weights"][0]["kernel"]  # (3, 3, 1, 32)
+    assert found["weights"][0]["kind"] == "Conv2D" and total == kernel.shape[3] == len(pictures)
+    np.testing.assert_array_equal(pictures[5], kernel[:, :, :, 5].mean(axis=2))
+    inside = inside_run(run, index=3)
+    config, model = load_trained(run, for_training=False)
+    x = to_model_input(test_images_for(config)[0][3:4], config)
+    probe = keras.Model(inputs=model.inputs, outputs=[layer.output for layer in model.layers])
+    for ours, theirs in zip(inside["layers"], probe(x, training=False), strict=True):
+        np.testing.assert_allclose(ours["output"], np.asarray(theirs)[0], rtol=1e-5, atol=1e-6)
+    assert inside["layers"][0]["output"].shape[-1] == 32  # the first conv layer's 32 feature maps

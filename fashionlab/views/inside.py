@@ -52,14 +52,16 @@ def weights_png(found: dict[str, Any], best: dict[str, Any] | None = None) -> by
     for sub, (_found, title), picked in zip(figures, grids, shown, strict=True):
         assert picked is not None
         name, pictures, units, total = picked
+        conv = any(w["name"] == name and w["kind"] == "Conv2D" for w in found["weights"])
         limit = max(float(np.percentile(np.abs(np.stack(pictures)), 99.5)), 1e-9)  # a few extreme weights aside
         axes = sub.subplots(rows, cols, squeeze=False)
         for k, ax in enumerate(axes.flat):
             ax.set_axis_off()
             if k < len(pictures):
                 ax.imshow(pictures[k], cmap="RdBu", vmin=-limit, vmax=limit, interpolation="nearest")
-                ax.set_title(_("unit {u}").format(u=units[k]), fontsize=7)
-        said = _("{name}: {n} units").format(name=name, n=total)
+                label = _("filter {u}") if conv else _("unit {u}")
+                ax.set_title(label.format(u=units[k]), fontsize=7)
+        said = (_("{name}: {n} filters") if conv else _("{name}: {n} units")).format(name=name, n=total)
         if total > len(pictures):
             said += " " + _("(the {k} most varied)").format(k=len(pictures))
         sub.suptitle(f"{title} · {said} · " + _("colours to ±{limit}").format(limit=f"{limit:.3g}"), fontsize=9)
