@@ -18,6 +18,7 @@ from fashionlab.config import Config
 from fashionlab.engine.inference import load_trained
 from fashionlab.engine.inputs import test_images_for, to_model_input
 from fashionlab.engine.probes import DEAD_UNIT_IMAGES
+from fashionlab.engine.probes import activation_name as _activation
 from fashionlab.errors import InputError
 from fashionlab.network import output_kind
 from fashionlab.store import Run
@@ -25,10 +26,6 @@ from fashionlab.store import Run
 
 def _layers(model: Any) -> list[Any]:
     return [layer for layer in model.layers if layer.__class__.__name__ != "InputLayer"]
-
-
-def _activation(layer: Any) -> str:
-    return str(getattr(getattr(layer, "activation", None), "__name__", "") or "")
 
 
 def weights(model: Any) -> list[dict[str, Any]]:
@@ -80,12 +77,13 @@ def inside_run(
                 f"`index` {index} is out of range; the test set has {len(x_test)} images (0-{len(x_test) - 1})"
             )
         pixels, true = x_test[index], int(y_test[index])
-    outs = activations(model, to_model_input(pixels[None], config))
+    x = to_model_input(pixels[None], config)
+    outs = activations(model, x)
     layers = _layers(model)
     last = layers[-1]
     kind = output_kind(config)
     if _activation(last) == "softmax":  # the logits: the last layer's sums before its softmax
-        previous = outs[-2][0].reshape(-1) if len(outs) > 1 else to_model_input(pixels[None], config).reshape(-1)
+        previous = outs[-2][0].reshape(-1) if len(outs) > 1 else x.reshape(-1)
         logits = previous @ np.asarray(last.kernel.numpy()) + np.asarray(last.bias.numpy())
     else:
         logits = outs[-1][0].reshape(-1)

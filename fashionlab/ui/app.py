@@ -94,13 +94,11 @@ class Dashboard:
         return self.sweep_page(request.path_params["name"])
 
     def sweep_page(self, name: str) -> HTMLResponse:
-        record = self.index.record_named(name)
-        if record is None:
-            raise HTTPException(404, _("no sweep or search '{id}' here").format(id=name))
-        runs = record.run_ids
-        key = (record.id, record.updated, record.state, len(record.trials), *(self.store.run_stamp(i) for i in runs))
+        record, runs = self.sweep_runs(name)
+        stamps = (self.store.run_stamp(i) for i in record.run_ids)
+        key = (record.id, record.updated, record.state, len(record.trials), *stamps)
         if (page := self.pages.get(record.id)) is None or page[0] != key:  # a finished sweep's page, made once
-            page = (key, self.html("sweep.html.j2", pages.sweep_page(self.index, record)))
+            page = (key, self.html("sweep.html.j2", pages.sweep_page(self.index, record, runs)))
             self.pages[record.id] = page
         return page[1]
 
@@ -128,7 +126,7 @@ class Dashboard:
 
     def api_run(self, request: Request) -> JSONResponse:
         found = self.run_or_404(request.path_params["name"])
-        data: dict[str, Any] = {"run": readers.row_of(self.index, found)}
+        data: dict[str, Any] = {"run": readers.row_of(found)}
         try:
             data.update(config=found.config(), history=found.history(), metrics=found.metrics())
         except Exception as exc:

@@ -107,12 +107,12 @@ def _state_words(state: str) -> str:
     return words.get(state, state)
 
 
-def sweep_page(index: readers.RunIndex, record: Any, sort: str = "test_accuracy") -> dict[str, Any]:
-    """A sweep's or search's comparison: its table with the verdicts, its curves, its findings, calibration."""
+def sweep_page(index: readers.RunIndex, record: Any, runs: list[Run], sort: str = "test_accuracy") -> dict[str, Any]:
+    """A sweep's or search's comparison (`runs`: its trials' runs): its table with the verdicts, its curves,
+    its findings, calibration."""
     from fashionlab.results import collect
     from fashionlab.views import compare, groups, observations, report, tables
 
-    runs = [r for r in (index.run_named(i) for i in dict.fromkeys(record.run_ids)) if r is not None]
     kind = _("Sweep") if record.kind == "sweep" else _("Search")
     title = f"{kind} {record.id}"
     what = " ".join(record.items) or ", ".join(record.axes)
@@ -170,7 +170,7 @@ def run_page(index: readers.RunIndex, run: Run) -> dict[str, Any]:
     from fashionlab.config import run_config
     from fashionlab.views.tables import age, status_word
 
-    row = readers.row_of(index, run)
+    row = readers.row_of(run)
     page = {**base(run.id, "run", str(index.store.root)), "problem": row.get("problem"), "confusion": None,
             "network": None, "config_yaml": None, "evidence_missing": None, "tutorial_grid": None, "inside": None,
             "cell_title": _cell_title, "tile": _tile_for(run)}  # fmt: skip

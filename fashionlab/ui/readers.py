@@ -46,7 +46,7 @@ class RunIndex:
                 kept = self._rows.get(name)
                 if kept is None or kept[0] != stamp:
                     try:
-                        row = _ui_row(read_run(folder))
+                        row = row_of(read_run(folder))
                     except Exception as exc:  # a broken folder is shown as broken, never a broken page
                         row = {"id": name, "name": name, "status": "broken", "problem": str(exc)}
                     kept = (stamp, row)
@@ -74,11 +74,14 @@ class RunIndex:
         return self.store.find_record(name) if name in self.store.sweep_ids() else None
 
 
-def _ui_row(run: Run) -> dict[str, Any]:
-    """`runs`' row of a run and how long it trained (seconds, from its summary)."""
+def row_of(run: Run) -> dict[str, Any]:
+    """`runs`' row of a run and how long it trained (seconds, from its summary); a broken run as broken."""
     from fashionlab.views.tables import run_row
 
-    row = run_row(run)
+    try:
+        row = run_row(run)
+    except Exception as exc:
+        return {"id": run.id, "name": run.id, "status": "broken", "problem": str(exc)}
     if not row.get("problem"):
         try:
             row["seconds"] = run.metrics().get("summary", {}).get("seconds_total")
@@ -203,16 +206,6 @@ def png(pixels: np.ndarray, scale: int = 3) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
-
-
-def row_of(index: RunIndex, run: Run) -> dict[str, Any]:
-    """The run's row as the runs page shows it (read again only where it changed)."""
-    from fashionlab.views.tables import run_row
-
-    try:
-        return run_row(run)
-    except Exception as exc:
-        return {"id": run.id, "name": run.id, "status": "broken", "problem": str(exc)}
 
 
 def class_names(run: Run) -> list[str]:

@@ -27,10 +27,13 @@ class DataView:
         """The images and labels of one split ("train" or "test"), as the config trains on them."""
         train, test = self.dataset.load()
         x, y = train if split == "train" else test
-        if self.config is None:
-            return x, y
+        return (x, y) if self.config is None else self.pick(x, y)
+
+    def pick(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The config's classes (relabelled) at its image size."""
         from fashionlab.engine.inputs import resize, select
 
+        assert self.config is not None
         chosen_x, chosen_y = select(x, y, self.config)
         return resize(chosen_x, self.config.image_hw), chosen_y
 
@@ -43,13 +46,9 @@ def data(name: str | None = None, config: Config | None = None) -> DataView:
     dataset = config.dataset if config is not None and name is None else datasets.get(name)
     if config is None:
         return DataView(dataset, fdata.summarize(dataset))
-    from fashionlab.engine.inputs import resize, select
-
-    def pick(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        chosen_x, chosen_y = select(x, y, config)
-        return resize(chosen_x, config.image_hw), chosen_y
-
-    return DataView(dataset, fdata.summarize(dataset, pick, config.class_names), config)
+    view = DataView(dataset, None, config)
+    view.summary = fdata.summarize(dataset, view.pick, config.class_names)
+    return view
 
 
 @dataclass
