@@ -104,3 +104,35 @@ def test_a_cnn_shows_its_filters_and_each_layer_matches_keras(cli: Cli) -> None:
     for ours, theirs in zip(inside["layers"], probe(x, training=False), strict=True):
         np.testing.assert_allclose(ours["output"], np.asarray(theirs)[0], rtol=1e-5, atol=1e-6)
     assert inside["layers"][0]["output"].shape[-1] == 32  # the first conv layer's 32 feature maps
+    from fashionlab.views.inside import inside_png
+
+    assert inside_png(inside).startswith(b"\x89PNG")  # its feature maps drawn as images
+    said = cli("inside", "--index", "3").stdout
+    assert f"{model.layers[0].name} (Conv2D): 32 feature maps of 26x26, the most active (mean)" in said
+
+
+def test_a_run_keeps_epochs_1_2_5_10_and_their_weights_are_those_of_that_epoch(cli: Cli, tmp_path: Path) -> None:
+    from fashionlab.store import files
+
+    assert [e for e in range(1, 1001) if files.keeps_epoch(e)] == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+    small = ["train_samples=300", "test_samples=50", "batch_size=32"]
+    assert cli("train", *small, "epochs=5").exit_code == 0
+    five = RunStore(cli.runs_dir).load()
+    assert five.kept_epochs() == [1, 2]  # epoch 5 is its last: model.keras
+    expected = {1: "1", 2: "2", five.info.best_weights_epoch: "best", 5: "last"}  # the last wins a tie
+    assert five.weight_epochs() == [(name, n) for n, name in sorted(expected.items())]
+    two_runs = Cli(tmp_path / "two")
+    assert two_runs("train", *small, "epochs=2").exit_code == 0  # the same seed, stopped at epoch 2
+    at_two = json.loads(cli("inside", five.id, "--index", "3", "--epoch", "2", "--json").stdout)
+    two = json.loads(two_runs("inside", "--index", "3", "--json").stdout)
+    np.testing.assert_allclose(at_two["logits"], two["logits"], rtol=1e-5, atol=1e-5)
+    assert at_two["logits"] != json.loads(cli("inside", five.id, "--index", "3", "--json").stdout)["logits"]
+    drawn = cli("inside", five.id, "--epoch", "1", "--weights", str(tmp_path / "w1.png"), "--best-too")
+    assert drawn.exit_code == 0 and (tmp_path / "w1.png").read_bytes().startswith(b"\x89PNG")
+    missing = cli("inside", five.id, "--index", "3", "--epoch", "3")
+    assert missing.exit_code != 0 and len(missing.stderr.strip().splitlines()) == 1
+    assert "kept no weights for epoch 3 (kept: 1, 2;" in missing.stderr
+    unknown = cli("inside", five.id, "--index", "3", "--epoch", "soon")
+    assert unknown.exit_code != 0 and "--epoch soon is not known; use last, best" in unknown.stderr
+    five.reopen(1)  # a rerun from epoch 1 trains epoch 2 again: its kept weights go
+    assert five.kept_epochs() == [1]

@@ -31,8 +31,8 @@ def test_run_directory_holds_everything(runs_dir: Path) -> None:
     result = train_run(load_config(None, SMALL), runs_dir)
     files = sorted(p.name for p in result.run.path.iterdir())
     assert files == [
-        "best.weights.npz", "config.yaml", "curves.png", "history.csv", "images.npz", "metrics.json",
-        "model.keras", "run.json",
+        "best.weights.npz", "config.yaml", "curves.png", "epoch-0001.weights.npz", "history.csv", "images.npz",
+        "metrics.json", "model.keras", "run.json",
     ]  # fmt: skip
     info = json.loads((result.run.path / "run.json").read_text())
     assert info["status"] == "completed" and info["backend"] == "jax" and info["device"] == "cpu"

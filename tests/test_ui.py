@@ -282,6 +282,16 @@ def test_predict_a_dropped_image_and_a_test_index(with_model: tuple[Server, str]
     _until(lambda: page.evaluate(ALL_LOADED, "#inside-weights, #inside-image"), 120)
     width = page.evaluate("() => document.querySelector('#inside-weights').naturalWidth")
     assert width > 400
+    slider = page.locator("#inside-epoch")  # epochs=2: the kept epoch 1 and the last, one slider step apart
+    assert slider.get_attribute("max") == "1" and slider.get_attribute("value") == "1"
+    slider.fill("0")  # as a drag does: input, then change
+    _until(lambda: "epoch=1" in (page.locator("#inside-weights").get_attribute("src") or ""))
+    assert page.locator("#inside-epoch-label").inner_text() == "epoch 1"
+    page.fill("#inside-index", "4")
+    page.press("#inside-index", "Enter")
+    _until(lambda: "index=4&epoch=1" in (page.locator("#inside-image").get_attribute("src") or ""))
+    _until(lambda: page.evaluate(ALL_LOADED, "#inside-weights, #inside-image"), 120)
+    assert server.get(f"/api/runs/{run}/inside/weights.png?epoch=7")[0] == 404
     assert page.problems == []
 
 

@@ -20,7 +20,6 @@ from fashionlab.cli.common import (
     said_latest,
     write_png,
 )
-from fashionlab.cli.model import EpochOpt
 from fashionlab.errors import InputError
 from fashionlab.i18n import _, class_word
 
@@ -42,7 +41,14 @@ def inside(
         ),
     ] = None,
     best_too: Annotated[bool, typer.Option("--best-too", help="With --weights: the best epoch's beside.")] = False,
-    epoch: EpochOpt = "last",
+    epoch: Annotated[
+        str,
+        typer.Option(
+            "--epoch",
+            help="Which epoch's weights: last (default), best, or a kept epoch's number (runs keep epochs 1, 2, "
+            "5, 10, 20, 50, ...; `fashionlab show RUN` lists them).",
+        ),
+    ] = "last",
     as_json: JsonOpt = False,
     force: ForceOpt = False,
 ) -> None:
@@ -53,6 +59,8 @@ def inside(
     """
     from fashionlab import usecases
 
+    if epoch not in ("last", "best") and not epoch.isdigit():
+        raise InputError(f"--epoch {epoch} is not known; use last, best or a kept epoch's number such as 5")
     if index is None and image is None and weights is None:
         raise InputError("give --index N or --image FILE (an image to follow), or --weights FILE (the weights drawn)")
     for path in (out_file, weights):
@@ -76,12 +84,24 @@ def inside_lines(found: dict) -> list[str]:  # type: ignore[type-arg]
     names = [class_word(n) for n in found["class_names"]]
     lines = []
     for layer in found["layers"]:
-        values = np.asarray(layer["output"]).reshape(-1)
-        top = np.argsort(-values)[:3]
-        best = ", ".join(f"{int(u)}: {values[u]:.3f}" for u in top)
-        line = _("{name} ({kind}): {n} values, the largest {best}").format(
-            name=layer["name"], kind=layer["kind"], n=values.size, best=best
-        )
+        output = np.asarray(layer["output"])
+        values = output.reshape(-1)
+        if output.ndim == 3:  # feature maps: by channel, their mean over the image
+            means = output.reshape(-1, output.shape[-1]).mean(axis=0)
+            best = ", ".join(f"{int(c)}: {means[c]:.3f}" for c in np.argsort(-means)[:3])
+            line = _("{name} ({kind}): {n} feature maps of {h}x{w}, the most active (mean) {best}").format(
+                name=layer["name"],
+                kind=layer["kind"],
+                n=output.shape[-1],
+                h=output.shape[0],
+                w=output.shape[1],
+                best=best,
+            )
+        else:
+            best = ", ".join(f"{int(u)}: {values[u]:.3f}" for u in np.argsort(-values)[:3])
+            line = _("{name} ({kind}): {n} values, the largest {best}").format(
+                name=layer["name"], kind=layer["kind"], n=values.size, best=best
+            )
         if len(layer["dead"]):
             line += "; " + _("{k} dead units (0 for every training image tried)").format(k=len(layer["dead"]))
         lines.append(line)

@@ -39,7 +39,7 @@ from fashionlab.engine.outcomes import CHANCE_MARGIN, DIVERGED_LOSS, Pruner
 from fashionlab.engine.tensorboard import TensorBoardWriters
 from fashionlab.errors import raise_if_stopped
 from fashionlab.events import BatchEnded, EpochEnded, RunStarted, Sink
-from fashionlab.store import Run, RunStatus, images, read_run
+from fashionlab.store import Run, RunStatus, files, images, read_run
 
 Logs = dict[str, Any] | None  # what Keras hands a callback: metric name -> number
 
@@ -139,6 +139,10 @@ class Recorder(keras.callbacks.Callback):
             self.best_arrays = self.member.snapshot()
             for target in fed:
                 target.run.save_best(self.best_arrays, epoch + 1)
+        kept = [t for t in fed if files.keeps_epoch(epoch + 1) and t.config.epochs != epoch + 1]
+        arrays = self.member.snapshot() if kept else []
+        for target in kept:  # the last epoch's weights are its model's
+            target.run.keep_epoch(arrays, epoch + 1)
         for target in fed:
             if target.config.epochs == epoch + 1:
                 self.complete(target, restored=False)

@@ -22,10 +22,10 @@ def load_trained(
     run: Run, backend: str | None = None, epoch: str = "last", for_training: bool = True
 ) -> tuple[Config, Any]:
     """The run's config and Keras model, on the backend it was trained with (or `backend`), with the
-    weights of its last epoch (model.keras) or of its best epoch ("best"). Without `for_training` the
-    model comes without its loss and optimizer (enough to predict, and quicker to load)."""
-    if epoch not in ("last", "best"):
-        raise InputError(f"`epoch` {epoch} is not known; use last or best")
+    weights of its last epoch (model.keras), of its best epoch ("best") or of a kept epoch ("5"). Without
+    `for_training` the model comes without its loss and optimizer (enough to predict, and quicker to load)."""
+    if epoch not in ("last", "best") and not str(epoch).isdigit():
+        raise InputError(f"`epoch` {epoch} is not known; use last, best or a kept epoch's number")
     config = run_config(run)
     use_backend(backend or run.info.backend or config.backend)
     import keras
@@ -50,6 +50,10 @@ def load_trained(
         from fashionlab.engine import member
 
         member.restore(model, run.load_best(member.shapes(model)))
+    elif epoch != "last":
+        from fashionlab.engine import member
+
+        member.restore(model, run.load_epoch(int(epoch), member.shapes(model)))
     return config, model
 
 
@@ -105,8 +109,8 @@ def evaluate_run(run: Run, epoch: str = "last") -> dict[str, Any]:
 def image_evidence(run: Run, epoch: str = "last") -> ModelImages:
     """The per-image test evidence of the run's kept model ("last") or its best epoch's ("best"), from its
     images.npz; a run trained before it was kept is evaluated once here and the file written."""
-    if epoch not in ("last", "best"):
-        raise InputError(f"`epoch` {epoch} is not known; use last or best")
+    if epoch not in ("last", "best") and not str(epoch).isdigit():
+        raise InputError(f"`epoch` {epoch} is not known; use last, best or a kept epoch's number")
     found = images.read(run)
     if found is None:
         found = _evaluate_images(run)

@@ -90,7 +90,8 @@ def inside_run(
     probs = fmetrics.softmax(logits[None])[0] if kind == "logits" else outs[-1][0].reshape(-1)
     dead_units = dead(model, config)
     return {
-        "run": run.id, "epoch": epoch, "index": index, "pixels": pixels, "true": true,
+        "run": run.id, "epoch": epoch, "epoch_number": run.weights_epoch(epoch), "index": index, "pixels": pixels,
+        "true": true,
         "class_names": list(config.class_names), "image_hw": config.image_hw,
         "layers": [{"index": i, "name": layer.name, "kind": layer.__class__.__name__, "activation": _activation(layer),
                     "output": out[0], "dead": dead_units.get(i, np.array([], dtype=int))}
@@ -101,9 +102,10 @@ def inside_run(
 
 
 def run_weights(run: Run, epoch: str = "last") -> dict[str, Any]:
-    """The run's model's weights (at its last or best epoch), with what the views need to draw them."""
+    """The run's model's weights (at its last, best or a kept epoch), with what the views need to draw them."""
     config, model = load_trained(run, epoch=epoch, for_training=False)
     return {
-        "run": run.id, "epoch": epoch, "image_hw": config.image_hw, "input_shape": list(config.input_shape),
+        "run": run.id, "epoch": epoch, "epoch_number": run.weights_epoch(epoch), "image_hw": config.image_hw,
+        "input_shape": list(config.input_shape),
         "class_names": list(config.class_names), "weights": weights(model), "dead": dead(model, config),
     }  # fmt: skip

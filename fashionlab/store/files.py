@@ -2,7 +2,7 @@
 
 runs/
   <run-id>/        config.yaml  run.json  history.csv  metrics.json  model.keras  checkpoint.npz
-                   best.weights.npz
+                   best.weights.npz  epoch-<N>.weights.npz (epochs 1, 2, 5, 10, 20, 50, ...)
                    curves.png   tensorboard/  export-<format>
   sweeps/          <sweep-id>.json (the record of a sweep or search), <search-id>.db (its Optuna study),
                    <sweep-id>/<group>.log (why a training failed before its run existed)
@@ -27,6 +27,7 @@ METRICS = "metrics.json"
 MODEL = "model.keras"
 CHECKPOINT = "checkpoint.npz"
 BEST_WEIGHTS = "best.weights.npz"  # the weights of the best epoch so far (lowest val_loss, or the monitor)
+KEPT_EPOCH = "epoch-{epoch:04d}.weights.npz"  # the weights at epochs 1, 2, 5, 10, 20, 50, ... (not the last)
 CURVES = "curves.png"
 IMAGES = "images.npz"  # per test image: the kept and the best-epoch model's answer, confidence, log p(true)
 TENSORBOARD = "tensorboard"
@@ -35,6 +36,14 @@ LOCKS = ".locks"
 ARTIFACTS = (CURVES, MODEL, CONFIG, HISTORY)  # what a tracker copies out of a finished run
 
 HISTORY_FIELDS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+
+
+def keeps_epoch(epoch: int) -> bool:
+    """Whether a run keeps its weights at `epoch` (1-based): 1, 2 and 5 times each power of ten, so a run of
+    150 epochs keeps 7 snapshots (epochs 1, 2, 5, 10, 20, 50, 100) to show how its weights took shape."""
+    while epoch >= 10 and epoch % 10 == 0:
+        epoch //= 10
+    return epoch in (1, 2, 5)
 
 
 def default_runs_dir() -> Path:

@@ -233,6 +233,7 @@ class Run:
     def reopen(self, epoch: int) -> list[dict[str, float]]:
         """Continue this interrupted or failed run from `epoch` (its checkpoint's, or 0); its history to then."""
         history = self.history()[:epoch]
+        self.drop_epochs_after(epoch)
         resumed = [*(self.info.resumed or []), {"at": now(), "from_epoch": epoch}]
         self._save(
             status=RunStatus.RUNNING, pid=os.getpid(), ended=None, error=None, epochs_done=epoch, resumed=resumed
@@ -343,6 +344,64 @@ class Run:
 
     def remove_checkpoint(self) -> None:
         (self.path / files.CHECKPOINT).unlink(missing_ok=True)
+
+    def keep_epoch(self, arrays: list[np.ndarray], epoch: int) -> None:
+        """The weights at `epoch` (files.keeps_epoch says which), for the pictures of how they changed."""
+        self._write_arrays(files.KEPT_EPOCH.format(epoch=epoch), arrays, epoch)
+
+    def kept_epochs(self) -> list[int]:
+        """The epochs whose weights the run kept apart from its last and best (regular files only)."""
+        found = []
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.path):
+                name = entry.name
+                if name.startswith("epoch-") and name.endswith(".weights.npz") and entry.is_file(follow_symlinks=False):
+                    number = name[len("epoch-") : -len(".weights.npz")]
+                    if number.isdigit() and files.KEPT_EPOCH.format(epoch=int(number)) == name:
+                        found.append(int(number))
+        return sorted(found)
+
+    def load_epoch(self, epoch: int, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """The weights kept at `epoch`; a RunError naming the kept ones where it has none for it."""
+        if epoch not in self.kept_epochs():
+            kept = ", ".join(str(e) for e in self.kept_epochs()) or "none"
+            raise RunError(
+                f"run {self.id} kept no weights for epoch {epoch} (kept: {kept}; and its last and best); "
+                "use one of those, last or best"
+            )
+        return self._read_arrays(files.KEPT_EPOCH.format(epoch=epoch), shapes, "", "its model")
+
+    def weights_epoch(self, epoch: str) -> int | None:
+        """The training epoch (1-based) whose weights `epoch` (last, best or a kept epoch's number) names."""
+        if epoch == "best":
+            return self.info.best_weights_epoch
+        if epoch != "last":
+            return int(epoch)
+        stopped = self.info.stopped_early or {}
+        if isinstance(stopped, dict) and stopped.get("restored") and stopped.get("best_epoch"):
+            return int(stopped["best_epoch"])  # early stopping put the best epoch's weights in the model
+        summary = self.saved_metrics().get("summary") or {}
+        return int(summary.get("last_epoch") or self.info.epochs_done or 0) or None
+
+    def weight_epochs(self) -> list[tuple[str, int]]:
+        """Every epoch whose weights the run has, in order, as (what load_trained takes, the epoch): the kept
+        ones, the best and the last (one entry an epoch, named best or last where it is one of those)."""
+        found = {number: str(number) for number in self.kept_epochs()}
+        for name in ("best", "last"):
+            number = self.weights_epoch(name) if name == "last" or self.has_best else None
+            if number:
+                found[number] = name
+        return [(name, number) for number, name in sorted(found.items())]
+
+    @property
+    def has_best(self) -> bool:
+        return self.info.best_weights_epoch is not None and (self.path / files.BEST_WEIGHTS).is_file()
+
+    def drop_epochs_after(self, epoch: int) -> None:
+        """A rerun from `epoch` trains the later epochs again: their kept weights are no longer this run's."""
+        for later in self.kept_epochs():
+            if later > epoch:
+                (self.path / files.KEPT_EPOCH.format(epoch=later)).unlink(missing_ok=True)
 
 
 def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:

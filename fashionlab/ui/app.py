@@ -17,7 +17,8 @@ escaped by Jinja2 and served with a Content-Security-Policy that allows no inlin
     GET  /api/runs/{id}/test-image/{n}.png   test image n as the run saw it
     GET  /api/runs/{id}/network.png          its network drawn
     GET  /api/runs/{id}/predictions.png      the tutorial's grid of its first test images (loads the model)
-    GET  /api/runs/{id}/inside/image.png?index=N, /inside/weights.png    inside its network (fashionlab inside)
+    GET  /api/runs/{id}/inside/image.png?index=N&epoch=E    test image N's way through it at epoch E
+    GET  /api/runs/{id}/inside/weights.png?epoch=E    its first layer's units (E: last, best, a kept one)
     GET  /api/sweep/{id}                    a sweep's comparison, as `compare --sweep ID --json`
     GET  /api/sweep/{id}/calibration.png    its reliability diagram
     POST /api/predict?run=ID[&index=N]       the run's prediction for test image N, or the image in the body
@@ -170,10 +171,15 @@ class Dashboard:
         from fashionlab import usecases
 
         found = self.run_or_404(request.path_params["name"])
+        epoch = request.query_params.get("epoch", "last")
+        if epoch not in dict(found.weight_epochs()):
+            raise HTTPException(404, _("run {run} kept no weights for epoch {epoch}").format(run=found.id, epoch=epoch))
         if request.path_params["what"] == "weights":
-            return Response(usecases.inside(found, weights=True).weights or b"", media_type="image/png")
+            drawn = usecases.inside(found, epoch=epoch, weights=True, one_scale=True)
+            return Response(drawn.weights or b"", media_type="image/png")
         index = _int(request.query_params.get("index"), 0)
-        return Response(usecases.inside(found, index, picture=True).picture or b"", media_type="image/png")
+        drawn = usecases.inside(found, index, epoch=epoch, picture=True)
+        return Response(drawn.picture or b"", media_type="image/png")
 
     def api_sweep(self, request: Request) -> JSONResponse:
         from fashionlab.results import collect

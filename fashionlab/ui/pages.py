@@ -240,8 +240,18 @@ def _evidence(page: dict[str, Any], run: Run, names: list[str]) -> None:
     page["errors_note"] = _("The test images the model gets wrong while most sure of its answer.")
     if run.has_model:
         page["tutorial_grid"] = f"/api/runs/{quote(run.id)}/predictions.png"
-        page["inside"] = {"index": 0, "weights": f"/api/runs/{quote(run.id)}/inside/weights.png",
-                          "image": f"/api/runs/{quote(run.id)}/inside/image.png?index=0"}  # fmt: skip
+        page["inside"] = inside_part(run)
+
+
+def inside_part(run: Run) -> dict[str, Any]:
+    """The run's network from inside: its pictures at each epoch whose weights it has, a slider between them."""
+    from fashionlab.views.inside import epoch_title
+
+    epochs = [{"key": key, "number": number, "label": epoch_title({"epoch": key, "epoch_number": number})}
+              for key, number in run.weight_epochs()]  # fmt: skip
+    base = f"/api/runs/{quote(run.id)}/inside"
+    return {"weights": f"{base}/weights.png", "image": f"{base}/image.png", "index": 0, "epochs": epochs,
+            "at": len(epochs) - 1}  # fmt: skip
 
 
 def _cell_title(true: int, predicted: int, n: int) -> str:

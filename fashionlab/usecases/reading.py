@@ -251,10 +251,11 @@ class Inside:
 
 def inside(
     run: Run, index: int | None = None, image: str | None = None, epoch: str = "last", picture: bool = False,
-    weights: bool = False, best_too: bool = False,
+    weights: bool = False, best_too: bool = False, one_scale: bool = False,
 ) -> Inside:  # fmt: skip
     """Test image `index` or an image file through the run's network (engine/inside.py); with `picture` its
-    way drawn, with `weights` the first layer's units drawn (`best_too`: beside the best epoch's)."""
+    way drawn, with `weights` the first layer's units drawn (`best_too`: beside the best epoch's; `one_scale`:
+    the last epoch's units on its colour scale, so that the pictures of every epoch agree)."""
     from fashionlab.engine import inside as engine
 
     found = None
@@ -276,5 +277,6 @@ def inside(
         if views.is_tiny(kept):
             drawn.weights = views.network_png(kept)
         else:
-            drawn.weights = views.weights_png(kept, engine.run_weights(run, "best") if best_too else None)
+            reference = engine.run_weights(run) if one_scale and epoch != "last" else None
+            drawn.weights = views.weights_png(kept, engine.run_weights(run, "best") if best_too else None, reference)
     return drawn

@@ -15,7 +15,9 @@ MAX_UNITS = 64  # unit pictures in one grid; a larger layer shows its most varie
 TINY = 16  # a network whose input and every layer has at most this many units is drawn weight by weight
 
 
-def unit_images(found: dict[str, Any]) -> tuple[str, list[np.ndarray], list[int], int] | None:
+def unit_images(
+    found: dict[str, Any], units: list[int] | None = None
+) -> tuple[str, list[np.ndarray], list[int], int] | None:
     """The first layer that sees the image, one picture per unit: a Dense layer on the flattened image (its
     kernel's column u as the image's shape) or a Conv2D's filters (mean over input channels). Its name, the
     pictures, their unit numbers (the most varied MAX_UNITS where it has more) and its total units."""
@@ -29,6 +31,8 @@ def unit_images(found: dict[str, Any]) -> tuple[str, list[np.ndarray], list[int]
             pictures = [kernel[:, :, :, f].mean(axis=2) for f in range(kernel.shape[3])]
         else:
             return None
+        if units is not None:  # the units another epoch's picture shows, for a side by side
+            return layer["name"], [pictures[u] for u in units], units, len(pictures)
         units = list(range(len(pictures)))
         if len(units) > MAX_UNITS:
             units = sorted(sorted(units, key=lambda u: -float(np.std(pictures[u])))[:MAX_UNITS])
@@ -36,24 +40,37 @@ def unit_images(found: dict[str, Any]) -> tuple[str, list[np.ndarray], list[int]
     return None
 
 
-def weights_png(found: dict[str, Any], best: dict[str, Any] | None = None) -> bytes:
+def epoch_title(found: dict[str, Any]) -> str:
+    """Which weights these are: "epoch 7 (the best)", "epoch 10 (the last)", "epoch 5"."""
+    number = found.get("epoch_number")
+    if found["epoch"] in ("last", "best"):
+        which = _("the last") if found["epoch"] == "last" else _("the best")
+        return _("epoch {n} ({which})").format(n=number, which=which) if number else which
+    return _("epoch {n}").format(n=number)
+
+
+def weights_png(
+    found: dict[str, Any], best: dict[str, Any] | None = None, reference: dict[str, Any] | None = None
+) -> bytes:
     """What each unit of the first layer looks for (blue: the unit adds where the pixel is bright, red: it
-    subtracts; white: 0), at the epoch given, beside the same units at the best epoch when `best` is given."""
-    grids = [(found, _("last epoch") if found["epoch"] == "last" else _("best epoch"))]
-    if best is not None:
-        grids.append((best, _("best epoch")))
-    shown = [unit_images(f) for f, _t in grids]
-    if not shown[0]:
+    subtracts; white: 0), at the epoch given, beside the same units at another (`best`), in epoch order; with
+    `reference` (the run's last epoch), its units on its colour scale, so that pictures of several epochs agree."""
+    grids = [(f, epoch_title(f)) for f in ([found] if best is None else [found, best])]
+    grids.sort(key=lambda g: g[0].get("epoch_number") or 0)  # the earlier epoch on the left
+    latest = unit_images(reference or grids[-1][0])
+    if not latest:
         return network_png(found)
-    cols = min(8, len(shown[0][1]))
-    rows = math.ceil(len(shown[0][1]) / cols)
+    shown = [unit_images(f, latest[2]) for f, _t in grids]  # the latest's units, on one colour scale
+    scaled = [latest] if reference is not None else shown  # `reference`: one scale for every epoch of a run
+    limit = max(max(float(np.percentile(np.abs(np.stack(s[1])), 99.5)) for s in scaled if s), 1e-9)
+    cols = min(8, len(latest[1]))
+    rows = math.ceil(len(latest[1]) / cols)
     fig = _figure(1.3 * cols * len(grids) + 0.6, 1.35 * rows + 0.9)
     figures: list[Any] = list(fig.subfigures(1, len(grids), squeeze=False).flat) if len(grids) > 1 else [fig]
     for sub, (_found, title), picked in zip(figures, grids, shown, strict=True):
         assert picked is not None
         name, pictures, units, total = picked
         conv = any(w["name"] == name and w["kind"] == "Conv2D" for w in found["weights"])
-        limit = max(float(np.percentile(np.abs(np.stack(pictures)), 99.5)), 1e-9)  # a few extreme weights aside
         axes = sub.subplots(rows, cols, squeeze=False)
         for k, ax in enumerate(axes.flat):
             ax.set_axis_off()
@@ -62,8 +79,12 @@ def weights_png(found: dict[str, Any], best: dict[str, Any] | None = None) -> by
                 label = _("filter {u}") if conv else _("unit {u}")
                 ax.set_title(label.format(u=units[k]), fontsize=7)
         said = (_("{name}: {n} filters") if conv else _("{name}: {n} units")).format(name=name, n=total)
-        if total > len(pictures):
+        if total > len(pictures) and len(grids) == 1 and reference is None:
             said += " " + _("(the {k} most varied)").format(k=len(pictures))
+        elif total > len(pictures):
+            said += " " + _("(the {k} most varied at epoch {n})").format(
+                k=len(pictures), n=(reference or grids[-1][0]).get("epoch_number")
+            )
         sub.suptitle(f"{title} · {said} · " + _("colours to ±{limit}").format(limit=f"{limit:.3g}"), fontsize=9)
     return _png(fig)
 
@@ -116,6 +137,34 @@ def network_png(found: dict[str, Any], values: list[np.ndarray] | None = None) -
     return _png(fig)
 
 
+FEATURE_MAPS = 12  # feature maps drawn per conv layer: the most active ones
+
+
+def _feature_maps(ax: Any, layer: dict[str, Any], out: np.ndarray) -> None:
+    """A conv layer's output for the image: its most active channels' feature maps (height x width) side by
+    side, each on its own scale from 0 (dark) to its largest value (bright); dead channels (0 for every
+    training image tried) left out and counted."""
+    channels, (h, w) = out.shape[-1], out.shape[:2]
+    dead = {int(u) for u in layer["dead"]}
+    alive = [c for c in range(channels) if c not in dead]
+    picked = sorted(sorted(alive, key=lambda c: -float(out[:, :, c].mean()))[:FEATURE_MAPS])
+    gap = max(1, w // 6)
+    strip = np.full((h, len(picked) * (w + gap)), np.nan)
+    for k, c in enumerate(picked):
+        top = float(out[:, :, c].max())
+        strip[:, k * (w + gap) : k * (w + gap) + w] = out[:, :, c] / top if top > 0 else 0.0
+        ax.text(k * (w + gap) + w / 2, -0.8, str(c), ha="center", va="bottom", fontsize=6)
+    ax.imshow(strip, cmap="magma", vmin=0, vmax=1, interpolation="nearest", aspect="equal")
+    ax.set_axis_off()
+    what = f"{layer['name']} ({layer['kind']}{', ' + layer['activation'] if layer['activation'] else ''}): "
+    what += _("{n} feature maps of {h}x{w}").format(n=channels, h=h, w=w)
+    if len(picked) < channels:
+        what += ", " + _("the {k} most active shown (numbered)").format(k=len(picked))
+    if dead:
+        what += ", " + _("{k} dead").format(k=len(dead))
+    ax.set_title(what, fontsize=8, loc="left", pad=10)
+
+
 def inside_png(found: dict[str, Any]) -> bytes:
     """One image through the network: the image, each layer's outputs (dead ReLU units crossed), the logits
     and the probabilities with the answer."""
@@ -127,15 +176,12 @@ def inside_png(found: dict[str, Any]) -> bytes:
     image_ax.set_axis_off()
     image_ax.set_title(_("the image"), fontsize=9)
     for row, layer in enumerate(layers):
-        ax = fig.add_subplot(grid[row, 1:])
         out = np.asarray(layer["output"])
-        flat = (
-            out.reshape(-1)
-            if out.ndim == 1
-            else out.reshape(-1, out.shape[-1]).mean(axis=0)
-            if out.ndim == 3
-            else out.reshape(-1)
-        )
+        ax = fig.add_subplot(grid[row, 1:])
+        if out.ndim == 3:  # a conv layer's feature maps, drawn as images
+            _feature_maps(ax, layer, out)
+            continue
+        flat = out.reshape(-1)
         ax.bar(range(len(flat)), flat, width=1.0, color="#1f77b4")
         for u in layer["dead"]:
             if u < len(flat):

@@ -302,3 +302,28 @@ async function predict(query, body) {
 }
 
 window.fashionlab = {charts: charts};
+
+// ---------- inside the network: a slider over the epochs whose weights the run kept ----------
+
+function insideControls() {
+  const box = document.getElementById("inside");
+  if (!box) return;
+  const epochs = JSON.parse(box.dataset.epochs || "[]");
+  const slider = document.getElementById("inside-epoch");
+  const label = document.getElementById("inside-epoch-label");
+  const index = document.getElementById("inside-index");
+  const weights = document.getElementById("inside-weights");
+  const image = document.getElementById("inside-image");
+  const show = () => {
+    const at = epochs[slider ? Number(slider.value) : epochs.length - 1] || {key: "last", label: ""};
+    const n = Math.max(0, Math.floor(Number(index.value) || 0));
+    if (label) label.textContent = at.label;
+    weights.src = `${box.dataset.weights}?epoch=${encodeURIComponent(at.key)}`;
+    image.src = `${box.dataset.image}?index=${n}&epoch=${encodeURIComponent(at.key)}`;
+  };
+  if (slider) slider.addEventListener("change", show);
+  if (slider && label) slider.addEventListener("input", () => { label.textContent = (epochs[Number(slider.value)] || {}).label || ""; });
+  index.addEventListener("change", show);
+}
+
+insideControls();
