@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -492,15 +493,25 @@ def test_report_markdown_and_html(cli: Cli, runs_dir: Path, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     text = md.read_text()
     for heading in ("# Fashion-MNIST lab report", "## What was run", "## Results", "## Observations",
-                    "## Learning curves", "## Confusion matrix of the best run", "## Example predictions"):  # fmt: skip
+                    "## Learning curves", "## Confusion matrix of the best run", "## Example predictions",
+                    "## Inside the best run's network"):  # fmt: skip
         assert heading in text
     assert "What differs between the runs: lr." in text and "Highest test accuracy (picked after looking): lr=" in text
     figures = sorted((tmp_path / "out" / "report_files").glob("*.png"))
-    assert len(figures) == 4 and all(f"report_files/{f.name}" in text for f in figures)  # + reliability diagram
+    assert len(figures) == 6 and all(f"report_files/{f.name}" in text for f in figures)  # + reliability diagram
+    followed = re.search(r"Test image (\d+) \((.+?)\), the first of the first 300 that this model gets wrong.*?"
+                         r"through softmax, (.+?); the argmax, (.+?), is its answer", text)  # fmt: skip
+    assert followed is not None and "What each unit of the layer dense looks for, at epoch 2" in text
+    best = re.search(r"Confusion matrix of the best run \((\S+)\)", text)
+    assert best is not None
+    inside = json.loads(cli("inside", best.group(1), "--index", followed.group(1), "--json").stdout)
+    names, p = inside["class_names"], inside["probabilities"]
+    assert names[inside["predicted"]] == followed.group(4) != followed.group(2) == names[inside["true"]]
+    assert followed.group(3).startswith(f"{followed.group(4)} {p[inside['predicted']]:.1%}")
     page = tmp_path / "report.html"
     assert cli("report", "--sweep", sweep_id, "--out", str(page), "--html").exit_code == 0
     html = page.read_text()
-    assert html.count("data:image/png;base64,") == 4 and 'src="http' not in html and "<table>" in html
+    assert html.count("data:image/png;base64,") == 6 and 'src="http' not in html and "<table>" in html
 
 
 @pytest.mark.skipif(

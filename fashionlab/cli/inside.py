@@ -45,8 +45,8 @@ def inside(
         str,
         typer.Option(
             "--epoch",
-            help="Which epoch's weights: last (default), best, or a kept epoch's number (runs keep epochs 1, 2, "
-            "5, 10, 20, 50, ...; `fashionlab show RUN` lists them).",
+            help="Which epoch's weights: last (default), best, or a kept epoch's number: runs keep epochs 1, 2, "
+            "5, 10, 20, 50, ... (`fashionlab ui` shows a slider over them).",
         ),
     ] = "last",
     as_json: JsonOpt = False,

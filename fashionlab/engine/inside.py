@@ -97,7 +97,7 @@ def inside_run(
                     "output": out[0], "dead": dead_units.get(i, np.array([], dtype=int))}
                    for i, (layer, out) in enumerate(zip(layers, outs, strict=True))],
         "logits": logits, "probabilities": probs, "predicted": int(np.argmax(probs)), "output": kind,
-        "weights": weights(model),
+        "weights": weights(model), "dead_images": DEAD_UNIT_IMAGES,
     }  # fmt: skip
 
 

@@ -172,11 +172,21 @@ def report(
     return found
 
 
-def _inspect(run: Run, epoch: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The best run's evaluation and its predictions of the first 300 test images, for the report."""
+def _inspect(run: Run, epoch: str) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """The best run's evaluation, its predictions of the first 300 test images, and inside its network (its
+    weights, beside the best epoch's where it kept another; the first test image it gets wrong, followed through
+    its layers), for the report."""
+    from fashionlab.engine import inside as engine
     from fashionlab.engine.inference import evaluate_run, predict_test_images
 
-    return evaluate_run(run, epoch), predict_test_images(run, 300, epoch)
+    predictions = predict_test_images(run, 300, epoch)
+    wrong = next((p["index"] for p in predictions if not p["correct"]), 0)
+    weights = engine.run_weights(run, epoch)
+    other = "best" if epoch == "last" else "last"
+    beside = run.weights_epoch(other) not in (None, weights["epoch_number"]) and (other == "last" or run.has_best)
+    inside = {"weights": weights, "beside": engine.run_weights(run, other) if beside else None,
+              "image": engine.inside_run(run, wrong, epoch=epoch)}  # fmt: skip
+    return evaluate_run(run, epoch), predictions, inside
 
 
 def usable(run: Run, histories: dict[str, Any], left_out: list[tuple[str, str]], models: bool = True) -> bool:
@@ -246,6 +256,8 @@ class Inside:
             "logits": np.round(found["logits"], 6).tolist() if "logits" in found else None,
             "probabilities": np.round(found["probabilities"], 6).tolist() if "probabilities" in found else None,
             "predicted": found.get("predicted"), "true": found.get("true"), "class_names": found.get("class_names"),
+            "epoch_number": found.get("epoch_number"),
+            "weight_epochs": [{"epoch": key, "number": n} for key, n in self.run.weight_epochs()],
         }  # fmt: skip
 
 

@@ -168,7 +168,13 @@ def _feature_maps(ax: Any, layer: dict[str, Any], out: np.ndarray) -> None:
 def inside_png(found: dict[str, Any]) -> bytes:
     """One image through the network: the image, each layer's outputs (dead ReLU units crossed), the logits
     and the probabilities with the answer."""
-    layers = [layer for layer in found["layers"] if layer["kind"] not in ("InputLayer",)]
+    layers = list(found["layers"])
+    if (
+        layers
+        and layers[-1]["activation"] in (None, "linear")
+        and np.asarray(layers[-1]["output"]).size == len(found["logits"])
+    ):
+        layers = layers[:-1]  # a last layer without activation outputs the logits, drawn below with their classes
     fig = _figure(10, 1.4 * (len(layers) + 2) + 0.6)
     grid = fig.add_gridspec(len(layers) + 2, 4)
     image_ax = fig.add_subplot(grid[:2, 0])
@@ -209,3 +215,77 @@ def inside_png(found: dict[str, Any]) -> bytes:
     probs_ax.set_title(said, fontsize=8, loc="left")
     probs_ax.tick_params(labelsize=7, labelrotation=30)
     return _png(fig)
+
+
+def report_part(inside: dict[str, Any]) -> tuple[list[str], list[tuple[str, bytes]]]:
+    """The report's section inside the best run's network: its weights (beside another epoch's where kept)
+    and one test image's way through its layers, each said in a sentence or two with its numbers."""
+    kept, beside, image = inside["weights"], inside.get("beside"), inside["image"]
+    words: list[str] = []
+    if is_tiny(kept):
+        pictures = [(_("Every weight of the network"), network_png(kept))]
+        every = np.concatenate([w["kernel"].reshape(-1) for w in kept["weights"]])
+        words.append(_(
+            "Every weight of this small network at {epoch}, as TensorFlow Playground draws it: a line's width is the "
+            "weight's size, its colour its sign (blue positive, orange negative); a neuron's colour is its bias. Its "
+            "{n} weights go from {low:.3f} to {high:.3f}."
+        ).format(epoch=epoch_title(kept), n=every.size, low=float(every.min()), high=float(every.max())))  # fmt: skip
+    else:
+        pictures = [(_("What each first-layer unit looks for"), weights_png(kept, beside))]
+        picked = unit_images(kept)
+        if picked is not None:
+            name, shown, _units, total = picked
+            h, w = kept["image_hw"]
+            conv = next(w for w in kept["weights"] if w["name"] == name)["kind"] == "Conv2D"
+            kh, kw = shown[0].shape
+            if conv:
+                which = _("all {total} filters") if len(shown) == total else _("{shown} of its {total} filters")
+            else:
+                which = (
+                    _("all {total} units")
+                    if len(shown) == total
+                    else _("{shown} of its {total} units, the most varied")
+                )
+            which = which.format(shown=len(shown), total=total)
+            words.append((_(
+                "What each filter of the layer {name} looks for, at {epoch}: its {kh}x{kw} weights, slid over the "
+                "image (blue: a bright pixel there raises its output; red: lowers it); {which}."
+            ) if conv else _(
+                "What each unit of the layer {name} looks for, at {epoch}: a unit's weights on the {h}x{w} pixels "
+                "laid out as the image (blue: a bright pixel there raises the unit's sum; red: lowers it); {which}."
+            )).format(name=name, epoch=epoch_title(kept), h=h, w=w, kh=kh, kw=kw, which=which))  # fmt: skip
+        if beside is not None:
+            first = {e["epoch_number"]: _rms(e) for e in (kept, beside)}
+            (a, rms_a), (b, rms_b) = sorted(first.items())
+            words.append(_(
+                "Beside it, the same units at epoch {other}, on one colour scale: the first layer's weights had a "
+                "typical size (root mean square) of {rms_a:.4f} at epoch {a} and {rms_b:.4f} at epoch {b}."
+            ).format(other=beside["epoch_number"], a=a, b=b, rms_a=rms_a, rms_b=rms_b))  # fmt: skip
+    names = [class_word(n) for n in image["class_names"]]
+    p = image["probabilities"]
+    said = _(
+        "Test image {i} ({truth}), the first of the first 300 that this model gets wrong, through its layers: the "
+        "last layer's sums (logits) become, through softmax, {probabilities}; the argmax, {answer}, is its answer."
+    ) if image.get("true") is not None and image["true"] != image["predicted"] else _(
+        "Test image {i} ({truth}) through its layers: the last layer's sums (logits) become, through softmax, "
+        "{probabilities}; the argmax, {answer}, is its answer."
+    )  # fmt: skip
+    true = image["true"] if image.get("true") is not None else image["predicted"]
+    listed = list(dict.fromkeys([*(int(c) for c in np.argsort(-p)[:2]), true]))  # the two likeliest, the truth
+    probabilities = ", ".join(f"{names[c]} {float(p[c]):.1%}" for c in listed)
+    words.append(said.format(i=image["index"], truth=names[true], answer=names[image["predicted"]],
+                             probabilities=probabilities))  # fmt: skip
+    for layer in image["layers"]:
+        if len(layer["dead"]):
+            size = np.asarray(layer["output"]).shape[-1]
+            words.append(_(
+                "{k} of the {n} units of {name} are dead: 0 for every one of the first {m} training images, they take "
+                "no part in any answer."
+            ).format(k=len(layer["dead"]), n=size, name=layer["name"], m=image["dead_images"]))  # fmt: skip
+    pictures.append((_("One test image through the network"), inside_png(image)))
+    return words, pictures
+
+
+def _rms(found: dict[str, Any]) -> float:
+    kernel = found["weights"][0]["kernel"]
+    return float(np.sqrt(np.mean(np.square(kernel))))

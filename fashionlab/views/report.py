@@ -24,13 +24,15 @@ from fashionlab.store import Run, output, write_atomic
 from fashionlab.text import markdown_text, visible
 from fashionlab.views import compare as tables
 from fashionlab.views import groups, plots
+from fashionlab.views import inside as inside_views
 from fashionlab.views.explain import explain
 from fashionlab.views.metrics_words import definitions
 from fashionlab.views.observations import change_words, finding_text, observations, task_words
 from fashionlab.views.tables import most_confused
 
 # The best run's test evaluation and its predictions of the first test images (the engine makes them).
-Inspect = Callable[[Run], tuple[dict[str, Any], list[dict[str, Any]]]]
+# and inside its network: its weights ("weights", "beside": another epoch's) and one image's way ("image").
+Inspect = Callable[[Run], tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]]
 
 
 @dataclass
@@ -218,7 +220,7 @@ def calibration_words(res: Results) -> tuple[str, list[tuple[str, dict[str, Any]
 
 def _best_run_sections(best: Run, inspect: Inspect, level: int, at_chance: bool) -> list[Section]:
     """The best run's confusion matrix and example predictions, right and wrong."""
-    evaluation, predictions = inspect(best)
+    evaluation, predictions, inside = inspect(best)
     worst = sorted(range(len(evaluation["class_names"])), key=lambda i: evaluation["per_class"][i]["f1"])[:2]
     names = evaluation["class_names"]
     confusion = Section(
@@ -248,7 +250,9 @@ def _best_run_sections(best: Run, inspect: Inspect, level: int, at_chance: bool)
     examples.paragraphs.append("; ".join(captions) + ".")
     if chosen:
         examples.images.append((_("Predictions, right (blue) and wrong (red)"), plots.prediction_grid_png(chosen)))
-    return [confusion, examples]
+    words, pictures = inside_views.report_part(inside)
+    network = Section(_("Inside the best run's network"), words, images=pictures, level=level)
+    return [confusion, examples, network]
 
 
 def _advice(runs: list[Run]) -> list[tuple[str, str]]:
