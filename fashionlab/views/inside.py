@@ -107,7 +107,10 @@ def network_png(found: dict[str, Any], values: list[np.ndarray] | None = None) -
     fig = _figure(2.2 * len(sizes) + 1, 0.32 * max(sizes) + 1.6)
     ax = fig.add_subplot()
     ax.set_axis_off()
-    ys = [np.linspace(0, 1, n) if n > 1 else np.array([0.5]) for n in sizes]
+    ys = [np.linspace(1, 0, n) if n > 1 else np.array([0.5]) for n in sizes]  # the first at the top
+    from matplotlib.colors import LinearSegmentedColormap
+
+    signs = LinearSegmentedColormap.from_list("playground", ["#ff7f0e", "#ffffff", "#1f77b4"])  # -, 0, +
     top = max(float(np.abs(w["kernel"]).max()) for w in dense) or 1.0
     for k, layer in enumerate(dense):
         kernel = layer["kernel"]
@@ -126,14 +129,23 @@ def network_png(found: dict[str, Any], values: list[np.ndarray] | None = None) -
         if values is not None and k < len(values):
             shade = np.asarray(values[k]).reshape(-1)[:n]
         scale = float(np.abs(shade).max()) or 1.0
-        ax.scatter([k] * n, ys[k], s=160, c=shade, cmap="RdBu", vmin=-scale, vmax=scale, edgecolors="#333", zorder=2)
+        ax.scatter([k] * n, ys[k], s=160, c=shade, cmap=signs, vmin=-scale, vmax=scale, edgecolors="#333", zorder=2)
+        if k == 0:
+            h, w = found["image_hw"]
+            header = _("{n} inputs: the {h}x{w} pixels, row by row").format(n=n, h=h, w=w)
+        else:
+            layer = dense[k - 1]
+            header = f"{layer['name']}: {n} ({layer['activation'] or 'linear'})"
+        ax.text(k, 1.05, header, ha="center", va="bottom", fontsize=8)
         if k == len(sizes) - 1 and n == len(names):
             for y, name in zip(ys[k], names, strict=True):
                 ax.text(k + 0.08, y, name, va="center", fontsize=8)
     ax.set_title(
-        _("Every weight: width its size, blue positive, orange negative; circles: each neuron's bias"), fontsize=9
+        _("Every weight: width its size, blue positive, orange negative; circles: each neuron's bias"),
+        fontsize=9,
+        pad=22,
     )
-    ax.set_xlim(-0.3, len(sizes) - 0.4)
+    ax.set_xlim(-0.6, len(sizes) - 0.4)
     return _png(fig)
 
 
