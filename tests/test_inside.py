@@ -5,6 +5,7 @@ predict's."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -134,5 +135,9 @@ def test_a_run_keeps_epochs_1_2_5_10_and_their_weights_are_those_of_that_epoch(c
     assert "kept no weights for epoch 3 (kept: 1, 2;" in missing.stderr
     unknown = cli("inside", five.id, "--index", "3", "--epoch", "soon")
     assert unknown.exit_code != 0 and "--epoch soon is not known; use last, best" in unknown.stderr
+    (five.path / "epoch-0010.weights.npz").symlink_to("/dev/zero")  # not a file the run wrote: not listed
+    os.mkfifo(five.path / "epoch-0020.weights.npz")
+    (five.path / "epoch-3.weights.npz").write_bytes(b"")  # not a name the run writes
+    assert five.kept_epochs() == [1, 2]
     five.reopen(1)  # a rerun from epoch 1 trains epoch 2 again: its kept weights go
     assert five.kept_epochs() == [1]
