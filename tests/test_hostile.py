@@ -102,9 +102,11 @@ def test_zeroed_labels_in_the_data_cache_are_caught_and_rebuilt(
 # ---------------------------------------------------------------- 2. signals at start-up are never lost
 
 
-def stop_after(args: list[str], offset: float, signum: int, within: float, group: bool = False) -> None:
+def stop_after(args: list[str], offset: float, signum: int, group: bool = False) -> None:
     """Start `fashionlab ARGS`, send `signum` after `offset` seconds (to its process group, as a terminal's
-    Ctrl-C does, with `group`), and check it stopped `within` seconds with its one line and exit code."""
+    Ctrl-C does, with `group`), and check it stopped with its one line and exit code. No clock is asserted
+    (a loaded machine may take seconds to start Python): a lost signal shows as exit code 0 and a training
+    that ran all its epochs, which each caller checks; one that hangs is killed after 90 s and fails."""
     process = subprocess.Popen(
         [*FASHIONLAB, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=group
     )
@@ -113,9 +115,15 @@ def stop_after(args: list[str], offset: float, signum: int, within: float, group
         os.killpg(process.pid, signum)
     else:
         process.send_signal(signum)
-    sent = time.monotonic()
-    _, stderr = process.communicate(timeout=90)
-    assert time.monotonic() - sent < within, "the command went on after the signal"
+    try:
+        _, stderr = process.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        if group:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+        process.communicate()
+        raise AssertionError("the command went on after the signal") from None
     assert process.returncode == 128 + signum, stderr
     assert stderr.splitlines()[-1] == ("Interrupted." if signum == signal.SIGINT else "Stopped by SIGTERM.")
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
@@ -128,7 +136,7 @@ def stop_after(args: list[str], offset: float, signum: int, within: float, group
 )
 def test_a_signal_at_any_moment_of_start_up_stops_train(tmp_path: Path, offset: float, signum: int) -> None:
     runs = tmp_path / "runs"
-    stop_after(["--runs-dir", str(runs), "train", "epochs=200", "train_samples=3000"], offset, signum, within=4)
+    stop_after(["--runs-dir", str(runs), "train", "epochs=200", "train_samples=3000"], offset, signum)
     for run in RunStore(runs).runs():
         assert run.status == "interrupted" and len(run.history()) < 200
 
@@ -342,7 +350,7 @@ def test_a_signal_early_in_sweep_search_and_report_stops_them(
     runs = tmp_path / "runs"
     shutil.copytree(trained.runs_dir, runs)
     args = [a.replace("{tmp}", str(tmp_path)) for a in command]
-    stop_after(["--runs-dir", str(runs), *args], offset, signum, within=10, group=True)
+    stop_after(["--runs-dir", str(runs), *args], offset, signum, group=True)
     for run in RunStore(runs).runs():
         assert run.status in ("completed", "interrupted") and len(run.history()) < 100
     assert not (tmp_path / "r.md").exists()
