@@ -54,6 +54,7 @@ CSP = (
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 MAX_UPLOAD = 8 * 1024 * 1024  # bytes: a phone's photo fits, a flood does not
+PICTURES = 64  # pictures from inside networks kept drawn (about 15 MB at most)
 POLL = 0.5  # seconds between looks at the runs folder while a page is live
 
 
@@ -75,6 +76,8 @@ class Dashboard:
     def __init__(self, store: RunStore) -> None:
         self.store, self.index, self.env = store, readers.RunIndex(store), pages.environment()
         self.pages: dict[str, tuple[tuple[Any, ...], HTMLResponse]] = {}  # sweep pages, while their files stay
+        self.pictures: dict[tuple[Any, ...], bytes] = {}  # the last pictures from inside a network, by run state
+        self.pictures_lock = threading.Lock()  # requests are answered on several threads
 
     def html(self, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
         return HTMLResponse(self.env.get_template(template).render(**context), status_code=status)
@@ -174,12 +177,20 @@ class Dashboard:
         epoch = request.query_params.get("epoch", "last")
         if epoch not in dict(found.weight_epochs()):
             raise HTTPException(404, _("run {run} kept no weights for epoch {epoch}").format(run=found.id, epoch=epoch))
-        if request.path_params["what"] == "weights":
-            drawn = usecases.inside(found, epoch=epoch, weights=True, one_scale=True)
-            return Response(drawn.weights or b"", media_type="image/png")
-        index = _int(request.query_params.get("index"), 0)
-        drawn = usecases.inside(found, index, epoch=epoch, picture=True)
-        return Response(drawn.picture or b"", media_type="image/png")
+        what, index = request.path_params["what"], _int(request.query_params.get("index"), 0)
+        key = (found.id, self.store.run_stamp(found.id), what, epoch, index if what == "image" else None)
+        with self.pictures_lock:
+            png = self.pictures.get(key)
+        if png is None:  # drawing one takes a second: a slider moved back is answered at once
+            if what == "weights":
+                png = usecases.inside(found, epoch=epoch, weights=True, one_scale=True).weights or b""
+            else:
+                png = usecases.inside(found, index, epoch=epoch, picture=True).picture or b""
+            with self.pictures_lock:
+                while len(self.pictures) >= PICTURES:
+                    self.pictures.pop(next(iter(self.pictures)))
+                self.pictures[key] = png
+        return Response(png, media_type="image/png")
 
     def api_sweep(self, request: Request) -> JSONResponse:
         from fashionlab.results import collect

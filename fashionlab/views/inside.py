@@ -71,13 +71,13 @@ def weights_png(
         assert picked is not None
         name, pictures, units, total = picked
         conv = any(w["name"] == name and w["kind"] == "Conv2D" for w in found["weights"])
-        axes = sub.subplots(rows, cols, squeeze=False)
-        for k, ax in enumerate(axes.flat):
-            ax.set_axis_off()
-            if k < len(pictures):
-                ax.imshow(pictures[k], cmap="RdBu", vmin=-limit, vmax=limit, interpolation="nearest")
-                label = _("filter {u}") if conv else _("unit {u}")
-                ax.set_title(label.format(u=units[k]), fontsize=7)
+        ax = sub.add_subplot()
+        ax.set_axis_off()
+        label = _("filter {u}") if conv else _("unit {u}")
+        tiles, places = _montage(pictures, cols)  # one image, not an axes per unit: 10 times quicker to draw
+        ax.imshow(tiles, cmap="RdBu", vmin=-limit, vmax=limit, interpolation="nearest")
+        for (x, y), u in zip(places, units, strict=True):
+            ax.text(x, y, label.format(u=u), ha="center", va="bottom", fontsize=7)
         said = (_("{name}: {n} filters") if conv else _("{name}: {n} units")).format(name=name, n=total)
         if total > len(pictures) and len(grids) == 1 and reference is None:
             said += " " + _("(the {k} most varied)").format(k=len(pictures))
@@ -87,6 +87,21 @@ def weights_png(
             )
         sub.suptitle(f"{title} · {said} · " + _("colours to ±{limit}").format(limit=f"{limit:.3g}"), fontsize=9)
     return _png(fig)
+
+
+def _montage(pictures: list[np.ndarray], cols: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """The pictures in rows of `cols`, blank (NaN) between them with room above each for its label; and where
+    each label goes (its tile's top centre)."""
+    h, w = pictures[0].shape
+    gap, above = max(1, w // 6), max(2, round(h * 0.45))
+    rows = math.ceil(len(pictures) / cols)
+    tiles = np.full((rows * (h + above), cols * (w + gap) - gap), np.nan)
+    places = []
+    for k, picture in enumerate(pictures):
+        top, left = (k // cols) * (h + above) + above, (k % cols) * (w + gap)
+        tiles[top : top + h, left : left + w] = picture
+        places.append((left + (w - 1) / 2, top - 0.7))
+    return tiles, places
 
 
 def is_tiny(found: dict[str, Any]) -> bool:
@@ -200,10 +215,14 @@ def inside_png(found: dict[str, Any]) -> bytes:
             _feature_maps(ax, layer, out)
             continue
         flat = out.reshape(-1)
-        ax.bar(range(len(flat)), flat, width=1.0, color="#1f77b4")
-        for u in layer["dead"]:
-            if u < len(flat):
-                ax.plot(u, 0, marker="x", color="#d62728", markersize=4)
+        if len(flat) > 16:  # one line per value, in one collection: a bar per value takes a second to draw
+            ax.vlines(np.arange(len(flat)), 0, flat, color="#1f77b4", linewidth=max(0.8, min(4.0, 400 / len(flat))))
+            ax.set_xlim(-1, len(flat))
+        else:
+            ax.bar(range(len(flat)), flat, width=1.0, color="#1f77b4")
+        dead = [int(u) for u in layer["dead"] if u < len(flat)]
+        if dead:
+            ax.plot(dead, [0] * len(dead), "x", color="#d62728", markersize=4)
         what = f"{layer['name']} ({layer['kind']}{', ' + layer['activation'] if layer['activation'] else ''}): "
         what += _("{n} values").format(n=out.size)
         if len(layer["dead"]):
