@@ -145,6 +145,9 @@ def network_png(found: dict[str, Any], values: list[np.ndarray] | None = None) -
             shade = np.asarray(values[k]).reshape(-1)[:n]
         scale = float(np.abs(shade).max()) or 1.0
         ax.scatter([k] * n, ys[k], s=160, c=shade, cmap=signs, vmin=-scale, vmax=scale, edgecolors="#333", zorder=2)
+        dead = [int(u) for u in found.get("dead", {}).get(dense[k - 1]["layer"], [])] if k else []
+        if dead:  # 0 for every training image tried: no line out of it carries anything
+            ax.scatter([k] * len(dead), ys[k][dead], s=60, marker="x", color="#d62728", zorder=3)
         if k == 0:
             h, w = found["image_hw"]
             header = _("{n} inputs: the {h}x{w} pixels, row by row").format(n=n, h=h, w=w)
@@ -156,7 +159,7 @@ def network_png(found: dict[str, Any], values: list[np.ndarray] | None = None) -
             for y, name in zip(ys[k], names, strict=True):
                 ax.text(k + 0.08, y, name, va="center", fontsize=8)
     ax.set_title(
-        _("Every weight: width its size, blue positive, orange negative; circles: each neuron's bias"),
+        _("Every weight: width its size, blue positive, orange negative; circles: each neuron's bias (x: dead)"),
         fontsize=9,
         pad=22,
     )
