@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from fashionlab.i18n import _, class_word
+from fashionlab.i18n import _, class_word, grouped
 from fashionlab.views.plots import _figure, _png
 
 MAX_UNITS = 64  # unit pictures in one grid; a larger layer shows its most varied ones (and says so)
@@ -315,7 +315,7 @@ def report_part(inside: dict[str, Any]) -> tuple[list[str], list[tuple[str, byte
             words.append(_(
                 "{k} of the {n} units of {name} are dead: 0 for every one of the first {m} training images, they take "
                 "no part in any answer."
-            ).format(k=len(layer["dead"]), n=size, name=layer["name"], m=image["dead_images"]))  # fmt: skip
+            ).format(k=len(layer["dead"]), n=size, name=layer["name"], m=grouped(image["dead_images"])))  # fmt: skip
     pictures.append((_("One test image through the network"), inside_png(image)))
     return words, pictures
 
