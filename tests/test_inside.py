@@ -141,3 +141,15 @@ def test_a_run_keeps_epochs_1_2_5_10_and_their_weights_are_those_of_that_epoch(c
     assert five.kept_epochs() == [1, 2]
     five.reopen(1)  # a rerun from epoch 1 trains epoch 2 again: its kept weights go
     assert five.kept_epochs() == [1]
+
+
+def test_layers_are_named_as_a_fresh_process_names_them_however_many_models_came_before() -> None:
+    from fashionlab.config import load_config
+    from fashionlab.engine.build import build_model
+
+    for config in ("tutorial", "cnn", "tutorial"):  # a sweep trains many models in one process
+        model = build_model(load_config(config))
+        names = [layer.name for layer in model.layers]
+        assert names == (["flatten", "dense", "dense_1"] if config == "tutorial" else
+                         ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten", "dropout", "dense",
+                          "dense_1"])  # fmt: skip

@@ -16,27 +16,45 @@ if TYPE_CHECKING:
 MAX_STEPS_PER_EXECUTION = 50  # batches per compiled call: same numbers, far less Python overhead
 
 
-def _keras_layer(layer: Layer) -> keras.layers.Layer:
+# Keras's own names for the layers, numbered within one model as a fresh process numbers them (dense,
+# dense_1, ...): a sweep's trials trained in one process would otherwise be dense_7, dense_8, ...
+BASE_NAMES = {"flatten": "flatten", "dense": "dense", "dropout": "dropout", "conv2d": "conv2d",
+              "maxpool2d": "max_pooling2d", "batchnorm": "batch_normalization", "reshape": "reshape"}  # fmt: skip
+
+
+def _keras_layer(layer: Layer, name: str) -> keras.layers.Layer:
     import keras
 
     a = layer.args()
     if layer.kind == "flatten":
-        return keras.layers.Flatten()
+        return keras.layers.Flatten(name=name)
     if layer.kind == "dense":
-        return keras.layers.Dense(a["units"], activation=a["activation"])
+        return keras.layers.Dense(a["units"], activation=a["activation"], name=name)
     if layer.kind == "dropout":
-        return keras.layers.Dropout(a["rate"])
+        return keras.layers.Dropout(a["rate"], name=name)
     if layer.kind == "conv2d":
         return keras.layers.Conv2D(
-            a["filters"], a["kernel_size"], strides=a["strides"], padding=a["padding"], activation=a["activation"]
-        )
+            a["filters"], a["kernel_size"], strides=a["strides"], padding=a["padding"], activation=a["activation"],
+            name=name,
+        )  # fmt: skip
     if layer.kind == "maxpool2d":
-        return keras.layers.MaxPooling2D(a["pool_size"], strides=a["strides"], padding=a["padding"])
+        return keras.layers.MaxPooling2D(a["pool_size"], strides=a["strides"], padding=a["padding"], name=name)
     if layer.kind == "batchnorm":
-        return keras.layers.BatchNormalization(momentum=a["momentum"], epsilon=a["epsilon"])
+        return keras.layers.BatchNormalization(momentum=a["momentum"], epsilon=a["epsilon"], name=name)
     if layer.kind == "reshape":
-        return keras.layers.Reshape(tuple(a["target_shape"]))
+        return keras.layers.Reshape(tuple(a["target_shape"]), name=name)
     raise AssertionError(f"no Keras layer for {layer.kind}")
+
+
+def layer_names(config: Config) -> list[str]:
+    """Each layer's name in the model: Keras's base name, then _1, _2, ... for the next of its kind."""
+    seen: dict[str, int] = {}
+    names = []
+    for layer in config.layers:
+        base = BASE_NAMES.get(layer.kind, layer.kind)
+        names.append(f"{base}_{seen[base]}" if seen.get(base) else base)
+        seen[base] = seen.get(base, 0) + 1
+    return names
 
 
 def build_model(config: Config) -> keras.Model:
@@ -45,7 +63,8 @@ def build_model(config: Config) -> keras.Model:
 
     layer_rows(config)  # raises ConfigError for impossible shapes before Keras does, with a better message
     return keras.Sequential(
-        [keras.Input(tuple(config.input_shape))] + [_keras_layer(layer) for layer in config.layers],
+        [keras.Input(tuple(config.input_shape))]
+        + [_keras_layer(layer, name) for layer, name in zip(config.layers, layer_names(config), strict=True)],
         name=scope_name(config.name),
     )
 
