@@ -286,9 +286,9 @@ def inside(
         from fashionlab.views import inside as views
 
         kept = engine.run_weights(run, epoch)
+        reference = engine.run_weights(run) if one_scale and epoch != "last" else None
         if views.is_tiny(kept):
-            drawn.weights = views.network_png(kept)
+            drawn.weights = views.network_png(kept, reference=reference)
         else:
-            reference = engine.run_weights(run) if one_scale and epoch != "last" else None
             drawn.weights = views.weights_png(kept, engine.run_weights(run, "best") if best_too else None, reference)
     return drawn

@@ -113,7 +113,9 @@ def is_tiny(found: dict[str, Any]) -> bool:
     )
 
 
-def network_png(found: dict[str, Any], values: list[np.ndarray] | None = None) -> bytes:
+def network_png(
+    found: dict[str, Any], values: list[np.ndarray] | None = None, reference: dict[str, Any] | None = None
+) -> bytes:
     """A small network weight by weight, as TensorFlow Playground draws it: each weight a line whose width
     is its size and colour its sign (blue +, orange -), each neuron a circle coloured by its bias (or, with
     `values`, by its output for one image)."""
@@ -126,7 +128,8 @@ def network_png(found: dict[str, Any], values: list[np.ndarray] | None = None) -
     from matplotlib.colors import LinearSegmentedColormap
 
     signs = LinearSegmentedColormap.from_list("playground", ["#ff7f0e", "#ffffff", "#1f77b4"])  # -, 0, +
-    top = max(float(np.abs(w["kernel"]).max()) for w in dense) or 1.0
+    widths = [w for w in (reference or found)["weights"] if w["kind"] == "Dense"]  # `reference`: one width scale
+    top = max(float(np.abs(w["kernel"]).max()) for w in widths) or 1.0
     for k, layer in enumerate(dense):
         kernel = layer["kernel"]
         for i in range(kernel.shape[0]):
