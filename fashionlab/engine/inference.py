@@ -130,11 +130,7 @@ def _evaluate_images(run: Run) -> ImageEvidence:
     config, model = load_trained(run, for_training=False)
     x_test, y_test = test_images_for(config)
     kind = output_kind(config)
-    stored = run.saved_metrics()
-    summary = stored.get("summary") or {}
-    stopped = run.info.stopped_early or {}
-    restored = stopped.get("best_epoch") if isinstance(stopped, dict) and stopped.get("restored") else None
-    kept_epoch = int(restored or summary.get("last_epoch") or run.info.epochs_done or 0)
+    kept_epoch = run.weights_epoch("last") or 0
     kept = model_images(outputs(model, None, 0, to_model_input(x_test, config)), y_test, kind, kept_epoch)
     best_epoch = run.info.best_weights_epoch
     if best_epoch is None or best_epoch == kept_epoch:

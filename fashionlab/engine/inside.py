@@ -101,11 +101,13 @@ def inside_run(
     }  # fmt: skip
 
 
-def run_weights(run: Run, epoch: str = "last") -> dict[str, Any]:
-    """The run's model's weights (at its last, best or a kept epoch), with what the views need to draw them."""
+def run_weights(run: Run, epoch: str = "last", dead_units: bool = True) -> dict[str, Any]:
+    """The run's model's weights (at its last, best or a kept epoch), with what the views need to draw them;
+    without `dead_units`, no dead units (a picture drawn beside another, or only for its scale, needs none)."""
     config, model = load_trained(run, epoch=epoch, for_training=False)
     return {
         "run": run.id, "epoch": epoch, "epoch_number": run.weights_epoch(epoch), "image_hw": config.image_hw,
         "input_shape": list(config.input_shape),
-        "class_names": list(config.class_names), "weights": weights(model), "dead": dead(model, config),
+        "class_names": list(config.class_names), "weights": weights(model),
+        "dead": dead(model, config) if dead_units else {},
     }  # fmt: skip

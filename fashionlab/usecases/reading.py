@@ -183,8 +183,8 @@ def _inspect(run: Run, epoch: str) -> tuple[dict[str, Any], list[dict[str, Any]]
     wrong = next((p["index"] for p in predictions if not p["correct"]), 0)
     weights = engine.run_weights(run, epoch)
     other = "best" if epoch == "last" else "last"
-    beside = run.weights_epoch(other) not in (None, weights["epoch_number"]) and (other == "last" or run.has_best)
-    inside = {"weights": weights, "beside": engine.run_weights(run, other) if beside else None,
+    beside = dict(run.weight_epochs()).get(other) not in (None, weights["epoch_number"])  # another epoch's weights
+    inside = {"weights": weights, "beside": engine.run_weights(run, other, dead_units=False) if beside else None,
               "image": engine.inside_run(run, wrong, epoch=epoch)}  # fmt: skip
     return evaluate_run(run, epoch), predictions, inside
 
@@ -286,9 +286,10 @@ def inside(
         from fashionlab.views import inside as views
 
         kept = engine.run_weights(run, epoch)
-        reference = engine.run_weights(run) if one_scale and epoch != "last" else None
+        reference = engine.run_weights(run, dead_units=False) if one_scale and epoch != "last" else None
         if views.is_tiny(kept):
             drawn.weights = views.network_png(kept, reference=reference)
         else:
-            drawn.weights = views.weights_png(kept, engine.run_weights(run, "best") if best_too else None, reference)
+            best = engine.run_weights(run, "best", dead_units=False) if best_too else None
+            drawn.weights = views.weights_png(kept, best, reference)
     return drawn

@@ -113,12 +113,10 @@ def is_tiny(found: dict[str, Any]) -> bool:
     )
 
 
-def network_png(
-    found: dict[str, Any], values: list[np.ndarray] | None = None, reference: dict[str, Any] | None = None
-) -> bytes:
+def network_png(found: dict[str, Any], reference: dict[str, Any] | None = None) -> bytes:
     """A small network weight by weight, as TensorFlow Playground draws it: each weight a line whose width
-    is its size and colour its sign (blue +, orange -), each neuron a circle coloured by its bias (or, with
-    `values`, by its output for one image)."""
+    is its size and colour its sign (blue +, orange -), each neuron a circle coloured by its bias; with
+    `reference` (another epoch), line widths on its scale."""
     dense = [w for w in found["weights"] if w["kind"] == "Dense"]
     sizes = [dense[0]["kernel"].shape[0], *(w["kernel"].shape[1] for w in dense)]
     fig = _figure(2.2 * len(sizes) + 1, 0.32 * max(sizes) + 1.6)
@@ -130,22 +128,20 @@ def network_png(
     signs = LinearSegmentedColormap.from_list("playground", ["#ff7f0e", "#ffffff", "#1f77b4"])  # -, 0, +
     widths = [w for w in (reference or found)["weights"] if w["kind"] == "Dense"]  # `reference`: one width scale
     top = max(float(np.abs(w["kernel"]).max()) for w in widths) or 1.0
-    for k, layer in enumerate(dense):
+    from matplotlib.collections import LineCollection
+
+    for k, layer in enumerate(dense):  # every weight of a layer as one collection of lines
         kernel = layer["kernel"]
-        for i in range(kernel.shape[0]):
-            for j in range(kernel.shape[1]):
-                weight = float(kernel[i, j])
-                ax.plot([k, k + 1], [ys[k][i], ys[k + 1][j]], color="#1f77b4" if weight > 0 else "#ff7f0e",
-                        linewidth=0.2 + 3 * abs(weight) / top, alpha=0.75, zorder=1)  # fmt: skip
+        i, j = np.meshgrid(np.arange(kernel.shape[0]), np.arange(kernel.shape[1]), indexing="ij")
+        segments = np.stack([np.stack([np.full(i.size, k), ys[k][i.ravel()]], 1),
+                             np.stack([np.full(i.size, k + 1), ys[k + 1][j.ravel()]], 1)], 1)  # fmt: skip
+        weight = kernel.ravel()
+        ax.add_collection(LineCollection(list(segments), colors=np.where(weight > 0, "#1f77b4", "#ff7f0e"),
+                                         linewidths=0.2 + 3 * np.abs(weight) / top, alpha=0.75, zorder=1))  # fmt: skip
     names = [class_word(n) for n in found["class_names"]]
     for k, n in enumerate(sizes):
-        shade = (
-            np.zeros(n)
-            if k == 0
-            else np.asarray(dense[k - 1]["bias"] if dense[k - 1]["bias"] is not None else np.zeros(n))
-        )
-        if values is not None and k < len(values):
-            shade = np.asarray(values[k]).reshape(-1)[:n]
+        bias = dense[k - 1]["bias"] if k else None
+        shade = np.asarray(bias) if bias is not None else np.zeros(n)
         scale = float(np.abs(shade).max()) or 1.0
         ax.scatter([k] * n, ys[k], s=160, c=shade, cmap=signs, vmin=-scale, vmax=scale, edgecolors="#333", zorder=2)
         dead = [int(u) for u in found.get("dead", {}).get(dense[k - 1]["layer"], [])] if k else []
